@@ -1,0 +1,80 @@
+//! `nodekit`: the command-line client of nodekitd.
+
+mod connect;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nodekit",
+    version,
+    about = "Client of nodekitd, the node-local BuildKit-compatible builder"
+)]
+struct Cli {
+    /// nodekitd address: unix:///path or tcp://host:port.
+    #[arg(
+        long,
+        env = "BUILDKIT_HOST",
+        default_value = "unix:///run/nodekit/nodekitd.sock"
+    )]
+    addr: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Whether nodekitd is serving (it is once its containerd answers); exit 0 only then.
+    Health {
+        /// Keep asking until it serves or this many seconds pass.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Health { wait } => health(&cli.addr, Duration::from_secs(wait)).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("nodekit: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn health(addr: &str, wait: Duration) -> anyhow::Result<ExitCode> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let answer = check_health(addr).await;
+        let serving = matches!(&answer, Ok(status) if status == "SERVING");
+        if serving || tokio::time::Instant::now() >= deadline {
+            println!("{}", answer?);
+            return Ok(if serving {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn check_health(addr: &str) -> anyhow::Result<String> {
+    let channel = connect::channel(addr).await?;
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await?;
+    Ok(response.into_inner().status().as_str_name().to_string())
+}

@@ -1,0 +1,188 @@
+//! nodekitd's configuration: buildkitd's flag names and a buildkitd.toml-style file; flags win
+//! over the file, the file over the defaults.
+
+mod addr;
+mod file;
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+
+pub use addr::ListenAddr;
+use file::ConfigFile;
+
+use crate::worker::{RegistryHosts, WorkerConfig};
+
+pub const DEFAULT_ROOT: &str = "/var/lib/nodekit";
+pub const DEFAULT_UNIX_ADDR: &str = "unix:///run/nodekit/nodekitd.sock";
+pub const DEFAULT_TCP_ADDR: &str = "tcp://0.0.0.0:2375";
+pub const DEFAULT_CONTAINERD: &str = "/run/containerd/containerd.sock";
+pub const DEFAULT_NAMESPACE: &str = "k8s.io";
+pub const DEFAULT_SNAPSHOTTER: &str = "overlayfs";
+
+/// nodekitd: a BuildKit-compatible builder on the node's containerd.
+#[derive(Debug, Parser)]
+#[command(name = "nodekitd", version)]
+pub struct Cli {
+    /// Configuration file (buildkitd.toml format).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// State directory (cache index, step files).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Listening address, unix:///path or tcp://host:port; repeatable.
+    #[arg(long = "addr", value_name = "ADDR")]
+    pub addrs: Vec<String>,
+    /// containerd socket of the worker.
+    #[arg(long, value_name = "SOCKET")]
+    pub containerd_worker_addr: Option<PathBuf>,
+    /// containerd namespace images are read from and written to.
+    #[arg(long, value_name = "NAMESPACE")]
+    pub containerd_worker_namespace: Option<String>,
+    /// containerd snapshotter.
+    #[arg(long, value_name = "NAME")]
+    pub containerd_worker_snapshotter: Option<String>,
+    /// Directory under which every host path bind-mounted into a step is created
+    /// (default <root>/local-mnt-src); the host's containerd must see it at the same path.
+    #[arg(long, value_name = "DIR")]
+    pub local_mount_source_root: Option<PathBuf>,
+    /// Debug logging.
+    #[arg(long)]
+    pub debug: bool,
+}
+
+/// The effective configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub root: PathBuf,
+    pub addrs: Vec<ListenAddr>,
+    pub debug: bool,
+    pub worker: WorkerConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid --addr {addr:?}: {reason}")]
+    Addr { addr: String, reason: String },
+}
+
+impl Config {
+    pub fn load(cli: Cli) -> Result<Config, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => ConfigFile::read(path)?,
+            None => ConfigFile::default(),
+        };
+        Config::merge(cli, file)
+    }
+
+    fn merge(cli: Cli, file: ConfigFile) -> Result<Config, ConfigError> {
+        let root = cli
+            .root
+            .or(file.root)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
+        let addr_texts = first_non_empty(cli.addrs, file.grpc.address)
+            .unwrap_or_else(|| vec![DEFAULT_UNIX_ADDR.into(), DEFAULT_TCP_ADDR.into()]);
+        let addrs = addr_texts
+            .iter()
+            .map(|a| ListenAddr::parse(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let containerd = file.worker.containerd;
+        let mount_source_root = cli
+            .local_mount_source_root
+            .or(file.local_mount_source_root)
+            .unwrap_or_else(|| default_mount_source_root(&root));
+        let worker = WorkerConfig {
+            socket: cli
+                .containerd_worker_addr
+                .or(containerd.address)
+                .unwrap_or_else(|| DEFAULT_CONTAINERD.into()),
+            namespace: cli
+                .containerd_worker_namespace
+                .or(containerd.namespace)
+                .unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
+            snapshotter: cli
+                .containerd_worker_snapshotter
+                .or(containerd.snapshotter)
+                .unwrap_or_else(|| DEFAULT_SNAPSHOTTER.into()),
+            registry_hosts: RegistryHosts {
+                plain_http: file
+                    .registry
+                    .iter()
+                    .filter(|(_, r)| r.http)
+                    .map(|(h, _)| h.clone())
+                    .collect(),
+            },
+            mount_source_root,
+        };
+        Ok(Config {
+            root,
+            addrs,
+            debug: cli.debug || file.debug,
+            worker,
+        })
+    }
+}
+
+pub fn default_mount_source_root(root: &Path) -> PathBuf {
+    root.join("local-mnt-src")
+}
+
+fn first_non_empty(flags: Vec<String>, file: Vec<String>) -> Option<Vec<String>> {
+    [flags, file].into_iter().find(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::parse_from(std::iter::once("nodekitd").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let config = Config::merge(cli(&[]), ConfigFile::default()).unwrap();
+        assert_eq!(config.root, PathBuf::from(DEFAULT_ROOT));
+        assert_eq!(config.addrs.len(), 2);
+        assert_eq!(config.worker.namespace, "k8s.io");
+        assert_eq!(
+            config.worker.mount_source_root,
+            PathBuf::from("/var/lib/nodekit/local-mnt-src")
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file = ConfigFile::parse(
+            Path::new("t.toml"),
+            "root = \"/file\"\n[worker.containerd]\nnamespace = \"fromfile\"\nsnapshotter = \"native\"\n[grpc]\naddress = [\"tcp://127.0.0.1:1\"]\n[registry.\"reg:5000\"]\nhttp = true\n",
+        )
+        .unwrap();
+        let config =
+            Config::merge(cli(&["--containerd-worker-namespace", "fromflag"]), file).unwrap();
+        assert_eq!(config.root, PathBuf::from("/file"));
+        assert_eq!(config.worker.namespace, "fromflag");
+        assert_eq!(config.worker.snapshotter, "native");
+        assert_eq!(
+            config.addrs,
+            vec![ListenAddr::parse("tcp://127.0.0.1:1").unwrap()]
+        );
+        assert_eq!(
+            config.worker.registry_hosts.plain_http,
+            vec!["reg:5000".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_bad_address_is_reported() {
+        let error = Config::merge(cli(&["--addr", "http://x"]), ConfigFile::default()).unwrap_err();
+        assert!(error.to_string().contains("http://x"), "{error}");
+    }
+}

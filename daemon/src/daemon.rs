@@ -1,0 +1,69 @@
+//! The daemon's lifecycle: listen, reach containerd (retrying with backoff), serve, stop on
+//! SIGINT or SIGTERM.
+
+use anyhow::Context;
+use tonic::service::Routes;
+use tonic_health::ServingStatus;
+
+use crate::config::Config;
+use crate::server;
+use crate::worker::{connect_with_backoff, Worker};
+
+pub fn init_logging(debug: bool) {
+    let default = if debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(terminal)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.root)
+        .with_context(|| format!("creating root directory {}", config.root.display()))?;
+    let listeners = server::bind_all(&config.addrs).await?;
+    for addr in &config.addrs {
+        tracing::info!(%addr, "listening");
+    }
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    let routes = Routes::new(health_service);
+
+    let worker_config = config.worker.clone();
+    let worker_task = tokio::spawn(async move {
+        let (channel, version) = connect_with_backoff(worker_config.socket.clone()).await;
+        let worker = Worker::with_channel(worker_config, channel, version)?;
+        tracing::info!(
+            containerd = %worker.config().socket.display(),
+            version = worker.containerd_version(),
+            namespace = %worker.ctx().namespace(),
+            snapshotter = worker.snapshotter(),
+            "containerd worker ready"
+        );
+        health.set_service_status("", ServingStatus::Serving).await;
+        anyhow::Ok(worker)
+    });
+    server::serve(listeners, routes, shutdown_signal()).await?;
+    worker_task.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

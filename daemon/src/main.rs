@@ -1,0 +1,24 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use nodekitd::config::{Cli, Config};
+use nodekitd::daemon;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::load(Cli::parse()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("nodekitd: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    daemon::init_logging(config.debug);
+    match daemon::run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! gRPC serving on every configured address (plain h2c over tcp and unix sockets).
+
+use std::future::Future;
+use std::os::unix::fs::PermissionsExt;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tonic::service::Routes;
+use tonic::transport::Server;
+
+use crate::config::ListenAddr;
+
+/// A bound listener, ready to serve.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// Binds every address up front, so a taken port fails the start rather than a later moment.
+pub async fn bind_all(addrs: &[ListenAddr]) -> std::io::Result<Vec<Listener>> {
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        let bound = match addr {
+            ListenAddr::Tcp(socket) => TcpListener::bind(socket).await.map(Listener::Tcp),
+            ListenAddr::Unix(path) => bind_unix(path).map(Listener::Unix),
+        };
+        listeners.push(
+            bound.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+            })?,
+        );
+    }
+    Ok(listeners)
+}
+
+fn bind_unix(path: &std::path::Path) -> std::io::Result<UnixListener> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    // A socket file left by an earlier run would make bind fail.
+    if path.exists() {
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
+}
+
+/// Serves `routes` on every listener until `shutdown` resolves.
+pub async fn serve(
+    listeners: Vec<Listener>,
+    routes: Routes,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut servers = Vec::new();
+    for listener in listeners {
+        let mut stopped = stop.subscribe();
+        let signal = async move {
+            let _ = stopped.recv().await;
+        };
+        let server = Server::builder().add_routes(routes.clone());
+        servers.push(tokio::spawn(async move {
+            match listener {
+                Listener::Tcp(l) => {
+                    server
+                        .serve_with_incoming_shutdown(TcpListenerStream::new(l), signal)
+                        .await
+                }
+                Listener::Unix(l) => {
+                    server
+                        .serve_with_incoming_shutdown(UnixListenerStream::new(l), signal)
+                        .await
+                }
+            }
+        }));
+    }
+    shutdown.await;
+    let _ = stop.send(());
+    for server in servers {
+        if let Ok(Err(error)) = server.await {
+            return Err(error);
+        }
+    }
+    Ok(())
+}

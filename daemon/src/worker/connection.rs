@@ -1,0 +1,64 @@
+//! The gRPC channel to containerd, with errors that name the socket.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use containerd_client::services::v1::version_client::VersionClient;
+use tonic::transport::Channel;
+
+use super::error::WorkerError;
+
+/// How long one connection attempt may take before it counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Connects to containerd at `socket` and checks that it answers, failing within seconds.
+pub async fn connect(socket: &Path) -> Result<(Channel, String), WorkerError> {
+    let unreachable = |reason: String| WorkerError::Unreachable {
+        socket: socket.to_path_buf(),
+        reason,
+    };
+    if !socket.exists() {
+        return Err(unreachable("no such socket".into()));
+    }
+    let attempt = async {
+        let channel = containerd_client::connect(socket)
+            .await
+            .map_err(|e| unreachable(error_chain(&e)))?;
+        let version = VersionClient::new(channel.clone())
+            .version(())
+            .await
+            .map_err(|status| unreachable(status.message().to_string()))?
+            .into_inner();
+        Ok((channel, version.version))
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+}
+
+/// Keeps trying to connect with exponential backoff (1 s doubling to 30 s), logging each
+/// failure plainly; returns once containerd answers.
+pub async fn connect_with_backoff(socket: PathBuf) -> (Channel, String) {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match connect(&socket).await {
+            Ok(connected) => return connected,
+            Err(error) => {
+                tracing::error!(%error, retry_in = ?delay, "containerd is not reachable; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,13 @@
+//! Running a step's process in a containerd container over an active snapshot (runc through
+//! containerd Tasks), streaming its output, and always cleaning up task, container and files.
+
+mod run;
+mod spec;
+mod stdio;
+mod stepdir;
+mod stubs;
+mod user;
+
+pub use run::{exec, ExecOutcome, ExecRequest, OutputChunk, OutputStream};
+pub use spec::{build_spec, env_with_path, ExtraMount, MountSource, NetworkMode, ProcessSpec};
+pub use user::{resolve_user, ResolvedUser};

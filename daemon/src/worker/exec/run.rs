@@ -1,0 +1,261 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use containerd_client::services::v1::container::Runtime;
+use containerd_client::services::v1::containers_client::ContainersClient;
+use containerd_client::services::v1::tasks_client::TasksClient;
+use containerd_client::services::v1::{
+    Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
+    DeleteTaskRequest, KillRequest, StartRequest, WaitRequest,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::spec::{build_spec, ExtraMount, NetworkMode, ProcessSpec, SpecInput};
+use super::stdio::Stdio;
+use super::stepdir::StepDir;
+use super::stubs;
+use super::user::{needs_lookup, resolve_user, ResolvedUser};
+use crate::worker::context::CallContext;
+use crate::worker::error::{StatusExt, WorkerError, WorkerResult};
+use crate::worker::hostmount::HostMount;
+use crate::worker::snapshots::ActiveSnapshot;
+use crate::worker::Worker;
+
+const RUNTIME: &str = "io.containerd.runc.v2";
+const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+const SIGKILL: u32 = 9;
+
+/// A process to run on an active snapshot.
+#[derive(Clone, Debug)]
+pub struct ExecRequest {
+    pub rootfs: ActiveSnapshot,
+    pub process: ProcessSpec,
+    pub mounts: Vec<ExtraMount>,
+    pub network: NetworkMode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// Output as the process writes it.
+#[derive(Clone, Debug)]
+pub struct OutputChunk {
+    pub stream: OutputStream,
+    pub data: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecOutcome {
+    pub exit_code: u32,
+}
+
+/// Runs `request` to completion, or until `cancel` fires (then the task is killed). Task,
+/// container and step files are removed either way, also when the returned future is dropped.
+pub async fn exec(
+    worker: &Worker,
+    request: ExecRequest,
+    output: Option<mpsc::Sender<OutputChunk>>,
+    cancel: CancellationToken,
+) -> WorkerResult<ExecOutcome> {
+    let token = cancel.child_token();
+    // Dropping this future cancels the step; the spawned task still cleans up.
+    let _cancel_on_drop = token.clone().drop_guard();
+    let worker = worker.clone();
+    tokio::spawn(async move { run_step(&worker, request, output, token).await })
+        .await
+        .map_err(|e| WorkerError::Exec(format!("step task failed: {e}")))?
+}
+
+async fn run_step(
+    worker: &Worker,
+    request: ExecRequest,
+    output: Option<mpsc::Sender<OutputChunk>>,
+    cancel: CancellationToken,
+) -> WorkerResult<ExecOutcome> {
+    let id = format!("nodekit-{}", crate::worker::random_suffix());
+    let dir = StepDir::create(worker.mount_source_root(), &id)?;
+    let destinations = mount_destinations(&request.mounts);
+    let (user, stubs) = inspect_rootfs(&dir, &request, &destinations)?;
+    let spec = build_spec(&SpecInput {
+        container_id: &id,
+        namespace: worker.ctx().namespace(),
+        process: &request.process,
+        user: &user,
+        mounts: &request.mounts,
+        network: request.network,
+        etc_hosts: dir.hosts(),
+        etc_resolv_conf: dir.resolv_conf(),
+    })?;
+    let mut stdio = Stdio::open(dir.path(), output)?;
+    let ctx = worker.ctx();
+    create_container(worker, ctx, &id, &request.rootfs, &spec).await?;
+    let outcome = run_task(worker, ctx, &id, &request.rootfs, &mut stdio, &cancel).await;
+    let removed = delete_container(worker, ctx, &id).await;
+    stdio.finish().await;
+    if !stubs.is_empty() {
+        remove_mount_stubs(&dir, &request.rootfs, &stubs);
+    }
+    let outcome = outcome?;
+    removed?;
+    Ok(outcome)
+}
+
+/// Every path runc may have to create in the rootfs for this step.
+fn mount_destinations(extra: &[ExtraMount]) -> Vec<String> {
+    let defaults = ["/proc", "/dev", "/sys", "/etc/hosts", "/etc/resolv.conf"];
+    defaults
+        .iter()
+        .map(|d| d.to_string())
+        .chain(extra.iter().map(|m| m.destination.clone()))
+        .collect()
+}
+
+/// Mounts the rootfs once on the host to resolve the user and note missing mount points.
+fn inspect_rootfs(
+    dir: &StepDir,
+    request: &ExecRequest,
+    destinations: &[String],
+) -> WorkerResult<(ResolvedUser, Vec<PathBuf>)> {
+    let probe = HostMount::mount(&request.rootfs.mounts, &dir.path().join("rootfs"))?;
+    let user_spec = &request.process.user;
+    let user = if needs_lookup(user_spec) {
+        let read = |file: &str| std::fs::read_to_string(probe.path().join(file)).ok();
+        resolve_user(
+            user_spec,
+            read("etc/passwd").as_deref(),
+            read("etc/group").as_deref(),
+        )?
+    } else {
+        resolve_user(user_spec, None, None)?
+    };
+    let stubs = stubs::missing_mount_points(probe.path(), destinations);
+    Ok((user, stubs))
+}
+
+fn remove_mount_stubs(dir: &StepDir, rootfs: &ActiveSnapshot, stubs: &[PathBuf]) {
+    match HostMount::mount(&rootfs.mounts, &dir.path().join("rootfs")) {
+        Ok(probe) => stubs::remove_stubs(probe.path(), stubs),
+        Err(error) => tracing::warn!(%error, "could not tidy mount stubs"),
+    }
+}
+
+async fn create_container(
+    worker: &Worker,
+    ctx: &CallContext,
+    id: &str,
+    rootfs: &ActiveSnapshot,
+    spec: &oci_spec::runtime::Spec,
+) -> WorkerResult<()> {
+    let spec_json = serde_json::to_vec(spec)
+        .map_err(|e| WorkerError::Exec(format!("encoding runtime spec: {e}")))?;
+    let container = Container {
+        id: id.to_string(),
+        labels: HashMap::from([(
+            crate::worker::leases::OWNER_LABEL.to_string(),
+            "nodekitd".to_string(),
+        )]),
+        runtime: Some(Runtime {
+            name: RUNTIME.to_string(),
+            options: None,
+        }),
+        spec: Some(prost_types::Any {
+            type_url: SPEC_TYPE_URL.to_string(),
+            value: spec_json,
+        }),
+        snapshotter: worker.snapshotter().to_string(),
+        snapshot_key: rootfs.key.clone(),
+        ..Default::default()
+    };
+    ContainersClient::new(worker.channel().clone())
+        .create(ctx.request(CreateContainerRequest {
+            container: Some(container),
+        }))
+        .await
+        .op("container create")?;
+    Ok(())
+}
+
+async fn delete_container(worker: &Worker, ctx: &CallContext, id: &str) -> WorkerResult<()> {
+    let deleted = ContainersClient::new(worker.channel().clone())
+        .delete(ctx.request(DeleteContainerRequest { id: id.to_string() }))
+        .await;
+    deleted.op_optional("container delete").map(|_| ())
+}
+
+async fn run_task(
+    worker: &Worker,
+    ctx: &CallContext,
+    id: &str,
+    rootfs: &ActiveSnapshot,
+    stdio: &mut Stdio,
+    cancel: &CancellationToken,
+) -> WorkerResult<ExecOutcome> {
+    let mut tasks = TasksClient::new(worker.channel().clone());
+    tasks
+        .create(ctx.request(CreateTaskRequest {
+            container_id: id.to_string(),
+            rootfs: rootfs.mounts.clone(),
+            stdout: stdio.stdout.to_string_lossy().into_owned(),
+            stderr: stdio.stderr.to_string_lossy().into_owned(),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|status| WorkerError::Exec(status.message().to_string()))?;
+    let waited = wait_or_cancel(worker, ctx, id, stdio, cancel).await;
+    let deleted = tasks
+        .delete(ctx.request(DeleteTaskRequest {
+            container_id: id.to_string(),
+        }))
+        .await;
+    if let Err(status) = deleted {
+        if status.code() != tonic::Code::NotFound {
+            tracing::warn!(container = id, %status, "task delete failed");
+        }
+    }
+    waited
+}
+
+async fn wait_or_cancel(
+    worker: &Worker,
+    ctx: &CallContext,
+    id: &str,
+    stdio: &mut Stdio,
+    cancel: &CancellationToken,
+) -> WorkerResult<ExecOutcome> {
+    let mut tasks = TasksClient::new(worker.channel().clone());
+    let started = tasks
+        .start(ctx.request(StartRequest {
+            container_id: id.to_string(),
+            exec_id: String::new(),
+        }))
+        .await
+        .map_err(|status| WorkerError::Exec(status.message().to_string()));
+    stdio.release_writers();
+    started?;
+    // containerd keeps the exit status until the task is deleted, so waiting after the start
+    // still observes an instant exit.
+    let mut waiter = TasksClient::new(worker.channel().clone());
+    let wait = waiter.wait(ctx.request(WaitRequest {
+        container_id: id.to_string(),
+        exec_id: String::new(),
+    }));
+    tokio::pin!(wait);
+    tokio::select! {
+        waited = &mut wait => {
+            let exit_code = waited.op("task wait")?.exit_status;
+            Ok(ExecOutcome { exit_code })
+        }
+        _ = cancel.cancelled() => {
+            tasks
+                .kill(ctx.request(KillRequest { container_id: id.to_string(), exec_id: String::new(), signal: SIGKILL, all: true }))
+                .await
+                .op("task kill")?;
+            let _ = wait.await;
+            Err(WorkerError::Cancelled)
+        }
+    }
+}

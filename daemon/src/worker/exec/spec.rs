@@ -1,0 +1,362 @@
+//! The OCI runtime spec of a build step: containerd's defaults (namespaces, capabilities,
+//! masked paths, devices) plus the step's process, user, mounts and network mode.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use containerd_client::types::Mount as ContainerdMount;
+use oci_spec::runtime::{
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxNamespace,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder,
+    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, UserBuilder,
+};
+
+use super::user::ResolvedUser;
+use crate::worker::error::{WorkerError, WorkerResult};
+
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const HOSTNAME: &str = "nodekit";
+
+/// How a step reaches the network. BuildKit without CNI uses the host's network by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NetworkMode {
+    #[default]
+    Host,
+    /// A network namespace with only `lo`.
+    None,
+}
+
+/// What an extra mount shows at its destination.
+#[derive(Clone, Debug)]
+pub enum MountSource {
+    /// A host path (it must lie under local-mount-source-root).
+    Bind { source: PathBuf, readonly: bool },
+    /// A fresh tmpfs.
+    Tmpfs { size_bytes: Option<u64> },
+    /// A containerd snapshot's mounts (another step's result).
+    Snapshot {
+        mounts: Vec<ContainerdMount>,
+        readonly: bool,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct ExtraMount {
+    pub destination: String,
+    pub source: MountSource,
+}
+
+/// The process a step runs.
+#[derive(Clone, Debug, Default)]
+pub struct ProcessSpec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    /// Working directory; empty means `/`.
+    pub cwd: String,
+    /// `name`, `uid`, `name:group` or `uid:gid`; empty means root.
+    pub user: String,
+}
+
+/// Everything the spec needs besides the defaults.
+pub struct SpecInput<'a> {
+    pub container_id: &'a str,
+    pub namespace: &'a str,
+    pub process: &'a ProcessSpec,
+    pub user: &'a ResolvedUser,
+    pub mounts: &'a [ExtraMount],
+    pub network: NetworkMode,
+    /// Host files the step sees as /etc/hosts and /etc/resolv.conf.
+    pub etc_hosts: PathBuf,
+    pub etc_resolv_conf: PathBuf,
+}
+
+pub fn build_spec(input: &SpecInput<'_>) -> WorkerResult<Spec> {
+    let mut spec = Spec::default();
+    spec.set_version("1.0.2".into());
+    spec.set_hostname(Some(HOSTNAME.into()));
+    spec.set_root(Some(
+        RootBuilder::default()
+            .path("rootfs")
+            .readonly(false)
+            .build()
+            .map_err(invalid)?,
+    ));
+    spec.set_process(Some(process(input)?));
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.extend(etc_mounts(input)?);
+    for extra in input.mounts {
+        mounts.extend(extra_mount(extra)?);
+    }
+    spec.set_mounts(Some(mounts));
+    spec.set_linux(Some(linux(input)?));
+    Ok(spec)
+}
+
+fn process(input: &SpecInput<'_>) -> WorkerResult<oci_spec::runtime::Process> {
+    let caps: HashSet<Capability> = default_capabilities();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .build()
+        .map_err(invalid)?;
+    let user = UserBuilder::default()
+        .uid(input.user.uid)
+        .gid(input.user.gid)
+        .additional_gids(input.user.additional_gids.clone())
+        .build()
+        .map_err(invalid)?;
+    // containerd's default; raising the hard limit above the shim's own is not permitted.
+    let rlimit = PosixRlimitBuilder::default()
+        .typ(PosixRlimitType::RlimitNofile)
+        .hard(1024u64)
+        .soft(1024u64)
+        .build()
+        .map_err(invalid)?;
+    let cwd = if input.process.cwd.is_empty() {
+        "/"
+    } else {
+        &input.process.cwd
+    };
+    ProcessBuilder::default()
+        .terminal(false)
+        .args(input.process.args.clone())
+        .env(env_with_path(&input.process.env))
+        .cwd(cwd)
+        .user(user)
+        .capabilities(capabilities)
+        .rlimits(vec![rlimit])
+        .no_new_privileges(false)
+        .build()
+        .map_err(invalid)
+}
+
+/// Adds the default PATH when the step's environment has none, as BuildKit does.
+pub fn env_with_path(env: &[String]) -> Vec<String> {
+    let mut env = env.to_vec();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, DEFAULT_PATH.to_string());
+    }
+    env
+}
+
+/// containerd's default capability set (oci.defaultUnixCaps).
+fn default_capabilities() -> HashSet<Capability> {
+    use Capability::*;
+    [
+        Chown,
+        DacOverride,
+        Fsetid,
+        Fowner,
+        Mknod,
+        NetRaw,
+        Setgid,
+        Setuid,
+        Setfcap,
+        Setpcap,
+        NetBindService,
+        SysChroot,
+        Kill,
+        AuditWrite,
+    ]
+    .into_iter()
+    .collect()
+}
+
+fn etc_mounts(input: &SpecInput<'_>) -> WorkerResult<Vec<Mount>> {
+    let bind = |destination: &str, source: &PathBuf| bind_mount(destination, source, true);
+    Ok(vec![
+        bind("/etc/hosts", &input.etc_hosts)?,
+        bind("/etc/resolv.conf", &input.etc_resolv_conf)?,
+    ])
+}
+
+fn bind_mount(destination: &str, source: &PathBuf, readonly: bool) -> WorkerResult<Mount> {
+    let mode = if readonly { "ro" } else { "rw" };
+    MountBuilder::default()
+        .destination(destination)
+        .typ("bind")
+        .source(source)
+        .options(vec![
+            "rbind".to_string(),
+            mode.to_string(),
+            "nosuid".into(),
+            "nodev".into(),
+        ])
+        .build()
+        .map_err(invalid)
+}
+
+fn extra_mount(extra: &ExtraMount) -> WorkerResult<Vec<Mount>> {
+    match &extra.source {
+        MountSource::Bind { source, readonly } => {
+            Ok(vec![bind_mount(&extra.destination, source, *readonly)?])
+        }
+        MountSource::Tmpfs { size_bytes } => {
+            let mut options = vec!["nosuid".to_string(), "nodev".into(), "mode=1777".into()];
+            if let Some(size) = size_bytes {
+                options.push(format!("size={size}"));
+            }
+            Ok(vec![MountBuilder::default()
+                .destination(extra.destination.as_str())
+                .typ("tmpfs")
+                .source("tmpfs")
+                .options(options)
+                .build()
+                .map_err(invalid)?])
+        }
+        MountSource::Snapshot { mounts, readonly } => mounts
+            .iter()
+            .map(|m| snapshot_mount(&extra.destination, m, *readonly))
+            .collect(),
+    }
+}
+
+/// A containerd mount (bind or overlay) placed at `destination` inside the container.
+fn snapshot_mount(
+    destination: &str,
+    mount: &ContainerdMount,
+    readonly: bool,
+) -> WorkerResult<Mount> {
+    let mut options: Vec<String> = mount
+        .options
+        .iter()
+        .filter(|o| *o != "rw" && *o != "ro")
+        .cloned()
+        .collect();
+    options.push(if readonly { "ro".into() } else { "rw".into() });
+    MountBuilder::default()
+        .destination(destination)
+        .typ(mount.r#type.as_str())
+        .source(mount.source.as_str())
+        .options(options)
+        .build()
+        .map_err(invalid)
+}
+
+fn linux(input: &SpecInput<'_>) -> WorkerResult<oci_spec::runtime::Linux> {
+    let deny_all = LinuxDeviceCgroupBuilder::default()
+        .allow(false)
+        .access("rwm")
+        .build()
+        .map_err(invalid)?;
+    let resources = LinuxResourcesBuilder::default()
+        .devices(vec![deny_all])
+        .build()
+        .map_err(invalid)?;
+    let defaults = oci_spec::runtime::Linux::default();
+    LinuxBuilder::default()
+        .namespaces(namespaces(input.network)?)
+        .resources(resources)
+        .cgroups_path(format!("/{}/{}", input.namespace, input.container_id))
+        .masked_paths(defaults.masked_paths().clone().unwrap_or_default())
+        .readonly_paths(defaults.readonly_paths().clone().unwrap_or_default())
+        .build()
+        .map_err(invalid)
+}
+
+fn namespaces(network: NetworkMode) -> WorkerResult<Vec<LinuxNamespace>> {
+    let mut kinds = vec![
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ];
+    if network == NetworkMode::None {
+        kinds.push(LinuxNamespaceType::Network);
+    }
+    kinds
+        .into_iter()
+        .map(|typ| {
+            LinuxNamespaceBuilder::default()
+                .typ(typ)
+                .build()
+                .map_err(invalid)
+        })
+        .collect()
+}
+
+fn invalid(error: impl std::fmt::Display) -> WorkerError {
+    WorkerError::Exec(format!("invalid runtime spec: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_for(network: NetworkMode, mounts: &[ExtraMount]) -> Spec {
+        let process = ProcessSpec {
+            args: vec!["sh".into(), "-c".into(), "true".into()],
+            env: vec!["A=1".into()],
+            cwd: String::new(),
+            user: "builder".into(),
+        };
+        let user = ResolvedUser {
+            uid: 1000,
+            gid: 1000,
+            additional_gids: vec![50],
+        };
+        build_spec(&SpecInput {
+            container_id: "c1",
+            namespace: "k8s.io",
+            process: &process,
+            user: &user,
+            mounts,
+            network,
+            etc_hosts: "/root/m/c1/hosts".into(),
+            etc_resolv_conf: "/root/m/c1/resolv.conf".into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn host_network_shares_the_host_namespace() {
+        let spec = spec_for(NetworkMode::Host, &[]);
+        let namespaces = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+        assert!(!namespaces
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Network));
+        let spec = spec_for(NetworkMode::None, &[]);
+        let namespaces = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+        assert!(namespaces
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Network));
+    }
+
+    #[test]
+    fn process_has_user_cwd_and_default_path() {
+        let spec = spec_for(NetworkMode::Host, &[]);
+        let process = spec.process().as_ref().unwrap();
+        assert_eq!(process.user().uid(), 1000);
+        assert_eq!(process.user().additional_gids().clone().unwrap(), vec![50]);
+        assert_eq!(process.cwd().to_str(), Some("/"));
+        assert_eq!(process.env().clone().unwrap()[0], DEFAULT_PATH);
+    }
+
+    #[test]
+    fn extra_mounts_are_placed() {
+        let mounts = [
+            ExtraMount {
+                destination: "/cache".into(),
+                source: MountSource::Tmpfs {
+                    size_bytes: Some(1024),
+                },
+            },
+            ExtraMount {
+                destination: "/src".into(),
+                source: MountSource::Bind {
+                    source: "/root/m/src".into(),
+                    readonly: true,
+                },
+            },
+        ];
+        let spec = spec_for(NetworkMode::Host, &mounts);
+        let json = serde_json::to_string(&spec).unwrap();
+        assert!(
+            json.contains(r#""destination":"/cache","type":"tmpfs""#),
+            "{json}"
+        );
+        assert!(json.contains(r#""source":"/root/m/src""#), "{json}");
+        assert!(json.contains(r#""cgroupsPath":"/k8s.io/c1""#), "{json}");
+    }
+}

@@ -1,0 +1,14 @@
+//! Image resolution: a reference resolves in the host image store first (what the kubelet
+//! pulled is reused as is) and from its registry only when absent there.
+
+mod manifest;
+mod pull;
+mod reference;
+mod resolve;
+mod store;
+
+pub use manifest::{select_manifest, ImageManifestSet};
+pub use pull::{fetch_blob, RegistryHosts};
+pub use reference::normalize_reference;
+pub use resolve::{resolve, ImageOrigin, ResolvedImage};
+pub use store::{put_image_record, ImageRecord};

@@ -1,0 +1,76 @@
+//! Image records in containerd's image store (what `ctr images ls` and the kubelet see).
+
+use std::collections::HashMap;
+
+use containerd_client::services::v1::images_client::ImagesClient;
+use containerd_client::services::v1::{
+    CreateImageRequest, GetImageRequest, Image, UpdateImageRequest,
+};
+use containerd_client::types::Descriptor;
+use tonic::transport::Channel;
+
+use crate::worker::context::CallContext;
+use crate::worker::error::{StatusExt, WorkerResult};
+
+/// What an image name points at.
+#[derive(Clone, Debug)]
+pub struct ImageRecord {
+    pub name: String,
+    pub target: Descriptor,
+}
+
+pub async fn get_image(
+    channel: &Channel,
+    ctx: &CallContext,
+    name: &str,
+) -> WorkerResult<Option<ImageRecord>> {
+    let answer = ImagesClient::new(channel.clone())
+        .get(ctx.request(GetImageRequest {
+            name: name.to_string(),
+        }))
+        .await;
+    let image = answer.op_optional("image get")?.and_then(|r| r.image);
+    Ok(image.and_then(|image| {
+        image.target.map(|target| ImageRecord {
+            name: image.name,
+            target,
+        })
+    }))
+}
+
+/// Creates the image record, or points an existing one at the new target.
+pub async fn put_image_record(
+    channel: &Channel,
+    ctx: &CallContext,
+    record: &ImageRecord,
+) -> WorkerResult<()> {
+    let image = Image {
+        name: record.name.clone(),
+        labels: HashMap::new(),
+        target: Some(record.target.clone()),
+        ..Default::default()
+    };
+    let mut images = ImagesClient::new(channel.clone());
+    let created = images
+        .create(ctx.request(CreateImageRequest {
+            image: Some(image.clone()),
+            source_date_epoch: None,
+        }))
+        .await;
+    match created {
+        Err(status) if status.code() == tonic::Code::AlreadyExists => {
+            images
+                .update(ctx.request(UpdateImageRequest {
+                    image: Some(image),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["target".into()],
+                    }),
+                    source_date_epoch: None,
+                }))
+                .await
+                .op("image update")?;
+            Ok(())
+        }
+        other => other.op("image create").map(|_| ()),
+    }
+}

@@ -1,0 +1,97 @@
+//! containerd leases: everything a step creates (content, snapshots) is attached to one, so
+//! containerd's GC leaves it alone while nodekit works and reclaims it once the lease is gone.
+
+use std::collections::HashMap;
+
+use containerd_client::services::v1::leases_client::LeasesClient;
+use containerd_client::services::v1::{CreateRequest, DeleteRequest};
+use tonic::transport::Channel;
+
+use super::context::CallContext;
+use super::error::{StatusExt, WorkerResult};
+
+/// Label that marks a lease as nodekit's, so leftovers can be found and released.
+pub const OWNER_LABEL: &str = "nodekit.io/owner";
+/// containerd deletes an expired lease by itself: a safety net if nodekitd dies mid-step.
+const EXPIRE_LABEL: &str = "containerd.io/gc.expire";
+const DEFAULT_LIFETIME_HOURS: u64 = 24;
+
+/// A lease nodekit holds. Call [`Lease::release`] when done; if it is dropped unreleased (a
+/// panic, a cancelled future) a background task deletes it.
+pub struct Lease {
+    id: String,
+    channel: Channel,
+    ctx: CallContext,
+    released: bool,
+}
+
+impl Lease {
+    pub async fn create(channel: Channel, ctx: &CallContext, purpose: &str) -> WorkerResult<Lease> {
+        let id = format!("nodekit-{purpose}-{}", super::random_suffix());
+        let expires = rfc3339_in_hours(DEFAULT_LIFETIME_HOURS);
+        let labels = HashMap::from([
+            (OWNER_LABEL.to_string(), "nodekitd".to_string()),
+            (EXPIRE_LABEL.to_string(), expires),
+        ]);
+        LeasesClient::new(channel.clone())
+            .create(ctx.request(CreateRequest {
+                id: id.clone(),
+                labels,
+            }))
+            .await
+            .op("lease create")?;
+        Ok(Lease {
+            id,
+            channel,
+            ctx: ctx.clone(),
+            released: false,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// A call context whose created objects this lease protects.
+    pub fn context(&self) -> CallContext {
+        self.ctx.with_lease(&self.id)
+    }
+
+    /// Deletes the lease; what only it referenced becomes garbage for containerd's GC.
+    pub async fn release(mut self) -> WorkerResult<()> {
+        self.released = true;
+        delete_lease(self.channel.clone(), &self.ctx, &self.id).await
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        let (channel, ctx, id) = (self.channel.clone(), self.ctx.clone(), self.id.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = delete_lease(channel, &ctx, &id).await {
+                    tracing::warn!(lease = %id, %error, "could not release lease");
+                }
+            });
+        }
+    }
+}
+
+async fn delete_lease(channel: Channel, ctx: &CallContext, id: &str) -> WorkerResult<()> {
+    let deleted = LeasesClient::new(channel)
+        .delete(ctx.request(DeleteRequest {
+            id: id.to_string(),
+            sync: false,
+        }))
+        .await;
+    deleted.op_optional("lease delete").map(|_| ())
+}
+
+/// RFC 3339 UTC time `hours` from now.
+fn rfc3339_in_hours(hours: u64) -> String {
+    let at = std::time::SystemTime::now() + std::time::Duration::from_secs(hours * 3600);
+    humantime::format_rfc3339_seconds(at).to_string()
+}

@@ -1,0 +1,201 @@
+//! The containerd worker: everything that talks to the node's containerd. Images resolve from
+//! the host image store, steps run as containerd containers on snapshots, results become layers
+//! and images in the same store.
+
+mod compress;
+mod connection;
+mod content;
+mod context;
+mod error;
+pub mod exec;
+mod hostmount;
+mod image_writer;
+pub mod images;
+pub mod layers;
+pub mod leases;
+pub mod snapshots;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+pub use connection::{connect, connect_with_backoff};
+pub use context::CallContext;
+pub use error::{WorkerError, WorkerResult};
+pub use exec::{ExecOutcome, ExecRequest, OutputChunk, OutputStream};
+pub use image_writer::{ImageWrite, ManifestFormat, NewLayer, WrittenImage};
+pub use images::{ImageOrigin, RegistryHosts, ResolvedImage};
+pub use layers::{CommittedLayer, Compression};
+pub use leases::Lease;
+pub use snapshots::{ActiveSnapshot, Snapshots};
+
+use crate::oci::Platform;
+
+/// How to reach and use containerd.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    pub socket: PathBuf,
+    pub namespace: String,
+    pub snapshotter: String,
+    pub registry_hosts: RegistryHosts,
+    /// Every host path bind-mounted into a step lives below this directory.
+    pub mount_source_root: PathBuf,
+}
+
+/// A handle on the containerd worker; cheap to clone.
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    channel: Channel,
+    ctx: CallContext,
+    config: WorkerConfig,
+    containerd_version: String,
+}
+
+impl Worker {
+    /// Connects once, failing within seconds with an error naming the socket.
+    pub async fn connect(config: WorkerConfig) -> WorkerResult<Worker> {
+        let (channel, version) = connect(&config.socket).await?;
+        Worker::with_channel(config, channel, version)
+    }
+
+    pub fn with_channel(
+        config: WorkerConfig,
+        channel: Channel,
+        containerd_version: String,
+    ) -> WorkerResult<Worker> {
+        std::fs::create_dir_all(&config.mount_source_root).map_err(|e| {
+            WorkerError::io(
+                format!("creating {}", config.mount_source_root.display()),
+                e,
+            )
+        })?;
+        Ok(Worker {
+            inner: Arc::new(Inner {
+                channel,
+                ctx: CallContext::new(config.namespace.clone()),
+                config,
+                containerd_version,
+            }),
+        })
+    }
+
+    pub fn channel(&self) -> &Channel {
+        &self.inner.channel
+    }
+
+    /// Calls in the worker's namespace, without a lease.
+    pub fn ctx(&self) -> &CallContext {
+        &self.inner.ctx
+    }
+
+    pub fn snapshotter(&self) -> &str {
+        &self.inner.config.snapshotter
+    }
+
+    pub fn snapshots(&self) -> Snapshots {
+        Snapshots::new(self.inner.channel.clone(), &self.inner.config.snapshotter)
+    }
+
+    pub fn registry_hosts(&self) -> &RegistryHosts {
+        &self.inner.config.registry_hosts
+    }
+
+    pub fn mount_source_root(&self) -> &Path {
+        &self.inner.config.mount_source_root
+    }
+
+    pub fn containerd_version(&self) -> &str {
+        &self.inner.containerd_version
+    }
+
+    pub fn config(&self) -> &WorkerConfig {
+        &self.inner.config
+    }
+
+    /// A lease protecting what is created through its context; release it when done.
+    pub async fn lease(&self, purpose: &str) -> WorkerResult<Lease> {
+        Lease::create(self.inner.channel.clone(), &self.inner.ctx, purpose).await
+    }
+
+    /// Resolves an image for `platform`: host image store first, registry when absent.
+    pub async fn resolve_image(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> WorkerResult<ResolvedImage> {
+        images::resolve(self, reference, platform).await
+    }
+
+    /// Unpacks the image's layers as chain-ID snapshots; returns the top one.
+    pub async fn unpack(
+        &self,
+        lease: &Lease,
+        image: &ResolvedImage,
+    ) -> WorkerResult<Option<String>> {
+        snapshots::unpack(self, &lease.context(), image).await
+    }
+
+    /// A writable snapshot on top of `parent` (a committed snapshot; None for scratch).
+    pub async fn prepare(
+        &self,
+        lease: &Lease,
+        parent: Option<&str>,
+    ) -> WorkerResult<ActiveSnapshot> {
+        let key = format!("nodekit-active-{}", random_suffix());
+        let mounts = self
+            .snapshots()
+            .prepare(&lease.context(), &key, parent)
+            .await?;
+        Ok(ActiveSnapshot {
+            key,
+            parent: parent.map(str::to_string),
+            mounts,
+        })
+    }
+
+    /// Removes an active snapshot that is not going to be committed.
+    pub async fn discard(&self, active: ActiveSnapshot) -> WorkerResult<()> {
+        self.snapshots().remove(self.ctx(), &active.key).await
+    }
+
+    /// Runs a process on an active snapshot; see [`exec::exec`].
+    pub async fn exec(
+        &self,
+        request: ExecRequest,
+        output: Option<mpsc::Sender<OutputChunk>>,
+        cancel: CancellationToken,
+    ) -> WorkerResult<ExecOutcome> {
+        exec::exec(self, request, output, cancel).await
+    }
+
+    /// Computes the layer of `active` and commits it under its chain ID.
+    pub async fn commit_layer(
+        &self,
+        lease: &Lease,
+        active: ActiveSnapshot,
+        compression: Compression,
+    ) -> WorkerResult<CommittedLayer> {
+        layers::commit_layer(self, &lease.context(), active, compression).await
+    }
+
+    /// Writes config, manifest and image records into the image store.
+    pub async fn write_image(
+        &self,
+        lease: &Lease,
+        request: &ImageWrite<'_>,
+    ) -> WorkerResult<WrittenImage> {
+        image_writer::write_image(self, &lease.context(), request).await
+    }
+}
+
+/// A short random hex string for unique object names.
+pub(crate) fn random_suffix() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}

@@ -1,0 +1,237 @@
+//! Snapshots: unpacking image layers under containerd's own chain-ID names (so the kubelet and
+//! nodekit share them), preparing writable snapshots for steps, and committing them.
+
+use std::collections::HashMap;
+
+use containerd_client::services::v1::diff_client::DiffClient;
+use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
+use containerd_client::services::v1::snapshots::{
+    CommitSnapshotRequest, MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest,
+    StatSnapshotRequest, ViewSnapshotRequest,
+};
+use containerd_client::services::v1::ApplyRequest;
+use containerd_client::types::{Descriptor, Mount};
+use tonic::transport::Channel;
+
+use super::content;
+use super::context::CallContext;
+use super::error::{StatusExt, WorkerError, WorkerResult};
+use super::images::{fetch_blob, ResolvedImage};
+use super::Worker;
+use crate::oci::chain_ids;
+
+/// A writable snapshot a step runs on.
+#[derive(Clone, Debug)]
+pub struct ActiveSnapshot {
+    pub key: String,
+    /// The committed snapshot below it (a chain ID), or `None` for scratch.
+    pub parent: Option<String>,
+    pub mounts: Vec<Mount>,
+}
+
+/// Thin calls on containerd's Snapshots service for one snapshotter.
+#[derive(Clone)]
+pub struct Snapshots {
+    channel: Channel,
+    snapshotter: String,
+}
+
+impl Snapshots {
+    pub fn new(channel: Channel, snapshotter: &str) -> Self {
+        Snapshots {
+            channel,
+            snapshotter: snapshotter.to_string(),
+        }
+    }
+
+    fn client(&self) -> SnapshotsClient<Channel> {
+        SnapshotsClient::new(self.channel.clone())
+    }
+
+    pub async fn exists(&self, ctx: &CallContext, key: &str) -> WorkerResult<bool> {
+        let answer = self
+            .client()
+            .stat(ctx.request(StatSnapshotRequest {
+                snapshotter: self.snapshotter.clone(),
+                key: key.to_string(),
+            }))
+            .await;
+        Ok(answer.op_optional("snapshot stat")?.is_some())
+    }
+
+    pub async fn prepare(
+        &self,
+        ctx: &CallContext,
+        key: &str,
+        parent: Option<&str>,
+    ) -> WorkerResult<Vec<Mount>> {
+        Ok(self
+            .client()
+            .prepare(ctx.request(PrepareSnapshotRequest {
+                snapshotter: self.snapshotter.clone(),
+                key: key.to_string(),
+                parent: parent.unwrap_or_default().to_string(),
+                labels: HashMap::new(),
+            }))
+            .await
+            .op("snapshot prepare")?
+            .mounts)
+    }
+
+    /// A read-only view of `parent`; no parent gives an empty list (an empty directory).
+    pub async fn view(
+        &self,
+        ctx: &CallContext,
+        key: &str,
+        parent: Option<&str>,
+    ) -> WorkerResult<Vec<Mount>> {
+        let Some(parent) = parent else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .client()
+            .view(ctx.request(ViewSnapshotRequest {
+                snapshotter: self.snapshotter.clone(),
+                key: key.to_string(),
+                parent: parent.to_string(),
+                labels: HashMap::new(),
+            }))
+            .await
+            .op("snapshot view")?
+            .mounts)
+    }
+
+    pub async fn mounts(&self, ctx: &CallContext, key: &str) -> WorkerResult<Vec<Mount>> {
+        Ok(self
+            .client()
+            .mounts(ctx.request(MountsRequest {
+                snapshotter: self.snapshotter.clone(),
+                key: key.to_string(),
+            }))
+            .await
+            .op("snapshot mounts")?
+            .mounts)
+    }
+
+    /// Commits `key` as `name`. Returns false when `name` already existed (someone committed the
+    /// same content first); the caller then removes its own copy.
+    pub async fn commit(&self, ctx: &CallContext, name: &str, key: &str) -> WorkerResult<bool> {
+        let answer = self
+            .client()
+            .commit(ctx.request(CommitSnapshotRequest {
+                snapshotter: self.snapshotter.clone(),
+                name: name.to_string(),
+                key: key.to_string(),
+                labels: HashMap::new(),
+            }))
+            .await;
+        match answer {
+            Err(status) if status.code() == tonic::Code::AlreadyExists => Ok(false),
+            other => other.op("snapshot commit").map(|_| true),
+        }
+    }
+
+    /// Removes a snapshot; one already gone counts as removed.
+    pub async fn remove(&self, ctx: &CallContext, key: &str) -> WorkerResult<()> {
+        let answer = self
+            .client()
+            .remove(ctx.request(RemoveSnapshotRequest {
+                snapshotter: self.snapshotter.clone(),
+                key: key.to_string(),
+            }))
+            .await;
+        answer.op_optional("snapshot remove").map(|_| ())
+    }
+}
+
+/// Makes sure every layer of `image` is unpacked as a snapshot named by its chain ID, as
+/// containerd's unpacker does; already unpacked layers (by the kubelet or an earlier build) are
+/// reused without copying. Returns the top chain ID (None for an image without layers).
+pub async fn unpack(
+    worker: &Worker,
+    ctx: &CallContext,
+    image: &ResolvedImage,
+) -> WorkerResult<Option<String>> {
+    let chains = chain_ids(&image.diff_ids());
+    if chains.len() != image.layers().len() {
+        return Err(WorkerError::MalformedImage {
+            reference: image.name.clone(),
+            reason: format!(
+                "{} layers but {} diff IDs",
+                image.layers().len(),
+                chains.len()
+            ),
+        });
+    }
+    let snapshots = worker.snapshots();
+    let mut parent: Option<&str> = None;
+    for (i, chain) in chains.iter().enumerate() {
+        if !snapshots.exists(ctx, chain).await? {
+            apply_layer(worker, ctx, image, i, parent, chain).await?;
+        }
+        parent = Some(chain);
+    }
+    if let Some(top) = chains.last() {
+        let label = content::snapshot_gc_label(worker.snapshotter(), top);
+        content::set_labels(
+            worker.channel(),
+            ctx,
+            &image.image.config_digest,
+            HashMap::from([label]),
+        )
+        .await?;
+    }
+    Ok(chains.last().cloned())
+}
+
+async fn apply_layer(
+    worker: &Worker,
+    ctx: &CallContext,
+    image: &ResolvedImage,
+    index: usize,
+    parent: Option<&str>,
+    chain: &str,
+) -> WorkerResult<()> {
+    let layer = &image.layers()[index];
+    fetch_blob(worker, ctx, &image.reference, layer).await?;
+    let snapshots = worker.snapshots();
+    let key = format!("nodekit-extract-{} {chain}", super::random_suffix());
+    let mounts = snapshots.prepare(ctx, &key, parent).await?;
+    let applied = DiffClient::new(worker.channel().clone())
+        .apply(ctx.request(ApplyRequest {
+            diff: Some(Descriptor {
+                media_type: layer.media_type().to_string(),
+                digest: layer.digest().to_string(),
+                size: layer.size() as i64,
+                annotations: HashMap::new(),
+            }),
+            mounts,
+            payloads: HashMap::new(),
+            sync_fs: false,
+        }))
+        .await
+        .op("layer apply");
+    let expected = &image.diff_ids()[index];
+    let outcome = match applied {
+        Ok(response) => match response.applied {
+            Some(d) if &d.digest == expected => Ok(()),
+            other => Err(WorkerError::MalformedImage {
+                reference: image.name.clone(),
+                reason: format!(
+                    "layer {} unpacks to {} but the config says {expected}",
+                    layer.digest(),
+                    other.map(|d| d.digest).unwrap_or_default()
+                ),
+            }),
+        },
+        Err(e) => Err(e),
+    };
+    if let Err(error) = outcome {
+        snapshots.remove(ctx, &key).await?;
+        return Err(error);
+    }
+    if !snapshots.commit(ctx, chain, &key).await? {
+        snapshots.remove(ctx, &key).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! The nodekitd binary: it listens, names an unreachable containerd plainly and keeps retrying,
+//! and reports itself serving once containerd answers.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+/// A running nodekitd whose stderr lines arrive on a channel; killed (by PID) on drop.
+struct Daemon {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Daemon {
+    fn start(test: &str, containerd: &str) -> Daemon {
+        let dir = std::env::temp_dir().join(format!("nodekitd-{test}-{}", std::process::id()));
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nodekitd"))
+            .arg("--root")
+            .arg(dir.join("root"))
+            .arg("--addr")
+            .arg(format!("tcp://127.0.0.1:{port}"))
+            .arg("--addr")
+            .arg(format!("unix://{}", dir.join("nodekitd.sock").display()))
+            .arg("--containerd-worker-addr")
+            .arg(containerd)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("nodekitd starts");
+        let (sender, lines) = mpsc::channel();
+        for stream in [
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child.stdout.take().map(|s| Box::new(s) as _),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = sender.send(line);
+                }
+            });
+        }
+        Daemon {
+            child,
+            lines,
+            port,
+            dir,
+        }
+    }
+
+    /// The first log line containing `needle`, waiting up to `limit`.
+    fn wait_for_line(&self, needle: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    async fn health(&self) -> ServingStatus {
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", self.port))
+                .expect("endpoint")
+                .connect()
+                .await
+                .expect("connect");
+        let mut client = HealthClient::new(channel);
+        let status = client
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .expect("health check");
+        status.into_inner().status()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The test containerd's socket from tests/env/up.sh.
+fn test_containerd() -> String {
+    if let Ok(socket) = std::env::var("NODEKIT_TEST_CONTAINERD_SOCK") {
+        return socket;
+    }
+    let state =
+        std::env::var("NODEKIT_TESTENV").unwrap_or_else(|_| "/var/tmp/nodekit-testenv".into());
+    let env = std::fs::read_to_string(format!("{state}/env")).expect("tests/env/up.sh has run");
+    env.lines()
+        .find_map(|l| l.strip_prefix("export NODEKIT_TEST_CONTAINERD_SOCK="))
+        .expect("socket in env file")
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_unreachable_containerd_is_named_and_retried() {
+    let missing = "/run/nodekit-test/absent/containerd.sock";
+    let mut daemon = Daemon::start("unreachable", missing);
+    let line = daemon
+        .wait_for_line("containerd is unreachable", Duration::from_secs(5))
+        .expect("no clear error within 5 s");
+    assert!(line.contains(missing), "{line}");
+    // It retries rather than exiting, and answers health checks meanwhile.
+    assert!(
+        daemon
+            .wait_for_line("containerd is unreachable", Duration::from_secs(5))
+            .is_some(),
+        "no retry"
+    );
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "nodekitd exited"
+    );
+    assert_eq!(daemon.health().await, ServingStatus::NotServing);
+}
+
+#[tokio::test]
+async fn with_containerd_it_serves_on_tcp_and_unix() {
+    let daemon = Daemon::start("ready", &test_containerd());
+    let line = daemon.wait_for_line("containerd worker ready", Duration::from_secs(10));
+    assert!(
+        line.is_some_and(|l| l.contains("k8s.io")),
+        "worker never became ready"
+    );
+    assert_eq!(daemon.health().await, ServingStatus::Serving);
+    assert!(std::os::unix::net::UnixStream::connect(daemon.dir.join("nodekitd.sock")).is_ok());
+}
+
+#[test]
+fn bad_flags_and_config_files_fail_with_a_clear_message() {
+    let bin = env!("CARGO_BIN_EXE_nodekitd");
+    let output = Command::new(bin)
+        .args(["--addr", "http://nope"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("http://nope"));
+    let config = std::env::temp_dir().join(format!("nodekitd-bad-{}.toml", std::process::id()));
+    std::fs::write(&config, "[worker.containerd]\nnamespace = 5\n").unwrap();
+    let output = Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&config).unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&config.display().to_string()) && stderr.contains("line 2"),
+        "{stderr}"
+    );
+}

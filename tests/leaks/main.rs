@@ -1,0 +1,149 @@
+//! After everything the worker does (resolve, pull, unpack, run, fail, cancel, commit, write),
+//! containerd holds no lease, container, task or snapshot of nodekit's beyond the written images'.
+//! Alone in its binary, so no other test's objects are in flight while it looks.
+
+use std::time::Duration;
+
+use containerd_client::services::v1::images_client::ImagesClient;
+use containerd_client::services::v1::DeleteImageRequest;
+use nodekit_test_support::{Inventory, TestEnv};
+use nodekitd::oci::Platform;
+use nodekitd::worker::exec::{NetworkMode, ProcessSpec};
+use nodekitd::worker::{Compression, ExecRequest, ImageWrite, ManifestFormat, NewLayer, Worker};
+use tokio_util::sync::CancellationToken;
+
+const IMAGE: &str = "nodekit.test/leaks:latest";
+
+#[tokio::test]
+async fn the_worker_leaves_nothing_behind_but_written_images() {
+    let env = TestEnv::get();
+    let worker = env.worker("leaks").await;
+    build_an_image(&worker, env).await;
+    failing_and_cancelled_steps(&worker, env).await;
+    assert_clean_eventually(&worker).await;
+
+    // Deleting the written image frees its snapshots too.
+    delete_image(&worker, IMAGE).await;
+    assert_clean_eventually(&worker).await;
+}
+
+fn request(rootfs: nodekitd::worker::ActiveSnapshot, script: &str) -> ExecRequest {
+    ExecRequest {
+        rootfs,
+        process: ProcessSpec {
+            args: vec!["sh".into(), "-c".into(), script.into()],
+            ..Default::default()
+        },
+        mounts: Vec::new(),
+        network: NetworkMode::Host,
+    }
+}
+
+async fn build_an_image(worker: &Worker, env: &TestEnv) {
+    let lease = worker.lease("leaks-build").await.unwrap();
+    let base = worker
+        .resolve_image(&env.local_image, &Platform::native())
+        .await
+        .unwrap();
+    let top = worker.unpack(&lease, &base).await.unwrap();
+    let rootfs = worker.prepare(&lease, top.as_deref()).await.unwrap();
+    let outcome = worker
+        .exec(
+            request(rootfs.clone(), "echo leak-check > /marker"),
+            None,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.exit_code, 0);
+    let layer = worker
+        .commit_layer(&lease, rootfs, Compression::Zstd)
+        .await
+        .unwrap();
+    let write = ImageWrite {
+        names: vec![IMAGE.into()],
+        base: Some(&base),
+        platform: Platform::native(),
+        layers: vec![NewLayer {
+            layer,
+            created_by: "RUN echo leak-check > /marker".into(),
+        }],
+        config: None,
+        format: ManifestFormat::Oci,
+    };
+    worker.write_image(&lease, &write).await.unwrap();
+    lease.release().await.unwrap();
+}
+
+async fn failing_and_cancelled_steps(worker: &Worker, env: &TestEnv) {
+    let lease = worker.lease("leaks-fail").await.unwrap();
+    let base = worker
+        .resolve_image(&env.local_image, &Platform::native())
+        .await
+        .unwrap();
+    let top = worker.unpack(&lease, &base).await.unwrap();
+    // A step that fails, one whose binary is missing, one cancelled mid-run; none committed.
+    let failing = worker.prepare(&lease, top.as_deref()).await.unwrap();
+    let outcome = worker
+        .exec(request(failing, "exit 7"), None, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome.exit_code, 7);
+    let missing = worker.prepare(&lease, top.as_deref()).await.unwrap();
+    let mut bad = request(missing, "");
+    bad.process.args = vec!["/nonexistent".into()];
+    assert!(worker
+        .exec(bad, None, CancellationToken::new())
+        .await
+        .is_err());
+    let cancelled = worker.prepare(&lease, top.as_deref()).await.unwrap();
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        trigger.cancel();
+    });
+    assert!(worker
+        .exec(request(cancelled, "sleep 300"), None, cancel)
+        .await
+        .is_err());
+    // A step whose future is dropped mid-run (a client that went away).
+    let dropped = worker.prepare(&lease, top.as_deref()).await.unwrap();
+    let run = worker.exec(
+        request(dropped, "sleep 300"),
+        None,
+        CancellationToken::new(),
+    );
+    assert!(tokio::time::timeout(Duration::from_millis(500), run)
+        .await
+        .is_err());
+    lease.release().await.unwrap();
+}
+
+async fn delete_image(worker: &Worker, name: &str) {
+    ImagesClient::new(worker.channel().clone())
+        .delete(worker.ctx().request(DeleteImageRequest {
+            name: name.into(),
+            sync: true,
+            target: None,
+        }))
+        .await
+        .expect("image delete");
+}
+
+/// containerd collects what a released lease held shortly after; give it a few seconds.
+async fn assert_clean_eventually(worker: &Worker) {
+    for _ in 0..50 {
+        let inventory = Inventory::take(worker).await;
+        if inventory.leases.is_empty()
+            && inventory.containers.is_empty()
+            && inventory.tasks.is_empty()
+            && inventory.uncommitted_snapshots.is_empty()
+            && inventory.orphan_snapshots.is_empty()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Inventory::take(worker).await.assert_clean();
+}

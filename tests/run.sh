@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# THE test command: bash tests/run.sh [extra cargo test args...]
+#
+# Brings up the real test environment (private containerd + local registry +
+# base images, see tests/env/up.sh), then runs, from the repo root:
+#   cargo fmt --all -- --check
+#   cargo clippy --workspace --all-targets -- -D warnings
+#   cargo test --workspace "$@"
+#   tests/smoke/start-command.sh (the README's start command, end to end)
+# All three run even if an earlier one fails; the exit status is non-zero if
+# any failed. The environment is taken down on exit unless NODEKIT_KEEP_ENV=1
+# (then `source ${NODEKIT_TESTENV:-/var/tmp/nodekit-testenv}/env` and rerun
+# single tests with cargo directly; tests/env/down.sh when done).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly REPO
+STATE=$(realpath -m -- "${NODEKIT_TESTENV:-/var/tmp/nodekit-testenv}")
+export NODEKIT_TESTENV=$STATE
+
+teardown() {
+	if [[ ${NODEKIT_KEEP_ENV:-0} == 1 ]]; then
+		echo "run: NODEKIT_KEEP_ENV=1: environment left up; source $STATE/env, tests/env/down.sh to stop it" >&2
+		return 0
+	fi
+	bash "$REPO/tests/env/down.sh" >&2 || echo "run: warning: tests/env/down.sh failed" >&2
+}
+
+# step NAME CMD...: run CMD, remember NAME if it fails.
+FAILED=()
+step() {
+	local name=$1
+	shift
+	echo "run: == $name" >&2
+	if ! "$@"; then
+		FAILED+=("$name")
+	fi
+}
+
+main() {
+	# Armed before up.sh so that a half-started environment is taken down too.
+	trap teardown EXIT
+	# Without these, a signal would kill bash without running the EXIT trap.
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	bash "$REPO/tests/env/up.sh"
+	# shellcheck source=/dev/null # written by up.sh
+	source "$STATE/env"
+	cd "$REPO"
+	step "cargo fmt" cargo fmt --all -- --check
+	step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+	step "cargo test" cargo test --workspace "$@"
+	step "start command" bash "$REPO/tests/smoke/start-command.sh"
+	if ((${#FAILED[@]})); then
+		echo "run: FAILED: ${FAILED[*]}" >&2
+		exit 1
+	fi
+	echo "run: all passed" >&2
+}
+
+main "$@"

@@ -1,0 +1,176 @@
+use std::collections::BTreeSet;
+use std::process::Output;
+
+use containerd_client::services::v1::containers_client::ContainersClient;
+use containerd_client::services::v1::content_client::ContentClient;
+use containerd_client::services::v1::images_client::ImagesClient;
+use containerd_client::services::v1::leases_client::LeasesClient;
+use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
+use containerd_client::services::v1::snapshots::ListSnapshotsRequest;
+use containerd_client::services::v1::tasks_client::TasksClient;
+use containerd_client::services::v1::{
+    ListContainersRequest, ListImagesRequest, ListRequest, ListTasksRequest, ReadContentRequest,
+};
+use nodekitd::oci::chain_ids;
+use nodekitd::worker::{leases::OWNER_LABEL, Worker};
+
+use crate::TestEnv;
+
+/// Runs `ctr` against the test containerd in its namespace, as the kubelet's tools would.
+pub fn ctr(env: &TestEnv, args: &[&str]) -> Output {
+    std::process::Command::new("ctr")
+        .arg("--address")
+        .arg(&env.socket)
+        .arg("-n")
+        .arg(&env.namespace)
+        .args(args)
+        .output()
+        .expect("ctr runs")
+}
+
+/// What nodekit could have left behind in containerd.
+#[derive(Debug, Default)]
+pub struct Inventory {
+    /// Leases labelled as nodekit's.
+    pub leases: Vec<String>,
+    /// Containers labelled as nodekit's.
+    pub containers: Vec<String>,
+    pub tasks: Vec<String>,
+    /// Snapshots that are not committed (active or view).
+    pub uncommitted_snapshots: Vec<String>,
+    /// Committed snapshots that no image's layer chain names.
+    pub orphan_snapshots: Vec<String>,
+}
+
+impl Inventory {
+    pub async fn take(worker: &Worker) -> Inventory {
+        let channel = worker.channel().clone();
+        let ctx = worker.ctx();
+        let leases = LeasesClient::new(channel.clone())
+            .list(ctx.request(ListRequest {
+                filters: vec![format!("labels.\"{OWNER_LABEL}\"")],
+            }))
+            .await
+            .expect("lease list")
+            .into_inner()
+            .leases;
+        let containers = ContainersClient::new(channel.clone())
+            .list(ctx.request(ListContainersRequest {
+                filters: vec![format!("labels.\"{OWNER_LABEL}\"")],
+            }))
+            .await
+            .expect("container list")
+            .into_inner()
+            .containers;
+        let tasks = TasksClient::new(channel.clone())
+            .list(ctx.request(ListTasksRequest::default()))
+            .await
+            .expect("task list")
+            .into_inner()
+            .tasks;
+        let snapshots = SnapshotsClient::new(channel.clone())
+            .list(ctx.request(ListSnapshotsRequest {
+                snapshotter: worker.snapshotter().to_string(),
+                filters: vec![],
+            }))
+            .await
+            .expect("snapshot list")
+            .into_inner();
+        let mut all = Vec::new();
+        let mut snapshots = snapshots;
+        while let Some(batch) = snapshots.message().await.expect("snapshot list") {
+            all.extend(batch.info);
+        }
+        let chains = image_chains(worker).await;
+        const COMMITTED: i32 = 3;
+        Inventory {
+            leases: leases.into_iter().map(|l| l.id).collect(),
+            containers: containers.into_iter().map(|c| c.id).collect(),
+            tasks: tasks.into_iter().map(|t| t.id).collect(),
+            uncommitted_snapshots: all
+                .iter()
+                .filter(|s| s.kind != COMMITTED)
+                .map(|s| s.name.clone())
+                .collect(),
+            orphan_snapshots: all
+                .iter()
+                .filter(|s| s.kind == COMMITTED && !chains.contains(&s.name))
+                .map(|s| s.name.clone())
+                .collect(),
+        }
+    }
+
+    pub fn assert_clean(&self) {
+        assert!(
+            self.leases.is_empty()
+                && self.containers.is_empty()
+                && self.tasks.is_empty()
+                && self.uncommitted_snapshots.is_empty()
+                && self.orphan_snapshots.is_empty(),
+            "nodekit left objects in containerd: {self:#?}"
+        );
+    }
+}
+
+/// Every chain ID of every platform manifest (whose config is present) of every image.
+async fn image_chains(worker: &Worker) -> BTreeSet<String> {
+    let images = ImagesClient::new(worker.channel().clone())
+        .list(worker.ctx().request(ListImagesRequest::default()))
+        .await
+        .expect("image list")
+        .into_inner()
+        .images;
+    let mut chains = BTreeSet::new();
+    for image in images {
+        let Some(target) = image.target else { continue };
+        for config in configs_below(worker, &target.digest).await {
+            let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|d| d.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            chains.extend(chain_ids(&diff_ids));
+        }
+    }
+    chains
+}
+
+/// The image configs reachable from an index or manifest blob (missing blobs are skipped).
+async fn configs_below(worker: &Worker, digest: &str) -> Vec<serde_json::Value> {
+    let Some(blob) = read_json(worker, digest).await else {
+        return Vec::new();
+    };
+    if let Some(manifests) = blob["manifests"].as_array() {
+        let mut configs = Vec::new();
+        for m in manifests {
+            if let Some(d) = m["digest"].as_str() {
+                configs.extend(Box::pin(configs_below(worker, d)).await);
+            }
+        }
+        return configs;
+    }
+    match blob["config"]["digest"].as_str() {
+        Some(config) => read_json(worker, config).await.into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+async fn read_json(worker: &Worker, digest: &str) -> Option<serde_json::Value> {
+    let mut stream = ContentClient::new(worker.channel().clone())
+        .read(worker.ctx().request(ReadContentRequest {
+            digest: digest.to_string(),
+            offset: 0,
+            size: 0,
+        }))
+        .await
+        .ok()?
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Ok(Some(chunk)) = stream.message().await {
+        bytes.extend(chunk.data);
+    }
+    serde_json::from_slice(&bytes).ok()
+}

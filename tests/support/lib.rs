@@ -1,0 +1,8 @@
+//! Test support: a ready, real containerd (and registry) from `tests/env/up.sh`, and ways to
+//! look at what nodekit left in it.
+
+mod containerd;
+mod env;
+
+pub use containerd::{ctr, Inventory};
+pub use env::TestEnv;

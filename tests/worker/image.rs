@@ -1,0 +1,91 @@
+use nodekit_test_support::{ctr, TestEnv};
+use nodekitd::oci::Platform;
+use nodekitd::worker::{Compression, ImageWrite, ManifestFormat, NewLayer};
+
+use crate::common::Step;
+
+/// Runs a step, commits it, writes an image and runs that image the way the kubelet would.
+async fn build_and_run(test: &str, name: &str, compression: Compression, format: ManifestFormat) {
+    let env = TestEnv::get();
+    let step = Step::on_busybox(test).await;
+    let script = format!("echo hi from {test} > /hello; rm /etc/group; echo done");
+    let (outcome, output) = step.run(step.request(&script)).await;
+    assert_eq!((outcome.exit_code, output.stdout.as_str()), (0, "done\n"));
+    let layer = step
+        .worker
+        .commit_layer(&step.lease, step.rootfs.clone(), compression)
+        .await
+        .expect("commit");
+    assert_eq!(layer.parent, step.base.chain_id());
+    let written = step
+        .worker
+        .write_image(
+            &step.lease,
+            &ImageWrite {
+                names: vec![name.to_string()],
+                base: Some(&step.base),
+                platform: Platform::native(),
+                layers: vec![NewLayer {
+                    layer: layer.clone(),
+                    created_by: format!("RUN {script}"),
+                }],
+                config: None,
+                format,
+            },
+        )
+        .await
+        .expect("write image");
+    assert_eq!(written.chain_id.as_deref(), Some(layer.chain_id.as_str()));
+    step.lease.release().await.expect("release");
+
+    // Mount stubs (/etc/hosts, /proc...) stay out of the layer; the deletion is a whiteout.
+    let check = "cat /hello; test -e /etc/group && echo group-still-there; \
+                 test -s /etc/hosts && echo hosts-leaked; test -s /etc/resolv.conf && echo resolv-leaked; true";
+    let id = format!("{test}-{}", std::process::id());
+    let run = ctr(env, &["run", "--rm", name, &id, "sh", "-c", check]);
+    assert!(
+        run.status.success(),
+        "ctr run failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        format!("hi from {test}\n")
+    );
+    let history = ctr(env, &["images", "check"]);
+    let line = String::from_utf8_lossy(&history.stdout)
+        .lines()
+        .find(|l| l.starts_with(name))
+        .map(String::from)
+        .unwrap_or_default();
+    assert!(line.contains("complete"), "image not complete: {line}");
+}
+
+#[tokio::test]
+async fn a_committed_step_becomes_an_image_the_node_can_run() {
+    build_and_run(
+        "image-gzip",
+        "nodekit.test/hello:latest",
+        Compression::Gzip,
+        ManifestFormat::Oci,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn zstd_and_docker_media_types_on_request() {
+    build_and_run(
+        "image-zstd",
+        "nodekit.test/hello:zstd",
+        Compression::Zstd,
+        ManifestFormat::Oci,
+    )
+    .await;
+    build_and_run(
+        "image-docker",
+        "nodekit.test/hello:docker",
+        Compression::Uncompressed,
+        ManifestFormat::Docker,
+    )
+    .await;
+}
