@@ -28,6 +28,7 @@ teardown() {
 
 # step NAME CMD...: run CMD, remember NAME if it fails.
 FAILED=()
+TEST_SUMMARY=""
 step() {
 	local name=$1
 	shift
@@ -35,6 +36,20 @@ step() {
 	if ! "$@"; then
 		FAILED+=("$name")
 	fi
+}
+
+# cargo test, then one closing line with the totals over every test binary (cargo's own last
+# line is that of the last crate's doc tests, usually "0 passed").
+cargo_test() {
+	local log
+	log=$(mktemp)
+	local status=0
+	cargo test --workspace "$@" 2>&1 | tee "$log" || status=$?
+	awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+		END { printf "cargo-test: %d passed, %d failed, %d skipped\n", p, f, s }' "$log" >"$log.sum"
+	TEST_SUMMARY=$(<"$log.sum")
+	rm -f "$log" "$log.sum"
+	return "$status"
 }
 
 main() {
@@ -49,13 +64,15 @@ main() {
 	cd "$REPO"
 	step "cargo fmt" cargo fmt --all -- --check
 	step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
-	step "cargo test" cargo test --workspace "$@"
+	step "cargo test" cargo_test "$@"
 	step "start command" bash "$REPO/tests/smoke/start-command.sh"
 	if ((${#FAILED[@]})); then
 		echo "run: FAILED: ${FAILED[*]}" >&2
+		echo "${TEST_SUMMARY:-cargo-test: 0 passed, 1 failed}"
 		exit 1
 	fi
 	echo "run: all passed" >&2
+	echo "${TEST_SUMMARY:-cargo-test: 0 passed, 0 failed}"
 }
 
 main "$@"

@@ -1,5 +1,6 @@
 use std::time::{Duration, Instant};
 
+use nodekit_test_support::TestEnv;
 use nodekitd::worker::exec::{ExtraMount, MountSource, NetworkMode};
 use nodekitd::worker::WorkerError;
 use tokio_util::sync::CancellationToken;
@@ -83,6 +84,40 @@ async fn extra_mounts_and_network_none() {
     assert_eq!(outcome.exit_code, 0, "{output:?}");
     assert_eq!(output.stdout, "from the host\nread-only\ndata\nlo\n");
     std::fs::remove_dir_all(&shared).unwrap();
+    step.finish().await;
+}
+
+#[tokio::test]
+async fn another_snapshot_mounts_read_only() {
+    let step = Step::on_busybox("exec-snapshot-mount").await;
+    let base_chain = step.base.chain_id();
+    let view_key = format!("exec-snapshot-mount-view-{}", std::process::id());
+    let view = step
+        .worker
+        .snapshots()
+        .view(&step.lease.context(), &view_key, base_chain.as_deref())
+        .await
+        .expect("view of the base image");
+    let mut request =
+        step.request("cat /base/etc/image-name; touch /base/x 2>/dev/null || echo read-only");
+    request.mounts = vec![ExtraMount {
+        destination: "/base".into(),
+        source: MountSource::Snapshot {
+            mounts: view,
+            readonly: true,
+        },
+    }];
+    let (outcome, output) = step.run(request).await;
+    assert_eq!(outcome.exit_code, 0, "{output:?}");
+    assert_eq!(
+        output.stdout,
+        format!("{}\nread-only\n", TestEnv::get().local_image)
+    );
+    step.worker
+        .snapshots()
+        .remove(&step.lease.context(), &view_key)
+        .await
+        .unwrap();
     step.finish().await;
 }
 
