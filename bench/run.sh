@@ -10,3 +10,4 @@ if [[ ${NODEKIT_KEEP_ENV:-0} != 1 ]]; then
 fi
 cargo build -q --release -p nodekitd -p nodekit-bench
 target/release/worker-bench "${1:-5}" target/release/nodekitd
+target/release/context-bench "${1:-5}"

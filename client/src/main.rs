@@ -1,6 +1,8 @@
 //! `nodekit`: the command-line client of nodekitd.
 
-mod connect;
+mod cli_build;
+
+use nodekit::{connect, control};
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -35,6 +37,18 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         wait: u64,
     },
+    /// List the daemon's workers (like `buildctl debug workers -v`).
+    Workers,
+    /// Show build cache disk usage (like `buildctl du`).
+    Du,
+    /// Build an LLB definition or a frontend's input, like `buildctl build`.
+    Build(cli_build::BuildArgs),
+    /// Remove build cache records (like `buildctl prune`).
+    Prune {
+        /// Remove every record, not only unused ones.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[tokio::main]
@@ -42,6 +56,16 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Health { wait } => health(&cli.addr, Duration::from_secs(wait)).await,
+        Command::Workers => control::workers(&cli.addr).await.map(|_| ExitCode::SUCCESS),
+        Command::Build(args) => cli_build::run(&cli.addr, args)
+            .await
+            .map(|_| ExitCode::SUCCESS),
+        Command::Du => control::disk_usage(&cli.addr)
+            .await
+            .map(|_| ExitCode::SUCCESS),
+        Command::Prune { all } => control::prune(&cli.addr, all)
+            .await
+            .map(|_| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

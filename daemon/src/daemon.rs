@@ -1,12 +1,17 @@
 //! The daemon's lifecycle: listen, reach containerd (retrying with backoff), serve, stop on
 //! SIGINT or SIGTERM.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
+use crate::api::{self, load_or_create_worker_id, ApiState};
 use crate::config::Config;
 use crate::server;
+use crate::session::SessionManager;
+use crate::solver::Solver;
 use crate::worker::{connect_with_backoff, Worker};
 
 pub fn init_logging(debug: bool) {
@@ -33,21 +38,36 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;
-    let routes = Routes::new(health_service);
+    let worker_id = load_or_create_worker_id(&config.root)
+        .with_context(|| format!("keeping the worker ID under {}", config.root.display()))?;
+    let state = Arc::new(ApiState {
+        worker_id,
+        config: config.clone(),
+        worker: Default::default(),
+        solver: Default::default(),
+        sessions: Arc::new(SessionManager::default()),
+        jobs: Default::default(),
+        gateways: Default::default(),
+    });
+    let routes = api::routes(state.clone(), Routes::new(health_service));
 
-    let worker_config = config.worker.clone();
     let worker_task = tokio::spawn(async move {
-        let (channel, version) = connect_with_backoff(worker_config.socket.clone()).await;
-        let worker = Worker::with_channel(worker_config, channel, version)?;
+        let worker_config = state.config.worker.clone();
+        let (channel, containerd) = connect_with_backoff(worker_config.socket.clone()).await;
+        let worker = Worker::with_channel(worker_config, channel, containerd)?;
         tracing::info!(
             containerd = %worker.config().socket.display(),
-            version = worker.containerd_version(),
+            version = %worker.containerd().version,
             namespace = %worker.ctx().namespace(),
             snapshotter = worker.snapshotter(),
+            worker_id = %state.worker_id,
             "containerd worker ready"
         );
+        let solver = Solver::new(worker.clone(), state.sessions.clone(), &state.config.root);
+        let _ = state.worker.set(worker);
+        let _ = state.solver.set(solver);
         health.set_service_status("", ServingStatus::Serving).await;
-        anyhow::Ok(worker)
+        anyhow::Ok(())
     });
     server::serve(listeners, routes, shutdown_signal()).await?;
     worker_task.abort();

@@ -1,7 +1,13 @@
 //! nodekitd: a BuildKit-compatible image builder that uses the node's containerd as its worker.
 
+pub mod api;
 pub mod config;
 pub mod daemon;
+pub mod exporter;
+pub mod gateway;
 pub mod oci;
 pub mod server;
+pub mod session;
+pub mod solver;
+pub mod waitmap;
 pub mod worker;

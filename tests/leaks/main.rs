@@ -20,11 +20,11 @@ async fn the_worker_leaves_nothing_behind_but_written_images() {
     let worker = env.worker("leaks").await;
     build_an_image(&worker, env).await;
     failing_and_cancelled_steps(&worker, env).await;
-    assert_clean_eventually(&worker).await;
+    Inventory::wait_clean(&worker).await;
 
     // Deleting the written image frees its snapshots too.
     delete_image(&worker, IMAGE).await;
-    assert_clean_eventually(&worker).await;
+    Inventory::wait_clean(&worker).await;
 }
 
 fn request(rootfs: nodekitd::worker::ActiveSnapshot, script: &str) -> ExecRequest {
@@ -129,21 +129,4 @@ async fn delete_image(worker: &Worker, name: &str) {
         }))
         .await
         .expect("image delete");
-}
-
-/// containerd collects what a released lease held shortly after; give it a few seconds.
-async fn assert_clean_eventually(worker: &Worker) {
-    for _ in 0..50 {
-        let inventory = Inventory::take(worker).await;
-        if inventory.leases.is_empty()
-            && inventory.containers.is_empty()
-            && inventory.tasks.is_empty()
-            && inventory.uncommitted_snapshots.is_empty()
-            && inventory.orphan_snapshots.is_empty()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Inventory::take(worker).await.assert_clean();
 }

@@ -100,13 +100,28 @@ impl Inventory {
         }
     }
 
+    /// Waits (up to 10 s, for containerd's garbage collector) until nothing is left, else fails.
+    pub async fn wait_clean(worker: &Worker) {
+        for _ in 0..50 {
+            if Inventory::take(worker).await.is_clean() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        Inventory::take(worker).await.assert_clean();
+    }
+
+    fn is_clean(&self) -> bool {
+        self.leases.is_empty()
+            && self.containers.is_empty()
+            && self.tasks.is_empty()
+            && self.uncommitted_snapshots.is_empty()
+            && self.orphan_snapshots.is_empty()
+    }
+
     pub fn assert_clean(&self) {
         assert!(
-            self.leases.is_empty()
-                && self.containers.is_empty()
-                && self.tasks.is_empty()
-                && self.uncommitted_snapshots.is_empty()
-                && self.orphan_snapshots.is_empty(),
+            self.is_clean(),
             "nodekit left objects in containerd: {self:#?}"
         );
     }

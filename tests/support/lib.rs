@@ -2,7 +2,9 @@
 //! look at what nodekit left in it.
 
 mod containerd;
+mod daemon;
 mod env;
 
 pub use containerd::{ctr, Inventory};
+pub use daemon::TestDaemon;
 pub use env::TestEnv;

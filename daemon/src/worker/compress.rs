@@ -1,6 +1,8 @@
-//! zstd layers. containerd 1.6's Diff service only writes tar and tar+gzip, so for zstd
-//! nodekit takes the uncompressed tar from the content store, compresses it with the zstd crate
-//! (into a scratch file, hashing as it goes) and writes the result back as its own blob.
+//! Compressing a layer that is in the content store as an uncompressed tar. containerd 1.6's
+//! Diff service cannot write zstd, and nodekit keeps intermediate layers uncompressed anyway
+//! (it compresses only what is exported). The tar streams out of the content store through the
+//! encoder into a scratch file, hashed as it goes, and is written back as its own blob,
+//! labelled with its diff ID.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -14,28 +16,38 @@ use tokio_util::io::ReaderStream;
 use super::content;
 use super::context::CallContext;
 use super::error::{WorkerError, WorkerResult};
+use super::layers::Compression;
 use super::Worker;
-use crate::oci;
 
 /// zstd's default level, as BuildKit uses it.
 const ZSTD_LEVEL: i32 = 3;
 
-/// Writes the zstd-compressed copy of the uncompressed layer `tar` and returns its descriptor.
-pub async fn zstd_layer(
+/// Writes the `compression` copy of the uncompressed layer `tar` and returns its descriptor
+/// (`tar` itself for `Uncompressed`).
+pub async fn compress_layer(
     worker: &Worker,
     ctx: &CallContext,
     tar: &Descriptor,
+    compression: Compression,
 ) -> WorkerResult<Descriptor> {
+    if compression == Compression::Uncompressed {
+        return Ok(tar.clone());
+    }
     let scratch = worker
         .mount_source_root()
-        .join(format!(".zstd-{}", super::random_suffix()));
-    let compressed = compress_to_file(worker, ctx, &tar.digest, &scratch).await;
-    let result = match compressed {
-        Ok((digest, size)) => store_file(worker, ctx, &scratch, &digest, size, &tar.digest).await,
+        .join(format!(".layer-{}", super::random_suffix()));
+    let result = match compress_to_file(worker, ctx, &tar.digest, &scratch, compression).await {
+        Ok(written) => store_file(worker, ctx, &scratch, &written, &tar.digest, compression).await,
         Err(error) => Err(error),
     };
     let _ = tokio::fs::remove_file(&scratch).await;
     result
+}
+
+/// Digest and size of a compressed scratch file.
+struct Written {
+    digest: String,
+    size: i64,
 }
 
 async fn compress_to_file(
@@ -43,58 +55,77 @@ async fn compress_to_file(
     ctx: &CallContext,
     tar_digest: &str,
     scratch: &Path,
-) -> WorkerResult<(String, i64)> {
+    compression: Compression,
+) -> WorkerResult<Written> {
     let (sender, receiver) = mpsc::channel::<Vec<u8>>(4);
     let path = scratch.to_path_buf();
-    let encoder = tokio::task::spawn_blocking(move || encode(receiver, path));
+    let encoder = tokio::task::spawn_blocking(move || encode(receiver, path, compression));
     let streamed = content::read_blob_chunks(worker.channel(), ctx, tar_digest, sender).await;
     let encoded = encoder
         .await
-        .map_err(|e| WorkerError::Exec(format!("zstd encoder failed: {e}")))?;
+        .map_err(|e| WorkerError::Exec(format!("layer encoder failed: {e}")))?;
     streamed?;
     encoded.map_err(|e| WorkerError::io(format!("compressing layer {tar_digest}"), e))
 }
 
-/// Compresses what arrives on `chunks` into `path`; returns the digest and size written.
-fn encode(mut chunks: mpsc::Receiver<Vec<u8>>, path: PathBuf) -> std::io::Result<(String, i64)> {
+/// Compresses what arrives on `chunks` into `path`.
+fn encode(
+    chunks: mpsc::Receiver<Vec<u8>>,
+    path: PathBuf,
+    compression: Compression,
+) -> std::io::Result<Written> {
     let file = std::io::BufWriter::new(std::fs::File::create(&path)?);
-    let mut encoder = zstd::stream::write::Encoder::new(HashingWriter::new(file), ZSTD_LEVEL)?;
+    let hashing = HashingWriter::new(file);
+    let mut hashed = match compression {
+        Compression::Zstd => {
+            let encoder = zstd::stream::write::Encoder::new(hashing, ZSTD_LEVEL)?;
+            feed(chunks, encoder)?.finish()?
+        }
+        _ => {
+            let encoder = flate2::write::GzEncoder::new(hashing, flate2::Compression::default());
+            feed(chunks, encoder)?.finish()?
+        }
+    };
+    hashed.inner.flush()?;
+    Ok(Written {
+        digest: format!("sha256:{}", hex::encode(hashed.hasher.finalize())),
+        size: hashed.size,
+    })
+}
+
+fn feed<W: Write>(mut chunks: mpsc::Receiver<Vec<u8>>, mut encoder: W) -> std::io::Result<W> {
     while let Some(chunk) = chunks.blocking_recv() {
         encoder.write_all(&chunk)?;
     }
-    let mut hashed = encoder.finish()?;
-    hashed.inner.flush()?;
-    Ok((
-        format!("sha256:{}", hex::encode(hashed.hasher.finalize())),
-        hashed.size,
-    ))
+    Ok(encoder)
 }
 
 async fn store_file(
     worker: &Worker,
     ctx: &CallContext,
     path: &Path,
-    digest: &str,
-    size: i64,
+    written: &Written,
     diff_id: &str,
+    compression: Compression,
 ) -> WorkerResult<Descriptor> {
     let file = tokio::fs::File::open(path)
         .await
         .map_err(|e| WorkerError::io(format!("opening {}", path.display()), e))?;
     let labels = HashMap::from([(content::UNCOMPRESSED_LABEL.to_string(), diff_id.to_string())]);
+    let stream = ReaderStream::new(file);
     content::write_blob_stream(
         worker.channel(),
         ctx,
-        digest,
-        size,
-        ReaderStream::new(file),
+        &written.digest,
+        written.size,
+        stream,
         labels,
     )
     .await?;
     Ok(Descriptor {
-        media_type: oci::OCI_LAYER_ZSTD.to_string(),
-        digest: digest.to_string(),
-        size,
+        media_type: compression.media_type().to_string(),
+        digest: written.digest.clone(),
+        size: written.size,
         annotations: HashMap::new(),
     })
 }

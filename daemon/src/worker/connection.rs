@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use containerd_client::services::v1::introspection_client::IntrospectionClient;
 use containerd_client::services::v1::version_client::VersionClient;
 use tonic::transport::Channel;
 
@@ -11,8 +12,16 @@ use super::error::WorkerError;
 /// How long one connection attempt may take before it counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// What containerd says about itself on connect.
+#[derive(Clone, Debug, Default)]
+pub struct ContainerdInfo {
+    pub version: String,
+    /// The instance's UUID (Introspection.Server), reported in ListWorkers labels.
+    pub uuid: String,
+}
+
 /// Connects to containerd at `socket` and checks that it answers, failing within seconds.
-pub async fn connect(socket: &Path) -> Result<(Channel, String), WorkerError> {
+pub async fn connect(socket: &Path) -> Result<(Channel, ContainerdInfo), WorkerError> {
     let unreachable = |reason: String| WorkerError::Unreachable {
         socket: socket.to_path_buf(),
         reason,
@@ -29,7 +38,17 @@ pub async fn connect(socket: &Path) -> Result<(Channel, String), WorkerError> {
             .await
             .map_err(|status| unreachable(status.message().to_string()))?
             .into_inner();
-        Ok((channel, version.version))
+        // Older containerd lacks Introspection.Server; the UUID is informational only.
+        let uuid = IntrospectionClient::new(channel.clone())
+            .server(())
+            .await
+            .map(|r| r.into_inner().uuid)
+            .unwrap_or_default();
+        let info = ContainerdInfo {
+            version: version.version,
+            uuid,
+        };
+        Ok((channel, info))
     };
     tokio::time::timeout(CONNECT_TIMEOUT, attempt)
         .await
@@ -38,7 +57,7 @@ pub async fn connect(socket: &Path) -> Result<(Channel, String), WorkerError> {
 
 /// Keeps trying to connect with exponential backoff (1 s doubling to 30 s), logging each
 /// failure plainly; returns once containerd answers.
-pub async fn connect_with_backoff(socket: PathBuf) -> (Channel, String) {
+pub async fn connect_with_backoff(socket: PathBuf) -> (Channel, ContainerdInfo) {
     let mut delay = Duration::from_secs(1);
     loop {
         match connect(&socket).await {

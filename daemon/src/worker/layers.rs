@@ -34,6 +34,15 @@ impl Compression {
         }
     }
 
+    /// The layer media type of this compression.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::Uncompressed => oci::OCI_LAYER,
+            Compression::Gzip => oci::OCI_LAYER_GZIP,
+            Compression::Zstd => oci::OCI_LAYER_ZSTD,
+        }
+    }
+
     /// What to ask containerd's differ for (it cannot write zstd; see `compress`).
     fn differ_media_type(self) -> &'static str {
         match self {
@@ -87,7 +96,7 @@ pub async fn commit_layer(
         .ok_or_else(|| WorkerError::Exec("containerd returned no layer descriptor".into()))?;
     let diff_id = diff_id_of(worker, ctx, &blob, compression).await?;
     let blob = match compression {
-        Compression::Zstd => compress::zstd_layer(worker, ctx, &blob).await?,
+        Compression::Zstd => compress::compress_layer(worker, ctx, &blob, compression).await?,
         _ => blob,
     };
     let chain = chain_id(active.parent.as_deref(), &diff_id);

@@ -14,6 +14,7 @@ pub mod images;
 pub mod layers;
 pub mod leases;
 pub mod snapshots;
+mod views;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-pub use connection::{connect, connect_with_backoff};
+pub use connection::{connect, connect_with_backoff, ContainerdInfo};
 pub use context::CallContext;
 pub use error::{WorkerError, WorkerResult};
 pub use exec::{ExecOutcome, ExecRequest, OutputChunk, OutputStream};
@@ -31,6 +32,7 @@ pub use images::{ImageOrigin, RegistryHosts, ResolvedImage};
 pub use layers::{CommittedLayer, Compression};
 pub use leases::Lease;
 pub use snapshots::{ActiveSnapshot, Snapshots};
+pub use views::ViewMount;
 
 use crate::oci::Platform;
 
@@ -55,20 +57,20 @@ struct Inner {
     channel: Channel,
     ctx: CallContext,
     config: WorkerConfig,
-    containerd_version: String,
+    containerd: ContainerdInfo,
 }
 
 impl Worker {
     /// Connects once, failing within seconds with an error naming the socket.
     pub async fn connect(config: WorkerConfig) -> WorkerResult<Worker> {
-        let (channel, version) = connect(&config.socket).await?;
-        Worker::with_channel(config, channel, version)
+        let (channel, info) = connect(&config.socket).await?;
+        Worker::with_channel(config, channel, info)
     }
 
     pub fn with_channel(
         config: WorkerConfig,
         channel: Channel,
-        containerd_version: String,
+        containerd: ContainerdInfo,
     ) -> WorkerResult<Worker> {
         std::fs::create_dir_all(&config.mount_source_root).map_err(|e| {
             WorkerError::io(
@@ -81,7 +83,7 @@ impl Worker {
                 channel,
                 ctx: CallContext::new(config.namespace.clone()),
                 config,
-                containerd_version,
+                containerd,
             }),
         })
     }
@@ -111,8 +113,8 @@ impl Worker {
         &self.inner.config.mount_source_root
     }
 
-    pub fn containerd_version(&self) -> &str {
-        &self.inner.containerd_version
+    pub fn containerd(&self) -> &ContainerdInfo {
+        &self.inner.containerd
     }
 
     pub fn config(&self) -> &WorkerConfig {
@@ -185,6 +187,16 @@ impl Worker {
         layers::commit_layer(self, &lease.context(), active, compression).await
     }
 
+    /// The `compression` copy of an uncompressed layer blob (the blob itself for Uncompressed).
+    pub async fn compress_layer(
+        &self,
+        lease: &Lease,
+        tar: &containerd_client::types::Descriptor,
+        compression: Compression,
+    ) -> WorkerResult<containerd_client::types::Descriptor> {
+        compress::compress_layer(self, &lease.context(), tar, compression).await
+    }
+
     /// Writes config, manifest and image records into the image store.
     pub async fn write_image(
         &self,
@@ -196,6 +208,6 @@ impl Worker {
 }
 
 /// A short random hex string for unique object names.
-pub(crate) fn random_suffix() -> String {
+pub fn random_suffix() -> String {
     format!("{:016x}", rand::random::<u64>())
 }

@@ -9,5 +9,7 @@ mod stubs;
 mod user;
 
 pub use run::{exec, ExecOutcome, ExecRequest, OutputChunk, OutputStream};
-pub use spec::{build_spec, env_with_path, ExtraMount, MountSource, NetworkMode, ProcessSpec};
+pub use spec::{
+    build_spec, env_with_path, ExtraMount, MountSource, NetworkMode, ProcessSpec, DEFAULT_PATH,
+};
 pub use user::{resolve_user, ResolvedUser};

@@ -1,0 +1,118 @@
+//! Running a build: a session serving the client's files and secrets, `Control.Solve` with the
+//! definition (or frontend), and the `Status` stream for progress, all under one build ref.
+
+mod progress;
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use futures::StreamExt;
+use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
+use nodekit_proto::moby::buildkit::v1::{Exporter, SolveRequest, StatusRequest, StatusResponse};
+use nodekit_proto::pb;
+use tonic::transport::Channel;
+
+use crate::session::{random_id, ClientSession, SessionServices};
+
+pub use progress::PlainProgress;
+
+/// How long to keep reading progress after the solve returned (buildctl waits as long).
+const STATUS_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One build as the client asks for it.
+#[derive(Clone, Debug, Default)]
+pub struct BuildRequest {
+    /// The LLB to solve; None with a frontend.
+    pub definition: Option<pb::Definition>,
+    /// A daemon-side frontend (`dockerfile.v0`) and its options.
+    pub frontend: Option<String>,
+    pub frontend_attrs: BTreeMap<String, String>,
+    pub services: SessionServices,
+    /// Exporter type and attributes (`type=image,name=...`).
+    pub exporter: Option<(String, BTreeMap<String, String>)>,
+    /// The build ref; random when empty.
+    pub build_ref: String,
+}
+
+/// Runs `request`, handing every progress update to `on_progress`; returns the exporter
+/// response.
+pub async fn build(
+    channel: Channel,
+    request: BuildRequest,
+    mut on_progress: impl FnMut(&StatusResponse) + Send,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let session = ClientSession::start(channel.clone(), request.services.clone()).await?;
+    let build_ref = if request.build_ref.is_empty() {
+        random_id()
+    } else {
+        request.build_ref.clone()
+    };
+    let mut control = ControlClient::new(channel.clone()).max_decoding_message_size(16 << 20);
+    let solve = control.solve(solve_request(&request, &build_ref, &session.id));
+    let mut status = std::pin::pin!(stream_status(channel, build_ref.clone(), &mut on_progress));
+    let mut solve = std::pin::pin!(solve);
+    let mut status_done = false;
+    let solved = loop {
+        tokio::select! {
+            solved = &mut solve => break solved,
+            _ = &mut status, if !status_done => status_done = true,
+        }
+    };
+    if !status_done {
+        let _ = tokio::time::timeout(STATUS_DRAIN, status).await;
+    }
+    drop(session);
+    let response = solved
+        .map_err(|status| anyhow::anyhow!("{}", status.message()))
+        .context("build failed")?;
+    Ok(response
+        .into_inner()
+        .exporter_response
+        .into_iter()
+        .collect())
+}
+
+fn solve_request(request: &BuildRequest, build_ref: &str, session: &str) -> SolveRequest {
+    let exporters: Vec<Exporter> = request
+        .exporter
+        .iter()
+        .map(|(kind, attrs)| Exporter {
+            r#type: kind.clone(),
+            attrs: attrs.clone(),
+        })
+        .collect();
+    SolveRequest {
+        r#ref: build_ref.to_string(),
+        definition: request.definition.clone(),
+        frontend: request.frontend.clone().unwrap_or_default(),
+        frontend_attrs: request.frontend_attrs.clone(),
+        session: session.to_string(),
+        exporter_deprecated: exporters
+            .first()
+            .map(|e| e.r#type.clone())
+            .unwrap_or_default(),
+        exporter_attrs_deprecated: exporters
+            .first()
+            .map(|e| e.attrs.clone())
+            .unwrap_or_default(),
+        exporters,
+        ..Default::default()
+    }
+}
+
+/// Reads the build's `Status` stream to its end.
+async fn stream_status(
+    channel: Channel,
+    build_ref: String,
+    on_progress: &mut (impl FnMut(&StatusResponse) + Send),
+) -> anyhow::Result<()> {
+    let mut control = ControlClient::new(channel).max_decoding_message_size(16 << 20);
+    let mut stream = control
+        .status(StatusRequest { r#ref: build_ref })
+        .await?
+        .into_inner();
+    while let Some(update) = stream.next().await {
+        on_progress(&update?);
+    }
+    Ok(())
+}

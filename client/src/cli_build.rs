@@ -1,0 +1,162 @@
+//! `nodekit build`: flags in buildctl's spelling, turned into a [`BuildRequest`].
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use nodekit::build::{build, BuildRequest, PlainProgress};
+use nodekit::session::SessionServices;
+use nodekit_proto::pb;
+use prost::Message;
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// LLB definition file as `buildctl build` reads it from stdin; `-` for stdin.
+    #[arg(long)]
+    llb: Option<PathBuf>,
+    /// Daemon-side frontend, e.g. dockerfile.v0.
+    #[arg(long)]
+    frontend: Option<String>,
+    /// Frontend option key=value; repeatable.
+    #[arg(long = "opt")]
+    opts: Vec<String>,
+    /// Local directory name=path offered to the build; repeatable.
+    #[arg(long = "local")]
+    locals: Vec<String>,
+    /// Secret id=ID,src=FILE or id=ID,env=VAR; repeatable.
+    #[arg(long = "secret")]
+    secrets: Vec<String>,
+    /// Exporter, e.g. type=image,name=example.com/app:1.
+    #[arg(long)]
+    output: Option<String>,
+}
+
+pub async fn run(addr: &str, args: BuildArgs) -> anyhow::Result<()> {
+    let request = BuildRequest {
+        definition: args.llb.as_ref().map(read_definition).transpose()?,
+        frontend: args.frontend.clone(),
+        frontend_attrs: key_values(&args.opts, "--opt")?,
+        services: SessionServices {
+            locals: key_values(&args.locals, "--local")?
+                .into_iter()
+                .map(|(k, v)| (k, PathBuf::from(v)))
+                .collect(),
+            secrets: args
+                .secrets
+                .iter()
+                .map(|s| secret(s))
+                .collect::<anyhow::Result<_>>()?,
+        },
+        exporter: args.output.as_deref().map(exporter).transpose()?,
+        build_ref: String::new(),
+    };
+    if request.definition.is_none() && request.frontend.is_none() {
+        bail!("give --llb FILE or --frontend NAME");
+    }
+    let channel = nodekit::connect::channel(addr).await?;
+    let mut printer = PlainProgress::default();
+    let response = build(channel, request, |update| {
+        printer.print(update, &mut std::io::stderr())
+    })
+    .await?;
+    for (key, value) in response {
+        println!("{key}={value}");
+    }
+    Ok(())
+}
+
+fn read_definition(path: &PathBuf) -> anyhow::Result<pb::Definition> {
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("reading the definition from stdin")?;
+    } else {
+        bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    }
+    pb::Definition::decode(bytes.as_slice())
+        .context("the LLB file is not a protobuf-encoded pb.Definition")
+}
+
+fn key_values(items: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|item| match item.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => bail!("{flag} {item:?}: expected key=value"),
+        })
+        .collect()
+}
+
+/// `id=ID,src=FILE` or `id=ID,env=VAR`.
+fn secret(spec: &str) -> anyhow::Result<(String, Vec<u8>)> {
+    let fields = csv_fields(spec);
+    let id = fields
+        .get("id")
+        .with_context(|| format!("--secret {spec:?}: id= is missing"))?;
+    let value = match (
+        fields.get("src").or(fields.get("source")),
+        fields.get("env"),
+    ) {
+        (Some(path), _) => {
+            std::fs::read(path).with_context(|| format!("reading secret {id} from {path}"))?
+        }
+        (None, Some(var)) => std::env::var(var)
+            .with_context(|| format!("secret {id}: ${var} is not set"))?
+            .into_bytes(),
+        (None, None) => bail!("--secret {spec:?}: give src=FILE or env=VAR"),
+    };
+    Ok((id.clone(), value))
+}
+
+/// `type=image,name=a,b,unpack=true` → ("image", {name: "a,b", unpack: "true"}).
+fn exporter(spec: &str) -> anyhow::Result<(String, BTreeMap<String, String>)> {
+    let mut fields = csv_fields(spec);
+    let kind = fields
+        .remove("type")
+        .with_context(|| format!("--output {spec:?}: type= is missing"))?;
+    Ok((kind, fields))
+}
+
+/// Comma-separated key=value pairs; a piece without `=` continues the previous value, so
+/// `name=a,b` keeps both names as buildctl does with its quoted CSV.
+fn csv_fields(spec: &str) -> BTreeMap<String, String> {
+    let mut fields = BTreeMap::new();
+    let mut last: Option<String> = None;
+    for piece in spec.split(',') {
+        match (piece.split_once('='), &last) {
+            (Some((k, v)), _) => {
+                fields.insert(k.trim().to_string(), v.to_string());
+                last = Some(k.trim().to_string());
+            }
+            (None, Some(key)) => {
+                if let Some(value) = fields.get_mut(key) {
+                    value.push(',');
+                    value.push_str(piece);
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_keeps_several_names() {
+        let (kind, attrs) = exporter("type=image,name=a:1,b:2,unpack=true").unwrap();
+        assert_eq!(kind, "image");
+        assert_eq!(attrs["name"], "a:1,b:2");
+        assert_eq!(attrs["unpack"], "true");
+    }
+
+    #[test]
+    fn output_without_type_is_an_error() {
+        assert!(exporter("name=a").is_err());
+    }
+}

@@ -1,0 +1,7 @@
+//! The nodekit client library: what the `nodekit` CLI and the project's tests use to drive
+//! nodekitd (or any BuildKit daemon) over BuildKit's API.
+
+pub mod build;
+pub mod connect;
+pub mod control;
+pub mod session;

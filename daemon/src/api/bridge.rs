@@ -1,0 +1,306 @@
+//! `moby.buildkit.v1.frontend.LLBBridge`: the frontend gateway, served on the Control
+//! connection. Every call names its build with the `buildkit-controlapi-buildid` metadata.
+
+use std::sync::Arc;
+
+use nodekit_proto::moby::buildkit::v1::frontend::llb_bridge_server::LlbBridge;
+use nodekit_proto::moby::buildkit::v1::frontend::{
+    self as wire, result::Result as WireResult, EvaluateRequest, EvaluateResponse, ExecMessage,
+    InputsRequest, InputsResponse, NewContainerRequest, NewContainerResponse, PingRequest,
+    PongResponse, ReadDirRequest, ReadDirResponse, ReadFileRequest, ReadFileResponse,
+    ReleaseContainerRequest, ReleaseContainerResponse, ResolveImageConfigRequest,
+    ResolveImageConfigResponse, ResolveSourceMetaRequest, ResolveSourceMetaResponse, ReturnRequest,
+    ReturnResponse, StatFileRequest, StatFileResponse, WarnRequest, WarnResponse,
+};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::control::BoxStream;
+use super::solve::to_status;
+use super::{worker_record, ApiState};
+use crate::gateway::{caps, GatewayBuild, ReadRange, Returned, ReturnedResult};
+use crate::oci::Platform;
+
+/// The metadata key naming the build a gateway call belongs to.
+const BUILD_ID_HEADER: &str = "buildkit-controlapi-buildid";
+
+pub struct BridgeService {
+    state: Arc<ApiState>,
+}
+
+impl BridgeService {
+    pub fn new(state: Arc<ApiState>) -> Self {
+        BridgeService { state }
+    }
+
+    async fn build<T>(&self, request: &Request<T>) -> Result<Arc<GatewayBuild>, Status> {
+        let id = request
+            .metadata()
+            .get(BUILD_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                Status::invalid_argument(format!("gateway call without {BUILD_ID_HEADER} metadata"))
+            })?;
+        self.state.gateways.get(id).await.ok_or_else(|| {
+            Status::not_found(format!(
+                "no gateway build {id} (it has ended or never started)"
+            ))
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl LlbBridge for BridgeService {
+    async fn resolve_image_config(
+        &self,
+        request: Request<ResolveImageConfigRequest>,
+    ) -> Result<Response<ResolveImageConfigResponse>, Status> {
+        let worker = self.state.worker()?;
+        let request = request.into_inner();
+        let platform = request
+            .platform
+            .as_ref()
+            .map(|p| {
+                Platform::new(
+                    &p.os,
+                    &p.architecture,
+                    Some(p.variant.as_str()).filter(|v| !v.is_empty()),
+                )
+            })
+            .unwrap_or_else(Platform::native);
+        let image = worker
+            .resolve_image(&request.r#ref, &platform)
+            .await
+            .map_err(|e| Status::not_found(format!("resolving {}: {e}", request.r#ref)))?;
+        let config =
+            serde_json::to_vec(&image.image.config).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(ResolveImageConfigResponse {
+            digest: image.target.digest.clone(),
+            config,
+            r#ref: request.r#ref,
+        }))
+    }
+
+    async fn resolve_source_meta(
+        &self,
+        _: Request<ResolveSourceMetaRequest>,
+    ) -> Result<Response<ResolveSourceMetaResponse>, Status> {
+        Err(Status::unimplemented("ResolveSourceMeta is not supported by nodekitd (cap source.metaresolver is not advertised)"))
+    }
+
+    async fn solve(
+        &self,
+        request: Request<wire::SolveRequest>,
+    ) -> Result<Response<wire::SolveResponse>, Status> {
+        let build = self.build(&request).await?;
+        let request = request.into_inner();
+        if !request.frontend.is_empty() {
+            return Err(Status::unimplemented(format!(
+                "frontend {:?} is not available in nodekitd yet; send an LLB definition",
+                request.frontend
+            )));
+        }
+        let definition = request.definition.clone().unwrap_or_default();
+        let id = build.solve(&definition).await.map_err(to_status)?;
+        let reference = wire::Ref {
+            id: id.clone(),
+            def: Some(definition),
+        };
+        if request.r#final {
+            // Pre-`return` clients hand the result back with the last Solve.
+            let result = returned_result(
+                &build,
+                Some(WireResult::Ref(reference.clone())),
+                Default::default(),
+            )?;
+            build.finish(Returned::Result(result)).map_err(to_status)?;
+        }
+        Ok(Response::new(match request.allow_result_return {
+            true => wire::SolveResponse {
+                result: Some(wire::Result {
+                    result: Some(WireResult::Ref(reference)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            false => wire::SolveResponse {
+                r#ref: id,
+                ..Default::default()
+            },
+        }))
+    }
+
+    async fn read_file(
+        &self,
+        request: Request<ReadFileRequest>,
+    ) -> Result<Response<ReadFileResponse>, Status> {
+        let build = self.build(&request).await?;
+        let request = request.into_inner();
+        let view = build.view(&request.r#ref).await.map_err(to_status)?;
+        let range = request.range.map(|r| ReadRange {
+            offset: r.offset.max(0) as u64,
+            length: r.length.max(0) as u64,
+        });
+        let data =
+            crate::gateway::read_file(view.path(), &request.file_path, range).map_err(to_status)?;
+        Ok(Response::new(ReadFileResponse { data }))
+    }
+
+    async fn read_dir(
+        &self,
+        request: Request<ReadDirRequest>,
+    ) -> Result<Response<ReadDirResponse>, Status> {
+        let build = self.build(&request).await?;
+        let request = request.into_inner();
+        let view = build.view(&request.r#ref).await.map_err(to_status)?;
+        let entries =
+            crate::gateway::read_dir(view.path(), &request.dir_path, &request.include_pattern)
+                .map_err(to_status)?;
+        Ok(Response::new(ReadDirResponse { entries }))
+    }
+
+    async fn stat_file(
+        &self,
+        request: Request<StatFileRequest>,
+    ) -> Result<Response<StatFileResponse>, Status> {
+        let build = self.build(&request).await?;
+        let request = request.into_inner();
+        let view = build.view(&request.r#ref).await.map_err(to_status)?;
+        let stat = crate::gateway::stat_file(view.path(), &request.path).map_err(to_status)?;
+        Ok(Response::new(StatFileResponse { stat: Some(stat) }))
+    }
+
+    async fn evaluate(
+        &self,
+        request: Request<EvaluateRequest>,
+    ) -> Result<Response<EvaluateResponse>, Status> {
+        // Every solve is evaluated at once; checking the ref exists is all that is left.
+        let build = self.build(&request).await?;
+        build
+            .result(&request.into_inner().r#ref)
+            .map_err(to_status)?;
+        Ok(Response::new(EvaluateResponse {}))
+    }
+
+    async fn ping(&self, _: Request<PingRequest>) -> Result<Response<PongResponse>, Status> {
+        let workers = match self.state.worker() {
+            Ok(worker) => vec![worker_record(&self.state.worker_id, worker)],
+            Err(_) => Vec::new(),
+        };
+        Ok(Response::new(PongResponse {
+            frontend_api_caps: caps::records(caps::FRONTEND_API),
+            llb_caps: caps::records(caps::LLB),
+            workers,
+        }))
+    }
+
+    async fn r#return(
+        &self,
+        request: Request<ReturnRequest>,
+    ) -> Result<Response<ReturnResponse>, Status> {
+        let build = self.build(&request).await?;
+        let request = request.into_inner();
+        let returned = match request.error.filter(|e| e.code != 0) {
+            Some(error) => Returned::Error(error.message),
+            None => {
+                let result = request.result.unwrap_or_default();
+                Returned::Result(returned_result(&build, result.result, result.metadata)?)
+            }
+        };
+        build.finish(returned).map_err(to_status)?;
+        Ok(Response::new(ReturnResponse {}))
+    }
+
+    async fn inputs(&self, _: Request<InputsRequest>) -> Result<Response<InputsResponse>, Status> {
+        // Frontend inputs arrive only with Control.Solve's frontend path; a client-side gateway
+        // build has none.
+        Ok(Response::new(InputsResponse::default()))
+    }
+
+    async fn new_container(
+        &self,
+        _: Request<NewContainerRequest>,
+    ) -> Result<Response<NewContainerResponse>, Status> {
+        Err(interactive_unsupported())
+    }
+
+    async fn release_container(
+        &self,
+        _: Request<ReleaseContainerRequest>,
+    ) -> Result<Response<ReleaseContainerResponse>, Status> {
+        Err(interactive_unsupported())
+    }
+
+    type ExecProcessStream = BoxStream<ExecMessage>;
+
+    async fn exec_process(
+        &self,
+        _: Request<Streaming<ExecMessage>>,
+    ) -> Result<Response<Self::ExecProcessStream>, Status> {
+        Err(interactive_unsupported())
+    }
+
+    async fn read_file_container(
+        &self,
+        _: Request<ReadFileRequest>,
+    ) -> Result<Response<ReadFileResponse>, Status> {
+        Err(interactive_unsupported())
+    }
+
+    async fn read_dir_container(
+        &self,
+        _: Request<ReadDirRequest>,
+    ) -> Result<Response<ReadDirResponse>, Status> {
+        Err(interactive_unsupported())
+    }
+
+    async fn stat_file_container(
+        &self,
+        _: Request<StatFileRequest>,
+    ) -> Result<Response<StatFileResponse>, Status> {
+        Err(interactive_unsupported())
+    }
+
+    async fn warn(&self, request: Request<WarnRequest>) -> Result<Response<WarnResponse>, Status> {
+        let build = self.build(&request).await?;
+        let request = request.into_inner();
+        build.ctx.job.progress.warning(request);
+        Ok(Response::new(WarnResponse {}))
+    }
+}
+
+fn interactive_unsupported() -> Status {
+    Status::unimplemented("interactive gateway containers are not supported by nodekitd (cap gateway.exec is not advertised)")
+}
+
+/// The returned result with its ref ids resolved to this build's results.
+fn returned_result(
+    build: &GatewayBuild,
+    result: Option<WireResult>,
+    metadata: std::collections::BTreeMap<String, Vec<u8>>,
+) -> Result<ReturnedResult, Status> {
+    let mut returned = ReturnedResult {
+        metadata,
+        ..Default::default()
+    };
+    let lookup = |id: &str| build.result(id).map_err(to_status);
+    match result {
+        None => {}
+        Some(WireResult::RefDeprecated(id)) => {
+            returned.refs.insert(String::new(), lookup(&id)?);
+        }
+        Some(WireResult::Ref(reference)) => {
+            returned.refs.insert(String::new(), lookup(&reference.id)?);
+        }
+        Some(WireResult::RefsDeprecated(map)) => {
+            for (key, id) in map.refs {
+                returned.refs.insert(key, lookup(&id)?);
+            }
+        }
+        Some(WireResult::Refs(map)) => {
+            for (key, reference) in map.refs {
+                returned.refs.insert(key, lookup(&reference.id)?);
+            }
+        }
+    }
+    Ok(returned)
+}

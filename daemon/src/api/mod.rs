@@ -1,0 +1,69 @@
+//! The gRPC API nodekitd serves: BuildKit's Control service (and, with the solver, the
+//! LLBBridge gateway). Translates wire messages into domain calls; no business logic here.
+
+mod bridge;
+mod control;
+mod solve;
+mod workers;
+
+use std::sync::Arc;
+
+use nodekit_proto::moby::buildkit::v1::control_server::ControlServer;
+use nodekit_proto::moby::buildkit::v1::frontend::llb_bridge_server::LlbBridgeServer;
+use tonic::service::Routes;
+
+use crate::config::Config;
+use crate::gateway::Gateways;
+use crate::session::SessionManager;
+use crate::solver::{Jobs, Solver};
+use crate::worker::Worker;
+
+pub use workers::{load_or_create_worker_id, worker_record};
+
+/// Largest gRPC message in either direction, as buildkitd allows.
+pub const MAX_MESSAGE: usize = 16 << 20;
+
+/// What the API services share.
+pub struct ApiState {
+    pub config: Config,
+    /// Set once containerd answers; until then worker-bound calls say it is unavailable.
+    pub worker: tokio::sync::OnceCell<Worker>,
+    /// Set with the worker.
+    pub solver: tokio::sync::OnceCell<Solver>,
+    pub sessions: Arc<SessionManager>,
+    pub jobs: Arc<Jobs>,
+    /// Builds driven through LLBBridge, by build reference.
+    pub gateways: Arc<Gateways>,
+    /// Stable across restarts (kept under --root).
+    pub worker_id: String,
+}
+
+impl ApiState {
+    pub fn worker(&self) -> Result<&Worker, tonic::Status> {
+        self.worker.get().ok_or_else(|| self.unavailable())
+    }
+
+    pub fn solver(&self) -> Result<&Solver, tonic::Status> {
+        self.solver.get().ok_or_else(|| self.unavailable())
+    }
+
+    fn unavailable(&self) -> tonic::Status {
+        {
+            tonic::Status::unavailable(format!(
+                "containerd at {} is not reachable yet",
+                self.config.worker.socket.display()
+            ))
+        }
+    }
+}
+
+/// Every service on one router, with upstream's message size limits.
+pub fn routes(state: Arc<ApiState>, routes: Routes) -> Routes {
+    let control = ControlServer::new(control::ControlService::new(state.clone()))
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    let bridge = LlbBridgeServer::new(bridge::BridgeService::new(state))
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    routes.add_service(control).add_service(bridge)
+}

@@ -1,0 +1,213 @@
+//! `Control.Solve` with an LLB definition: decode, solve, export; and `Control.Status`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use nodekit_proto::moby::buildkit::v1::{SolveRequest, StatusResponse};
+use tonic::Status;
+
+use super::ApiState;
+use crate::exporter::image::ImageExport;
+use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
+use crate::oci::Platform;
+use crate::solver::{SolveContext, SolveError, Solver};
+
+/// How long `Status` waits for its build to start (upstream waits the same).
+const STATUS_WAIT: Duration = Duration::from_secs(6);
+
+/// The one exporter a build asked for, from the current field or the pre-v0.13 ones.
+/// An exporter's type and attributes.
+type ExporterSpec = (String, BTreeMap<String, String>);
+
+fn exporter(request: &SolveRequest) -> Result<Option<ExporterSpec>, Status> {
+    let mut exporters: Vec<ExporterSpec> = request
+        .exporters
+        .iter()
+        .map(|e| (e.r#type.clone(), e.attrs.clone()))
+        .collect();
+    if exporters.is_empty() && !request.exporter_deprecated.is_empty() {
+        exporters.push((
+            request.exporter_deprecated.clone(),
+            request.exporter_attrs_deprecated.clone(),
+        ));
+    }
+    if exporters.len() > 1 {
+        return Err(Status::unimplemented(
+            "nodekitd supports one exporter per build",
+        ));
+    }
+    Ok(exporters.pop())
+}
+
+pub async fn solve(
+    state: &ApiState,
+    request: SolveRequest,
+) -> Result<BTreeMap<String, String>, Status> {
+    let worker = state.worker()?.clone();
+    let export = match exporter(&request)? {
+        None => None,
+        Some((kind, attrs)) if kind == "image" => {
+            Some(ImageExport::from_attrs(&attrs).map_err(to_status)?)
+        }
+        Some((kind, _)) => {
+            return Err(Status::unimplemented(format!(
+                "exporter {kind:?} is not supported by nodekitd yet (use type=image)"
+            )))
+        }
+    };
+    let mode = BuildMode::of(&request)?;
+    let guard = state.jobs.start(&request.r#ref);
+    // A client that disconnects drops this future: cancel the build's steps with it.
+    let _cancel_on_drop = guard.job.cancel.clone().drop_guard();
+    let lease = worker
+        .lease("build")
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let ctx = Arc::new(SolveContext::new(
+        guard.job.clone(),
+        lease,
+        request.session.clone(),
+    ));
+    // If the client goes away this future is dropped mid-way: break the context's reference
+    // cycle so its lease is dropped, and with it deleted.
+    let clear_on_drop = ClearOnDrop(ctx.clone());
+    let solver = state.solver()?.clone();
+    let outcome = match mode {
+        BuildMode::Definition(graph) => solver
+            .solve(graph, ctx.clone())
+            .await
+            .map(ReturnedResult::single),
+        BuildMode::Gateway => gateway_result(state, &request.r#ref, &solver, &ctx).await,
+    };
+    let outcome = match (outcome, export) {
+        (Ok(result), Some(export)) => export_result(&solver, &ctx, &export, result).await,
+        (Ok(_), None) => Ok(BTreeMap::new()),
+        (Err(error), _) => Err(error),
+    };
+    drop(clear_on_drop);
+    if let Ok(ctx) = Arc::try_unwrap(ctx) {
+        if let Err(error) = ctx.lease.release().await {
+            tracing::warn!(%error, "could not release a build lease");
+        }
+    }
+    outcome.map_err(to_status)
+}
+
+struct ClearOnDrop(Arc<SolveContext>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// How the build's result is produced.
+enum BuildMode {
+    /// The request carries the LLB itself (buildctl <= v0.10, the nodekit client).
+    Definition(Arc<nodekit_llb::Graph>),
+    /// A client-side frontend drives the build through LLBBridge and returns the result.
+    Gateway,
+}
+
+impl BuildMode {
+    fn of(request: &SolveRequest) -> Result<BuildMode, Status> {
+        match (&request.definition, request.frontend.as_str()) {
+            (Some(definition), "") => {
+                let graph = nodekit_llb::load_or_empty(definition)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
+                Ok(BuildMode::Definition(Arc::new(graph)))
+            }
+            (None, "") => Ok(BuildMode::Gateway),
+            (_, frontend) => Err(Status::unimplemented(format!(
+                "frontend {frontend:?} is not available in nodekitd yet; send an LLB definition"
+            ))),
+        }
+    }
+}
+
+/// Registers the build for LLBBridge calls and waits for its frontend to return.
+async fn gateway_result(
+    state: &ApiState,
+    id: &str,
+    solver: &Solver,
+    ctx: &Arc<SolveContext>,
+) -> Result<ReturnedResult, SolveError> {
+    let (build, returned) = GatewayBuild::new(solver.clone(), ctx.clone());
+    let _registration = state.gateways.register(id, build.clone());
+    let outcome = tokio::select! {
+        returned = returned => returned.map_err(|_| SolveError::Other("the frontend went away without returning".into())),
+        _ = ctx.job.cancel.cancelled() => Err(SolveError::Cancelled),
+    };
+    build.close().await;
+    match outcome? {
+        Returned::Result(result) => Ok(result),
+        Returned::Error(message) => Err(SolveError::Frontend(message)),
+    }
+}
+
+async fn export_result(
+    solver: &Solver,
+    ctx: &Arc<SolveContext>,
+    export: &ImageExport,
+    result: ReturnedResult,
+) -> Result<BTreeMap<String, String>, SolveError> {
+    let Some(result) = result.single_ref()? else {
+        return Err(SolveError::InvalidDefinition(
+            "the build produced no result to export".into(),
+        ));
+    };
+    export
+        .export(
+            &solver.worker,
+            &ctx.lease,
+            &result,
+            None,
+            Platform::native(),
+        )
+        .await
+}
+
+pub(super) fn to_status(error: SolveError) -> Status {
+    match error {
+        SolveError::Cancelled => Status::cancelled(error.to_string()),
+        SolveError::InvalidDefinition(_) => Status::invalid_argument(error.to_string()),
+        SolveError::Frontend(_) => Status::unknown(error.to_string()),
+        SolveError::Unsupported(_) => Status::unimplemented(error.to_string()),
+        other => Status::unknown(other.to_string()),
+    }
+}
+
+/// The progress of build `id`, from its start, until it ends.
+pub async fn status(
+    state: &ApiState,
+    id: &str,
+) -> Result<impl Stream<Item = Result<StatusResponse, Status>> + Send + 'static, Status> {
+    let job = state
+        .jobs
+        .get(id, STATUS_WAIT)
+        .await
+        .ok_or_else(|| Status::not_found(format!("no build {id}")))?;
+    Ok(futures::stream::unfold(
+        (job, 0usize),
+        |(job, seen)| async move {
+            let batch = job.progress.next_batch(seen).await?;
+            let seen = seen + batch.len();
+            let merged = merge(batch);
+            Some((Ok(merged), (job, seen)))
+        },
+    ))
+}
+
+/// Several updates as one message (the printer accepts any grouping).
+fn merge(batch: Vec<StatusResponse>) -> StatusResponse {
+    let mut merged = StatusResponse::default();
+    for update in batch {
+        merged.vertexes.extend(update.vertexes);
+        merged.statuses.extend(update.statuses);
+        merged.logs.extend(update.logs);
+        merged.warnings.extend(update.warnings);
+    }
+    merged
+}

@@ -1,0 +1,86 @@
+//! The one worker nodekitd offers: the node's containerd, described as buildkitd describes its
+//! containerd worker so that `buildctl debug workers` reads the same.
+
+use std::path::Path;
+
+use nodekit_proto::moby::buildkit::v1::types::{BuildkitVersion, GcPolicy, WorkerRecord};
+use nodekit_proto::pb;
+
+use crate::oci::Platform;
+use crate::worker::Worker;
+
+const LABEL_PREFIX: &str = "org.mobyproject.buildkit.worker.";
+const ID_FILE: &str = "worker-id";
+
+/// The worker ID kept in `<root>/worker-id`, created on first start.
+pub fn load_or_create_worker_id(root: &Path) -> std::io::Result<String> {
+    let path = root.join(ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        _ => {
+            let id = new_id();
+            std::fs::write(&path, &id)?;
+            Ok(id)
+        }
+    }
+}
+
+/// 25 characters of lower-case base-36, like BuildKit's identity IDs.
+fn new_id() -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    (0..25)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+pub fn worker_record(id: &str, worker: &Worker) -> WorkerRecord {
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let labels = [
+        ("executor", "containerd".to_string()),
+        ("snapshotter", worker.snapshotter().to_string()),
+        ("hostname", hostname),
+        ("network", "host".to_string()),
+        ("containerd.namespace", worker.ctx().namespace().to_string()),
+        ("containerd.uuid", worker.containerd().uuid.clone()),
+    ];
+    WorkerRecord {
+        id: id.to_string(),
+        labels: labels
+            .into_iter()
+            .map(|(k, v)| (format!("{LABEL_PREFIX}{k}"), v))
+            .collect(),
+        platforms: vec![wire_platform(&Platform::native())],
+        gc_policy: default_gc_policies(),
+        buildkit_version: Some(BuildkitVersion {
+            package: "nodekit".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            revision: String::new(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn wire_platform(platform: &Platform) -> pb::Platform {
+    pb::Platform {
+        architecture: platform.architecture.clone(),
+        os: platform.os.clone(),
+        variant: platform.variant.clone().unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+/// The GC policy reported until the build cache (and its configurable policies) exists: a single
+/// rule over all records with no limits.
+fn default_gc_policies() -> Vec<GcPolicy> {
+    vec![GcPolicy {
+        all: true,
+        keep_duration: 0,
+        filters: Vec::new(),
+        reserved_space: 0,
+        max_used_space: 0,
+        min_free_space: 0,
+    }]
+}

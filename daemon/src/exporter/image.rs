@@ -1,0 +1,189 @@
+//! The `image` exporter: the result becomes an image in the host's containerd image store,
+//! already unpacked (its snapshots are the build's own, named by chain ID).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use oci_spec::image::{Config, ConfigBuilder};
+
+use crate::oci::Platform;
+use crate::solver::{Layer, Ref, SolveError};
+use crate::worker::images::normalize_reference;
+use crate::worker::{Compression, ImageWrite, Lease, ManifestFormat, NewLayer, Worker};
+
+/// The exporter's options, from `--output type=image,...` attributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageExport {
+    /// Normalized image-store names.
+    pub names: Vec<String>,
+    pub compression: Compression,
+    pub format: ManifestFormat,
+}
+
+impl ImageExport {
+    pub fn from_attrs(attrs: &BTreeMap<String, String>) -> Result<ImageExport, SolveError> {
+        if attrs.get("push").is_some_and(|v| v == "true") {
+            return Err(SolveError::Unsupported(
+                "image exporter: push=true is not supported by nodekitd yet (images are stored in the node's image store)".into(),
+            ));
+        }
+        let names = attrs
+            .get("name")
+            .map(|list| list.split(',').map(str::trim).filter(|n| !n.is_empty()))
+            .into_iter()
+            .flatten()
+            .map(|name| {
+                normalize_reference(name)
+                    .map(|r| r.whole())
+                    .map_err(|e| SolveError::InvalidDefinition(format!("image exporter: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Layers that never leave the node are not worth compressing: nodekit's default.
+        let compression = match attrs.get("compression").map(String::as_str) {
+            None => Compression::Uncompressed,
+            Some(text) => Compression::parse(text).ok_or_else(|| {
+                SolveError::InvalidDefinition(format!(
+                    "image exporter: unsupported compression {text:?} (uncompressed, gzip or zstd)"
+                ))
+            })?,
+        };
+        let format = match attrs.get("oci-mediatypes").map(String::as_str) {
+            Some("false") => ManifestFormat::Docker,
+            _ => ManifestFormat::Oci,
+        };
+        Ok(ImageExport {
+            names,
+            compression,
+            format,
+        })
+    }
+
+    /// Writes the image; returns the exporter response (`containerimage.digest`, ...).
+    pub async fn export(
+        &self,
+        worker: &Worker,
+        lease: &Lease,
+        result: &Ref,
+        config: Option<Config>,
+        platform: Platform,
+    ) -> Result<BTreeMap<String, String>, SolveError> {
+        let layers = self.new_layers(worker, lease, result).await?;
+        let write = ImageWrite {
+            names: self.names.clone(),
+            base: result.base.as_deref(),
+            platform,
+            layers,
+            config: Some(config.map(Ok).unwrap_or_else(default_config)?),
+            format: self.format,
+        };
+        let written = worker
+            .write_image(lease, &write)
+            .await
+            .map_err(|e| SolveError::worker("exporting the image", e))?;
+        let descriptor = serde_json::json!({
+            "mediaType": written.manifest.media_type,
+            "digest": written.manifest.digest,
+            "size": written.manifest.size,
+        });
+        let mut response = BTreeMap::from([
+            (
+                "containerimage.digest".to_string(),
+                written.manifest.digest.clone(),
+            ),
+            (
+                "containerimage.config.digest".to_string(),
+                written.config_digest.clone(),
+            ),
+            (
+                "containerimage.descriptor".to_string(),
+                base64::engine::general_purpose::STANDARD.encode(descriptor.to_string()),
+            ),
+        ]);
+        if !self.names.is_empty() {
+            response.insert("image.name".to_string(), self.names.join(","));
+        }
+        Ok(response)
+    }
+
+    /// The built layers on top of the base image, compressed as asked.
+    async fn new_layers(
+        &self,
+        worker: &Worker,
+        lease: &Lease,
+        result: &Ref,
+    ) -> Result<Vec<NewLayer>, SolveError> {
+        let mut layers = Vec::new();
+        let mut image_layers_done = result.base.is_none();
+        for layer in &result.layers {
+            match layer {
+                Layer::Image { .. } if !image_layers_done => continue,
+                Layer::Image { .. } => {
+                    return Err(SolveError::Unsupported(
+                        "exporting image layers placed above built layers is not supported yet"
+                            .into(),
+                    ))
+                }
+                Layer::Built(built) => {
+                    image_layers_done = true;
+                    let mut built = built.clone();
+                    built.blob = worker
+                        .compress_layer(lease, &built.blob, self.compression)
+                        .await
+                        .map_err(|e| SolveError::worker("compressing a layer", e))?;
+                    layers.push(NewLayer {
+                        layer: built,
+                        created_by: "nodekit build step".into(),
+                    });
+                }
+            }
+        }
+        Ok(layers)
+    }
+}
+
+/// BuildKit's config for a raw LLB result: just a default PATH.
+fn default_config() -> Result<Config, SolveError> {
+    ConfigBuilder::default()
+        .env(vec![crate::worker::exec::DEFAULT_PATH.to_string()])
+        .build()
+        .map_err(|e| SolveError::Other(format!("image config: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn names_are_normalized_and_defaults_are_node_local() {
+        let export = ImageExport::from_attrs(&attrs(&[("name", "app:1, nodekit.test/x")])).unwrap();
+        assert_eq!(
+            export.names,
+            ["docker.io/library/app:1", "nodekit.test/x:latest"]
+        );
+        assert_eq!(export.compression, Compression::Uncompressed);
+        assert_eq!(export.format, ManifestFormat::Oci);
+    }
+
+    #[test]
+    fn options_are_honoured_and_bad_ones_rejected() {
+        let export = ImageExport::from_attrs(&attrs(&[
+            ("compression", "zstd"),
+            ("oci-mediatypes", "false"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (export.compression, export.format),
+            (Compression::Zstd, ManifestFormat::Docker)
+        );
+        assert!(ImageExport::from_attrs(&attrs(&[("compression", "lz4")])).is_err());
+        assert!(ImageExport::from_attrs(&attrs(&[("push", "true")])).is_err());
+        assert!(ImageExport::from_attrs(&attrs(&[("name", "Bad Name")])).is_err());
+    }
+}

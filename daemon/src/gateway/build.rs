@@ -1,0 +1,138 @@
+//! One gateway build: the definitions its frontend solved (by result id), the mounts through
+//! which it reads their files, and the result it returns.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use nodekit_proto::pb;
+use tokio::sync::oneshot;
+
+use crate::solver::{Ref, SolveContext, SolveError, Solver};
+use crate::worker::ViewMount;
+
+/// What the frontend returned.
+#[derive(Debug)]
+pub enum Returned {
+    Result(ReturnedResult),
+    /// The frontend failed; its message is the build's error.
+    Error(String),
+}
+
+/// A returned result: one ref (key "") or one per platform, and the frontend's metadata
+/// (`containerimage.config`, ...).
+#[derive(Debug, Default)]
+pub struct ReturnedResult {
+    pub refs: BTreeMap<String, Option<Ref>>,
+    pub metadata: BTreeMap<String, Vec<u8>>,
+}
+
+impl ReturnedResult {
+    /// A result of one ref (None: empty).
+    pub fn single(result: Option<Ref>) -> ReturnedResult {
+        ReturnedResult {
+            refs: BTreeMap::from([(String::new(), result)]),
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    /// The one ref to export; several (a multi-platform result) are not supported yet.
+    pub fn single_ref(self) -> Result<Option<Ref>, SolveError> {
+        if self.refs.len() > 1 {
+            return Err(SolveError::Unsupported(format!(
+                "exporting a multi-platform result ({} platforms) is not supported by nodekitd yet",
+                self.refs.len()
+            )));
+        }
+        Ok(self.refs.into_values().next().flatten())
+    }
+}
+
+pub struct GatewayBuild {
+    pub solver: Solver,
+    pub ctx: Arc<SolveContext>,
+    /// Solved results by the id handed to the frontend; None is an empty result.
+    results: Mutex<HashMap<String, Option<Ref>>>,
+    returned: Mutex<Option<oneshot::Sender<Returned>>>,
+    views: tokio::sync::Mutex<HashMap<String, Arc<ViewMount>>>,
+}
+
+impl GatewayBuild {
+    pub fn new(
+        solver: Solver,
+        ctx: Arc<SolveContext>,
+    ) -> (Arc<GatewayBuild>, oneshot::Receiver<Returned>) {
+        let (sender, receiver) = oneshot::channel();
+        let build = GatewayBuild {
+            solver,
+            ctx,
+            results: Mutex::new(HashMap::new()),
+            returned: Mutex::new(Some(sender)),
+            views: tokio::sync::Mutex::new(HashMap::new()),
+        };
+        (Arc::new(build), receiver)
+    }
+
+    /// Solves `definition` within this build; returns the id of its result.
+    pub async fn solve(&self, definition: &pb::Definition) -> Result<String, SolveError> {
+        let graph = nodekit_llb::load_or_empty(definition)
+            .map_err(|e| SolveError::InvalidDefinition(e.to_string()))?;
+        let result = self.solver.solve(Arc::new(graph), self.ctx.clone()).await?;
+        let id = format!("nodekit-ref-{}", crate::worker::random_suffix());
+        if let Ok(mut results) = self.results.lock() {
+            results.insert(id.clone(), result);
+        }
+        Ok(id)
+    }
+
+    /// The result behind `id`; the empty id is the empty result, as upstream treats it.
+    pub fn result(&self, id: &str) -> Result<Option<Ref>, SolveError> {
+        if id.is_empty() {
+            return Ok(None);
+        }
+        let results = self
+            .results
+            .lock()
+            .map_err(|_| SolveError::Other("gateway state poisoned".into()))?;
+        results.get(id).cloned().ok_or_else(|| {
+            SolveError::InvalidDefinition(format!("no result with id {id:?} in this build"))
+        })
+    }
+
+    /// Hands the frontend's outcome to the waiting `Control.Solve`; only the first counts.
+    pub fn finish(&self, returned: Returned) -> Result<(), SolveError> {
+        let sender = self.returned.lock().ok().and_then(|mut r| r.take());
+        let sender = sender.ok_or_else(|| {
+            SolveError::InvalidDefinition("this build has already returned".into())
+        })?;
+        sender
+            .send(returned)
+            .map_err(|_| SolveError::Other("the build ended before the result was returned".into()))
+    }
+
+    /// A read-only host mount of result `id` (kept for the rest of the build).
+    pub async fn view(&self, id: &str) -> Result<Arc<ViewMount>, SolveError> {
+        let mut views = self.views.lock().await;
+        if let Some(view) = views.get(id) {
+            return Ok(view.clone());
+        }
+        let result = self.result(id)?;
+        let chain_id = result.as_ref().and_then(Ref::chain_id);
+        let view = self
+            .solver
+            .worker
+            .mount_view(&self.ctx.lease, chain_id.as_deref())
+            .await
+            .map_err(|e| SolveError::worker("mounting a result to read it", e))?;
+        let view = Arc::new(view);
+        views.insert(id.to_string(), view.clone());
+        Ok(view)
+    }
+
+    /// Unmounts every view (before the build's lease goes).
+    pub async fn close(&self) {
+        self.views.lock().await.clear();
+        if let Ok(mut results) = self.results.lock() {
+            results.clear();
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Running builds by their client-chosen reference (`SolveRequest.Ref`), so `Status` calls (and
+//! gateway calls) find the build they belong to.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::progress::Progress;
+use crate::waitmap::WaitMap;
+
+pub struct Job {
+    pub id: String,
+    pub progress: Progress,
+    pub cancel: CancellationToken,
+}
+
+#[derive(Default)]
+pub struct Jobs {
+    jobs: WaitMap<Arc<Job>>,
+}
+
+impl Jobs {
+    /// Registers a job; it is removed again when the returned guard drops.
+    pub fn start(self: &Arc<Self>, id: &str) -> JobGuard {
+        let job = Arc::new(Job {
+            id: id.to_string(),
+            progress: Progress::default(),
+            cancel: CancellationToken::new(),
+        });
+        self.jobs.insert(id, job.clone());
+        JobGuard {
+            jobs: self.clone(),
+            job,
+        }
+    }
+
+    /// The job `id`, waiting up to `wait` for it to start.
+    pub async fn get(&self, id: &str, wait: Duration) -> Option<Arc<Job>> {
+        self.jobs.get(id, wait).await
+    }
+}
+
+/// Holds a job in the registry for the duration of its solve.
+pub struct JobGuard {
+    jobs: Arc<Jobs>,
+    pub job: Arc<Job>,
+}
+
+impl Drop for JobGuard {
+    fn drop(&mut self) {
+        self.job.progress.close();
+        self.jobs.jobs.remove(&self.job.id);
+    }
+}

@@ -1,0 +1,16 @@
+//! The solver: walks an LLB graph, runs each vertex once (independent branches in parallel),
+//! reports progress, and cancels everything when the build is cancelled. Results are committed
+//! containerd snapshots (see `result`). Before a vertex runs, the cache seam is asked for it.
+
+mod engine;
+mod error;
+pub mod job;
+mod local_sources;
+mod ops;
+pub mod progress;
+pub mod result;
+
+pub use engine::{SolveContext, Solver};
+pub use error::SolveError;
+pub use job::{Job, JobGuard, Jobs};
+pub use result::{Layer, Ref};

@@ -1,0 +1,196 @@
+//! FileOp: a chain of actions (mkdir, mkfile, rm, symlink, copy), each on a writable snapshot
+//! mounted on the host. An action's input is an op input or an earlier action's result, which
+//! it continues in place; outputs are committed as layers on their base.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use nodekit_fileop::{ActionRoots, PasswdResolver};
+use nodekit_proto::pb::{FileAction, FileOp};
+
+use crate::solver::engine::{SolveContext, Solver};
+use crate::solver::error::SolveError;
+use crate::solver::result::Ref;
+use crate::worker::{ActiveSnapshot, Compression, ViewMount};
+
+/// An action's result: a writable snapshot on `base`, not yet committed.
+struct Pending {
+    active: ActiveSnapshot,
+    base: Ref,
+}
+
+pub async fn run(
+    solver: &Solver,
+    ctx: &Arc<SolveContext>,
+    file: &FileOp,
+    inputs: Vec<Ref>,
+) -> Result<Vec<Ref>, SolveError> {
+    let mut pending: Vec<Option<Pending>> = Vec::new();
+    let outcome = run_actions(solver, ctx, file, &inputs, &mut pending).await;
+    let outputs = match outcome {
+        Ok(()) => commit_outputs(solver, ctx, file, &mut pending).await,
+        Err(error) => Err(error),
+    };
+    for left in pending.into_iter().flatten() {
+        let _ = solver.worker.discard(left.active).await;
+    }
+    outputs
+}
+
+async fn run_actions(
+    solver: &Solver,
+    ctx: &Arc<SolveContext>,
+    file: &FileOp,
+    inputs: &[Ref],
+    pending: &mut Vec<Option<Pending>>,
+) -> Result<(), SolveError> {
+    for (index, action) in file.actions.iter().enumerate() {
+        let dest = take_base(solver, ctx, action, inputs, pending, index).await?;
+        let result = apply(solver, ctx, action, inputs, pending, &dest).await;
+        pending.push(Some(dest));
+        result?;
+    }
+    Ok(())
+}
+
+/// The writable snapshot action `index` works on: its input's, continued or newly prepared.
+async fn take_base(
+    solver: &Solver,
+    ctx: &Arc<SolveContext>,
+    action: &FileAction,
+    inputs: &[Ref],
+    pending: &mut [Option<Pending>],
+    index: usize,
+) -> Result<Pending, SolveError> {
+    let base = match input_of(action.input, inputs.len(), index)? {
+        Input::Scratch => Ref::default(),
+        Input::Op(i) => inputs[i].clone(),
+        Input::Action(a) => {
+            return pending[a].take().ok_or_else(|| {
+                SolveError::Unsupported(format!(
+                    "file action {index}: the result of action {a} is used twice"
+                ))
+            })
+        }
+    };
+    let active = solver
+        .worker
+        .prepare(&ctx.lease, base.chain_id().as_deref())
+        .await
+        .map_err(|e| SolveError::worker("preparing a snapshot", e))?;
+    Ok(Pending { active, base })
+}
+
+/// Mounts what the action needs and performs it.
+async fn apply(
+    solver: &Solver,
+    ctx: &Arc<SolveContext>,
+    action: &FileAction,
+    inputs: &[Ref],
+    pending: &[Option<Pending>],
+    dest: &Pending,
+) -> Result<(), SolveError> {
+    let worker = &solver.worker;
+    let dest_mount = worker
+        .mount_active(&dest.active)
+        .map_err(|e| SolveError::worker("mounting a snapshot", e))?;
+    let source_mount = match input_of(action.secondary_input, inputs.len(), pending.len())? {
+        Input::Scratch => None,
+        Input::Op(i) => Some(view(solver, ctx, &inputs[i]).await?),
+        Input::Action(a) => {
+            let source = pending[a].as_ref().ok_or_else(|| {
+                SolveError::Unsupported(format!(
+                    "file action {}: the result of action {a} is used twice",
+                    pending.len()
+                ))
+            })?;
+            Some(
+                worker
+                    .mount_active(&source.active)
+                    .map_err(|e| SolveError::worker("mounting a snapshot", e))?,
+            )
+        }
+    };
+    let dest_path = dest_mount.path().to_path_buf();
+    let source_path: Option<PathBuf> = source_mount.as_ref().map(|m| m.path().to_path_buf());
+    let action = action.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let users = PasswdResolver::new(&dest_path);
+        let roots = ActionRoots {
+            dest: &dest_path,
+            source: source_path.as_deref(),
+        };
+        nodekit_fileop::apply(&action, roots, &users)
+    })
+    .await;
+    drop((dest_mount, source_mount));
+    match done {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(SolveError::FileOp(error.to_string())),
+        Err(error) => Err(SolveError::Other(format!("file action failed: {error}"))),
+    }
+}
+
+async fn view(
+    solver: &Solver,
+    ctx: &Arc<SolveContext>,
+    input: &Ref,
+) -> Result<ViewMount, SolveError> {
+    solver
+        .worker
+        .mount_view(&ctx.lease, input.chain_id().as_deref())
+        .await
+        .map_err(|e| SolveError::worker("mounting a file action's source", e))
+}
+
+/// Commits each action that names an output, in output order.
+async fn commit_outputs(
+    solver: &Solver,
+    ctx: &Arc<SolveContext>,
+    file: &FileOp,
+    pending: &mut [Option<Pending>],
+) -> Result<Vec<Ref>, SolveError> {
+    let mut outputs: Vec<(i64, Ref)> = Vec::new();
+    for (index, action) in file.actions.iter().enumerate() {
+        if action.output < 0 {
+            continue;
+        }
+        let done = pending[index].take().ok_or_else(|| {
+            SolveError::Unsupported(format!(
+                "file action {index}: its result is both an output and another action's input"
+            ))
+        })?;
+        let layer = solver
+            .worker
+            .commit_layer(&ctx.lease, done.active, Compression::Uncompressed)
+            .await
+            .map_err(|e| SolveError::worker("committing a file action's result", e))?;
+        outputs.push((action.output, done.base.with_layer(layer)));
+    }
+    outputs.sort_by_key(|(index, _)| *index);
+    Ok(outputs.into_iter().map(|(_, result)| result).collect())
+}
+
+enum Input {
+    Scratch,
+    Op(usize),
+    Action(usize),
+}
+
+/// Decodes an action's input index: -1 scratch, op inputs first, then earlier actions.
+fn input_of(index: i64, op_inputs: usize, action: usize) -> Result<Input, SolveError> {
+    if index < 0 {
+        return Ok(Input::Scratch);
+    }
+    let index = index as usize;
+    if index < op_inputs {
+        return Ok(Input::Op(index));
+    }
+    let earlier = index - op_inputs;
+    if earlier < action {
+        return Ok(Input::Action(earlier));
+    }
+    Err(SolveError::InvalidDefinition(format!(
+        "file action {action} refers to input {index}, which is neither an op input nor an earlier action"
+    )))
+}

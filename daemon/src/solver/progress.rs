@@ -1,0 +1,126 @@
+//! Build progress as BuildKit's `Status` stream carries it: vertex records (started, completed,
+//! cached, error) and step logs. Everything is kept for the job's life so a `Status` call that
+//! arrives late still sees the whole build, as upstream's does.
+
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use nodekit_proto::moby::buildkit::v1::frontend::WarnRequest;
+use nodekit_proto::moby::buildkit::v1::{
+    StatusResponse, Vertex, VertexLog, VertexStatus, VertexWarning,
+};
+use tokio::sync::watch;
+
+/// One job's progress: an append-only history plus a signal for subscribers.
+pub struct Progress {
+    history: Mutex<Vec<StatusResponse>>,
+    /// Bumped on every append; `true` in the tuple once the job is over.
+    version: watch::Sender<(usize, bool)>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            history: Mutex::new(Vec::new()),
+            version: watch::channel((0, false)).0,
+        }
+    }
+}
+
+pub fn timestamp(at: SystemTime) -> prost_types::Timestamp {
+    prost_types::Timestamp::from(at)
+}
+
+impl Progress {
+    fn push(&self, update: StatusResponse) {
+        let len = match self.history.lock() {
+            Ok(mut history) => {
+                history.push(update);
+                history.len()
+            }
+            Err(_) => return,
+        };
+        self.version.send_modify(|v| v.0 = len);
+    }
+
+    /// Records a vertex (re-sent whole on each change, as the printer expects).
+    pub fn vertex(&self, vertex: Vertex) {
+        self.push(StatusResponse {
+            vertexes: vec![vertex],
+            ..Default::default()
+        });
+    }
+
+    /// Records output of a vertex's process (stream 1 stdout, 2 stderr).
+    pub fn log(&self, vertex: &str, stream: i64, msg: Vec<u8>) {
+        self.push(StatusResponse {
+            logs: vec![VertexLog {
+                vertex: vertex.to_string(),
+                timestamp: Some(timestamp(SystemTime::now())),
+                stream,
+                msg,
+            }],
+            ..Default::default()
+        });
+    }
+
+    /// Records how a local source's transfer went (files and bytes sent vs kept).
+    pub fn transfer(&self, vertex: &str, name: &str, summary: &nodekit_filesync::ReceiveSummary) {
+        let now = Some(timestamp(SystemTime::now()));
+        let total = summary.bytes_transferred + summary.bytes_reused;
+        self.push(StatusResponse {
+            statuses: vec![VertexStatus {
+                id: format!("transferring {name}:"),
+                vertex: vertex.to_string(),
+                name: format!(
+                    "transferring {name}: {} files sent, {} unchanged",
+                    summary.files_transferred, summary.files_reused
+                ),
+                current: summary.bytes_transferred as i64,
+                total: total as i64,
+                timestamp: now,
+                started: now,
+                completed: now,
+            }],
+            ..Default::default()
+        });
+    }
+
+    /// Records a frontend's warning (a Dockerfile lint, say) against its vertex.
+    pub fn warning(&self, warning: WarnRequest) {
+        self.push(StatusResponse {
+            warnings: vec![VertexWarning {
+                vertex: warning.digest,
+                level: warning.level,
+                short: warning.short,
+                detail: warning.detail,
+                url: warning.url,
+                info: warning.info,
+                ranges: warning.ranges,
+            }],
+            ..Default::default()
+        });
+    }
+
+    /// Marks the job over: subscribers drain what is left and end.
+    pub fn close(&self) {
+        self.version.send_modify(|v| v.1 = true);
+    }
+
+    /// Every update from `from` on, waiting for new ones; `None` once the job is over and all
+    /// updates were delivered.
+    pub async fn next_batch(&self, from: usize) -> Option<Vec<StatusResponse>> {
+        let mut receiver = self.version.subscribe();
+        loop {
+            let (len, closed) = *receiver.borrow_and_update();
+            if len > from {
+                let history = self.history.lock().ok()?;
+                return Some(history[from..len].to_vec());
+            }
+            if closed {
+                return None;
+            }
+            receiver.changed().await.ok()?;
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! What a solved vertex output is: a stack of layers whose top is a committed containerd
+//! snapshot named by its chain ID (so the kubelet and the image store share it), plus the image
+//! config a source image brought along.
+
+use std::sync::Arc;
+
+use oci_spec::image::{Descriptor as OciDescriptor, ImageConfiguration};
+
+use crate::oci::chain_ids;
+use crate::worker::{CommittedLayer, ResolvedImage};
+
+/// One layer of a result.
+#[derive(Clone, Debug)]
+pub enum Layer {
+    /// A layer of a source image, as its manifest lists it.
+    Image {
+        blob: OciDescriptor,
+        diff_id: String,
+    },
+    /// A layer a build step produced.
+    Built(CommittedLayer),
+}
+
+impl Layer {
+    pub fn diff_id(&self) -> &str {
+        match self {
+            Layer::Image { diff_id, .. } => diff_id,
+            Layer::Built(layer) => &layer.diff_id,
+        }
+    }
+}
+
+/// A solved output: layers bottom first; empty means scratch.
+#[derive(Clone, Debug, Default)]
+pub struct Ref {
+    pub layers: Vec<Layer>,
+    /// The source image this stack starts from (for its config and history).
+    pub base: Option<Arc<ResolvedImage>>,
+}
+
+impl Ref {
+    pub fn from_image(image: ResolvedImage) -> Ref {
+        let layers = image
+            .layers()
+            .iter()
+            .zip(image.diff_ids())
+            .map(|(blob, diff_id)| Layer::Image {
+                blob: blob.clone(),
+                diff_id,
+            })
+            .collect();
+        Ref {
+            layers,
+            base: Some(Arc::new(image)),
+        }
+    }
+
+    /// The committed snapshot holding this result (None for scratch).
+    pub fn chain_id(&self) -> Option<String> {
+        let diff_ids: Vec<&str> = self.layers.iter().map(Layer::diff_id).collect();
+        chain_ids(&diff_ids).pop()
+    }
+
+    /// This result with one more layer on top.
+    pub fn with_layer(&self, layer: CommittedLayer) -> Ref {
+        let mut layers = self.layers.clone();
+        layers.push(Layer::Built(layer));
+        Ref {
+            layers,
+            base: self.base.clone(),
+        }
+    }
+
+    pub fn base_config(&self) -> Option<&ImageConfiguration> {
+        self.base.as_ref().map(|b| &b.image.config)
+    }
+}

@@ -1,0 +1,126 @@
+//! Copy with attemptUnpackDockerCompatibility (ADD of a local archive).
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+
+use common::*;
+use nodekit_fileop::{copy, FileOpError, NumericIdsOnly};
+
+fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_size(size);
+    h.set_mtime(1_234_567_890);
+    h.set_uid(1200);
+    h.set_gid(1300);
+    h
+}
+
+/// A tar with a dir, a file, an absolute symlink, a file written through that symlink, and a
+/// hard link.
+fn tarball() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = header(tar::EntryType::Directory, 0o750, 0);
+    b.append_data(&mut h, "d/", std::io::empty()).unwrap();
+    let mut h = header(tar::EntryType::Regular, 0o640, 5);
+    b.append_data(&mut h, "d/f", &b"hello"[..]).unwrap();
+    let mut h = header(tar::EntryType::Symlink, 0o777, 0);
+    b.append_link(&mut h, "l", "/etc").unwrap();
+    let mut h = header(tar::EntryType::Regular, 0o600, 3);
+    b.append_data(&mut h, "l/passwd", &b"pwn"[..]).unwrap();
+    let mut h = header(tar::EntryType::Link, 0o640, 0);
+    b.append_link(&mut h, "hard", "d/f").unwrap();
+    b.into_inner().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn add(src: &Sandbox, dst: &Sandbox, name: &str, dest: &str) -> Result<(), FileOpError> {
+    let mut op = cp(name, dest);
+    op.attempt_unpack_docker_compatibility = true;
+    op.allow_wildcard = true;
+    copy(&src.root, &dst.root, &op, &NumericIdsOnly)
+}
+
+fn check_extracted(dst: &Sandbox, at: &str) {
+    let p = |s: &str| format!("{at}/{s}");
+    assert_eq!(dst.read(&p("d/f")), "hello");
+    assert_eq!(dst.mode(&p("d/f")), 0o640);
+    assert_eq!(dst.mode(&p("d")), 0o750);
+    assert_eq!(dst.mtime(&p("d/f")), (1_234_567_890, 0));
+    assert_eq!(dst.mtime(&p("d")), (1_234_567_890, 0));
+    // The absolute link resolves inside the extraction directory.
+    assert_eq!(dst.read(&p("etc/passwd")), "pwn");
+    assert_eq!(dst.meta(&p("hard")).ino(), dst.meta(&p("d/f")).ino());
+    if is_root() {
+        assert_eq!(dst.ids(&p("d/f")), (1200, 1300));
+    }
+}
+
+#[test]
+fn plain_gzip_and_zstd_archives_are_extracted() {
+    let (src, dst) = (Sandbox::new(), Sandbox::new());
+    let tar = tarball();
+    std::fs::write(src.p("a.tar"), &tar).unwrap();
+    std::fs::write(src.p("a.tar.gz"), gzip(&tar)).unwrap();
+    std::fs::write(src.p("a.tzst"), zstd::encode_all(&tar[..], 3).unwrap()).unwrap();
+    add(&src, &dst, "/a.tar", "/plain").unwrap();
+    add(&src, &dst, "/a.tar.gz", "/gz/").unwrap();
+    add(&src, &dst, "/a.tzst", "/zst").unwrap();
+    for at in ["plain", "gz", "zst"] {
+        check_extracted(&dst, at);
+    }
+}
+
+#[test]
+fn non_archives_are_copied() {
+    let (src, dst) = (Sandbox::new(), Sandbox::new());
+    src.write("notes.txt", "just text");
+    std::fs::write(src.p("fake.gz"), gzip(b"not a tar")).unwrap();
+    add(&src, &dst, "/notes.txt", "/n").unwrap();
+    add(&src, &dst, "/fake.gz", "/f.gz").unwrap();
+    assert_eq!(dst.read("n"), "just text");
+    assert!(dst.meta("f.gz").is_file());
+}
+
+#[test]
+fn owner_overrides_archive_ids() {
+    if !is_root() {
+        return;
+    }
+    let (src, dst) = (Sandbox::new(), Sandbox::new());
+    std::fs::write(src.p("a.tar"), tarball()).unwrap();
+    let mut op = cp("/a.tar", "/x");
+    op.attempt_unpack_docker_compatibility = true;
+    op.owner = chown(by_id(42), None);
+    copy(&src.root, &dst.root, &op, &NumericIdsOnly).unwrap();
+    assert_eq!(dst.ids("x/d/f"), (42, 42));
+    assert_eq!(dst.ids("x"), (42, 42));
+}
+
+#[test]
+fn breakout_rejected() {
+    let (src, dst) = (Sandbox::new(), Sandbox::new());
+    let mut h = header(tar::EntryType::Regular, 0o644, 1);
+    // Write a raw name with "..", which the builder's path setters refuse.
+    let name = b"../escape";
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &b"x"[..]).unwrap();
+    std::fs::write(src.p("bad.tar"), b.into_inner().unwrap()).unwrap();
+    let e = add(&src, &dst, "/bad.tar", "/out").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("outside of the extraction directory"),
+        "{e}"
+    );
+    assert!(!dst.outside("escape").exists());
+}

@@ -1,0 +1,123 @@
+//! Content transfers: REQ packets for wanted files (a bounded number in
+//! flight), and DATA written to the file and hashed as it arrives.
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+
+use nix::sys::stat::fstat;
+use nodekit_proto::fsutil::types::{Packet, Stat};
+use tokio::sync::mpsc;
+
+use super::dirs::DirStack;
+use super::record::WrittenFile;
+use super::safefs::{apply_meta_fd, create_file_at, Meta};
+use crate::{packet, wirepath, SyncError};
+
+/// Files requested but not finished at any time: bounds open files.
+const IN_FLIGHT: usize = 64;
+
+/// A file being received.
+struct Active {
+    stat: Stat,
+    file: File,
+    hasher: blake3::Hasher,
+    received: u64,
+    shown: PathBuf,
+}
+
+/// Wanted files waiting for a slot, and those in flight.
+#[derive(Default)]
+pub(crate) struct Transfers {
+    queue: VecDeque<(u32, Stat)>,
+    active: HashMap<u32, Active>,
+}
+
+impl Transfers {
+    /// Queues the content of STAT number `id`.
+    pub(crate) fn want(&mut self, id: u32, stat: Stat) {
+        self.queue.push_back((id, stat));
+    }
+
+    /// Whether nothing is queued or in flight.
+    pub(crate) fn idle(&self) -> bool {
+        self.queue.is_empty() && self.active.is_empty()
+    }
+
+    /// Creates the files of queued entries (empty, private) and requests
+    /// their content, while slots are free.
+    pub(crate) fn dispatch(
+        &mut self,
+        dirs: &DirStack,
+        out: &mpsc::UnboundedSender<Packet>,
+    ) -> Result<(), SyncError> {
+        while self.active.len() < IN_FLIGHT {
+            let Some((id, stat)) = self.queue.pop_front() else {
+                return Ok(());
+            };
+            let shown = dirs.shown(&stat.path);
+            let (dir, name) = wirepath::split_parent(&stat.path);
+            let file = create_file_at(dirs.open_dir(dir)?, OsStr::new(name), &shown)?;
+            out.send(packet::req(id))
+                .map_err(|_| SyncError::Closed("by the sender while requesting files"))?;
+            let active = Active {
+                stat,
+                file,
+                hasher: blake3::Hasher::new(),
+                received: 0,
+                shown,
+            };
+            self.active.insert(id, active);
+        }
+        Ok(())
+    }
+
+    /// Handles a DATA packet; returns the file once its content is complete
+    /// (an empty DATA), with metadata applied.
+    pub(crate) fn data(
+        &mut self,
+        id: u32,
+        data: &[u8],
+        apply_owner: bool,
+    ) -> Result<Option<WrittenFile>, SyncError> {
+        let active = self
+            .active
+            .get_mut(&id)
+            .ok_or(SyncError::UnrequestedData { id })?;
+        if data.is_empty() {
+            let Some(done) = self.active.remove(&id) else {
+                return Err(SyncError::UnrequestedData { id });
+            };
+            return done.finish(apply_owner).map(Some);
+        }
+        active
+            .file
+            .write_all(data)
+            .map_err(SyncError::io_with("write", &active.shown))?;
+        active.hasher.update(data);
+        active.received += data.len() as u64;
+        Ok(None)
+    }
+}
+
+impl Active {
+    /// Applies owner, mode and times, and takes the file's identity for the
+    /// sidecar. The content length is not checked against the stat: like
+    /// upstream, a file that changed while being sent is taken as sent.
+    fn finish(self, apply_owner: bool) -> Result<WrittenFile, SyncError> {
+        apply_meta_fd(
+            &self.file,
+            &Meta::from_stat(&self.stat, apply_owner),
+            &self.shown,
+        )?;
+        let disk = fstat(&self.file).map_err(SyncError::io_with("stat", &self.shown))?;
+        Ok(WrittenFile {
+            hash: self.hasher.finalize().to_hex().to_string(),
+            received: self.received,
+            stat: self.stat,
+            disk,
+        })
+    }
+}

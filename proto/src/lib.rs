@@ -1,0 +1,85 @@
+//! Protobuf messages and gRPC clients/servers for the BuildKit wire protocol.
+//!
+//! Everything here is generated at build time from the `.proto` files under
+//! `proto/proto/`; module paths mirror the protobuf package names.
+
+/// Packages under `moby.*`.
+pub mod moby {
+    /// Packages under `moby.buildkit.*`.
+    pub mod buildkit {
+        /// `moby.buildkit.v1`: the Control service (Solve, Status, Session, ...).
+        pub mod v1 {
+            tonic::include_proto!("moby.buildkit.v1");
+
+            /// `moby.buildkit.v1.types`: WorkerRecord, GCPolicy, BuildkitVersion.
+            pub mod types {
+                tonic::include_proto!("moby.buildkit.v1.types");
+            }
+
+            /// `moby.buildkit.v1.frontend`: the LLBBridge gateway service.
+            pub mod frontend {
+                tonic::include_proto!("moby.buildkit.v1.frontend");
+            }
+
+            /// `moby.buildkit.v1.apicaps`: capability records (APICap).
+            pub mod apicaps {
+                tonic::include_proto!("moby.buildkit.v1.apicaps");
+            }
+
+            /// `moby.buildkit.v1.sourcepolicy`: source policy rules.
+            pub mod sourcepolicy {
+                tonic::include_proto!("moby.buildkit.v1.sourcepolicy");
+            }
+        }
+
+        /// Packages under `moby.buildkit.secrets`.
+        pub mod secrets {
+            /// `moby.buildkit.secrets.v1`: the session Secrets service.
+            pub mod v1 {
+                tonic::include_proto!("moby.buildkit.secrets.v1");
+            }
+        }
+    }
+
+    /// Packages under `moby.filesync`.
+    pub mod filesync {
+        /// `moby.filesync.v1`: session FileSync, FileSend and Auth services.
+        pub mod v1 {
+            tonic::include_proto!("moby.filesync.v1");
+        }
+    }
+}
+
+/// Packages under `fsutil.*`.
+pub mod fsutil {
+    /// `fsutil.types`: DiffCopy Packet and Stat.
+    pub mod types {
+        tonic::include_proto!("fsutil.types");
+    }
+}
+
+/// `pb`: LLB, the low-level build graph (Op, Definition, ...).
+pub mod pb {
+    tonic::include_proto!("pb");
+}
+
+/// Packages under `grpc.*`.
+pub mod grpc {
+    /// Packages under `grpc.health`.
+    pub mod health {
+        /// `grpc.health.v1`: the standard gRPC Health service.
+        pub mod v1 {
+            tonic::include_proto!("grpc.health.v1");
+        }
+    }
+}
+
+/// Packages under `google.*`.
+pub mod google {
+    /// `google.rpc`: the Status error model.
+    pub mod rpc {
+        tonic::include_proto!("google.rpc");
+    }
+}
+
+pub mod session_pipe;

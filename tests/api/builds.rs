@@ -1,0 +1,92 @@
+//! LLB builds through Control.Solve: steps run on the host containerd, their output streams into
+//! Status, the result lands in the image store and runs.
+
+use nodekit::build::BuildRequest;
+use nodekit_test_support::TestDaemon;
+
+use crate::helpers::{busybox, definition, image_output, logs, run_build, run_in_image};
+
+#[tokio::test]
+async fn an_exec_result_is_exported_into_the_image_store_and_runs() {
+    let daemon = TestDaemon::start("exec-export").await;
+    let state = busybox()
+        .run([
+            "sh",
+            "-c",
+            "echo step-stdout; echo step-stderr >&2; echo built > /built",
+        ])
+        .root();
+    let request = BuildRequest {
+        definition: Some(definition(&state)),
+        exporter: image_output("nodekit.test/api-exec:1"),
+        ..Default::default()
+    };
+    let (result, updates) = run_build(&daemon, request).await;
+    let response = result.unwrap();
+    assert!(response["containerimage.digest"].starts_with("sha256:"));
+    assert!(response["containerimage.config.digest"].starts_with("sha256:"));
+    assert_eq!(response["image.name"], "nodekit.test/api-exec:1");
+    assert_eq!(
+        run_in_image("nodekit.test/api-exec:1", &["cat", "/built"]),
+        "built\n"
+    );
+
+    let logs = logs(&updates);
+    assert!(
+        logs.contains("step-stdout") && logs.contains("step-stderr"),
+        "{logs}"
+    );
+    let vertices: Vec<_> = updates.iter().flat_map(|u| u.vertexes.iter()).collect();
+    let exec = vertices
+        .iter()
+        .filter(|v| v.name.contains("echo built"))
+        .collect::<Vec<_>>();
+    assert!(exec.iter().any(|v| v.started.is_some()), "{vertices:?}");
+    assert!(
+        exec.iter()
+            .any(|v| v.completed.is_some() && v.error.is_empty()),
+        "{vertices:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_step_fails_the_build_with_its_exit_code() {
+    let daemon = TestDaemon::start("exec-fail").await;
+    let state = busybox()
+        .run(["sh", "-c", "echo about-to-fail; exit 3"])
+        .root();
+    let request = BuildRequest {
+        definition: Some(definition(&state)),
+        ..Default::default()
+    };
+    let (result, updates) = run_build(&daemon, request).await;
+    let error = result.unwrap_err();
+    assert!(error.contains("exit code: 3"), "{error}");
+    assert!(logs(&updates).contains("about-to-fail"));
+    let failed = updates
+        .iter()
+        .flat_map(|u| u.vertexes.iter())
+        .find(|v| !v.error.is_empty());
+    assert!(failed.is_some_and(|v| v.error.contains("exit code: 3")));
+}
+
+#[tokio::test]
+async fn independent_branches_and_file_ops_combine() {
+    let daemon = TestDaemon::start("branches").await;
+    let a = busybox().run(["sh", "-c", "echo a > /a"]).root();
+    let b = busybox().run(["sh", "-c", "echo b > /b"]).root();
+    let copy = nodekit_llb_builder::Copy::new(&b, "/b", "/from-b");
+    let mkdir = nodekit_llb_builder::Mkdir::new("/made/deep", 0o750).parents(true);
+    let state = a.file(nodekit_llb_builder::FileAction::new(copy).then(mkdir));
+    let request = BuildRequest {
+        definition: Some(definition(&state)),
+        exporter: image_output("nodekit.test/api-branches:1"),
+        ..Default::default()
+    };
+    run_build(&daemon, request).await.0.unwrap();
+    let out = run_in_image(
+        "nodekit.test/api-branches:1",
+        &["sh", "-c", "cat /a /from-b; stat -c %a /made/deep"],
+    );
+    assert_eq!(out, "a\nb\n750\n");
+}

@@ -1,0 +1,119 @@
+//! Control RPCs: ListWorkers, Info, DiskUsage, Prune, and refusals of bad requests.
+
+use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
+use nodekit_proto::moby::buildkit::v1::{
+    DiskUsageRequest, InfoRequest, ListWorkersRequest, PruneRequest, SolveRequest,
+};
+use nodekit_proto::pb;
+use nodekit_test_support::{TestDaemon, TestEnv};
+
+const LABEL: &str = "org.mobyproject.buildkit.worker.";
+
+#[tokio::test]
+async fn list_workers_describes_the_containerd_worker() {
+    let daemon = TestDaemon::start("workers").await;
+    let mut control = ControlClient::new(daemon.channel().await);
+    let workers = control
+        .list_workers(ListWorkersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .record;
+    assert_eq!(workers.len(), 1);
+    let worker = &workers[0];
+    assert!(!worker.id.is_empty());
+    assert_eq!(worker.labels[&format!("{LABEL}executor")], "containerd");
+    assert_eq!(worker.labels[&format!("{LABEL}snapshotter")], "overlayfs");
+    assert_eq!(
+        worker.labels[&format!("{LABEL}containerd.namespace")],
+        TestEnv::get().namespace
+    );
+    assert!(!worker.labels[&format!("{LABEL}containerd.uuid")].is_empty());
+    assert!(!worker.platforms.is_empty());
+    assert!(!worker.gc_policy.is_empty());
+
+    // The same root keeps the same worker ID.
+    let id = worker.id.clone();
+    drop(control);
+    let root = daemon.root.clone();
+    drop(daemon);
+    let again = nodekitd::api::load_or_create_worker_id(&root.join("root")).unwrap();
+    assert_eq!(again, id);
+}
+
+#[tokio::test]
+async fn info_disk_usage_and_prune_answer() {
+    let daemon = TestDaemon::start("info").await;
+    let mut control = ControlClient::new(daemon.channel().await);
+    let info = control
+        .info(InfoRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.buildkit_version.unwrap().package, "nodekit");
+    control
+        .disk_usage(DiskUsageRequest::default())
+        .await
+        .unwrap();
+    let mut pruned = control
+        .prune(PruneRequest {
+            all: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while pruned.message().await.unwrap().is_some() {}
+}
+
+#[tokio::test]
+async fn a_malformed_definition_is_refused_clearly() {
+    let daemon = TestDaemon::start("malformed").await;
+    let mut control = ControlClient::new(daemon.channel().await);
+    let garbage = pb::Definition {
+        def: vec![vec![0xff, 0x01, 0x02]],
+        ..Default::default()
+    };
+    let error = control
+        .solve(SolveRequest {
+            r#ref: "malformed".into(),
+            definition: Some(garbage),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), tonic::Code::InvalidArgument, "{error:?}");
+    assert!(error.message().contains("op 0"), "{}", error.message());
+
+    // The daemon keeps serving.
+    control
+        .list_workers(ListWorkersRequest::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_exporter_or_frontend_is_refused() {
+    let daemon = TestDaemon::start("refusals").await;
+    let mut control = ControlClient::new(daemon.channel().await);
+    let error = control
+        .solve(SolveRequest {
+            r#ref: "exporter".into(),
+            exporter_deprecated: "tar".into(),
+            definition: Some(Default::default()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), tonic::Code::Unimplemented);
+    assert!(error.message().contains("tar"), "{}", error.message());
+    let error = control
+        .solve(SolveRequest {
+            r#ref: "frontend".into(),
+            frontend: "nosuch.v0".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(error.message().contains("nosuch.v0"), "{}", error.message());
+}

@@ -1,0 +1,62 @@
+//! Shared pieces: building definitions, running builds, reading exported images.
+
+use std::collections::BTreeMap;
+
+use nodekit::build::{build, BuildRequest};
+use nodekit_llb_builder::{marshal, State};
+use nodekit_proto::moby::buildkit::v1::StatusResponse;
+use nodekit_proto::pb;
+use nodekit_test_support::{ctr, TestDaemon, TestEnv};
+
+pub fn definition(state: &State) -> pb::Definition {
+    marshal(state).expect("the test graph marshals")
+}
+
+/// The exporter attributes storing the result as `name`.
+pub fn image_output(name: &str) -> Option<(String, BTreeMap<String, String>)> {
+    Some((
+        "image".into(),
+        BTreeMap::from([("name".to_string(), name.to_string())]),
+    ))
+}
+
+/// Runs `request`; returns the exporter response (or the error text) and every progress update.
+pub async fn run_build(
+    daemon: &TestDaemon,
+    request: BuildRequest,
+) -> (
+    Result<BTreeMap<String, String>, String>,
+    Vec<StatusResponse>,
+) {
+    let mut updates = Vec::new();
+    let result = build(daemon.channel().await, request, |u| updates.push(u.clone())).await;
+    (result.map_err(|e| format!("{e:#}")), updates)
+}
+
+/// Output of `cmd` run in a container of `image` (via ctr, as a kubelet-side check).
+pub fn run_in_image(image: &str, cmd: &[&str]) -> String {
+    let env = TestEnv::get();
+    let id = format!("nodekit-api-{}", rand::random::<u32>());
+    let mut args = vec!["run", "--rm", image, id.as_str()];
+    args.extend_from_slice(cmd);
+    let output = ctr(env, &args);
+    assert!(
+        output.status.success(),
+        "ctr run {image}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Every log line of every step, in order.
+pub fn logs(updates: &[StatusResponse]) -> String {
+    updates
+        .iter()
+        .flat_map(|u| u.logs.iter())
+        .map(|l| String::from_utf8_lossy(&l.msg).into_owned())
+        .collect()
+}
+
+pub fn busybox() -> State {
+    nodekit_llb_builder::image(&TestEnv::get().local_image)
+}

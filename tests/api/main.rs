@@ -1,0 +1,9 @@
+//! The BuildKit API of nodekitd, driven through the nodekit client library against an
+//! in-process daemon on the real test containerd: Control, sessions with local sources, the
+//! LLB solver with image export, and the LLBBridge gateway.
+
+mod builds;
+mod control;
+mod gateway;
+mod helpers;
+mod local;
