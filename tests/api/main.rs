@@ -7,3 +7,4 @@ mod control;
 mod gateway;
 mod helpers;
 mod local;
+mod mounts;

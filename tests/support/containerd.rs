@@ -42,6 +42,9 @@ pub struct Inventory {
     pub orphan_snapshots: Vec<String>,
 }
 
+/// Snapshot names of cache mounts (`RUN --mount=type=cache`).
+const CACHE_MOUNT_PREFIX: &str = "nodekit-cache-";
+
 impl Inventory {
     pub async fn take(worker: &Worker) -> Inventory {
         let channel = worker.channel().clone();
@@ -89,7 +92,8 @@ impl Inventory {
             tasks: tasks.into_iter().map(|t| t.id).collect(),
             uncommitted_snapshots: all
                 .iter()
-                .filter(|s| s.kind != COMMITTED)
+                // Cache mounts are kept on purpose (GC roots, reused by later builds).
+                .filter(|s| s.kind != COMMITTED && !s.name.starts_with(CACHE_MOUNT_PREFIX))
                 .map(|s| s.name.clone())
                 .collect(),
             orphan_snapshots: all

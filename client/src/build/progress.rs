@@ -37,6 +37,10 @@ impl PlainProgress {
                 let _ = writeln!(out, "#{number} {line}");
             }
         }
+        for status in update.statuses.iter().filter(|s| s.completed.is_some()) {
+            let number = self.number(&status.vertex);
+            let _ = writeln!(out, "#{number} {}", status.name);
+        }
         for warning in &update.warnings {
             let _ = writeln!(out, "WARNING: {}", String::from_utf8_lossy(&warning.short));
         }

@@ -7,6 +7,7 @@ use nodekit_proto::moby::buildkit::v1::types::{BuildkitVersion, GcPolicy, Worker
 use nodekit_proto::pb;
 
 use crate::oci::Platform;
+use crate::worker::emulation::{emulated_platforms, BINFMT_MISC};
 use crate::worker::Worker;
 
 const LABEL_PREFIX: &str = "org.mobyproject.buildkit.worker.";
@@ -51,7 +52,10 @@ pub fn worker_record(id: &str, worker: &Worker) -> WorkerRecord {
             .into_iter()
             .map(|(k, v)| (format!("{LABEL_PREFIX}{k}"), v))
             .collect(),
-        platforms: vec![wire_platform(&Platform::native())],
+        platforms: std::iter::once(Platform::native())
+            .chain(emulated_platforms(Path::new(BINFMT_MISC)))
+            .map(|p| wire_platform(&p))
+            .collect(),
         gc_policy: default_gc_policies(),
         buildkit_version: Some(BuildkitVersion {
             package: "nodekit".into(),

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use futures::future::{BoxFuture, FutureExt, Shared};
+use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use nodekit_llb::{Graph, OutputRef, Vertex};
 use nodekit_proto::moby::buildkit::v1::Vertex as WireVertex;
 use nodekit_proto::pb::op::Op as OpKind;
@@ -13,10 +13,12 @@ use super::local_sources::LocalSources;
 use super::ops;
 use super::progress::timestamp;
 use super::result::Ref;
+use super::sharing::share_key;
 use crate::session::SessionManager;
 use crate::worker::{Lease, Worker};
 
-type VertexFuture = Shared<BoxFuture<'static, Result<Arc<Vec<Ref>>, Arc<SolveError>>>>;
+type VertexResult = Result<Arc<Vec<Ref>>, Arc<SolveError>>;
+type VertexFuture = Shared<BoxFuture<'static, VertexResult>>;
 
 /// What the solver works with, shared by every build.
 #[derive(Clone)]
@@ -24,15 +26,29 @@ pub struct Solver {
     pub worker: Worker,
     pub sessions: Arc<SessionManager>,
     pub local_sources: Arc<LocalSources>,
+    pub cache_mounts: Arc<super::cache_mounts::CacheMounts>,
+    /// Vertices being solved, by share key, so concurrent builds run each only once. Weak: a
+    /// vertex no build waits for any more is dropped (and its step cancelled).
+    in_flight: Arc<Mutex<HashMap<String, WeakShared<BoxFuture<'static, VertexResult>>>>>,
 }
 
 /// One build's solve: its job (progress, cancellation), lease and client session.
 pub struct SolveContext {
     pub job: Arc<Job>,
+    /// The build's own lease (gateway reads, export).
     pub lease: Lease,
     /// The session of the client that asked (for local sources, secrets).
     pub session_id: String,
     memo: Mutex<HashMap<String, VertexFuture>>,
+}
+
+/// What one vertex's op works with: the build's context and the vertex's own lease, which owns
+/// everything the op creates (and is held by the results it makes).
+pub struct OpContext<'a> {
+    pub solver: &'a Solver,
+    pub ctx: &'a Arc<SolveContext>,
+    pub vertex: &'a Vertex,
+    pub lease: Arc<Lease>,
 }
 
 impl SolveContext {
@@ -44,9 +60,7 @@ impl SolveContext {
             memo: Mutex::new(HashMap::new()),
         }
     }
-}
 
-impl SolveContext {
     /// Drops the memoised vertex futures (they hold this context: a cycle otherwise).
     pub fn clear(&self) {
         if let Ok(mut memo) = self.memo.lock() {
@@ -59,9 +73,11 @@ impl Solver {
     /// A solver over `worker`; its own state (local source copies) lives under `root`.
     pub fn new(worker: Worker, sessions: Arc<SessionManager>, root: &std::path::Path) -> Solver {
         Solver {
+            cache_mounts: Arc::new(super::cache_mounts::CacheMounts::new(worker.clone())),
             worker,
             sessions,
             local_sources: Arc::new(LocalSources::new(root)),
+            in_flight: Arc::default(),
         }
     }
 
@@ -100,35 +116,78 @@ impl Solver {
         })
     }
 
+    /// The vertex's future: this build's, another build's still in flight, or a new one.
     fn vertex_future(
         &self,
         graph: &Arc<Graph>,
         ctx: &Arc<SolveContext>,
         digest: &str,
     ) -> VertexFuture {
-        let Ok(mut memo) = ctx.memo.lock() else {
-            return futures::future::ready(Err(Arc::new(SolveError::Other(
-                "solver state poisoned".into(),
-            ))))
-            .boxed()
-            .shared();
-        };
-        if let Some(existing) = memo.get(digest) {
-            return existing.clone();
+        if let Some(existing) = ctx.memo.lock().ok().and_then(|m| m.get(digest).cloned()) {
+            return existing;
         }
-        let (solver, graph, ctx2, digest2) =
+        let key = share_key(graph, digest, &ctx.session_id);
+        let future = match self.join_in_flight(&key) {
+            Some(shared) => self.watch_joined(graph, ctx, digest, shared),
+            None => self.start_vertex(graph, ctx, digest, &key),
+        };
+        if let Ok(mut memo) = ctx.memo.lock() {
+            memo.insert(digest.to_string(), future.clone());
+        }
+        future
+    }
+
+    fn join_in_flight(&self, key: &str) -> Option<VertexFuture> {
+        self.in_flight.lock().ok()?.get(key)?.upgrade()
+    }
+
+    fn start_vertex(
+        &self,
+        graph: &Arc<Graph>,
+        ctx: &Arc<SolveContext>,
+        digest: &str,
+        key: &str,
+    ) -> VertexFuture {
+        let (solver, graph, ctx, digest) =
             (self.clone(), graph.clone(), ctx.clone(), digest.to_string());
         let future = async move {
             solver
-                .run_vertex(&graph, &ctx2, &digest2)
+                .run_vertex(&graph, &ctx, &digest)
                 .await
                 .map(Arc::new)
                 .map_err(Arc::new)
         }
         .boxed()
         .shared();
-        memo.insert(digest.to_string(), future.clone());
+        if let (Ok(mut in_flight), Some(weak)) = (self.in_flight.lock(), future.downgrade()) {
+            in_flight.retain(|_, w| w.upgrade().is_some());
+            in_flight.insert(key.to_string(), weak);
+        }
         future
+    }
+
+    /// Another build runs this vertex: this build shows it as started and completed too.
+    fn watch_joined(
+        &self,
+        graph: &Arc<Graph>,
+        ctx: &Arc<SolveContext>,
+        digest: &str,
+        shared: VertexFuture,
+    ) -> VertexFuture {
+        let record = graph.vertex(digest).map(wire_vertex);
+        let ctx = ctx.clone();
+        async move {
+            let Some(mut record) = record else {
+                return shared.await;
+            };
+            record.started = Some(timestamp(SystemTime::now()));
+            ctx.job.progress.vertex(record.clone());
+            let result = shared.await;
+            finish_record(&ctx, record, result.as_ref().err().map(|e| e.to_string()));
+            result
+        }
+        .boxed()
+        .shared()
     }
 
     async fn run_vertex(
@@ -151,26 +210,32 @@ impl Solver {
         record.started = Some(timestamp(SystemTime::now()));
         ctx.job.progress.vertex(record.clone());
         let result = self.run_op(vertex, inputs, ctx).await;
-        record.completed = Some(timestamp(SystemTime::now()));
-        if let Err(error) = &result {
-            record.error = error.to_string();
-        }
-        ctx.job.progress.vertex(record);
+        finish_record(ctx, record, result.as_ref().err().map(|e| e.to_string()));
         result
     }
 
+    /// Runs the op under a lease of its own (the cache store's seam: ask here first).
     async fn run_op(
         &self,
         vertex: &Vertex,
         inputs: Vec<Ref>,
         ctx: &Arc<SolveContext>,
     ) -> Result<Vec<Ref>, SolveError> {
+        let lease = self
+            .worker
+            .lease("vertex")
+            .await
+            .map_err(|e| SolveError::worker("creating a lease", e))?;
+        let op = OpContext {
+            solver: self,
+            ctx,
+            vertex,
+            lease: Arc::new(lease),
+        };
         match &vertex.op.op {
-            Some(OpKind::Source(source)) => ops::source::run(self, ctx, vertex, source)
-                .await
-                .map(|r| vec![r]),
-            Some(OpKind::Exec(exec)) => ops::exec::run(self, ctx, vertex, exec, inputs).await,
-            Some(OpKind::File(file)) => ops::file::run(self, ctx, file, inputs).await,
+            Some(OpKind::Source(source)) => ops::source::run(&op, source).await.map(|r| vec![r]),
+            Some(OpKind::Exec(exec)) => ops::exec::run(&op, exec, inputs).await,
+            Some(OpKind::File(file)) => ops::file::run(&op, file, inputs).await,
             Some(_) => Err(SolveError::Unsupported(format!(
                 "{}: this kind of LLB op is not supported by nodekitd yet",
                 vertex.kind()
@@ -181,6 +246,12 @@ impl Solver {
             ))),
         }
     }
+}
+
+fn finish_record(ctx: &SolveContext, mut record: WireVertex, error: Option<String>) {
+    record.completed = Some(timestamp(SystemTime::now()));
+    record.error = error.unwrap_or_default();
+    ctx.job.progress.vertex(record);
 }
 
 fn wire_vertex(vertex: &Vertex) -> WireVertex {

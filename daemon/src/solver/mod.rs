@@ -2,6 +2,7 @@
 //! reports progress, and cancels everything when the build is cancelled. Results are committed
 //! containerd snapshots (see `result`). Before a vertex runs, the cache seam is asked for it.
 
+pub mod cache_mounts;
 mod engine;
 mod error;
 pub mod job;
@@ -9,8 +10,9 @@ mod local_sources;
 mod ops;
 pub mod progress;
 pub mod result;
+mod sharing;
 
-pub use engine::{SolveContext, Solver};
+pub use engine::{OpContext, SolveContext, Solver};
 pub use error::SolveError;
 pub use job::{Job, JobGuard, Jobs};
 pub use result::{Layer, Ref};

@@ -64,6 +64,29 @@ impl Progress {
         });
     }
 
+    /// Records the layers of an image pulled from its registry, one status each.
+    pub fn pulled(&self, vertex: &str, image: &crate::worker::ResolvedImage) {
+        let now = Some(timestamp(SystemTime::now()));
+        let statuses = image
+            .layers()
+            .iter()
+            .map(|layer| VertexStatus {
+                id: layer.digest().to_string(),
+                vertex: vertex.to_string(),
+                name: format!("pulled {} from {}", layer.digest(), image.name),
+                current: layer.size() as i64,
+                total: layer.size() as i64,
+                timestamp: now,
+                started: now,
+                completed: now,
+            })
+            .collect();
+        self.push(StatusResponse {
+            statuses,
+            ..Default::default()
+        });
+    }
+
     /// Records how a local source's transfer went (files and bytes sent vs kept).
     pub fn transfer(&self, vertex: &str, name: &str, summary: &nodekit_filesync::ReceiveSummary) {
         let now = Some(timestamp(SystemTime::now()));

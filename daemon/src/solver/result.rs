@@ -1,13 +1,14 @@
 //! What a solved vertex output is: a stack of layers whose top is a committed containerd
 //! snapshot named by its chain ID (so the kubelet and the image store share it), plus the image
-//! config a source image brought along.
+//! config a source image brought along. A result holds the leases of the vertices that made its
+//! layers: while any build holds the result, containerd keeps its snapshots.
 
 use std::sync::Arc;
 
 use oci_spec::image::{Descriptor as OciDescriptor, ImageConfiguration};
 
 use crate::oci::chain_ids;
-use crate::worker::{CommittedLayer, ResolvedImage};
+use crate::worker::{CommittedLayer, Lease, ResolvedImage};
 
 /// One layer of a result.
 #[derive(Clone, Debug)]
@@ -36,10 +37,12 @@ pub struct Ref {
     pub layers: Vec<Layer>,
     /// The source image this stack starts from (for its config and history).
     pub base: Option<Arc<ResolvedImage>>,
+    /// The leases protecting the layers' snapshots (dropped with the last holder).
+    pub owners: Vec<Arc<Lease>>,
 }
 
 impl Ref {
-    pub fn from_image(image: ResolvedImage) -> Ref {
+    pub fn from_image(image: ResolvedImage, owner: &Arc<Lease>) -> Ref {
         let layers = image
             .layers()
             .iter()
@@ -52,6 +55,7 @@ impl Ref {
         Ref {
             layers,
             base: Some(Arc::new(image)),
+            owners: vec![owner.clone()],
         }
     }
 
@@ -61,13 +65,16 @@ impl Ref {
         chain_ids(&diff_ids).pop()
     }
 
-    /// This result with one more layer on top.
-    pub fn with_layer(&self, layer: CommittedLayer) -> Ref {
+    /// This result with one more layer on top, made under `owner`.
+    pub fn with_layer(&self, layer: CommittedLayer, owner: &Arc<Lease>) -> Ref {
         let mut layers = self.layers.clone();
         layers.push(Layer::Built(layer));
+        let mut owners = self.owners.clone();
+        owners.push(owner.clone());
         Ref {
             layers,
             base: self.base.clone(),
+            owners,
         }
     }
 

@@ -64,6 +64,12 @@ impl Lease {
     }
 }
 
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Lease").field(&self.id).finish()
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         if self.released {

@@ -6,6 +6,7 @@ mod compress;
 mod connection;
 mod content;
 mod context;
+pub mod emulation;
 mod error;
 pub mod exec;
 mod hostmount;

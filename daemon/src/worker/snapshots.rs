@@ -65,13 +65,24 @@ impl Snapshots {
         key: &str,
         parent: Option<&str>,
     ) -> WorkerResult<Vec<Mount>> {
+        self.prepare_labeled(ctx, key, parent, HashMap::new()).await
+    }
+
+    /// [`Snapshots::prepare`] with labels (a `containerd.io/gc.root` keeps it without a lease).
+    pub async fn prepare_labeled(
+        &self,
+        ctx: &CallContext,
+        key: &str,
+        parent: Option<&str>,
+        labels: HashMap<String, String>,
+    ) -> WorkerResult<Vec<Mount>> {
         Ok(self
             .client()
             .prepare(ctx.request(PrepareSnapshotRequest {
                 snapshotter: self.snapshotter.clone(),
                 key: key.to_string(),
                 parent: parent.unwrap_or_default().to_string(),
-                labels: HashMap::new(),
+                labels,
             }))
             .await
             .op("snapshot prepare")?

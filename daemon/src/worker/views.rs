@@ -33,3 +33,23 @@ impl Worker {
         HostMount::mount(&active.mounts, &target)
     }
 }
+
+impl Worker {
+    /// A fresh private tmpfs under local-mount-source-root for a step's secret files, so
+    /// secrets never touch the disk; unmounted and removed when dropped.
+    pub fn secret_dir(&self) -> WorkerResult<ViewMount> {
+        let target = self
+            .mount_source_root()
+            .join("secrets")
+            .join(random_suffix());
+        let tmpfs = containerd_client::types::Mount {
+            r#type: "tmpfs".into(),
+            source: "tmpfs".into(),
+            options: ["nosuid", "nodev", "noexec", "mode=0700", "size=16m"]
+                .map(String::from)
+                .to_vec(),
+            ..Default::default()
+        };
+        HostMount::mount(&[tmpfs], &target)
+    }
+}

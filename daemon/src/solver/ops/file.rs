@@ -3,15 +3,14 @@
 //! it continues in place; outputs are committed as layers on their base.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use nodekit_fileop::{ActionRoots, PasswdResolver};
 use nodekit_proto::pb::{FileAction, FileOp};
 
-use crate::solver::engine::{SolveContext, Solver};
+use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
 use crate::solver::result::Ref;
-use crate::worker::{ActiveSnapshot, Compression, ViewMount};
+use crate::worker::ActiveSnapshot;
 
 /// An action's result: a writable snapshot on `base`, not yet committed.
 struct Pending {
@@ -20,33 +19,31 @@ struct Pending {
 }
 
 pub async fn run(
-    solver: &Solver,
-    ctx: &Arc<SolveContext>,
+    op: &OpContext<'_>,
     file: &FileOp,
     inputs: Vec<Ref>,
 ) -> Result<Vec<Ref>, SolveError> {
     let mut pending: Vec<Option<Pending>> = Vec::new();
-    let outcome = run_actions(solver, ctx, file, &inputs, &mut pending).await;
+    let outcome = run_actions(op, file, &inputs, &mut pending).await;
     let outputs = match outcome {
-        Ok(()) => commit_outputs(solver, ctx, file, &mut pending).await,
+        Ok(()) => commit_outputs(op, file, &mut pending).await,
         Err(error) => Err(error),
     };
     for left in pending.into_iter().flatten() {
-        let _ = solver.worker.discard(left.active).await;
+        let _ = op.solver.worker.discard(left.active).await;
     }
     outputs
 }
 
 async fn run_actions(
-    solver: &Solver,
-    ctx: &Arc<SolveContext>,
+    op: &OpContext<'_>,
     file: &FileOp,
     inputs: &[Ref],
     pending: &mut Vec<Option<Pending>>,
 ) -> Result<(), SolveError> {
     for (index, action) in file.actions.iter().enumerate() {
-        let dest = take_base(solver, ctx, action, inputs, pending, index).await?;
-        let result = apply(solver, ctx, action, inputs, pending, &dest).await;
+        let dest = take_base(op, action, inputs, pending, index).await?;
+        let result = apply(op, action, inputs, pending, &dest).await;
         pending.push(Some(dest));
         result?;
     }
@@ -55,8 +52,7 @@ async fn run_actions(
 
 /// The writable snapshot action `index` works on: its input's, continued or newly prepared.
 async fn take_base(
-    solver: &Solver,
-    ctx: &Arc<SolveContext>,
+    op: &OpContext<'_>,
     action: &FileAction,
     inputs: &[Ref],
     pending: &mut [Option<Pending>],
@@ -73,30 +69,22 @@ async fn take_base(
             })
         }
     };
-    let active = solver
-        .worker
-        .prepare(&ctx.lease, base.chain_id().as_deref())
-        .await
-        .map_err(|e| SolveError::worker("preparing a snapshot", e))?;
+    let active = op.prepare(&base).await?;
     Ok(Pending { active, base })
 }
 
 /// Mounts what the action needs and performs it.
 async fn apply(
-    solver: &Solver,
-    ctx: &Arc<SolveContext>,
+    op: &OpContext<'_>,
     action: &FileAction,
     inputs: &[Ref],
     pending: &[Option<Pending>],
     dest: &Pending,
 ) -> Result<(), SolveError> {
-    let worker = &solver.worker;
-    let dest_mount = worker
-        .mount_active(&dest.active)
-        .map_err(|e| SolveError::worker("mounting a snapshot", e))?;
+    let dest_mount = op.mount_active(&dest.active)?;
     let source_mount = match input_of(action.secondary_input, inputs.len(), pending.len())? {
         Input::Scratch => None,
-        Input::Op(i) => Some(view(solver, ctx, &inputs[i]).await?),
+        Input::Op(i) => Some(op.view(&inputs[i]).await?),
         Input::Action(a) => {
             let source = pending[a].as_ref().ok_or_else(|| {
                 SolveError::Unsupported(format!(
@@ -104,11 +92,7 @@ async fn apply(
                     pending.len()
                 ))
             })?;
-            Some(
-                worker
-                    .mount_active(&source.active)
-                    .map_err(|e| SolveError::worker("mounting a snapshot", e))?,
-            )
+            Some(op.mount_active(&source.active)?)
         }
     };
     let dest_path = dest_mount.path().to_path_buf();
@@ -131,22 +115,9 @@ async fn apply(
     }
 }
 
-async fn view(
-    solver: &Solver,
-    ctx: &Arc<SolveContext>,
-    input: &Ref,
-) -> Result<ViewMount, SolveError> {
-    solver
-        .worker
-        .mount_view(&ctx.lease, input.chain_id().as_deref())
-        .await
-        .map_err(|e| SolveError::worker("mounting a file action's source", e))
-}
-
 /// Commits each action that names an output, in output order.
 async fn commit_outputs(
-    solver: &Solver,
-    ctx: &Arc<SolveContext>,
+    op: &OpContext<'_>,
     file: &FileOp,
     pending: &mut [Option<Pending>],
 ) -> Result<Vec<Ref>, SolveError> {
@@ -160,12 +131,7 @@ async fn commit_outputs(
                 "file action {index}: its result is both an output and another action's input"
             ))
         })?;
-        let layer = solver
-            .worker
-            .commit_layer(&ctx.lease, done.active, Compression::Uncompressed)
-            .await
-            .map_err(|e| SolveError::worker("committing a file action's result", e))?;
-        outputs.push((action.output, done.base.with_layer(layer)));
+        outputs.push((action.output, op.commit(done.active, &done.base).await?));
     }
     outputs.sort_by_key(|(index, _)| *index);
     Ok(outputs.into_iter().map(|(_, result)| result).collect())

@@ -1,30 +1,22 @@
 //! SourceOp `local://name`: pull the client's directory through its session (fsutil DiffCopy),
 //! then make it a snapshot.
 
-use std::sync::Arc;
-
 use nodekit_filesync::{headers, receive, ReceiveOptions, ReceiveSummary};
-use nodekit_llb::Vertex;
 use nodekit_proto::moby::filesync::v1::file_sync_client::FileSyncClient;
 use nodekit_proto::pb::{FileActionCopy, SourceOp};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::session::Session;
-use crate::solver::engine::{SolveContext, Solver};
+use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
 use crate::solver::local_sources::LocalCopy;
-use crate::solver::result::Ref;
-use crate::worker::Compression;
+use crate::solver::result::{Layer, Ref};
+use crate::worker::ViewMount;
 
 const DIFF_COPY: &str = "/moby.filesync.v1.FileSync/DiffCopy";
 
-pub async fn run(
-    solver: &Solver,
-    ctx: &Arc<SolveContext>,
-    vertex: &Vertex,
-    source: &SourceOp,
-    name: &str,
-) -> Result<Ref, SolveError> {
+pub async fn run(op: &OpContext<'_>, source: &SourceOp, name: &str) -> Result<Ref, SolveError> {
+    let (solver, ctx) = (op.solver, op.ctx);
     let session_id = source
         .attrs
         .get("local.session")
@@ -47,7 +39,7 @@ pub async fn run(
         .unwrap_or_else(|| session.shared_key.clone());
     let (copy, _locked) = solver.local_sources.lock(&shared_key, name).await;
     let summary = sync(&session, source, name, &copy).await?;
-    ctx.job.progress.transfer(&vertex.digest, name, &summary);
+    ctx.job.progress.transfer(&op.vertex.digest, name, &summary);
     if let Some(layer) = solver.local_sources.layer_for(&summary.digest) {
         if solver
             .worker
@@ -56,14 +48,16 @@ pub async fn run(
             .await
             .unwrap_or(false)
         {
-            return Ok(Ref::default().with_layer(layer));
+            return Ok(Ref::default().with_layer(layer, &op.lease));
         }
     }
-    let layer = snapshot_of(solver, ctx, &copy).await?;
-    solver
-        .local_sources
-        .remember(&summary.digest, layer.clone());
-    Ok(Ref::default().with_layer(layer))
+    let result = snapshot_of(op, &copy).await?;
+    if let Some(Layer::Built(layer)) = result.layers.last() {
+        solver
+            .local_sources
+            .remember(&summary.digest, layer.clone());
+    }
+    Ok(result)
 }
 
 /// Runs DiffCopy against the client, receiving into the kept copy.
@@ -142,36 +136,23 @@ fn json_list(source: &SourceOp, attr: &str) -> Result<Vec<String>, SolveError> {
     }
 }
 
-/// Copies the kept tree into a new snapshot and commits it as a layer.
-async fn snapshot_of(
-    solver: &Solver,
-    ctx: &Arc<SolveContext>,
-    copy: &LocalCopy,
-) -> Result<crate::worker::CommittedLayer, SolveError> {
-    let worker = &solver.worker;
-    let active = worker
-        .prepare(&ctx.lease, None)
-        .await
-        .map_err(|e| SolveError::worker("preparing a snapshot", e))?;
-    let filled = fill(worker, &active, copy).await;
+/// Copies the kept tree into a new snapshot, committed as a one-layer result.
+async fn snapshot_of(op: &OpContext<'_>, copy: &LocalCopy) -> Result<Ref, SolveError> {
+    let scratch = Ref::default();
+    let active = op.prepare(&scratch).await?;
+    let mount = op.mount_active(&active);
+    let filled = match mount {
+        Ok(mount) => fill(mount, copy).await,
+        Err(error) => Err(error),
+    };
     if let Err(error) = filled {
-        let _ = worker.discard(active).await;
+        let _ = op.solver.worker.discard(active).await;
         return Err(error);
     }
-    worker
-        .commit_layer(&ctx.lease, active, Compression::Uncompressed)
-        .await
-        .map_err(|e| SolveError::worker("committing the local source", e))
+    op.commit(active, &scratch).await
 }
 
-async fn fill(
-    worker: &crate::worker::Worker,
-    active: &crate::worker::ActiveSnapshot,
-    copy: &LocalCopy,
-) -> Result<(), SolveError> {
-    let mount = worker
-        .mount_active(active)
-        .map_err(|e| SolveError::worker("mounting a snapshot", e))?;
+async fn fill(mount: ViewMount, copy: &LocalCopy) -> Result<(), SolveError> {
     let (source, dest) = (copy.tree.clone(), mount.path().to_path_buf());
     let copied = tokio::task::spawn_blocking(move || {
         let action = FileActionCopy {

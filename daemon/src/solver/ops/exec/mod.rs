@@ -1,0 +1,131 @@
+//! ExecOp: prepare the root and every mount, run the process in a containerd container, then
+//! commit every output mount as a new layer on its input.
+
+mod mounts;
+mod secrets;
+
+use nodekit_proto::pb::{self, ExecOp, NetMode};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::solver::engine::OpContext;
+use crate::solver::error::SolveError;
+use crate::solver::result::Ref;
+use crate::worker::exec::{NetworkMode, ProcessSpec};
+use crate::worker::{ActiveSnapshot, ExecRequest, OutputChunk, OutputStream};
+
+use mounts::{MountPlan, Writable};
+
+pub async fn run(
+    op: &OpContext<'_>,
+    exec: &ExecOp,
+    inputs: Vec<Ref>,
+) -> Result<Vec<Ref>, SolveError> {
+    let meta = exec.meta.as_ref().ok_or_else(|| {
+        SolveError::InvalidDefinition(format!("exec {} has no meta", op.vertex.digest))
+    })?;
+    let mut plan = MountPlan::default();
+    let result = match plan.prepare(op, exec, &inputs).await {
+        Ok(rootfs) => execute(op, exec, meta, rootfs, &mut plan).await,
+        Err(error) => Err(error),
+    };
+    // Host mounts, cache turns and secret files go before anything is committed.
+    let writables = plan.release();
+    match result {
+        Ok(()) => commit_outputs(op, writables).await,
+        Err(error) => {
+            for writable in writables {
+                let _ = op.solver.worker.discard(writable.active).await;
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn execute(
+    op: &OpContext<'_>,
+    exec: &ExecOp,
+    meta: &pb::Meta,
+    rootfs: ActiveSnapshot,
+    plan: &mut MountPlan,
+) -> Result<(), SolveError> {
+    let network = match NetMode::try_from(exec.network) {
+        Ok(NetMode::None) => NetworkMode::None,
+        _ => NetworkMode::Host,
+    };
+    let mut env = meta.env.clone();
+    env.extend(secrets::environment(op, exec).await?);
+    let request = ExecRequest {
+        rootfs,
+        process: ProcessSpec {
+            args: meta.args.clone(),
+            env,
+            cwd: meta.cwd.clone(),
+            user: meta.user.clone(),
+        },
+        mounts: std::mem::take(&mut plan.extra),
+        network,
+    };
+    let (sender, receiver) = mpsc::channel(64);
+    let logs = tokio::spawn(forward_logs(
+        op.ctx.job.clone(),
+        op.vertex.digest.clone(),
+        receiver,
+    ));
+    // Cancelled by dropping: the step may be shared with other builds, so no one build's
+    // cancellation may kill it while another still waits for it.
+    let outcome = op
+        .solver
+        .worker
+        .exec(request, Some(sender), CancellationToken::new())
+        .await;
+    let _ = logs.await;
+    let outcome = outcome.map_err(|e| SolveError::worker("running the process", e))?;
+    let valid = match meta.valid_exit_codes.is_empty() {
+        true => outcome.exit_code == 0,
+        false => meta.valid_exit_codes.contains(&(outcome.exit_code as i32)),
+    };
+    match valid {
+        true => Ok(()),
+        false => Err(SolveError::ExitCode {
+            command: meta.args.join(" "),
+            code: outcome.exit_code,
+        }),
+    }
+}
+
+async fn forward_logs(
+    job: std::sync::Arc<crate::solver::Job>,
+    vertex: String,
+    mut output: mpsc::Receiver<OutputChunk>,
+) {
+    while let Some(chunk) = output.recv().await {
+        let stream = match chunk.stream {
+            OutputStream::Stdout => 1,
+            OutputStream::Stderr => 2,
+        };
+        job.progress.log(&vertex, stream, chunk.data);
+    }
+}
+
+/// Commits each output mount as a layer on its input; other writable mounts are discarded.
+async fn commit_outputs(
+    op: &OpContext<'_>,
+    writables: Vec<Writable>,
+) -> Result<Vec<Ref>, SolveError> {
+    let count = writables
+        .iter()
+        .filter_map(|w| w.output)
+        .map(|o| o + 1)
+        .max()
+        .unwrap_or(0);
+    let mut outputs = vec![Ref::default(); count];
+    for writable in writables {
+        let Some(index) = writable.output else {
+            let _ = op.solver.worker.discard(writable.active).await;
+            continue;
+        };
+        outputs[index] = op.commit(writable.active, &writable.input).await?;
+    }
+    Ok(outputs)
+}

@@ -1,0 +1,50 @@
+//! Which builds may share a vertex. Two builds asking for the same op digest get the same result,
+//! unless the vertex reads from a client's session (local directories, secrets, SSH): then only
+//! builds of that session share it.
+
+use nodekit_llb::Graph;
+use nodekit_proto::pb::op::Op as OpKind;
+use nodekit_proto::pb::MountType;
+
+/// The key under which `digest` is shared between builds of `graph`'s session.
+pub fn share_key(graph: &Graph, digest: &str, session_id: &str) -> String {
+    match session_bound(graph, digest) {
+        true => format!("{session_id}/{digest}"),
+        false => digest.to_string(),
+    }
+}
+
+/// Whether the vertex, or any vertex it depends on, reads from the client's session.
+fn session_bound(graph: &Graph, digest: &str) -> bool {
+    let mut pending = vec![digest.to_string()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(next) = pending.pop() {
+        if !seen.insert(next.clone()) {
+            continue;
+        }
+        let Some(vertex) = graph.vertex(&next) else {
+            continue;
+        };
+        if reads_session(&vertex.op.op) {
+            return true;
+        }
+        pending.extend(vertex.inputs.iter().map(|i| i.digest.clone()));
+    }
+    false
+}
+
+fn reads_session(op: &Option<OpKind>) -> bool {
+    match op {
+        Some(OpKind::Source(source)) => source.identifier.starts_with("local://"),
+        Some(OpKind::Exec(exec)) => {
+            !exec.secretenv.is_empty()
+                || exec.mounts.iter().any(|m| {
+                    matches!(
+                        MountType::try_from(m.mount_type),
+                        Ok(MountType::Secret) | Ok(MountType::Ssh)
+                    )
+                })
+        }
+        _ => false,
+    }
+}
