@@ -32,6 +32,7 @@ async fn main() -> anyhow::Result<()> {
         first.push(sync(&daemon, context.path(), &key).await?);
         unchanged.push(sync(&daemon, context.path(), &key).await?);
     }
+    daemon.stop().await;
     println!("context sync of {files} small files, median of {runs} (min..max):");
     report("first (whole transfer)", first);
     report("unchanged (nothing sent)", unchanged);

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::server;
 use crate::session::SessionManager;
 use crate::solver::Solver;
-use crate::worker::{connect_with_backoff, Worker};
+use crate::worker::{connect_with_backoff, leases, Worker};
 
 pub fn init_logging(debug: bool) {
     let default = if debug { "debug" } else { "info" };
@@ -28,6 +28,14 @@ pub fn init_logging(debug: bool) {
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    run_until(config, shutdown_signal()).await
+}
+
+/// Serves until `shutdown` completes, then lets go of what the solver keeps (its leases).
+pub async fn run_until(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.root)
         .with_context(|| format!("creating root directory {}", config.root.display()))?;
     let listeners = server::bind_all(&config.addrs).await?;
@@ -50,11 +58,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         gateways: Default::default(),
     });
     let routes = api::routes(state.clone(), Routes::new(health_service));
+    let api_state = state.clone();
 
     let worker_task = tokio::spawn(async move {
-        let worker_config = state.config.worker.clone();
+        let mut worker_config = state.config.worker.clone();
+        worker_config.owner = format!("nodekitd-{}", state.worker_id);
         let (channel, containerd) = connect_with_backoff(worker_config.socket.clone()).await;
         let worker = Worker::with_channel(worker_config, channel, containerd)?;
+        release_leftovers(&worker).await;
         tracing::info!(
             containerd = %worker.config().socket.display(),
             version = %worker.containerd().version,
@@ -69,10 +80,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         health.set_service_status("", ServingStatus::Serving).await;
         anyhow::Ok(())
     });
-    server::serve(listeners, routes, shutdown_signal()).await?;
+    server::serve(listeners, routes, shutdown).await?;
     worker_task.abort();
+    if let Some(solver) = api_state.solver.get() {
+        solver.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Releases the leases an earlier run of this daemon left behind (it was killed mid-build).
+async fn release_leftovers(worker: &Worker) {
+    let owner = &worker.config().owner;
+    match leases::release_leftovers(worker.channel().clone(), worker.ctx(), owner).await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "released leases left by an earlier run"),
+        Err(error) => tracing::warn!(%error, "could not look for leases left by an earlier run"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -90,3 +90,51 @@ async fn independent_branches_and_file_ops_combine() {
     );
     assert_eq!(out, "a\nb\n750\n");
 }
+
+#[tokio::test]
+async fn the_exporter_stores_several_names_with_zstd_layers() {
+    let daemon = TestDaemon::start("exporter-options").await;
+    let state = busybox().run(["sh", "-c", "echo zstd > /z"]).root();
+    let attrs = [
+        ("name", "nodekit.test/api-zstd:1,nodekit.test/api-zstd:2"),
+        ("compression", "zstd"),
+        ("unpack", "true"),
+    ];
+    let attrs = attrs
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let request = BuildRequest {
+        definition: Some(definition(&state)),
+        exporter: Some(("image".into(), attrs)),
+        ..Default::default()
+    };
+    let response = run_build(&daemon, request).await.0.unwrap();
+    assert_eq!(
+        response["image.name"],
+        "nodekit.test/api-zstd:1,nodekit.test/api-zstd:2"
+    );
+    for name in ["nodekit.test/api-zstd:1", "nodekit.test/api-zstd:2"] {
+        assert_eq!(run_in_image(name, &["cat", "/z"]), "zstd\n");
+    }
+    let manifest = content_of(&response["containerimage.digest"]);
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(
+        layers.last().unwrap()["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+}
+
+/// A blob of the content store, as JSON.
+fn content_of(digest: &str) -> serde_json::Value {
+    let output = nodekit_test_support::ctr(
+        nodekit_test_support::TestEnv::get(),
+        &["content", "get", digest],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}

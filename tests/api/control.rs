@@ -2,7 +2,8 @@
 
 use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
 use nodekit_proto::moby::buildkit::v1::{
-    DiskUsageRequest, InfoRequest, ListWorkersRequest, PruneRequest, SolveRequest,
+    BuildHistoryRequest, DiskUsageRequest, InfoRequest, ListWorkersRequest, PruneRequest,
+    SolveRequest, UpdateBuildHistoryRequest,
 };
 use nodekit_proto::pb;
 use nodekit_test_support::{TestDaemon, TestEnv};
@@ -116,4 +117,52 @@ async fn an_unknown_exporter_or_frontend_is_refused() {
         .await
         .unwrap_err();
     assert!(error.message().contains("nosuch.v0"), "{}", error.message());
+}
+
+#[tokio::test]
+async fn build_history_is_not_kept_and_says_so() {
+    let daemon = TestDaemon::start("history").await;
+    let mut control = ControlClient::new(daemon.channel().await);
+    let listen = control
+        .listen_build_history(BuildHistoryRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(listen.code(), tonic::Code::Unimplemented);
+    let update = control
+        .update_build_history(UpdateBuildHistoryRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(update.code(), tonic::Code::Unimplemented);
+}
+
+#[tokio::test]
+async fn a_restart_releases_the_leases_a_killed_run_left() {
+    let daemon = TestDaemon::start("leftovers").await;
+    let mut control = ControlClient::new(daemon.channel().await);
+    let workers = control
+        .list_workers(ListWorkersRequest::default())
+        .await
+        .unwrap();
+    let id = workers.into_inner().record[0].id.clone();
+    let dir = daemon.root.clone();
+    daemon.stop().await;
+
+    // What a killed run leaves: a lease of its own.
+    let env = TestEnv::get();
+    let worker = env.worker("leftovers").await;
+    let owner = format!("nodekitd-{id}");
+    let left =
+        nodekitd::worker::Lease::create(worker.channel().clone(), worker.ctx(), "left", &owner)
+            .await
+            .unwrap();
+    let left_id = left.id().to_string();
+    std::mem::forget(left); // as if the process had died
+
+    let restarted = TestDaemon::start_in("leftovers", dir).await;
+    let leases = nodekit_test_support::Inventory::take(&worker).await.leases;
+    assert!(
+        !leases.contains(&left_id),
+        "{left_id} is still there: {leases:?}"
+    );
+    restarted.stop().await;
 }

@@ -91,6 +91,7 @@ async fn a_local_directory_is_copied_in_and_resent_incrementally() {
         run_in_image("nodekit.test/api-local:2", &["cat", "/ctx/changed.txt"]),
         "two\n"
     );
+    daemon.stop().await;
 }
 
 #[tokio::test]
@@ -105,4 +106,5 @@ async fn a_local_source_the_session_does_not_offer_is_an_error() {
     .await;
     let error = result.unwrap_err();
     assert!(error.contains("other"), "{error}");
+    daemon.stop().await;
 }

@@ -15,14 +15,21 @@ pub struct TestDaemon {
     pub addr: String,
     pub root: PathBuf,
     task: JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl TestDaemon {
-    /// Starts nodekitd for `test` and waits until it serves.
+    /// Starts nodekitd for `test` on a fresh state directory and waits until it serves.
     pub async fn start(test: &str) -> TestDaemon {
-        let env = TestEnv::get();
         let dir = std::env::temp_dir().join(format!("nodekit-api-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        TestDaemon::start_in(test, dir).await
+    }
+
+    /// Starts nodekitd for `test` keeping what `dir` holds (a restart).
+    pub async fn start_in(test: &str, dir: PathBuf) -> TestDaemon {
+        let env = TestEnv::get();
+        let _ = std::fs::remove_file(dir.join("nodekitd.sock"));
         let socket = dir.join("nodekitd.sock");
         let addr = format!("unix://{}", socket.display());
         let config = Config {
@@ -35,10 +42,15 @@ impl TestDaemon {
                 snapshotter: "overlayfs".into(),
                 registry_hosts: RegistryHosts::default(),
                 mount_source_root: env.mount_source_root(test),
+                owner: String::new(),
             },
         };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
         let task = tokio::spawn(async move {
-            if let Err(error) = nodekitd::daemon::run(config).await {
+            if let Err(error) = nodekitd::daemon::run_until(config, shutdown).await {
                 panic!("nodekitd stopped: {error:#}");
             }
         });
@@ -46,9 +58,18 @@ impl TestDaemon {
             addr,
             root: dir,
             task,
+            stop: Some(stop),
         };
         daemon.wait_serving().await;
         daemon
+    }
+
+    /// Shuts the daemon down as SIGTERM does (releasing what it keeps) and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
     }
 
     pub async fn channel(&self) -> Channel {

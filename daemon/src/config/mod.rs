@@ -120,6 +120,8 @@ impl Config {
                     .collect(),
             },
             mount_source_root,
+            // Replaced by the daemon's worker ID once it is known.
+            owner: "nodekitd".into(),
         };
         Ok(Config {
             root,

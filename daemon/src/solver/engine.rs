@@ -7,6 +7,7 @@ use nodekit_llb::{Graph, OutputRef, Vertex};
 use nodekit_proto::moby::buildkit::v1::Vertex as WireVertex;
 use nodekit_proto::pb::op::Op as OpKind;
 
+use super::cache::{CacheKey, NoCache, ResultCache};
 use super::error::SolveError;
 use super::job::Job;
 use super::local_sources::LocalSources;
@@ -27,6 +28,8 @@ pub struct Solver {
     pub sessions: Arc<SessionManager>,
     pub local_sources: Arc<LocalSources>,
     pub cache_mounts: Arc<super::cache_mounts::CacheMounts>,
+    /// Results of earlier builds by cache key.
+    pub cache: Arc<dyn ResultCache>,
     /// Vertices being solved, by share key, so concurrent builds run each only once. Weak: a
     /// vertex no build waits for any more is dropped (and its step cancelled).
     in_flight: Arc<Mutex<HashMap<String, WeakShared<BoxFuture<'static, VertexResult>>>>>,
@@ -77,7 +80,22 @@ impl Solver {
             worker,
             sessions,
             local_sources: Arc::new(LocalSources::new(root)),
+            cache: Arc::new(NoCache),
             in_flight: Arc::default(),
+        }
+    }
+
+    /// Releases what the solver keeps between builds (kept local source snapshots), so no lease
+    /// outlives the daemon.
+    pub async fn shutdown(&self) {
+        for kept in self.local_sources.drain() {
+            for owner in kept.owners {
+                if let Ok(lease) = Arc::try_unwrap(owner) {
+                    if let Err(error) = lease.release().await {
+                        tracing::warn!(%error, "could not release a lease at shutdown");
+                    }
+                }
+            }
         }
     }
 
@@ -208,13 +226,24 @@ impl Solver {
         .await?;
         let mut record = wire_vertex(vertex);
         record.started = Some(timestamp(SystemTime::now()));
+        let key = CacheKey::of(vertex, &inputs);
+        if let Some(key) = &key {
+            if let Some(hit) = self.cache.lookup(key).await {
+                record.cached = true;
+                finish_record(ctx, record, None);
+                return Ok(hit);
+            }
+        }
         ctx.job.progress.vertex(record.clone());
         let result = self.run_op(vertex, inputs, ctx).await;
         finish_record(ctx, record, result.as_ref().err().map(|e| e.to_string()));
+        if let (Some(key), Ok(outputs)) = (&key, &result) {
+            self.cache.record(key, outputs).await;
+        }
         result
     }
 
-    /// Runs the op under a lease of its own (the cache store's seam: ask here first).
+    /// Runs the op under a lease of its own.
     async fn run_op(
         &self,
         vertex: &Vertex,

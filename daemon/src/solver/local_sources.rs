@@ -1,65 +1,91 @@
 //! Local sources (`local://name`): the client's directory, synced through its session into a
 //! copy kept per (shared key, name) so the next build transfers only what changed, then turned
-//! into a committed snapshot. Identical content (by its blake3 tree digest) reuses the snapshot.
+//! into a committed snapshot. The snapshot of the copy's latest content is kept too (its result
+//! holds the lease), so an unchanged directory costs only the sync.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::worker::CommittedLayer;
+use super::result::Ref;
 
-/// The kept copies, and snapshots of contents already seen.
+/// The kept copies, one lock and one latest snapshot each.
 pub struct LocalSources {
     root: PathBuf,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    layers: Mutex<HashMap<String, CommittedLayer>>,
+    copies: Mutex<HashMap<String, Arc<CopyState>>>,
 }
 
-/// Where one local source's copy and its sync state live.
+#[derive(Default)]
+struct CopyState {
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// The content digest of the latest snapshot, and the snapshot.
+    latest: Mutex<Option<(String, Ref)>>,
+}
+
+/// One local source's copy, locked against concurrent syncs while this lives.
 pub struct LocalCopy {
     pub tree: PathBuf,
     pub state_file: PathBuf,
+    state: Arc<CopyState>,
+    _locked: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl LocalSources {
     pub fn new(root: &Path) -> LocalSources {
         LocalSources {
             root: root.join("local-sources"),
-            locks: Mutex::new(HashMap::new()),
-            layers: Mutex::new(HashMap::new()),
+            copies: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The copy for `shared_key`/`name`, locked against concurrent syncs of the same copy.
-    pub async fn lock(
-        &self,
-        shared_key: &str,
-        name: &str,
-    ) -> (LocalCopy, tokio::sync::OwnedMutexGuard<()>) {
+    /// The copy for `shared_key`/`name`, waiting for any other sync of it to finish.
+    pub async fn lock(&self, shared_key: &str, name: &str) -> LocalCopy {
         let key =
             blake3::hash(format!("{shared_key}\0{name}").as_bytes()).to_hex()[..32].to_string();
-        let lock = self
-            .locks
+        let state = self
+            .copies
             .lock()
-            .map(|mut locks| locks.entry(key.clone()).or_default().clone())
+            .map(|mut copies| copies.entry(key.clone()).or_default().clone())
             .unwrap_or_default();
-        let guard = lock.lock_owned().await;
+        let locked = state.lock.clone().lock_owned().await;
         let dir = self.root.join(&key);
-        let copy = LocalCopy {
+        LocalCopy {
             tree: dir.join("tree"),
             state_file: dir.join("state.json"),
+            state,
+            _locked: locked,
+        }
+    }
+}
+
+impl LocalSources {
+    /// Lets go of every kept snapshot, returning them.
+    pub fn drain(&self) -> Vec<Ref> {
+        let Ok(copies) = self.copies.lock() else {
+            return Vec::new();
         };
-        (copy, guard)
+        copies
+            .values()
+            .filter_map(|state| state.latest.lock().ok()?.take())
+            .map(|(_, kept)| kept)
+            .collect()
+    }
+}
+
+impl LocalCopy {
+    /// The kept snapshot, if it holds content `digest`.
+    pub fn snapshot_of(&self, digest: &str) -> Option<Ref> {
+        let latest = self.state.latest.lock().ok()?;
+        latest
+            .as_ref()
+            .filter(|(kept, _)| kept == digest)
+            .map(|(_, result)| result.clone())
     }
 
-    /// The snapshot already made from content `digest`, if any.
-    pub fn layer_for(&self, digest: &str) -> Option<CommittedLayer> {
-        self.layers.lock().ok()?.get(digest).cloned()
-    }
-
-    pub fn remember(&self, digest: &str, layer: CommittedLayer) {
-        if let Ok(mut layers) = self.layers.lock() {
-            layers.insert(digest.to_string(), layer);
+    /// Keeps `result` as the snapshot of content `digest` (the previous one is let go).
+    pub fn keep_snapshot(&self, digest: &str, result: &Ref) {
+        if let Ok(mut latest) = self.state.latest.lock() {
+            *latest = Some((digest.to_string(), result.clone()));
         }
     }
 }

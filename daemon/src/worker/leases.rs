@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use containerd_client::services::v1::leases_client::LeasesClient;
-use containerd_client::services::v1::{CreateRequest, DeleteRequest};
+use containerd_client::services::v1::{CreateRequest, DeleteRequest, ListRequest};
 use tonic::transport::Channel;
 
 use super::context::CallContext;
@@ -26,11 +26,16 @@ pub struct Lease {
 }
 
 impl Lease {
-    pub async fn create(channel: Channel, ctx: &CallContext, purpose: &str) -> WorkerResult<Lease> {
+    pub async fn create(
+        channel: Channel,
+        ctx: &CallContext,
+        purpose: &str,
+        owner: &str,
+    ) -> WorkerResult<Lease> {
         let id = format!("nodekit-{purpose}-{}", super::random_suffix());
         let expires = rfc3339_in_hours(DEFAULT_LIFETIME_HOURS);
         let labels = HashMap::from([
-            (OWNER_LABEL.to_string(), "nodekitd".to_string()),
+            (OWNER_LABEL.to_string(), owner.to_string()),
             (EXPIRE_LABEL.to_string(), expires),
         ]);
         LeasesClient::new(channel.clone())
@@ -84,6 +89,26 @@ impl Drop for Lease {
             });
         }
     }
+}
+
+/// Deletes every lease labelled as `owner`'s: what an earlier run of the same daemon left when
+/// it was killed. Returns how many went.
+pub async fn release_leftovers(
+    channel: Channel,
+    ctx: &CallContext,
+    owner: &str,
+) -> WorkerResult<usize> {
+    let leases = LeasesClient::new(channel.clone())
+        .list(ctx.request(ListRequest {
+            filters: vec![format!("labels.\"{OWNER_LABEL}\"=={owner}")],
+        }))
+        .await
+        .op("lease list")?
+        .leases;
+    for lease in &leases {
+        delete_lease(channel.clone(), ctx, &lease.id).await?;
+    }
+    Ok(leases.len())
 }
 
 async fn delete_lease(channel: Channel, ctx: &CallContext, id: &str) -> WorkerResult<()> {

@@ -46,6 +46,9 @@ pub struct WorkerConfig {
     pub registry_hosts: RegistryHosts,
     /// Every host path bind-mounted into a step lives below this directory.
     pub mount_source_root: PathBuf,
+    /// The value of the owner label on this worker's leases: leftovers of an earlier run of the
+    /// same daemon (a crash) are recognised by it and released at start.
+    pub owner: String,
 }
 
 /// A handle on the containerd worker; cheap to clone.
@@ -124,7 +127,13 @@ impl Worker {
 
     /// A lease protecting what is created through its context; release it when done.
     pub async fn lease(&self, purpose: &str) -> WorkerResult<Lease> {
-        Lease::create(self.inner.channel.clone(), &self.inner.ctx, purpose).await
+        Lease::create(
+            self.inner.channel.clone(),
+            &self.inner.ctx,
+            purpose,
+            &self.inner.config.owner,
+        )
+        .await
     }
 
     /// Resolves an image for `platform`: host image store first, registry when absent.

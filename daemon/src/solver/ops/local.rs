@@ -10,7 +10,7 @@ use crate::session::Session;
 use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
 use crate::solver::local_sources::LocalCopy;
-use crate::solver::result::{Layer, Ref};
+use crate::solver::result::Ref;
 use crate::worker::ViewMount;
 
 const DIFF_COPY: &str = "/moby.filesync.v1.FileSync/DiffCopy";
@@ -37,27 +37,34 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp, name: &str) -> Result<Re
         .get("local.sharedkeyhint")
         .cloned()
         .unwrap_or_else(|| session.shared_key.clone());
-    let (copy, _locked) = solver.local_sources.lock(&shared_key, name).await;
+    let copy = solver.local_sources.lock(&shared_key, name).await;
+    let started = std::time::Instant::now();
     let summary = sync(&session, source, name, &copy).await?;
+    tracing::debug!(name, files = summary.files_transferred, reused = summary.files_reused, took = ?started.elapsed(), "local source synced");
     ctx.job.progress.transfer(&op.vertex.digest, name, &summary);
-    if let Some(layer) = solver.local_sources.layer_for(&summary.digest) {
-        if solver
-            .worker
-            .snapshots()
-            .exists(solver.worker.ctx(), &layer.chain_id)
-            .await
-            .unwrap_or(false)
-        {
-            return Ok(Ref::default().with_layer(layer, &op.lease));
+    if let Some(kept) = copy.snapshot_of(&summary.digest) {
+        // Its lease expires after a day; then containerd may have collected it.
+        if still_there(op, &kept).await {
+            return Ok(kept);
         }
     }
+    let started = std::time::Instant::now();
     let result = snapshot_of(op, &copy).await?;
-    if let Some(Layer::Built(layer)) = result.layers.last() {
-        solver
-            .local_sources
-            .remember(&summary.digest, layer.clone());
-    }
+    tracing::debug!(name, took = ?started.elapsed(), "local source snapshot made");
+    copy.keep_snapshot(&summary.digest, &result);
     Ok(result)
+}
+
+async fn still_there(op: &OpContext<'_>, result: &Ref) -> bool {
+    let Some(chain) = result.chain_id() else {
+        return true;
+    };
+    let worker = &op.solver.worker;
+    worker
+        .snapshots()
+        .exists(worker.ctx(), &chain)
+        .await
+        .unwrap_or(false)
 }
 
 /// Runs DiffCopy against the client, receiving into the kept copy.

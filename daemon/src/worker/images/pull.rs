@@ -18,7 +18,6 @@ use crate::oci::{self, sha256_digest, Platform};
 use crate::worker::content;
 use crate::worker::context::CallContext;
 use crate::worker::error::{WorkerError, WorkerResult};
-use crate::worker::leases::Lease;
 use crate::worker::Worker;
 
 /// Registries reached over plain HTTP (`[registry."host"] http = true`); loopback always is.
@@ -56,7 +55,7 @@ pub(super) async fn pull(
     name: &str,
     platform: &Platform,
 ) -> WorkerResult<ResolvedImage> {
-    let lease = Lease::create(worker.channel().clone(), worker.ctx(), "pull").await?;
+    let lease = worker.lease("pull").await?;
     let result = pull_under_lease(worker, &lease.context(), reference, name, platform).await;
     lease.release().await?;
     result
