@@ -47,6 +47,7 @@ async fn an_exec_result_is_exported_into_the_image_store_and_runs() {
             .any(|v| v.completed.is_some() && v.error.is_empty()),
         "{vertices:?}"
     );
+    daemon.stop().await;
 }
 
 #[tokio::test]
@@ -68,6 +69,7 @@ async fn a_failing_step_fails_the_build_with_its_exit_code() {
         .flat_map(|u| u.vertexes.iter())
         .find(|v| !v.error.is_empty());
     assert!(failed.is_some_and(|v| v.error.contains("exit code: 3")));
+    daemon.stop().await;
 }
 
 #[tokio::test]
@@ -89,6 +91,7 @@ async fn independent_branches_and_file_ops_combine() {
         &["sh", "-c", "cat /a /from-b; stat -c %a /made/deep"],
     );
     assert_eq!(out, "a\nb\n750\n");
+    daemon.stop().await;
 }
 
 #[tokio::test]
@@ -123,6 +126,7 @@ async fn the_exporter_stores_several_names_with_zstd_layers() {
         layers.last().unwrap()["mediaType"],
         "application/vnd.oci.image.layer.v1.tar+zstd"
     );
+    daemon.stop().await;
 }
 
 /// A blob of the content store, as JSON.
@@ -137,4 +141,46 @@ fn content_of(digest: &str) -> serde_json::Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn merge_and_diff_stack_existing_layers() {
+    let daemon = TestDaemon::start("merge-diff").await;
+    let base = busybox();
+    let with_a = base.run(["sh", "-c", "echo a > /a"]).root();
+    let only_b =
+        nodekit_llb_builder::scratch().file(nodekit_llb_builder::Mkfile::new("/b", 0o644, "b\n"));
+    let merged = nodekit_llb_builder::merge(&[with_a.clone(), only_b]);
+    let request = BuildRequest {
+        definition: Some(definition(&merged)),
+        exporter: image_output("nodekit.test/api-merge:1"),
+        ..Default::default()
+    };
+    run_build(&daemon, request).await.0.unwrap();
+    assert_eq!(
+        run_in_image("nodekit.test/api-merge:1", &["cat", "/a", "/b"]),
+        "a\nb\n"
+    );
+
+    // A diff against a prefix is the upper's own layers; against a sibling, a computed layer
+    // (with /a deleted). Either merges back onto the base.
+    let with_c = with_a.run(["sh", "-c", "echo c > /c"]).root();
+    let sibling = base.run(["sh", "-c", "echo s > /s"]).root();
+    let onto_base = nodekit_llb_builder::merge(&[
+        base.clone(),
+        nodekit_llb_builder::diff(&with_a, &with_c),
+        nodekit_llb_builder::diff(&with_a, &sibling),
+    ]);
+    let request = BuildRequest {
+        definition: Some(definition(&onto_base)),
+        exporter: image_output("nodekit.test/api-diff:1"),
+        ..Default::default()
+    };
+    run_build(&daemon, request).await.0.unwrap();
+    let script = "cat /c /s; test -e /a && echo a-present || echo a-absent";
+    assert_eq!(
+        run_in_image("nodekit.test/api-diff:1", &["sh", "-c", script]),
+        "c\ns\na-absent\n"
+    );
+    daemon.stop().await;
 }

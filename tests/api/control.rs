@@ -37,7 +37,7 @@ async fn list_workers_describes_the_containerd_worker() {
     let id = worker.id.clone();
     drop(control);
     let root = daemon.root.clone();
-    drop(daemon);
+    daemon.stop().await;
     let again = nodekitd::api::load_or_create_worker_id(&root.join("root")).unwrap();
     assert_eq!(again, id);
 }
@@ -65,6 +65,7 @@ async fn info_disk_usage_and_prune_answer() {
         .unwrap()
         .into_inner();
     while pruned.message().await.unwrap().is_some() {}
+    daemon.stop().await;
 }
 
 #[tokio::test]
@@ -91,6 +92,7 @@ async fn a_malformed_definition_is_refused_clearly() {
         .list_workers(ListWorkersRequest::default())
         .await
         .unwrap();
+    daemon.stop().await;
 }
 
 #[tokio::test]
@@ -117,6 +119,7 @@ async fn an_unknown_exporter_or_frontend_is_refused() {
         .await
         .unwrap_err();
     assert!(error.message().contains("nosuch.v0"), "{}", error.message());
+    daemon.stop().await;
 }
 
 #[tokio::test]
@@ -133,6 +136,7 @@ async fn build_history_is_not_kept_and_says_so() {
         .await
         .unwrap_err();
     assert_eq!(update.code(), tonic::Code::Unimplemented);
+    daemon.stop().await;
 }
 
 #[tokio::test]

@@ -172,6 +172,7 @@ async fn a_client_side_frontend_solves_reads_and_returns_through_the_gateway() {
         run_in_image("nodekit.test/api-gateway:1", &["cat", "/out/file"]),
         "gateway\n"
     );
+    daemon.stop().await;
 }
 
 #[tokio::test]
@@ -206,4 +207,5 @@ async fn a_frontend_error_fails_the_build_with_its_message() {
         returned
     );
     assert!(solved.unwrap_err().message().contains("frontend says no"));
+    daemon.stop().await;
 }

@@ -48,6 +48,7 @@ async fn a_cache_mount_keeps_its_content_across_builds() {
     let script = "test -e /cache && echo present || echo absent";
     let cache_dir = run_in_image("nodekit.test/api-cache:2", &["sh", "-c", script]);
     assert_eq!(cache_dir, "absent\n");
+    daemon.stop().await;
 }
 
 #[tokio::test]
@@ -84,6 +85,7 @@ async fn secrets_arrive_as_files_and_environment_and_stay_out_of_the_image() {
         .0
         .unwrap_err();
     assert!(error.contains("secret missing not found"), "{error}");
+    daemon.stop().await;
 }
 
 #[tokio::test]
@@ -108,6 +110,7 @@ async fn a_selector_mounts_a_sub_path_of_another_result() {
         run_in_image("nodekit.test/api-selector:1", &["cat", "/listing"]),
         "file\n"
     );
+    daemon.stop().await;
 }
 
 #[tokio::test]
@@ -138,4 +141,5 @@ async fn concurrent_builds_share_an_identical_step() {
         .iter()
         .flat_map(|u| u.vertexes.iter())
         .any(|v| v.name.contains("sleep 1") && v.completed.is_some()));
+    daemon.stop().await;
 }

@@ -35,4 +35,5 @@ async fn disconnecting_mid_run_leaves_nothing_behind() {
     Inventory::wait_clean(&worker).await;
     // The daemon still serves.
     nodekit::connect::channel(&daemon.addr).await.unwrap();
+    daemon.stop().await;
 }

@@ -1,12 +1,13 @@
-//! An in-process nodekitd on the test containerd, serving on its own unix socket, with the
-//! nodekit client library connected to it. Stopped when dropped (its tasks are aborted).
+//! A nodekitd on the test containerd, serving on its own unix socket, run on a thread and
+//! runtime of its own (so it outlives the test's runtime long enough to shut down cleanly and
+//! release every lease). Tests end with [`TestDaemon::stop`], which stops it as SIGTERM does.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use nodekitd::config::{Config, ListenAddr};
 use nodekitd::worker::{RegistryHosts, WorkerConfig};
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
 use crate::TestEnv;
@@ -14,8 +15,8 @@ use crate::TestEnv;
 pub struct TestDaemon {
     pub addr: String,
     pub root: PathBuf,
-    task: JoinHandle<()>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TestDaemon {
@@ -28,37 +29,16 @@ impl TestDaemon {
 
     /// Starts nodekitd for `test` keeping what `dir` holds (a restart).
     pub async fn start_in(test: &str, dir: PathBuf) -> TestDaemon {
-        let env = TestEnv::get();
         let _ = std::fs::remove_file(dir.join("nodekitd.sock"));
-        let socket = dir.join("nodekitd.sock");
-        let addr = format!("unix://{}", socket.display());
-        let config = Config {
-            root: dir.join("root"),
-            addrs: vec![ListenAddr::parse(&addr).expect("listen address")],
-            debug: false,
-            worker: WorkerConfig {
-                socket: env.socket.clone(),
-                namespace: env.namespace.clone(),
-                snapshotter: "overlayfs".into(),
-                registry_hosts: RegistryHosts::default(),
-                mount_source_root: env.mount_source_root(test),
-                owner: String::new(),
-            },
-        };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        let task = tokio::spawn(async move {
-            if let Err(error) = nodekitd::daemon::run_until(config, shutdown).await {
-                panic!("nodekitd stopped: {error:#}");
-            }
-        });
+        let addr = format!("unix://{}", dir.join("nodekitd.sock").display());
+        let config = config(test, &dir, &addr);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || serve(config, stopped));
         let daemon = TestDaemon {
             addr,
             root: dir,
-            task,
             stop: Some(stop),
+            thread: Some(thread),
         };
         daemon.wait_serving().await;
         daemon
@@ -66,16 +46,21 @@ impl TestDaemon {
 
     /// Shuts the daemon down as SIGTERM does (releasing what it keeps) and waits for it.
     pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.task).await;
+        let stopped = self.begin_stop();
+        let _ = tokio::task::spawn_blocking(move || stopped.map(|t| t.join())).await;
     }
 
     pub async fn channel(&self) -> Channel {
         nodekit::connect::channel(&self.addr)
             .await
             .expect("connect to nodekitd")
+    }
+
+    fn begin_stop(&mut self) -> Option<std::thread::JoinHandle<()>> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.thread.take()
     }
 
     async fn wait_serving(&self) {
@@ -95,8 +80,42 @@ impl TestDaemon {
     }
 }
 
+/// A test that fails before calling [`TestDaemon::stop`] leaves its daemon to stop on its own:
+/// joining here would block the runtime its clients' connections need to close.
 impl Drop for TestDaemon {
     fn drop(&mut self) {
-        self.task.abort();
+        drop(self.begin_stop());
+    }
+}
+
+fn config(test: &str, dir: &std::path::Path, addr: &str) -> Config {
+    let env = TestEnv::get();
+    Config {
+        root: dir.join("root"),
+        addrs: vec![ListenAddr::parse(addr).expect("listen address")],
+        debug: false,
+        worker: WorkerConfig {
+            socket: env.socket.clone(),
+            namespace: env.namespace.clone(),
+            snapshotter: "overlayfs".into(),
+            registry_hosts: RegistryHosts::default(),
+            mount_source_root: env.mount_source_root(test),
+            owner: String::new(),
+        },
+    }
+}
+
+/// The daemon's thread: its own runtime, serving until `stopped`.
+fn serve(config: Config, stopped: oneshot::Receiver<()>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime for nodekitd");
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    if let Err(error) = runtime.block_on(nodekitd::daemon::run_until(config, shutdown)) {
+        panic!("nodekitd stopped: {error:#}");
     }
 }

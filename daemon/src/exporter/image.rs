@@ -6,10 +6,13 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use oci_spec::image::{Config, ConfigBuilder};
 
+use crate::oci::chain_ids;
 use crate::oci::Platform;
 use crate::solver::{Layer, Ref, SolveError};
 use crate::worker::images::normalize_reference;
-use crate::worker::{Compression, ImageWrite, Lease, ManifestFormat, NewLayer, Worker};
+use crate::worker::{
+    CommittedLayer, Compression, ImageWrite, Lease, ManifestFormat, NewLayer, Worker,
+};
 
 /// The exporter's options, from `--output type=image,...` attributes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,37 +108,38 @@ impl ImageExport {
         Ok(response)
     }
 
-    /// The built layers on top of the base image, compressed as asked.
+    /// The layers above the base image: built ones compressed as asked, image layers (a merge
+    /// can stack another image's) as their registry blobs.
     async fn new_layers(
         &self,
         worker: &Worker,
         lease: &Lease,
         result: &Ref,
     ) -> Result<Vec<NewLayer>, SolveError> {
+        let base_len = result.base.as_ref().map_or(0, |b| b.layers().len());
+        let diff_ids: Vec<&str> = result.layers.iter().map(Layer::diff_id).collect();
+        let chains = chain_ids(&diff_ids);
         let mut layers = Vec::new();
-        let mut image_layers_done = result.base.is_none();
-        for layer in &result.layers {
-            match layer {
-                Layer::Image { .. } if !image_layers_done => continue,
-                Layer::Image { .. } => {
-                    return Err(SolveError::Unsupported(
-                        "exporting image layers placed above built layers is not supported yet"
-                            .into(),
-                    ))
-                }
-                Layer::Built(built) => {
-                    image_layers_done = true;
-                    let mut built = built.clone();
-                    built.blob = worker
-                        .compress_layer(lease, &built.blob, self.compression)
-                        .await
-                        .map_err(|e| SolveError::worker("compressing a layer", e))?;
-                    layers.push(NewLayer {
-                        layer: built,
-                        created_by: "nodekit build step".into(),
-                    });
-                }
+        for (index, layer) in result.layers.iter().enumerate().skip(base_len) {
+            let mut committed = match layer {
+                Layer::Built(built) => built.clone(),
+                Layer::Image(image) => CommittedLayer {
+                    chain_id: chains[index].clone(),
+                    parent: index.checked_sub(1).map(|p| chains[p].clone()),
+                    diff_id: image.diff_id.clone(),
+                    blob: layer.to_blob().blob,
+                },
+            };
+            if let Layer::Built(_) = layer {
+                committed.blob = worker
+                    .compress_layer(lease, &committed.blob, self.compression)
+                    .await
+                    .map_err(|e| SolveError::worker("compressing a layer", e))?;
             }
+            layers.push(NewLayer {
+                layer: committed,
+                created_by: "nodekit build step".into(),
+            });
         }
         Ok(layers)
     }

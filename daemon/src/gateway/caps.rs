@@ -60,6 +60,8 @@ pub const LLB: &[&str] = &[
     "meta.ignorecache",
     "meta.description",
     "meta.exportcache",
+    "mergeop",
+    "diffop",
 ];
 
 /// `caps` as wire records, all enabled.

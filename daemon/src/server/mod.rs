@@ -46,6 +46,9 @@ fn bind_unix(path: &std::path::Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// How long open connections may take to finish after shutdown was asked for.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves `routes` on every listener until `shutdown` resolves.
 pub async fn serve(
     listeners: Vec<Listener>,
@@ -77,9 +80,13 @@ pub async fn serve(
     }
     shutdown.await;
     let _ = stop.send(());
-    for server in servers {
-        if let Ok(Err(error)) = server.await {
-            return Err(error);
+    for mut server in servers {
+        // Connections get a grace period to finish; a client that keeps a stream open past it
+        // (a session, a Status stream) does not hold the daemon up.
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+            Ok(Ok(Err(error))) => return Err(error),
+            Ok(_) => {}
+            Err(_) => server.abort(),
         }
     }
     Ok(())

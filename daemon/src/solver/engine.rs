@@ -85,8 +85,8 @@ impl Solver {
         }
     }
 
-    /// Releases what the solver keeps between builds (kept local source snapshots), so no lease
-    /// outlives the daemon.
+    /// Releases what the solver keeps between builds (kept local source snapshots) and waits
+    /// for lease deletions in flight, so no lease outlives the daemon.
     pub async fn shutdown(&self) {
         for kept in self.local_sources.drain() {
             for owner in kept.owners {
@@ -97,6 +97,7 @@ impl Solver {
                 }
             }
         }
+        self.worker.settle(std::time::Duration::from_secs(10)).await;
     }
 
     /// Solves the graph's result (None for an empty definition).
@@ -265,6 +266,10 @@ impl Solver {
             Some(OpKind::Source(source)) => ops::source::run(&op, source).await.map(|r| vec![r]),
             Some(OpKind::Exec(exec)) => ops::exec::run(&op, exec, inputs).await,
             Some(OpKind::File(file)) => ops::file::run(&op, file, inputs).await,
+            Some(OpKind::Merge(merge)) => {
+                ops::merge::merge(&op, merge, inputs).await.map(|r| vec![r])
+            }
+            Some(OpKind::Diff(diff)) => ops::merge::diff(&op, diff, inputs).await.map(|r| vec![r]),
             Some(_) => Err(SolveError::Unsupported(format!(
                 "{}: this kind of LLB op is not supported by nodekitd yet",
                 vertex.kind()

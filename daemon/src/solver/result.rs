@@ -5,28 +5,58 @@
 
 use std::sync::Arc;
 
+use containerd_client::types::Descriptor;
+use oci_client::Reference;
 use oci_spec::image::{Descriptor as OciDescriptor, ImageConfiguration};
 
 use crate::oci::chain_ids;
+use crate::worker::chains::LayerBlob;
 use crate::worker::{CommittedLayer, Lease, ResolvedImage};
 
 /// One layer of a result.
 #[derive(Clone, Debug)]
 pub enum Layer {
-    /// A layer of a source image, as its manifest lists it.
-    Image {
-        blob: OciDescriptor,
-        diff_id: String,
-    },
+    /// A layer of a source image.
+    Image(Box<ImageLayer>),
     /// A layer a build step produced.
     Built(CommittedLayer),
+}
+
+/// A layer of a source image, as its manifest lists it (fetched from `source` if its blob is
+/// missing when the layer has to be applied again).
+#[derive(Clone, Debug)]
+pub struct ImageLayer {
+    pub blob: OciDescriptor,
+    pub diff_id: String,
+    pub source: Reference,
 }
 
 impl Layer {
     pub fn diff_id(&self) -> &str {
         match self {
-            Layer::Image { diff_id, .. } => diff_id,
+            Layer::Image(image) => &image.diff_id,
             Layer::Built(layer) => &layer.diff_id,
+        }
+    }
+
+    /// The layer as something to apply onto a chain of snapshots.
+    pub fn to_blob(&self) -> LayerBlob {
+        match self {
+            Layer::Image(image) => LayerBlob {
+                blob: Descriptor {
+                    media_type: image.blob.media_type().to_string(),
+                    digest: image.blob.digest().to_string(),
+                    size: image.blob.size() as i64,
+                    annotations: Default::default(),
+                },
+                diff_id: image.diff_id.clone(),
+                fetch: Some((image.source.clone(), image.blob.clone())),
+            },
+            Layer::Built(layer) => LayerBlob {
+                blob: layer.blob.clone(),
+                diff_id: layer.diff_id.clone(),
+                fetch: None,
+            },
         }
     }
 }
@@ -47,9 +77,12 @@ impl Ref {
             .layers()
             .iter()
             .zip(image.diff_ids())
-            .map(|(blob, diff_id)| Layer::Image {
-                blob: blob.clone(),
-                diff_id,
+            .map(|(blob, diff_id)| {
+                Layer::Image(Box::new(ImageLayer {
+                    blob: blob.clone(),
+                    diff_id,
+                    source: image.reference.clone(),
+                }))
             })
             .collect();
         Ref {

@@ -131,3 +131,39 @@ async fn diff_id_of(
             ))
         })
 }
+
+/// The uncompressed layer that turns committed snapshot `lower` into `upper` (None: empty), in
+/// the content store; its digest is its diff ID.
+pub async fn diff_snapshots(
+    worker: &Worker,
+    ctx: &CallContext,
+    lower: Option<&str>,
+    upper: Option<&str>,
+) -> WorkerResult<Descriptor> {
+    let snapshots = worker.snapshots();
+    let (lower_key, upper_key) = (
+        format!("nodekit-view-{}", super::random_suffix()),
+        format!("nodekit-view-{}", super::random_suffix()),
+    );
+    let left = snapshots.view(ctx, &lower_key, lower).await?;
+    let right = snapshots.view(ctx, &upper_key, upper).await?;
+    let diffed = DiffClient::new(worker.channel().clone())
+        .diff(ctx.request(DiffRequest {
+            left,
+            right,
+            media_type: oci::OCI_LAYER.to_string(),
+            r#ref: format!("nodekit-diff-{}", super::random_suffix()),
+            labels: HashMap::new(),
+            source_date_epoch: None,
+        }))
+        .await
+        .op("layer diff");
+    for (key, parent) in [(&lower_key, lower), (&upper_key, upper)] {
+        if parent.is_some() {
+            snapshots.remove(ctx, key).await?;
+        }
+    }
+    diffed?
+        .diff
+        .ok_or_else(|| WorkerError::Exec("containerd returned no layer descriptor".into()))
+}

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use containerd_client::services::v1::leases_client::LeasesClient;
 use containerd_client::services::v1::{CreateRequest, DeleteRequest, ListRequest};
+use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
 
 use super::context::CallContext;
@@ -23,6 +24,8 @@ pub struct Lease {
     channel: Channel,
     ctx: CallContext,
     released: bool,
+    /// Where the deletion of a dropped lease runs, so shutdown can wait for it.
+    releases: Option<TaskTracker>,
 }
 
 impl Lease {
@@ -50,7 +53,14 @@ impl Lease {
             channel,
             ctx: ctx.clone(),
             released: false,
+            releases: None,
         })
+    }
+
+    /// Runs this lease's deletion on drop under `tracker`.
+    pub fn tracked_by(mut self, tracker: &TaskTracker) -> Lease {
+        self.releases = Some(tracker.clone());
+        self
     }
 
     pub fn id(&self) -> &str {
@@ -81,12 +91,15 @@ impl Drop for Lease {
             return;
         }
         let (channel, ctx, id) = (self.channel.clone(), self.ctx.clone(), self.id.clone());
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(error) = delete_lease(channel, &ctx, &id).await {
-                    tracing::warn!(lease = %id, %error, "could not release lease");
-                }
-            });
+        let release = async move {
+            if let Err(error) = delete_lease(channel, &ctx, &id).await {
+                tracing::warn!(lease = %id, %error, "could not release lease");
+            }
+        };
+        match (&self.releases, tokio::runtime::Handle::try_current()) {
+            (Some(tracker), Ok(_)) => drop(tracker.spawn(release)),
+            (None, Ok(runtime)) => drop(runtime.spawn(release)),
+            (_, Err(_)) => tracing::warn!(lease = %self.id, "no runtime left to release a lease"),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! the host image store, steps run as containerd containers on snapshots, results become layers
 //! and images in the same store.
 
+pub mod chains;
 mod compress;
 mod connection;
 mod content;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
 
 pub use connection::{connect, connect_with_backoff, ContainerdInfo};
@@ -62,6 +64,8 @@ struct Inner {
     ctx: CallContext,
     config: WorkerConfig,
     containerd: ContainerdInfo,
+    /// Deletions of dropped leases still in flight.
+    releases: TaskTracker,
 }
 
 impl Worker {
@@ -88,6 +92,7 @@ impl Worker {
                 ctx: CallContext::new(config.namespace.clone()),
                 config,
                 containerd,
+                releases: TaskTracker::new(),
             }),
         })
     }
@@ -134,6 +139,17 @@ impl Worker {
             &self.inner.config.owner,
         )
         .await
+        .map(|lease| lease.tracked_by(&self.inner.releases))
+    }
+
+    /// Waits (up to `limit`) for the deletions of dropped leases still in flight.
+    pub async fn settle(&self, limit: std::time::Duration) {
+        let releases = &self.inner.releases;
+        releases.close();
+        if tokio::time::timeout(limit, releases.wait()).await.is_err() {
+            tracing::warn!("some leases were not released in time");
+        }
+        releases.reopen();
     }
 
     /// Resolves an image for `platform`: host image store first, registry when absent.
@@ -195,6 +211,26 @@ impl Worker {
         compression: Compression,
     ) -> WorkerResult<CommittedLayer> {
         layers::commit_layer(self, &lease.context(), active, compression).await
+    }
+
+    /// Makes sure the stack `layers` exists as chain-ID snapshots; returns the top chain ID.
+    pub async fn apply_chain(
+        &self,
+        lease: &Lease,
+        layers: &[chains::LayerBlob],
+        what: &str,
+    ) -> WorkerResult<Option<String>> {
+        chains::apply_chain(self, &lease.context(), layers, what).await
+    }
+
+    /// The uncompressed layer between two committed snapshots (None: empty).
+    pub async fn diff_snapshots(
+        &self,
+        lease: &Lease,
+        lower: Option<&str>,
+        upper: Option<&str>,
+    ) -> WorkerResult<containerd_client::types::Descriptor> {
+        layers::diff_snapshots(self, &lease.context(), lower, upper).await
     }
 
     /// The `compression` copy of an uncompressed layer blob (the blob itself for Uncompressed).

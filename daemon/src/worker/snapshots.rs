@@ -3,22 +3,20 @@
 
 use std::collections::HashMap;
 
-use containerd_client::services::v1::diff_client::DiffClient;
 use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
 use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest,
     StatSnapshotRequest, ViewSnapshotRequest,
 };
-use containerd_client::services::v1::ApplyRequest;
 use containerd_client::types::{Descriptor, Mount};
 use tonic::transport::Channel;
 
+use super::chains::{apply_chain, LayerBlob};
 use super::content;
 use super::context::CallContext;
 use super::error::{StatusExt, WorkerError, WorkerResult};
-use super::images::{fetch_blob, ResolvedImage};
+use super::images::ResolvedImage;
 use super::Worker;
-use crate::oci::chain_ids;
 
 /// A writable snapshot a step runs on.
 #[derive(Clone, Debug)]
@@ -163,26 +161,34 @@ pub async fn unpack(
     ctx: &CallContext,
     image: &ResolvedImage,
 ) -> WorkerResult<Option<String>> {
-    let chains = chain_ids(&image.diff_ids());
-    if chains.len() != image.layers().len() {
+    let diff_ids = image.diff_ids();
+    if diff_ids.len() != image.layers().len() {
         return Err(WorkerError::MalformedImage {
             reference: image.name.clone(),
             reason: format!(
                 "{} layers but {} diff IDs",
                 image.layers().len(),
-                chains.len()
+                diff_ids.len()
             ),
         });
     }
-    let snapshots = worker.snapshots();
-    let mut parent: Option<&str> = None;
-    for (i, chain) in chains.iter().enumerate() {
-        if !snapshots.exists(ctx, chain).await? {
-            apply_layer(worker, ctx, image, i, parent, chain).await?;
-        }
-        parent = Some(chain);
-    }
-    if let Some(top) = chains.last() {
+    let layers: Vec<LayerBlob> = image
+        .layers()
+        .iter()
+        .zip(diff_ids)
+        .map(|(layer, diff_id)| LayerBlob {
+            blob: Descriptor {
+                media_type: layer.media_type().to_string(),
+                digest: layer.digest().to_string(),
+                size: layer.size() as i64,
+                annotations: HashMap::new(),
+            },
+            diff_id,
+            fetch: Some((image.reference.clone(), layer.clone())),
+        })
+        .collect();
+    let top = apply_chain(worker, ctx, &layers, &image.name).await?;
+    if let Some(top) = &top {
         let label = content::snapshot_gc_label(worker.snapshotter(), top);
         content::set_labels(
             worker.channel(),
@@ -192,57 +198,5 @@ pub async fn unpack(
         )
         .await?;
     }
-    Ok(chains.last().cloned())
-}
-
-async fn apply_layer(
-    worker: &Worker,
-    ctx: &CallContext,
-    image: &ResolvedImage,
-    index: usize,
-    parent: Option<&str>,
-    chain: &str,
-) -> WorkerResult<()> {
-    let layer = &image.layers()[index];
-    fetch_blob(worker, ctx, &image.reference, layer).await?;
-    let snapshots = worker.snapshots();
-    let key = format!("nodekit-extract-{} {chain}", super::random_suffix());
-    let mounts = snapshots.prepare(ctx, &key, parent).await?;
-    let applied = DiffClient::new(worker.channel().clone())
-        .apply(ctx.request(ApplyRequest {
-            diff: Some(Descriptor {
-                media_type: layer.media_type().to_string(),
-                digest: layer.digest().to_string(),
-                size: layer.size() as i64,
-                annotations: HashMap::new(),
-            }),
-            mounts,
-            payloads: HashMap::new(),
-            sync_fs: false,
-        }))
-        .await
-        .op("layer apply");
-    let expected = &image.diff_ids()[index];
-    let outcome = match applied {
-        Ok(response) => match response.applied {
-            Some(d) if &d.digest == expected => Ok(()),
-            other => Err(WorkerError::MalformedImage {
-                reference: image.name.clone(),
-                reason: format!(
-                    "layer {} unpacks to {} but the config says {expected}",
-                    layer.digest(),
-                    other.map(|d| d.digest).unwrap_or_default()
-                ),
-            }),
-        },
-        Err(e) => Err(e),
-    };
-    if let Err(error) = outcome {
-        snapshots.remove(ctx, &key).await?;
-        return Err(error);
-    }
-    if !snapshots.commit(ctx, chain, &key).await? {
-        snapshots.remove(ctx, &key).await?;
-    }
-    Ok(())
+    Ok(top)
 }

@@ -3,6 +3,7 @@
 pub mod exec;
 pub mod file;
 pub mod local;
+pub mod merge;
 pub mod source;
 
 use nodekit_proto::pb;
