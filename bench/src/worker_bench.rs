@@ -106,6 +106,7 @@ async fn one_build(worker: &Worker, env: &TestEnv, run: usize) -> anyhow::Result
             created_by: script,
         }],
         config: None,
+        full_config: None,
         format: ManifestFormat::Oci,
     };
     timed(&mut t, worker.write_image(&lease, &write)).await?;

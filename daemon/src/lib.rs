@@ -4,6 +4,7 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod exporter;
+pub mod frontend;
 pub mod gateway;
 pub mod oci;
 pub mod server;

@@ -4,6 +4,7 @@
 
 mod builds;
 mod control;
+mod frontend;
 mod gateway;
 mod helpers;
 mod local;

@@ -84,7 +84,7 @@ async fn secrets_arrive_as_files_and_environment_and_stay_out_of_the_image() {
         .await
         .0
         .unwrap_err();
-    assert!(error.contains("secret missing not found"), "{error}");
+    assert!(error.contains("secret missing: not found"), "{error}");
     daemon.stop().await;
 }
 

@@ -178,6 +178,23 @@ push_registry_image() {
 	[[ $have == "$want" ]] || die "$REGISTRY_IMAGE has digest '$have' in the registry, expected $want"
 }
 
+# --- leftovers ----------------------------------------------------------------
+
+# An interrupted earlier run (Ctrl-C, a killed test binary) can leave nodekit's
+# containers and leases in the private containerd; the leak tests must start
+# from a clean namespace. Only objects named nodekit-* are touched.
+clear_leftovers() {
+	local id
+	for id in $(ctr_ containers ls -q 2>/dev/null | grep '^nodekit-' || true); do
+		ctr_ tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+		ctr_ tasks rm -f "$id" >/dev/null 2>&1 || true
+		ctr_ containers rm "$id" >/dev/null 2>&1 || true
+	done
+	for id in $(ctr_ leases ls -q 2>/dev/null | grep '^nodekit-' || true); do
+		ctr_ leases rm "$id" >/dev/null 2>&1 || true
+	done
+}
+
 # --- env file -----------------------------------------------------------------
 
 write_env() {
@@ -207,6 +224,7 @@ main() {
 	exec 9>"$STATE/.lock"
 	flock 9
 	start_containerd
+	clear_leftovers
 	start_registry
 	build_images
 	import_local_image

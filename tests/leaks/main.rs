@@ -69,6 +69,7 @@ async fn build_an_image(worker: &Worker, env: &TestEnv) {
             created_by: "RUN echo leak-check > /marker".into(),
         }],
         config: None,
+        full_config: None,
         format: ManifestFormat::Oci,
     };
     worker.write_image(&lease, &write).await.unwrap();

@@ -84,7 +84,9 @@ impl Inventory {
         while let Some(batch) = snapshots.message().await.expect("snapshot list") {
             all.extend(batch.info);
         }
-        let chains = image_chains(worker).await;
+        let mut chains = image_chains(worker).await;
+        // What cache mounts start from stays too: their snapshots are the parents' children.
+        chains.extend(cache_mount_ancestors(&all));
         const COMMITTED: i32 = 3;
         Inventory {
             leases: leases.into_iter().map(|l| l.id).collect(),
@@ -192,4 +194,25 @@ async fn read_json(worker: &Worker, digest: &str) -> Option<serde_json::Value> {
         bytes.extend(chunk.data);
     }
     serde_json::from_slice(&bytes).ok()
+}
+
+/// Every snapshot below a cache mount's (a `RUN --mount=type=cache,from=...` base).
+fn cache_mount_ancestors(
+    all: &[containerd_client::services::v1::snapshots::Info],
+) -> BTreeSet<String> {
+    let parent_of: std::collections::HashMap<&str, &str> = all
+        .iter()
+        .map(|s| (s.name.as_str(), s.parent.as_str()))
+        .collect();
+    let mut kept = BTreeSet::new();
+    for cache in all
+        .iter()
+        .filter(|s| s.name.starts_with(CACHE_MOUNT_PREFIX))
+    {
+        let mut parent = cache.parent.as_str();
+        while !parent.is_empty() && kept.insert(parent.to_string()) {
+            parent = parent_of.get(parent).copied().unwrap_or_default();
+        }
+    }
+    kept
 }

@@ -45,6 +45,7 @@ impl Step {
                 env: vec!["STEP=1".into()],
                 cwd: "/".into(),
                 user: String::new(),
+                extra_hosts: Vec::new(),
             },
             mounts: Vec::<ExtraMount>::new(),
             network: NetworkMode::Host,

@@ -30,6 +30,7 @@ async fn build_and_run(test: &str, name: &str, compression: Compression, format:
                     created_by: format!("RUN {script}"),
                 }],
                 config: None,
+                full_config: None,
                 format,
             },
         )

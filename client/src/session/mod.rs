@@ -49,7 +49,7 @@ impl ClientSession {
         services: SessionServices,
     ) -> anyhow::Result<ClientSession> {
         let id = random_id();
-        let shared_key = format!("nodekit-{}", random_id());
+        let shared_key = shared_key_of(&services);
         let (outgoing_tx, outgoing_rx) = tokio::sync::mpsc::channel(64);
         let mut request =
             tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(outgoing_rx));
@@ -137,6 +137,19 @@ fn add_headers(
         metadata.append("x-docker-expose-session-grpc-method", method.parse()?);
     }
     Ok(())
+}
+
+/// A key stable across this machine's builds of the same directories: the daemon keeps its
+/// copies of local directories under it, so the next build sends only what changed.
+fn shared_key_of(services: &SessionServices) -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(host.trim().as_bytes());
+    for (name, dir) in &services.locals {
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+        hasher.update(format!("\0{name}\0{}", dir.display()).as_bytes());
+    }
+    format!("nodekit-{}", &hasher.finalize().to_hex()[..32])
 }
 
 /// A random id in the shape buildctl uses (25 lower-case alphanumerics).

@@ -14,9 +14,14 @@ use nodekit_proto::moby::buildkit::v1::frontend::{
 };
 use tonic::{Request, Response, Status, Streaming};
 
+use std::collections::BTreeMap;
+
+use nodekit_proto::pb;
+
 use super::control::BoxStream;
 use super::solve::to_status;
 use super::{worker_record, ApiState};
+use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{caps, GatewayBuild, ReadRange, Returned, ReturnedResult};
 use crate::oci::Platform;
 
@@ -93,37 +98,24 @@ impl LlbBridge for BridgeService {
     ) -> Result<Response<wire::SolveResponse>, Status> {
         let build = self.build(&request).await?;
         let request = request.into_inner();
-        if !request.frontend.is_empty() {
-            return Err(Status::unimplemented(format!(
-                "frontend {:?} is not available in nodekitd yet; send an LLB definition",
-                request.frontend
-            )));
-        }
-        let definition = request.definition.clone().unwrap_or_default();
-        let id = build.solve(&definition).await.map_err(to_status)?;
-        let reference = wire::Ref {
-            id: id.clone(),
-            def: Some(definition),
+        let result = match request.frontend.as_str() {
+            "" => solve_definition(&build, request.definition.clone().unwrap_or_default()).await?,
+            name => solve_frontend(&build, name, &request).await?,
         };
         if request.r#final {
             // Pre-`return` clients hand the result back with the last Solve.
-            let result = returned_result(
-                &build,
-                Some(WireResult::Ref(reference.clone())),
-                Default::default(),
-            )?;
-            build.finish(Returned::Result(result)).map_err(to_status)?;
+            let returned = returned_result(&build, result.result.clone(), result.metadata.clone())?;
+            build
+                .finish(Returned::Result(returned))
+                .map_err(to_status)?;
         }
         Ok(Response::new(match request.allow_result_return {
             true => wire::SolveResponse {
-                result: Some(wire::Result {
-                    result: Some(WireResult::Ref(reference)),
-                    ..Default::default()
-                }),
+                result: Some(result),
                 ..Default::default()
             },
             false => wire::SolveResponse {
-                r#ref: id,
+                r#ref: single_id(&result)?,
                 ..Default::default()
             },
         }))
@@ -265,6 +257,69 @@ impl LlbBridge for BridgeService {
         let request = request.into_inner();
         build.ctx.job.progress.warning(request);
         Ok(Response::new(WarnResponse {}))
+    }
+}
+
+/// Solves an LLB definition within the build.
+async fn solve_definition(
+    build: &GatewayBuild,
+    definition: pb::Definition,
+) -> Result<wire::Result, Status> {
+    let id = build.solve(&definition).await.map_err(to_status)?;
+    let reference = wire::Ref {
+        id,
+        def: Some(definition),
+    };
+    Ok(wire::Result {
+        result: Some(WireResult::Ref(reference)),
+        ..Default::default()
+    })
+}
+
+/// Runs a built-in frontend within the build; its refs get ids the client can name.
+async fn solve_frontend(
+    build: &Arc<GatewayBuild>,
+    name: &str,
+    request: &wire::SolveRequest,
+) -> Result<wire::Result, Status> {
+    let frontend_request = FrontendRequest {
+        options: &request.frontend_opt,
+        inputs: &request.frontend_inputs,
+    };
+    let returned = frontend::run(name, build, frontend_request)
+        .await
+        .map_err(to_status)?;
+    let mut refs: BTreeMap<String, wire::Ref> = returned
+        .refs
+        .into_iter()
+        .map(|(key, result)| {
+            (
+                key,
+                wire::Ref {
+                    id: build.adopt(result),
+                    def: None,
+                },
+            )
+        })
+        .collect();
+    let result = match (refs.len(), refs.remove("")) {
+        (1, Some(single)) => WireResult::Ref(single),
+        _ => WireResult::Refs(wire::RefMap { refs }),
+    };
+    Ok(wire::Result {
+        result: Some(result),
+        metadata: returned.metadata,
+        ..Default::default()
+    })
+}
+
+/// The one ref id of a result, for clients without `allowResultReturn`.
+fn single_id(result: &wire::Result) -> Result<String, Status> {
+    match &result.result {
+        Some(WireResult::Ref(reference)) => Ok(reference.id.clone()),
+        _ => Err(Status::failed_precondition(
+            "a multi-platform result needs allowResultReturn",
+        )),
     }
 }
 

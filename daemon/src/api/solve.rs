@@ -10,6 +10,7 @@ use tonic::Status;
 
 use super::ApiState;
 use crate::exporter::image::ImageExport;
+use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
 use crate::oci::Platform;
 use crate::solver::{SolveContext, SolveError, Solver};
@@ -80,6 +81,7 @@ pub async fn solve(
             .await
             .map(ReturnedResult::single),
         BuildMode::Gateway => gateway_result(state, &request.r#ref, &solver, &ctx).await,
+        BuildMode::Frontend(name) => frontend_result(&name, &request, &solver, &ctx).await,
     };
     let outcome = match (outcome, export) {
         (Ok(result), Some(export)) => export_result(&solver, &ctx, &export, result).await,
@@ -107,6 +109,8 @@ impl Drop for ClearOnDrop {
 enum BuildMode {
     /// The request carries the LLB itself (buildctl <= v0.10, the nodekit client).
     Definition(Arc<nodekit_llb::Graph>),
+    /// A built-in frontend named by the request (buildctl <= v0.10's Dockerfile builds).
+    Frontend(String),
     /// A client-side frontend drives the build through LLBBridge and returns the result.
     Gateway,
 }
@@ -120,11 +124,26 @@ impl BuildMode {
                 Ok(BuildMode::Definition(Arc::new(graph)))
             }
             (None, "") => Ok(BuildMode::Gateway),
-            (_, frontend) => Err(Status::unimplemented(format!(
-                "frontend {frontend:?} is not available in nodekitd yet; send an LLB definition"
-            ))),
+            (_, frontend) => Ok(BuildMode::Frontend(frontend.to_string())),
         }
     }
+}
+
+/// Runs a built-in frontend for the request.
+async fn frontend_result(
+    name: &str,
+    request: &SolveRequest,
+    solver: &Solver,
+    ctx: &Arc<SolveContext>,
+) -> Result<ReturnedResult, SolveError> {
+    let (build, _) = GatewayBuild::new(solver.clone(), ctx.clone());
+    let frontend_request = FrontendRequest {
+        options: &request.frontend_attrs,
+        inputs: &request.frontend_inputs,
+    };
+    let outcome = frontend::run(name, &build, frontend_request).await;
+    build.close().await;
+    outcome
 }
 
 /// Registers the build for LLBBridge calls and waits for its frontend to return.
@@ -153,20 +172,32 @@ async fn export_result(
     export: &ImageExport,
     result: ReturnedResult,
 ) -> Result<BTreeMap<String, String>, SolveError> {
+    let config = result.image_config()?;
     let Some(result) = result.single_ref()? else {
         return Err(SolveError::InvalidDefinition(
             "the build produced no result to export".into(),
         ));
     };
+    let platform = config
+        .as_ref()
+        .map_or_else(Platform::native, config_platform);
     export
-        .export(
-            &solver.worker,
-            &ctx.lease,
-            &result,
-            None,
-            Platform::native(),
-        )
+        .export(&solver.worker, &ctx.lease, &result, config, platform)
         .await
+}
+
+/// The platform an image config names (the node's when it names none).
+fn config_platform(config: &serde_json::Value) -> Platform {
+    let field = |name: &str| {
+        config
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    match (field("os"), field("architecture")) {
+        (Some(os), Some(arch)) => Platform::new(os, arch, field("variant")),
+        _ => Platform::native(),
+    }
 }
 
 pub(super) fn to_status(error: SolveError) -> Status {

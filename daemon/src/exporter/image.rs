@@ -67,16 +67,22 @@ impl ImageExport {
         worker: &Worker,
         lease: &Lease,
         result: &Ref,
-        config: Option<Config>,
+        image_config: Option<serde_json::Value>,
         platform: Platform,
     ) -> Result<BTreeMap<String, String>, SolveError> {
         let layers = self.new_layers(worker, lease, result).await?;
+        // A frontend's config (a Dockerfile's) is the image's; raw LLB gets a default PATH.
+        let config = match image_config {
+            Some(_) => None,
+            None => Some(default_config()?),
+        };
         let write = ImageWrite {
             names: self.names.clone(),
             base: result.base.as_deref(),
             platform,
             layers,
-            config: Some(config.map(Ok).unwrap_or_else(default_config)?),
+            config,
+            full_config: image_config,
             format: self.format,
         };
         let written = worker

@@ -10,6 +10,9 @@ use tokio::sync::oneshot;
 use crate::solver::{Ref, SolveContext, SolveError, Solver};
 use crate::worker::ViewMount;
 
+/// The result metadata key of the image config a frontend made.
+pub const IMAGE_CONFIG_KEY: &str = "containerimage.config";
+
 /// What the frontend returned.
 #[derive(Debug)]
 pub enum Returned {
@@ -33,6 +36,18 @@ impl ReturnedResult {
             refs: BTreeMap::from([(String::new(), result)]),
             metadata: BTreeMap::new(),
         }
+    }
+
+    /// The image config a frontend returned (`containerimage.config`), if any.
+    pub fn image_config(&self) -> Result<Option<serde_json::Value>, SolveError> {
+        let Some(bytes) = self.metadata.get(IMAGE_CONFIG_KEY) else {
+            return Ok(None);
+        };
+        serde_json::from_slice(bytes).map(Some).map_err(|e| {
+            SolveError::InvalidDefinition(format!(
+                "the frontend's {IMAGE_CONFIG_KEY} is not an image config: {e}"
+            ))
+        })
     }
 
     /// The one ref to export; several (a multi-platform result) are not supported yet.
@@ -72,16 +87,26 @@ impl GatewayBuild {
         (Arc::new(build), receiver)
     }
 
-    /// Solves `definition` within this build; returns the id of its result.
-    pub async fn solve(&self, definition: &pb::Definition) -> Result<String, SolveError> {
+    /// Solves `definition` within this build; returns its result (None: empty).
+    pub async fn solve_ref(&self, definition: &pb::Definition) -> Result<Option<Ref>, SolveError> {
         let graph = nodekit_llb::load_or_empty(definition)
             .map_err(|e| SolveError::InvalidDefinition(e.to_string()))?;
-        let result = self.solver.solve(Arc::new(graph), self.ctx.clone()).await?;
+        self.solver.solve(Arc::new(graph), self.ctx.clone()).await
+    }
+
+    /// Keeps `result` under a new id the frontend's client can name.
+    pub fn adopt(&self, result: Option<Ref>) -> String {
         let id = format!("nodekit-ref-{}", crate::worker::random_suffix());
         if let Ok(mut results) = self.results.lock() {
             results.insert(id.clone(), result);
         }
-        Ok(id)
+        id
+    }
+
+    /// Solves `definition` within this build; returns the id of its result.
+    pub async fn solve(&self, definition: &pb::Definition) -> Result<String, SolveError> {
+        let result = self.solve_ref(definition).await?;
+        Ok(self.adopt(result))
     }
 
     /// The result behind `id`; the empty id is the empty result, as upstream treats it.

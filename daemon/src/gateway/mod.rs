@@ -8,6 +8,6 @@ pub mod caps;
 mod files;
 mod registry;
 
-pub use build::{GatewayBuild, Returned, ReturnedResult};
+pub use build::{GatewayBuild, Returned, ReturnedResult, IMAGE_CONFIG_KEY};
 pub use files::{read_dir, read_file, stat_file, FileStat, ReadRange};
 pub use registry::{Gateways, RegistrationGuard};

@@ -236,7 +236,10 @@ impl Solver {
             }
         }
         ctx.job.progress.vertex(record.clone());
-        let result = self.run_op(vertex, inputs, ctx).await;
+        let result = self
+            .run_op(vertex, inputs, ctx)
+            .await
+            .map_err(|e| e.in_step(&vertex.name));
         finish_record(ctx, record, result.as_ref().err().map(|e| e.to_string()));
         if let (Some(key), Ok(outputs)) = (&key, &result) {
             self.cache.record(key, outputs).await;
@@ -307,6 +310,10 @@ fn unwrap_shared(error: Arc<SolveError>) -> SolveError {
         Ok(error) => error,
         Err(shared) => match shared.as_ref() {
             SolveError::Cancelled => SolveError::Cancelled,
+            SolveError::Step { name, source } => SolveError::Step {
+                name: name.clone(),
+                source: Box::new(SolveError::Other(source.to_string())),
+            },
             other => SolveError::Other(other.to_string()),
         },
     }

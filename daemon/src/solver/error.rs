@@ -27,9 +27,35 @@ pub enum SolveError {
     Other(String),
     #[error("build cancelled")]
     Cancelled,
+    /// A vertex failed; `name` is the vertex's (a frontend maps it back to its source line).
+    #[error("{source}")]
+    Step {
+        name: String,
+        #[source]
+        source: Box<SolveError>,
+    },
 }
 
 impl SolveError {
+    /// This error as the failure of vertex `name` (cancellation stays cancellation).
+    pub fn in_step(self, name: &str) -> SolveError {
+        match self {
+            SolveError::Cancelled | SolveError::Step { .. } => self,
+            source => SolveError::Step {
+                name: name.to_string(),
+                source: Box::new(source),
+            },
+        }
+    }
+
+    /// The vertex that failed, if the error names one.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            SolveError::Step { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
     pub fn worker(op: impl Into<String>, source: WorkerError) -> SolveError {
         match source {
             WorkerError::Cancelled => SolveError::Cancelled,

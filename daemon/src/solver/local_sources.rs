@@ -1,7 +1,7 @@
-//! Local sources (`local://name`): the client's directory, synced through its session into a
-//! copy kept per (shared key, name) so the next build transfers only what changed, then turned
-//! into a committed snapshot. The snapshot of the copy's latest content is kept too (its result
-//! holds the lease), so an unchanged directory costs only the sync.
+//! Local sources (`local://name`): the client's directory, synced through its session straight
+//! into a snapshot. Per (shared key, name) the latest snapshot is kept (its result holds the
+//! lease) with the sync state beside it, so the next sync starts from it: unchanged files are
+//! neither sent nor copied, and an unchanged directory costs only the comparison.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ struct CopyState {
 
 /// One local source's copy, locked against concurrent syncs while this lives.
 pub struct LocalCopy {
-    pub tree: PathBuf,
+    /// The receiver's record of the latest snapshot's files.
     pub state_file: PathBuf,
     state: Arc<CopyState>,
     _locked: tokio::sync::OwnedMutexGuard<()>,
@@ -50,7 +50,6 @@ impl LocalSources {
         let locked = state.lock.clone().lock_owned().await;
         let dir = self.root.join(&key);
         LocalCopy {
-            tree: dir.join("tree"),
             state_file: dir.join("state.json"),
             state,
             _locked: locked,
@@ -80,6 +79,20 @@ impl LocalCopy {
             .as_ref()
             .filter(|(kept, _)| kept == digest)
             .map(|(_, result)| result.clone())
+    }
+
+    /// The latest kept snapshot.
+    pub fn latest(&self) -> Option<Ref> {
+        let latest = self.state.latest.lock().ok()?;
+        latest.as_ref().map(|(_, result)| result.clone())
+    }
+
+    /// Lets go of the kept snapshot and the sync state describing it.
+    pub fn forget(&self) {
+        if let Ok(mut latest) = self.state.latest.lock() {
+            *latest = None;
+        }
+        let _ = std::fs::remove_file(&self.state_file);
     }
 
     /// Keeps `result` as the snapshot of content `digest` (the previous one is let go).

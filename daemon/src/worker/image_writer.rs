@@ -17,6 +17,8 @@ use super::error::{WorkerError, WorkerResult};
 use super::images::{put_image_record, ImageRecord, ResolvedImage};
 use super::layers::CommittedLayer;
 use super::Worker;
+use serde_json::{json, Value};
+
 use crate::oci::{self, chain_ids, sha256_digest, Platform};
 
 /// Which manifest and config media types to write.
@@ -44,6 +46,10 @@ pub struct ImageWrite<'a> {
     pub layers: Vec<NewLayer>,
     /// The runtime config (Cmd, Env, ...); `None` keeps the base image's.
     pub config: Option<Config>,
+    /// A whole image config made by a frontend (its runtime config and history); the writer
+    /// only fills in the layers' diff IDs and reconciles the history with them.
+    /// Kept as JSON: Docker's extensions (Healthcheck, OnBuild, Shell) are not in the OCI types.
+    pub full_config: Option<serde_json::Value>,
     pub format: ManifestFormat,
 }
 
@@ -60,10 +66,17 @@ pub async fn write_image(
     ctx: &CallContext,
     request: &ImageWrite<'_>,
 ) -> WorkerResult<WrittenImage> {
-    let config = image_config(request)?;
-    let config_bytes = to_json(&config)?;
+    let (config_bytes, diff_ids) = match &request.full_config {
+        Some(full) => {
+            let (config, diff_ids) = frontend_config(request, full.clone());
+            (to_json(&config)?, diff_ids)
+        }
+        None => {
+            let config = image_config(request)?;
+            (to_json(&config)?, config.rootfs().diff_ids().clone())
+        }
+    };
     let config_digest = sha256_digest(&config_bytes);
-    let diff_ids = config.rootfs().diff_ids().clone();
     let top_chain = chain_ids(&diff_ids).pop();
     let mut config_labels = HashMap::new();
     if let Some(chain) = &top_chain {
@@ -208,4 +221,62 @@ fn to_json(value: &impl serde::Serialize) -> WorkerResult<Vec<u8>> {
 
 fn invalid(error: impl std::fmt::Display) -> WorkerError {
     WorkerError::Exec(format!("building image metadata: {error}"))
+}
+
+/// The frontend's config with the image's diff IDs, its history reconciled with the layers as
+/// upstream's exporter does: one non-empty history entry per layer.
+fn frontend_config(request: &ImageWrite<'_>, mut config: Value) -> (Value, Vec<String>) {
+    let mut diff_ids = request.base.map(|b| b.diff_ids()).unwrap_or_default();
+    diff_ids.extend(request.layers.iter().map(|l| l.layer.diff_id.clone()));
+    let history = reconcile_history(config.get("history"), diff_ids.len());
+    config["history"] = Value::Array(history);
+    config["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
+    if config.get("created").is_none_or(Value::is_null) {
+        config["created"] =
+            json!(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
+    }
+    (config, diff_ids)
+}
+
+/// `history` with exactly `layers` entries not marked `empty_layer`.
+fn reconcile_history(history: Option<&Value>, layers: usize) -> Vec<Value> {
+    let mut history = history
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let is_empty = |h: &Value| {
+        h.get("empty_layer")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    let mut non_empty = history.iter().filter(|h| !is_empty(h)).count();
+    for entry in history.iter_mut().rev() {
+        if non_empty <= layers {
+            break;
+        }
+        if !is_empty(entry) {
+            entry["empty_layer"] = json!(true);
+            non_empty -= 1;
+        }
+    }
+    for _ in non_empty..layers {
+        history.push(json!({"created_by": "nodekit build step"}));
+    }
+    history
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    #[test]
+    fn history_gets_one_non_empty_entry_per_layer() {
+        let given = json!([{"created_by": "FROM"}, {"created_by": "ENV", "empty_layer": true}, {"created_by": "RUN"}]);
+        let fewer = reconcile_history(Some(&given), 1);
+        assert_eq!(fewer[2]["empty_layer"], json!(true));
+        assert_eq!(fewer[0].get("empty_layer"), None);
+        let more = reconcile_history(Some(&given), 3);
+        assert_eq!(more.len(), 4);
+        assert_eq!(more[3]["created_by"], "nodekit build step");
+    }
 }

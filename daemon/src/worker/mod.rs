@@ -161,6 +161,11 @@ impl Worker {
         images::resolve(self, reference, platform).await
     }
 
+    /// A whole blob of the content store (a config, a manifest).
+    pub async fn read_blob(&self, digest: &str) -> WorkerResult<Vec<u8>> {
+        content::read_blob(self.channel(), self.ctx(), digest).await
+    }
+
     /// Unpacks the image's layers as chain-ID snapshots; returns the top one.
     pub async fn unpack(
         &self,

@@ -98,6 +98,12 @@ async fn apply(
     let dest_path = dest_mount.path().to_path_buf();
     let source_path: Option<PathBuf> = source_mount.as_ref().map(|m| m.path().to_path_buf());
     let action = action.clone();
+    let copied_from = match &action.action {
+        Some(nodekit_proto::pb::file_action::Action::Copy(copy)) => {
+            Some(nodekit_llb::pathutil::join(&["/", &copy.src]))
+        }
+        _ => None,
+    };
     let done = tokio::task::spawn_blocking(move || {
         let users = PasswdResolver::new(&dest_path);
         let roots = ActionRoots {
@@ -110,6 +116,13 @@ async fn apply(
     drop((dest_mount, source_mount));
     match done {
         Ok(Ok(())) => Ok(()),
+        // A copy source that is not there: BuildKit's wording, naming the source.
+        Ok(Err(error)) if is_missing_source(&error, copied_from.as_deref()) => {
+            Err(SolveError::FileOp(format!(
+                "failed to calculate checksum: {:?}: not found",
+                copied_from.unwrap_or_default()
+            )))
+        }
         Ok(Err(error)) => Err(SolveError::FileOp(error.to_string())),
         Err(error) => Err(SolveError::Other(format!("file action failed: {error}"))),
     }
@@ -159,4 +172,9 @@ fn input_of(index: i64, op_inputs: usize, action: usize) -> Result<Input, SolveE
     Err(SolveError::InvalidDefinition(format!(
         "file action {action} refers to input {index}, which is neither an op input nor an earlier action"
     )))
+}
+
+/// Whether a copy failed because its source is not there (not its destination).
+fn is_missing_source(error: &nodekit_fileop::FileOpError, source: Option<&str>) -> bool {
+    source.is_some_and(|src| error.is_not_found() && error.to_string().contains(src))
 }

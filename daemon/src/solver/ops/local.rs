@@ -3,7 +3,7 @@
 
 use nodekit_filesync::{headers, receive, ReceiveOptions, ReceiveSummary};
 use nodekit_proto::moby::filesync::v1::file_sync_client::FileSyncClient;
-use nodekit_proto::pb::{FileActionCopy, SourceOp};
+use nodekit_proto::pb::SourceOp;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::session::Session;
@@ -11,9 +11,10 @@ use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
 use crate::solver::local_sources::LocalCopy;
 use crate::solver::result::Ref;
-use crate::worker::ViewMount;
 
 const DIFF_COPY: &str = "/moby.filesync.v1.FileSync/DiffCopy";
+/// How many synced layers a local source stacks before it starts again from scratch.
+const MAX_LAYERS: usize = 8;
 
 pub async fn run(op: &OpContext<'_>, source: &SourceOp, name: &str) -> Result<Ref, SolveError> {
     let (solver, ctx) = (op.solver, op.ctx);
@@ -32,27 +33,50 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp, name: &str) -> Result<Re
             "local source {name:?}: the client's session does not offer local directories"
         )));
     }
-    let shared_key = source
+    // The client's key keeps different clients' copies apart; the hint keeps a client's
+    // differently filtered syncs of one directory apart.
+    let hint = source
         .attrs
         .get("local.sharedkeyhint")
-        .cloned()
-        .unwrap_or_else(|| session.shared_key.clone());
+        .map_or("", String::as_str);
+    let shared_key = format!("{}/{hint}", session.shared_key);
     let copy = solver.local_sources.lock(&shared_key, name).await;
+    let base = kept_base(op, &copy).await;
+    let active = op.prepare(&base).await?;
     let started = std::time::Instant::now();
-    let summary = sync(&session, source, name, &copy).await?;
+    let synced = match op.mount_active(&active) {
+        Ok(mount) => sync(&session, source, name, mount.path(), &copy).await,
+        Err(error) => Err(error),
+    };
+    let summary = match synced {
+        Ok(summary) => summary,
+        Err(error) => {
+            let _ = solver.worker.discard(active).await;
+            return Err(error);
+        }
+    };
     tracing::debug!(name, files = summary.files_transferred, reused = summary.files_reused, took = ?started.elapsed(), "local source synced");
     ctx.job.progress.transfer(&op.vertex.digest, name, &summary);
     if let Some(kept) = copy.snapshot_of(&summary.digest) {
-        // Its lease expires after a day; then containerd may have collected it.
-        if still_there(op, &kept).await {
-            return Ok(kept);
-        }
+        let _ = solver.worker.discard(active).await;
+        return Ok(kept);
     }
-    let started = std::time::Instant::now();
-    let result = snapshot_of(op, &copy).await?;
-    tracing::debug!(name, took = ?started.elapsed(), "local source snapshot made");
+    let result = op.commit(active, &base).await?;
     copy.keep_snapshot(&summary.digest, &result);
     Ok(result)
+}
+
+/// What the sync starts from: the kept snapshot of the previous sync (so unchanged files are
+/// neither sent nor copied, and the new layer holds only the changes), or scratch once the
+/// stack is deep or the snapshot has gone.
+async fn kept_base(op: &OpContext<'_>, copy: &LocalCopy) -> Ref {
+    match copy.latest() {
+        Some(kept) if kept.layers.len() < MAX_LAYERS && still_there(op, &kept).await => kept,
+        _ => {
+            copy.forget();
+            Ref::default()
+        }
+    }
 }
 
 async fn still_there(op: &OpContext<'_>, result: &Ref) -> bool {
@@ -67,11 +91,12 @@ async fn still_there(op: &OpContext<'_>, result: &Ref) -> bool {
         .unwrap_or(false)
 }
 
-/// Runs DiffCopy against the client, receiving into the kept copy.
+/// Runs DiffCopy against the client, receiving into `dest` (the mounted snapshot).
 async fn sync(
     session: &Session,
     source: &SourceOp,
     name: &str,
+    dest: &std::path::Path,
     copy: &LocalCopy,
 ) -> Result<ReceiveSummary, SolveError> {
     let (outgoing, requests) = tokio::sync::mpsc::channel(64);
@@ -83,7 +108,7 @@ async fn sync(
         .await
         .map_err(|e| SolveError::Session(format!("local source {name:?}: {}", e.message())))?
         .into_inner();
-    let options = ReceiveOptions::new(&copy.tree, &copy.state_file);
+    let options = ReceiveOptions::new(dest, &copy.state_file);
     receive(options, incoming, outgoing)
         .await
         .map_err(|e| SolveError::Session(format!("local source {name:?}: {e}")))
@@ -140,47 +165,5 @@ fn json_list(source: &SourceOp, attr: &str) -> Result<Vec<String>, SolveError> {
                 "source attribute {attr}: not a JSON list of strings: {e}"
             ))
         }),
-    }
-}
-
-/// Copies the kept tree into a new snapshot, committed as a one-layer result.
-async fn snapshot_of(op: &OpContext<'_>, copy: &LocalCopy) -> Result<Ref, SolveError> {
-    let scratch = Ref::default();
-    let active = op.prepare(&scratch).await?;
-    let mount = op.mount_active(&active);
-    let filled = match mount {
-        Ok(mount) => fill(mount, copy).await,
-        Err(error) => Err(error),
-    };
-    if let Err(error) = filled {
-        let _ = op.solver.worker.discard(active).await;
-        return Err(error);
-    }
-    op.commit(active, &scratch).await
-}
-
-async fn fill(mount: ViewMount, copy: &LocalCopy) -> Result<(), SolveError> {
-    let (source, dest) = (copy.tree.clone(), mount.path().to_path_buf());
-    let copied = tokio::task::spawn_blocking(move || {
-        let action = FileActionCopy {
-            src: "/".into(),
-            dest: "/".into(),
-            dir_copy_contents: true,
-            mode: -1,
-            timestamp: -1,
-            ..Default::default()
-        };
-        nodekit_fileop::copy(&source, &dest, &action, &nodekit_fileop::NumericIdsOnly)
-    })
-    .await;
-    drop(mount);
-    match copied {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(SolveError::Other(format!(
-            "copying the local source into a snapshot: {error}"
-        ))),
-        Err(error) => Err(SolveError::Other(format!(
-            "copying the local source: {error}"
-        ))),
     }
 }

@@ -77,7 +77,11 @@ async fn run_step(
     cancel: CancellationToken,
 ) -> WorkerResult<ExecOutcome> {
     let id = format!("nodekit-{}", crate::worker::random_suffix());
-    let dir = StepDir::create(worker.mount_source_root(), &id)?;
+    let dir = StepDir::create(
+        worker.mount_source_root(),
+        &id,
+        &request.process.extra_hosts,
+    )?;
     let destinations = mount_destinations(&request.mounts);
     let (user, stubs) = inspect_rootfs(&dir, &request, &destinations)?;
     let spec = build_spec(&SpecInput {

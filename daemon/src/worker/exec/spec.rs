@@ -55,6 +55,8 @@ pub struct ProcessSpec {
     pub cwd: String,
     /// `name`, `uid`, `name:group` or `uid:gid`; empty means root.
     pub user: String,
+    /// Extra /etc/hosts entries (host, IP).
+    pub extra_hosts: Vec<(String, String)>,
 }
 
 /// Everything the spec needs besides the defaults.
@@ -290,6 +292,7 @@ mod tests {
             env: vec!["A=1".into()],
             cwd: String::new(),
             user: "builder".into(),
+            extra_hosts: Vec::new(),
         };
         let user = ResolvedUser {
             uid: 1000,

@@ -13,7 +13,12 @@ pub struct StepDir {
 }
 
 impl StepDir {
-    pub fn create(root: &Path, id: &str) -> WorkerResult<StepDir> {
+    /// The directory for step `id`, its /etc/hosts with `extra_hosts` (host, IP) appended.
+    pub fn create(
+        root: &Path,
+        id: &str,
+        extra_hosts: &[(String, String)],
+    ) -> WorkerResult<StepDir> {
         let path = root.join(id);
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -21,7 +26,7 @@ impl StepDir {
             .create(&path)
             .map_err(|e| WorkerError::io(format!("creating {}", path.display()), e))?;
         let dir = StepDir { path };
-        dir.write_etc_files()?;
+        dir.write_etc_files(extra_hosts)?;
         Ok(dir)
     }
 
@@ -37,11 +42,15 @@ impl StepDir {
         self.path.join("resolv.conf")
     }
 
-    fn write_etc_files(&self) -> WorkerResult<()> {
+    fn write_etc_files(&self, extra_hosts: &[(String, String)]) -> WorkerResult<()> {
         // The host's resolver configuration, copied so that every bind source lives here.
         let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+        let mut hosts = HOSTS.to_string();
+        for (host, ip) in extra_hosts {
+            hosts.push_str(&format!("{ip}\t{host}\n"));
+        }
         for (path, bytes) in [
-            (self.hosts(), HOSTS.as_bytes()),
+            (self.hosts(), hosts.as_bytes()),
             (self.resolv_conf(), &resolv[..]),
         ] {
             std::fs::write(&path, bytes)

@@ -54,6 +54,7 @@ async fn execute(
         _ => NetworkMode::Host,
     };
     let mut env = meta.env.clone();
+    env.extend(proxy_environment(meta));
     env.extend(secrets::environment(op, exec).await?);
     let request = ExecRequest {
         rootfs,
@@ -62,6 +63,11 @@ async fn execute(
             env,
             cwd: meta.cwd.clone(),
             user: meta.user.clone(),
+            extra_hosts: meta
+                .extra_hosts
+                .iter()
+                .map(|h| (h.host.clone(), h.ip.clone()))
+                .collect(),
         },
         mounts: std::mem::take(&mut plan.extra),
         network,
@@ -92,6 +98,28 @@ async fn execute(
             code: outcome.exit_code,
         }),
     }
+}
+
+/// The proxy settings a step gets in both letter cases (kept out of the op's cache key).
+fn proxy_environment(meta: &pb::Meta) -> Vec<String> {
+    let Some(proxy) = &meta.proxy_env else {
+        return Vec::new();
+    };
+    let settings = [
+        ("HTTP_PROXY", &proxy.http_proxy),
+        ("HTTPS_PROXY", &proxy.https_proxy),
+        ("FTP_PROXY", &proxy.ftp_proxy),
+        ("NO_PROXY", &proxy.no_proxy),
+        ("ALL_PROXY", &proxy.all_proxy),
+    ];
+    let set = |name: &str| meta.env.iter().any(|e| e.split('=').next() == Some(name));
+    settings
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .flat_map(|(name, value)| [(name.to_string(), value), (name.to_lowercase(), value)])
+        .filter(|(name, _)| !set(name))
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect()
 }
 
 async fn forward_logs(

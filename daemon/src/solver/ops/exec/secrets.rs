@@ -100,7 +100,9 @@ async fn fetch(
 fn missing(id: &str, optional: bool, why: &str) -> Result<Option<Vec<u8>>, SolveError> {
     match optional {
         true => Ok(None),
-        false => Err(SolveError::Session(format!("secret {id} not found: {why}"))),
+        false => Err(SolveError::Session(format!(
+            "secret {id}: not found ({why})"
+        ))),
     }
 }
 

@@ -1,0 +1,414 @@
+//! Dockerfile → LLB. Stages convert in file order, only those the target needs; each is an LLB
+//! state and an image config. Base images' configs come from [`BaseImages`] (the worker).
+
+mod copy;
+mod meta;
+mod run;
+mod scope;
+mod stage;
+
+use std::collections::BTreeSet;
+
+use futures::future::BoxFuture;
+use nodekit_dockerfile::{Dockerfile, InstructionKind, Stage};
+use nodekit_llb_builder::{scratch, Image, ImageConfig, Local, State};
+use nodekit_proto::pb;
+
+use super::image::StageImage;
+use super::inputs::CONTEXT;
+use super::options::Options;
+use crate::oci::Platform;
+use crate::solver::SolveError;
+pub(super) use scope::set_in_place;
+pub use scope::Scope;
+use stage::StageBuilder;
+
+/// A converted stage.
+#[derive(Clone)]
+pub struct Converted {
+    pub state: State,
+    pub image: StageImage,
+    /// Every step's name and Dockerfile line.
+    pub steps: Vec<(String, usize)>,
+    /// The ARGs declared in the stage: a stage built FROM it inherits them.
+    pub args: Vec<(String, Option<String>)>,
+}
+
+/// Where base images' configs come from.
+pub trait BaseImages: Send + Sync {
+    /// The reference to build from (pinned if the resolver pins) and the config blob.
+    fn config<'a>(
+        &'a self,
+        reference: &'a str,
+        platform: &'a Platform,
+    ) -> BoxFuture<'a, Result<(String, Vec<u8>), SolveError>>;
+}
+
+/// Everything one conversion needs.
+pub struct ConvertRequest<'a> {
+    pub dockerfile: &'a Dockerfile,
+    pub file: &'a str,
+    pub options: &'a Options,
+    pub ignore: &'a [String],
+    pub platform: &'a Platform,
+    pub build_platform: &'a Platform,
+    pub bases: &'a dyn BaseImages,
+}
+
+/// The stages converted so far, and the build context every COPY reads.
+pub struct Stages {
+    names: Vec<Option<String>>,
+    /// The stage being converted.
+    current: usize,
+    named_contexts: std::collections::BTreeMap<String, String>,
+    /// `add-hosts`: /etc/hosts entries for every RUN.
+    pub extra_hosts: Vec<(String, String)>,
+    /// Step names and their Dockerfile lines, to place errors of the solve.
+    steps: std::sync::Mutex<Vec<(String, usize)>>,
+    converted: Vec<Option<Converted>>,
+    context: State,
+    platform: pb::Platform,
+}
+
+impl Stages {
+    /// The state a `--from` names: an earlier stage (by name or index), else an image; none
+    /// means the build context.
+    pub fn source_state(&self, from: Option<&str>, scope: &Scope) -> Result<State, SolveError> {
+        let Some(from) = from else {
+            return Ok(self.context.clone());
+        };
+        if from.contains('$') {
+            return Err(scope.error("variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround"));
+        }
+        if let Some(context) = self.named_context(from) {
+            return Ok(context);
+        }
+        match self.index(from) {
+            Some(i) if i == self.current => Err(scope.error(format!("circular dependency detected on stage: {from}"))),
+            Some(i) if i > self.current => Err(scope.error(format!(
+                "cannot copy from stage \"{from}\", it needs to be defined before current stage \"{}\"",
+                self.label(self.current)
+            ))),
+            Some(i) => self.converted[i]
+                .as_ref()
+                .map(|c| c.state.clone())
+                .ok_or_else(|| scope.error(format!("stage {from} was not built"))),
+            None if from.chars().all(|c| c.is_ascii_digit()) => Err(scope.error(format!("invalid stage index {from}"))),
+            None => {
+                // Named so that a failure to resolve it is reported at this line.
+                let name = format!("[{}] COPY --from={from}: load {from}", self.label(self.current));
+                self.record_step(&name, scope.line);
+                Ok(Image::new(from).platform(self.platform.clone()).custom_name(&name).into_state())
+            }
+        }
+    }
+
+    /// The stage's name, or `stage-N`.
+    fn label(&self, index: usize) -> String {
+        self.names[index]
+            .clone()
+            .unwrap_or_else(|| format!("stage-{index}"))
+    }
+
+    /// A `context:<name>` option's source: `docker-image://ref` or `local:dir`.
+    fn named_context(&self, name: &str) -> Option<State> {
+        let value = self.named_contexts.get(name)?;
+        if let Some(reference) = value.strip_prefix("docker-image://") {
+            return Some(
+                Image::new(reference)
+                    .platform(self.platform.clone())
+                    .into_state(),
+            );
+        }
+        let dir = value.strip_prefix("local:")?;
+        Some(Local::new(dir).shared_key_hint(dir).into_state())
+    }
+
+    fn record_step(&self, name: &str, line: usize) {
+        if let Ok(mut steps) = self.steps.lock() {
+            steps.push((name.to_string(), line));
+        }
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        let by_name = self
+            .names
+            .iter()
+            .position(|n| n.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)));
+        by_name.or_else(|| name.parse::<usize>().ok().filter(|i| *i < self.names.len()))
+    }
+}
+
+/// Converts the target stage (and what it needs) for one platform.
+pub async fn convert(request: &ConvertRequest<'_>) -> Result<Converted, SolveError> {
+    let df = request.dockerfile;
+    let global = global_scope(request)?;
+    let target = target_index(df, &request.options.target)?;
+    let needed = needed_stages(df, target);
+    let context = Local::new(CONTEXT)
+        .shared_key_hint(CONTEXT)
+        .exclude_patterns(request.ignore)
+        .into_state();
+    let mut stages = Stages {
+        names: df.stages.iter().map(|s| s.name.clone()).collect(),
+        current: 0,
+        named_contexts: request.options.named_contexts.clone(),
+        extra_hosts: request.options.extra_hosts.clone(),
+        steps: Default::default(),
+        converted: vec![None; df.stages.len()],
+        context,
+        platform: wire_platform(request.platform),
+    };
+    for index in (0..=target).filter(|i| needed.contains(i)) {
+        stages.current = index;
+        let converted = convert_stage(request, &global, &stages, index).await?;
+        stages.converted[index] = Some(converted);
+    }
+    let mut converted = stages.converted[target]
+        .take()
+        .ok_or_else(|| SolveError::Other("the target stage was not converted".into()))?;
+    converted.steps = stages.steps.lock().map(|s| s.clone()).unwrap_or_default();
+    Ok(converted)
+}
+
+/// The scope of FROM lines: build args, the automatic platform ARGs and the global ARGs.
+fn global_scope(request: &ConvertRequest<'_>) -> Result<Scope, SolveError> {
+    let mut build_args = request.options.build_args.clone();
+    for (key, value) in
+        super::platform_args::platform_args(request.build_platform, request.platform)
+    {
+        build_args.entry(key).or_insert(value);
+    }
+    let mut scope = Scope::new(request.dockerfile.escape, build_args.clone(), request.file);
+    for (key, value) in
+        super::platform_args::platform_args(request.build_platform, request.platform)
+    {
+        scope.declare(&key, Some(&value));
+    }
+    for instruction in &request.dockerfile.global_args {
+        scope.line = instruction.start_line;
+        let mut instruction = instruction.clone();
+        scope.expand_instruction(&mut instruction)?;
+        if let InstructionKind::Arg(args) = &instruction.kind {
+            for arg in args {
+                scope.declare(&arg.key, arg.default.as_deref());
+            }
+        }
+    }
+    Ok(scope)
+}
+
+fn target_index(df: &Dockerfile, target: &str) -> Result<usize, SolveError> {
+    if df.stages.is_empty() {
+        return Err(SolveError::InvalidDefinition(
+            "dockerfile contains no stages to build".into(),
+        ));
+    }
+    match target {
+        "" => Ok(df.stages.len() - 1),
+        name => df
+            .stages
+            .iter()
+            .position(|s| {
+                s.name
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+            .ok_or_else(|| {
+                SolveError::InvalidDefinition(format!(
+                    "target stage \"{name}\" could not be found{}",
+                    suggestion(df, name)
+                ))
+            }),
+    }
+}
+
+/// ` (did you mean x?)` for the stage name closest to a mistyped one.
+fn suggestion(df: &Dockerfile, name: &str) -> String {
+    let closest = df
+        .stages
+        .iter()
+        .filter_map(|s| s.name.as_deref())
+        .map(|n| (edit_distance(n, &name.to_lowercase()), n))
+        .filter(|(d, _)| *d <= 2)
+        .min();
+    closest
+        .map(|(_, n)| format!(" (did you mean {n}?)"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// The stages the target depends on (through FROM, COPY --from and RUN --mount from=).
+fn needed_stages(df: &Dockerfile, target: usize) -> BTreeSet<usize> {
+    let mut needed = BTreeSet::new();
+    let mut pending = vec![target];
+    while let Some(index) = pending.pop() {
+        if !needed.insert(index) {
+            continue;
+        }
+        for name in references(&df.stages[index]) {
+            let by_name = df.stages[..index].iter().position(|s| {
+                s.name
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&name))
+            });
+            let by_index = name.parse::<usize>().ok().filter(|i| *i < index);
+            pending.extend(by_name.or(by_index));
+        }
+    }
+    needed
+}
+
+/// Every stage-or-image name a stage refers to.
+fn references(stage: &Stage) -> Vec<String> {
+    let mut names = vec![stage.from.image.clone()];
+    for instruction in &stage.instructions {
+        match &instruction.kind {
+            InstructionKind::Copy(copy) => names.extend(copy.from.clone()),
+            // A trigger runs in stages built FROM this one; what it reads must be built too.
+            InstructionKind::Onbuild(onbuild) => {
+                if let Ok(trigger) = &onbuild.trigger {
+                    if let InstructionKind::Copy(copy) = &trigger.kind {
+                        names.extend(copy.from.clone());
+                    }
+                }
+            }
+            InstructionKind::Run(run) => {
+                names.extend(run.mounts.iter().filter_map(|m| m.from_value()))
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+async fn convert_stage(
+    request: &ConvertRequest<'_>,
+    global: &Scope,
+    stages: &Stages,
+    index: usize,
+) -> Result<Converted, SolveError> {
+    let stage = &request.dockerfile.stages[index];
+    let mut from_scope = global.clone();
+    from_scope.line = stage.line;
+    let platform = match &stage.platform {
+        Some(raw) => {
+            let text = from_scope.expand(raw)?;
+            Platform::parse(&text).map_err(|e| {
+                from_scope.error(format!("failed to parse platform {text}: {}", e.0))
+            })?
+        }
+        None => request.platform.clone(),
+    };
+    let base_name = from_scope.expand(&stage.from.image)?;
+    let (state, mut image) = base(request, stages, &base_name, &platform, &from_scope).await?;
+    let label = stage
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("stage-{index}"));
+    let triggers = image.strings("OnBuild");
+    image.set("OnBuild", serde_json::Value::Null);
+    let mut builder = StageBuilder {
+        state,
+        scope: global.for_stage(image.env()),
+        image,
+        stages,
+        label,
+        step: 1,
+        steps: stage.instructions.len() + triggers.len() + 1,
+        ignore_cache: request.options.ignores_cache(stage.name.as_deref()),
+        cmd_set: false,
+    };
+    // A stage built FROM an earlier one inherits the ARGs it declared.
+    if let Some(earlier) = stages
+        .index(&base_name)
+        .and_then(|i| stages.converted[i].as_ref())
+    {
+        builder.scope.declared = earlier.args.clone();
+    }
+    for trigger in &triggers {
+        let instruction = nodekit_dockerfile::parse_instruction(trigger).map_err(|e| {
+            builder.scope.error(format!(
+                "ONBUILD trigger {trigger:?} of the base image: {}",
+                e.message
+            ))
+        })?;
+        builder.apply(&instruction)?;
+    }
+    for instruction in &stage.instructions {
+        builder.apply(instruction)?;
+    }
+    builder.image.set_platform(&platform);
+    Ok(Converted {
+        state: builder.state,
+        image: builder.image,
+        steps: Vec::new(),
+        args: builder.scope.declared.clone(),
+    })
+}
+
+/// The stage's base: an earlier stage, scratch, or an image with its config applied.
+async fn base(
+    request: &ConvertRequest<'_>,
+    stages: &Stages,
+    name: &str,
+    platform: &Platform,
+    scope: &Scope,
+) -> Result<(State, StageImage), SolveError> {
+    if let Some(earlier) = stages.index(name).and_then(|i| stages.converted[i].clone()) {
+        return Ok((earlier.state, earlier.image));
+    }
+    let named = request.options.named_contexts.get(name);
+    if let Some(dir) = named.and_then(|v| v.strip_prefix("local:")) {
+        let state = Local::new(dir).shared_key_hint(dir).into_state();
+        return Ok((state, StageImage::scratch(platform)));
+    }
+    let name = named
+        .and_then(|v| v.strip_prefix("docker-image://"))
+        .unwrap_or(name);
+    if name.eq_ignore_ascii_case("scratch") {
+        let state = scratch().platform(wire_platform(platform)).env(
+            "PATH",
+            super::image::DEFAULT_PATH.trim_start_matches("PATH="),
+        );
+        return Ok((state, StageImage::scratch(platform)));
+    }
+    let (reference, config) = request
+        .bases
+        .config(name, platform)
+        .await
+        .map_err(|e| scope.error(e))?;
+    let parsed = ImageConfig::parse(&config)
+        .map_err(|e| scope.error(format!("the config of {name}: {e}")))?;
+    let mut state = Image::new(&reference)
+        .platform(wire_platform(platform))
+        .into_state()
+        .with_image_config(&parsed);
+    if !parsed.config.user.is_empty() {
+        state = state.user(parsed.config.user.clone());
+    }
+    Ok((state, StageImage::from_base(&config)?))
+}
+
+fn wire_platform(platform: &Platform) -> pb::Platform {
+    pb::Platform {
+        os: platform.os.clone(),
+        architecture: platform.architecture.clone(),
+        variant: platform.variant.clone().unwrap_or_default(),
+        ..Default::default()
+    }
+}

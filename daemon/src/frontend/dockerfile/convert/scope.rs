@@ -1,0 +1,184 @@
+//! The variables a stage's instructions see: the ARGs declared so far (with the build's value
+//! or their default) overlaid by the stage's environment, expanded with upstream's shell-word
+//! rules.
+
+use std::collections::BTreeMap;
+
+use nodekit_dockerfile::Lexer;
+
+use crate::solver::SolveError;
+
+#[derive(Clone, Debug)]
+pub struct Scope {
+    pub lexer: Lexer,
+    /// Values given with `build-arg:` (and the automatic platform ARGs).
+    build_args: BTreeMap<String, String>,
+    /// ARGs declared in this scope, in order, with their current values (None: no value).
+    pub declared: Vec<(String, Option<String>)>,
+    /// The global ARGs' values (declared before the first FROM): a stage's `ARG NAME` without
+    /// a default takes them.
+    globals: Vec<(String, Option<String>)>,
+    /// The stage's environment (`KEY=value`), from its image and ENV.
+    pub env: Vec<String>,
+    /// The Dockerfile's name and the line being converted, for errors.
+    pub file: String,
+    pub line: usize,
+}
+
+impl Scope {
+    pub fn new(escape: char, build_args: BTreeMap<String, String>, file: &str) -> Scope {
+        Scope {
+            lexer: Lexer::new(escape),
+            build_args,
+            declared: Vec::new(),
+            globals: Vec::new(),
+            env: Vec::new(),
+            file: file.to_string(),
+            line: 0,
+        }
+    }
+
+    /// A scope for a new stage: same build args, nothing declared yet.
+    pub fn for_stage(&self, env: Vec<String>) -> Scope {
+        Scope {
+            declared: Vec::new(),
+            globals: self.declared.clone(),
+            env,
+            ..self.clone()
+        }
+    }
+
+    /// Declares `ARG name[=default]`: the build's value wins over the default.
+    pub fn declare(&mut self, name: &str, default: Option<&str>) {
+        let global = || {
+            self.globals
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.clone())
+        };
+        let value = self
+            .build_args
+            .get(name)
+            .cloned()
+            .or_else(|| default.map(String::from))
+            .or_else(global);
+        self.declared.retain(|(k, _)| k != name);
+        self.declared.push((name.to_string(), value));
+    }
+
+    /// The variables for expansion: declared ARGs, then the environment (which wins).
+    fn variables(&self) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = self
+            .declared
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect();
+        vars.extend(self.env.iter().map(|e| match e.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (e.clone(), String::new()),
+        }));
+        vars
+    }
+
+    /// Expands every word upstream expands in `instruction`, with this scope's variables.
+    pub fn expand_instruction(
+        &self,
+        instruction: &mut nodekit_dockerfile::Instruction,
+    ) -> Result<(), SolveError> {
+        let vars = self.variables();
+        let lexer = self.lexer;
+        instruction
+            .expand_words(|word| lexer.process_word(word, &vars))
+            .map_err(|e| self.error(e))?;
+        let heredoc = Lexer::for_heredoc();
+        instruction
+            .expand_contents(|data| heredoc.process_word(data, &vars))
+            .map_err(|e| self.error(e))
+    }
+
+    /// An expander for values parsed later (RUN mounts).
+    pub fn expander(
+        &self,
+    ) -> impl FnMut(&str) -> Result<String, nodekit_dockerfile::ExpandError> + '_ {
+        let vars = self.variables();
+        move |word| self.lexer.process_word(word, &vars)
+    }
+
+    pub fn expand(&self, word: &str) -> Result<String, SolveError> {
+        self.lexer
+            .process_word(word, &self.variables())
+            .map_err(|e| self.error(e))
+    }
+
+    pub fn expand_words(&self, word: &str) -> Result<Vec<String>, SolveError> {
+        self.lexer
+            .process_words(word, &self.variables())
+            .map_err(|e| self.error(e))
+    }
+
+    /// Sets `KEY=value` in the environment, replacing an earlier value.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        set_in_place(&mut self.env, key, value);
+    }
+
+    /// The value of a build arg given for this build (proxies need no ARG).
+    pub fn build_arg(&self, name: &str) -> Option<&str> {
+        self.build_args.get(name).map(String::as_str)
+    }
+
+    /// The environment a RUN step gets: the stage's, plus declared ARGs it does not set.
+    pub fn run_env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .map(|e| {
+                e.split_once('=')
+                    .map_or((e.clone(), String::new()), |(k, v)| (k.into(), v.into()))
+            })
+            .collect();
+        for (key, value) in &self.declared {
+            if let (Some(value), false) = (value, env.iter().any(|(k, _)| k == key)) {
+                env.push((key.clone(), value.clone()));
+            }
+        }
+        env
+    }
+
+    /// An error at the current line, as `Dockerfile:LINE: message`.
+    pub fn error(&self, message: impl std::fmt::Display) -> SolveError {
+        SolveError::InvalidDefinition(format!("{}:{}: {message}", self.file, self.line))
+    }
+}
+
+/// Sets `key=value` in an environment list, keeping an existing key's place.
+pub fn set_in_place(env: &mut Vec<String>, key: &str, value: &str) {
+    let entry = format!("{key}={value}");
+    match env.iter_mut().find(|e| e.split('=').next() == Some(key)) {
+        Some(existing) => *existing = entry,
+        None => env.push(entry),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_args_override_defaults_and_env_overrides_args() {
+        let build_args = BTreeMap::from([("A".to_string(), "from-build".to_string())]);
+        let mut scope = Scope::new('\\', build_args, "Dockerfile");
+        scope.declare("A", Some("default"));
+        scope.declare("B", Some("b"));
+        scope.declare("C", None);
+        assert_eq!(
+            scope.expand("$A-$B-${C:-none}").unwrap(),
+            "from-build-b-none"
+        );
+        scope.set_env("B", "env");
+        assert_eq!(scope.expand("$B").unwrap(), "env");
+        let env = scope.run_env();
+        assert!(env.contains(&("B".to_string(), "env".to_string())));
+        assert!(env.contains(&("A".to_string(), "from-build".to_string())));
+    }
+}

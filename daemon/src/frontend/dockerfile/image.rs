@@ -1,0 +1,185 @@
+//! The image config a Dockerfile stage builds up. Kept as JSON so that what the base image
+//! carries (Docker's Healthcheck, OnBuild, Shell, unknown fields) passes through untouched.
+
+use serde_json::{json, Map, Value};
+
+use crate::oci::Platform;
+use crate::solver::SolveError;
+
+/// The PATH a stage gets when its base sets none (BuildKit's default).
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageImage {
+    json: Value,
+}
+
+impl StageImage {
+    /// The config of `FROM scratch` for `platform`.
+    pub fn scratch(platform: &Platform) -> StageImage {
+        let mut json = json!({
+            "architecture": platform.architecture,
+            "os": platform.os,
+            "config": {"Env": [DEFAULT_PATH], "WorkingDir": "/"},
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "history": [],
+        });
+        if let Some(variant) = &platform.variant {
+            json["variant"] = json!(variant);
+        }
+        StageImage { json }
+    }
+
+    /// A base image's config (the blob as stored).
+    pub fn from_base(bytes: &[u8]) -> Result<StageImage, SolveError> {
+        let mut json: Value = serde_json::from_slice(bytes)
+            .map_err(|e| SolveError::Other(format!("the base image's config is not JSON: {e}")))?;
+        if !json.get("config").is_some_and(Value::is_object) {
+            json["config"] = json!({});
+        }
+        let image = StageImage { json };
+        Ok(match image.env().iter().any(|e| e.starts_with("PATH=")) {
+            true => image,
+            false => image.with_env_entry(DEFAULT_PATH),
+        })
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.json).unwrap_or_default()
+    }
+
+    fn config(&mut self) -> &mut Map<String, Value> {
+        if !self.json["config"].is_object() {
+            self.json["config"] = json!({});
+        }
+        match self.json["config"].as_object_mut() {
+            Some(config) => config,
+            None => unreachable!("config was just made an object"),
+        }
+    }
+
+    /// A runtime config field (`Cmd`, `User`, ...).
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.json.get("config")?.get(field).filter(|v| !v.is_null())
+    }
+
+    /// Sets a runtime config field; `Null` removes it.
+    pub fn set(&mut self, field: &str, value: Value) {
+        match value {
+            Value::Null => {
+                self.config().remove(field);
+            }
+            value => {
+                self.config().insert(field.to_string(), value);
+            }
+        }
+    }
+
+    pub fn string(&self, field: &str) -> String {
+        self.get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub fn strings(&self, field: &str) -> Vec<String> {
+        let values = self.get(field).and_then(Value::as_array);
+        values
+            .map(|v| {
+                v.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn env(&self) -> Vec<String> {
+        self.strings("Env")
+    }
+
+    /// Sets `key=value` in Env, replacing an earlier value of `key`.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        let mut env = self.env();
+        super::convert::set_in_place(&mut env, key, value);
+        self.set("Env", json!(env));
+    }
+
+    fn with_env_entry(mut self, entry: &str) -> StageImage {
+        let mut env = self.env();
+        env.insert(0, entry.to_string());
+        self.set("Env", json!(env));
+        self
+    }
+
+    /// Adds `key` to a map-valued field (`Labels`, `ExposedPorts`, `Volumes`).
+    pub fn insert_into(&mut self, field: &str, key: &str, value: Value) {
+        let config = self.config();
+        let entry = config.entry(field.to_string()).or_insert_with(|| json!({}));
+        if !entry.is_object() {
+            *entry = json!({});
+        }
+        if let Some(map) = entry.as_object_mut() {
+            map.insert(key.to_string(), value);
+        }
+    }
+
+    /// Sets a top-level field (`author`).
+    pub fn set_top(&mut self, field: &str, value: Value) {
+        self.json[field] = value;
+    }
+
+    /// Appends a history entry, as upstream writes them.
+    pub fn add_history(&mut self, created_by: &str, empty_layer: bool) {
+        let mut entry = json!({
+            "created": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            "created_by": created_by,
+            "comment": "buildkit.dockerfile.v0",
+        });
+        if empty_layer {
+            entry["empty_layer"] = json!(true);
+        }
+        match self.json["history"].as_array_mut() {
+            Some(history) => history.push(entry),
+            None => self.json["history"] = json!([entry]),
+        }
+    }
+
+    /// The platform the config names (the given one when it names none).
+    pub fn set_platform(&mut self, platform: &Platform) {
+        self.json["architecture"] = json!(platform.architecture);
+        self.json["os"] = json!(platform.os);
+        match &platform.variant {
+            Some(variant) => self.json["variant"] = json!(variant),
+            None => {
+                if let Some(object) = self.json.as_object_mut() {
+                    object.remove("variant");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_replaces_and_base_keeps_unknown_fields() {
+        let base = br#"{"architecture":"amd64","os":"linux","config":{"Env":["A=1"],"Healthcheck":{"Test":["NONE"]}},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let mut image = StageImage::from_base(base).unwrap();
+        assert_eq!(
+            image.env(),
+            vec![DEFAULT_PATH.to_string(), "A=1".to_string()]
+        );
+        image.set_env("A", "2");
+        assert_eq!(image.env().last().unwrap(), "A=2");
+        assert_eq!(image.env().len(), 2);
+        assert_eq!(image.get("Healthcheck").unwrap()["Test"][0], "NONE");
+        image.insert_into("ExposedPorts", "80/tcp", json!({}));
+        image.add_history("ENV A=2", true);
+        let bytes = image.to_bytes();
+        let back: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back["config"]["ExposedPorts"]["80/tcp"], json!({}));
+        assert_eq!(back["history"][0]["empty_layer"], json!(true));
+    }
+}

@@ -1,0 +1,80 @@
+//! The Dockerfile frontend's inputs from the client: the Dockerfile (from the `dockerfile`
+//! local directory) and the ignore patterns (`<Dockerfile>.dockerignore` beside it, else the
+//! context's `.dockerignore`), each fetched through the session as a filtered local source.
+
+use nodekit_llb_builder::{marshal, Local};
+
+use crate::gateway::{read_file, GatewayBuild};
+use crate::solver::SolveError;
+
+/// The local directory names buildctl uses.
+pub const CONTEXT: &str = "context";
+pub const DOCKERFILE_DIR: &str = "dockerfile";
+/// The Dockerfile's name when the client gives none.
+pub const DEFAULT_NAME: &str = "Dockerfile";
+
+pub struct DockerfileSource {
+    /// The Dockerfile's name as the client gave it (for error messages).
+    pub name: String,
+    pub text: String,
+    /// The context's ignore patterns (dockerignore syntax).
+    pub ignore: Vec<String>,
+}
+
+/// Fetches the Dockerfile `filename` and the ignore patterns.
+pub async fn read(build: &GatewayBuild, filename: &str) -> Result<DockerfileSource, SolveError> {
+    let own_ignore = format!("{filename}.dockerignore");
+    let mut files = vec![filename.to_string(), own_ignore.clone()];
+    // With the default name, a lower-case `dockerfile` does too (as upstream).
+    let fallback = (filename == DEFAULT_NAME).then(|| DEFAULT_NAME.to_lowercase());
+    files.extend(fallback.clone());
+    let dir = fetch(build, DOCKERFILE_DIR, &files, "dockerfile").await?;
+    let found = read_file(dir.path(), filename, None).or_else(|e| {
+        fallback
+            .as_deref()
+            .map_or(Err(e), |name| read_file(dir.path(), name, None))
+    });
+    let text = match found {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map_err(|_| SolveError::InvalidDefinition(format!("{filename} is not UTF-8 text")))?,
+        Err(_) => {
+            return Err(SolveError::InvalidDefinition(format!(
+                "failed to read dockerfile: open {filename}: no such file or directory"
+            )))
+        }
+    };
+    let ignore = match read_file(dir.path(), &own_ignore, None) {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let context = fetch(
+                build,
+                CONTEXT,
+                &[".dockerignore".to_string()],
+                "dockerignore",
+            )
+            .await?;
+            read_file(context.path(), ".dockerignore", None).unwrap_or_default()
+        }
+    };
+    Ok(DockerfileSource {
+        name: filename.to_string(),
+        text,
+        ignore: nodekit_patterns::read_ignore_file(&String::from_utf8_lossy(&ignore)),
+    })
+}
+
+/// Syncs only `files` of local directory `name` and mounts the result.
+async fn fetch(
+    build: &GatewayBuild,
+    name: &str,
+    files: &[String],
+    hint: &str,
+) -> Result<std::sync::Arc<crate::worker::ViewMount>, SolveError> {
+    let state = Local::new(name)
+        .include_patterns(files)
+        .shared_key_hint(hint)
+        .into_state();
+    let definition = marshal(&state).map_err(|e| SolveError::Other(e.to_string()))?;
+    let id = build.solve(&definition).await?;
+    build.view(&id).await
+}

@@ -1,0 +1,2 @@
+FROM nodekit.test/busybox:1
+COPY . /ctx/
