@@ -11,3 +11,4 @@ fi
 cargo build -q --release -p nodekitd -p nodekit-bench
 target/release/worker-bench "${1:-5}" target/release/nodekitd
 target/release/context-bench "${1:-5}"
+target/release/dockerfile-bench "${1:-5}"

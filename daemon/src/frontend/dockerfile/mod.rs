@@ -2,10 +2,10 @@
 //! client, parses it (`nodekit-dockerfile`), converts the target stage to LLB for each platform,
 //! solves it within the build and returns the result with its image config.
 
-mod convert;
-mod image;
+pub mod convert;
+pub mod image;
 mod inputs;
-mod options;
+pub mod options;
 mod platform_args;
 
 use std::sync::Arc;
