@@ -35,6 +35,24 @@
 //! trait Env { fn get(&self, name: &str) -> Option<&str>; }
 //!   impls: EmptyEnv, EnvSlice(&[impl AsRef<str>]) ("K=V" list), Vec/[(String, String)],
 //!          [(&str, &str)], HashMap/BTreeMap<String, String>, &T
+//!
+//! // Build checks (module `lint`; see its docs for which rule runs where)
+//! pub fn lint(df: &Dockerfile, config: &LintConfig) -> Vec<LintWarning>
+//! pub fn lint_with(df: &Dockerfile, config: &LintConfig, ctx: &LintContext) -> Vec<LintWarning>
+//! pub fn lint_error(warnings: &[LintWarning], config: &LintConfig) -> Option<String>
+//! lint::finish(warnings: Vec<LintWarning>, config: &LintConfig) -> Vec<LintWarning>  // filter + order
+//! LintConfig { skip_all, skip: BTreeSet<String>, experimental_all, experimental: BTreeSet<String>, error }
+//!   fn parse(spec: &str) -> Result<LintConfig, String>                  // `# check=` syntax
+//!   fn from_sources(directive: Option<&str>, build_arg: Option<&str>) -> Result<LintConfig, String>
+//!   fn is_enabled(&self, rule: &str) -> bool
+//! LintContext { predefined_args: Option<Vec<(String, String)>>, build_args: BTreeMap<String, String>,
+//!               stages: Option<BTreeSet<usize>> }                        // Default = text only
+//! LintWarning { rule: &'static str, description: &'static str, url: String, message: String,
+//!               start_line: usize, end_line: usize }
+//!   fn short(&self) -> String                                         // "Rule: msg (line N)"
+//! lint::rules::{Rule { name, description, url, experimental }, ALL_RULES, rule_by_name, <RULE consts>,
+//!               <rule>_message(..) formatters}
+//! lint::converter::{undefined_vars, undefined_var, invalid_base_image_platform, copy_ignored_file}
 //! ```
 //!
 //! # Expansion (done by the converter, with the stage environment)
@@ -72,12 +90,17 @@
 //! - Hostile input is bounded: `${…}` nesting over 128 levels, more than 8
 //!   nested ONBUILDs and pathological wildcard patterns are errors.
 //! - "did you mean" suggestions pick the first closest option in a fixed
-//!   order (upstream iterates a Go map).
+//!   order (upstream iterates a Go map); so does the rule list of
+//!   [`lint_error`] (order of first appearance).
+//! - Build checks that upstream runs on expanded values during dispatch
+//!   skip words containing variables, and assume base images from outside
+//!   the Dockerfile set no `Shell` (details in [`lint`](mod@lint)).
 
 pub mod ast;
 mod dockerfile;
 mod error;
 mod instructions;
+pub mod lint;
 mod parser;
 mod quote;
 mod shell;
@@ -91,6 +114,7 @@ pub use instructions::{
     HealthcheckInstruction, Instruction, InstructionKind, KeyValue, Mount, MountSpec, MountType,
     NetworkMode, OnbuildInstruction, RunInstruction, SecurityMode, ShareMode, SourceContent,
 };
+pub use lint::{lint, lint_error, lint_with, LintConfig, LintContext, LintWarning};
 pub use parser::{chomp_heredoc_content, parse_ast, parse_heredoc};
 pub use quote::go_quote;
 pub use shell::{EmptyEnv, Env, EnvSlice, Lexer, ProcessResult};

@@ -32,6 +32,7 @@ mod exec_lower;
 mod file;
 mod file_op;
 mod file_proto;
+mod http;
 mod image_config;
 mod json;
 mod local;
@@ -56,6 +57,7 @@ pub use exec::ExecState;
 pub use file::{
     Action, BoundActions, Chown, CopySource, FileAction, Mkdir, Mkfile, Rm, Symlink, UserRef,
 };
+pub use http::Http;
 pub use image_config::{
     ContainerConfig, ImageConfig, ImageMetaResolver, ResolveImageOpt, ResolvedImage,
     ResolvedImageConfig,

@@ -11,7 +11,7 @@ use nodekit_proto::moby::buildkit::v1::frontend::{self as gw, ReturnRequest};
 use nodekit_proto::moby::buildkit::v1::{Exporter, SolveRequest};
 use nodekit_test_support::{TestDaemon, TestEnv};
 
-use crate::helpers::{run_build, run_in_image};
+use crate::helpers::{run_build, run_in_image, with_build};
 
 const DOCKERFILE: &str = "ARG BASE
 FROM ${BASE} AS build
@@ -112,15 +112,15 @@ async fn a_gateway_solve_naming_the_frontend_returns_its_result_and_config() {
     };
     let frontend = async {
         let mut bridge = LlbBridgeClient::new(channel.clone());
-        let mut request = tonic::Request::new(gw::SolveRequest {
-            frontend: "dockerfile.v0".into(),
-            frontend_opt: options(),
-            allow_result_return: true,
-            ..Default::default()
-        });
-        request
-            .metadata_mut()
-            .insert("buildkit-controlapi-buildid", build.parse().unwrap());
+        let request = with_build(
+            build,
+            gw::SolveRequest {
+                frontend: "dockerfile.v0".into(),
+                frontend_opt: options(),
+                allow_result_return: true,
+                ..Default::default()
+            },
+        );
         let result = bridge
             .solve(request)
             .await
@@ -134,13 +134,13 @@ async fn a_gateway_solve_naming_the_frontend_returns_its_result_and_config() {
             config["config"]["Cmd"],
             serde_json::json!(["cat", "/out.txt"])
         );
-        let mut request = tonic::Request::new(ReturnRequest {
-            result: Some(result),
-            error: None,
-        });
-        request
-            .metadata_mut()
-            .insert("buildkit-controlapi-buildid", build.parse().unwrap());
+        let request = with_build(
+            build,
+            ReturnRequest {
+                result: Some(result),
+                error: None,
+            },
+        );
         bridge.r#return(request).await.unwrap();
     };
     let mut control = ControlClient::new(channel.clone());
@@ -150,6 +150,138 @@ async fn a_gateway_solve_naming_the_frontend_returns_its_result_and_config() {
         run_in_image("nodekit.test/api-dockerfile:2", &[]),
         "howdy: from the context\n"
     );
+    drop(session);
+    daemon.stop().await;
+}
+
+/// Removes an image name from the store when dropped (even when the test fails).
+struct StoreName(String);
+
+impl Drop for StoreName {
+    fn drop(&mut self) {
+        nodekit_test_support::ctr(TestEnv::get(), &["images", "rm", &self.0]);
+    }
+}
+
+#[tokio::test]
+async fn image_resolve_mode_pull_asks_the_registry_even_when_the_store_has_the_name() {
+    let daemon = TestDaemon::start("frontend-resolve-mode").await;
+    let env = TestEnv::get();
+    // The store gets an image with /marker under the registry image's name (put back to
+    // "registry only" at the end, as the environment has it).
+    let _restore = StoreName(env.registry_image.clone());
+    let marked = crate::helpers::busybox().file(nodekit_llb_builder::FileAction::new(
+        nodekit_llb_builder::Mkfile::new("/marker", 0o644, "x"),
+    ));
+    let request = BuildRequest {
+        definition: Some(crate::helpers::definition(&marked)),
+        exporter: crate::helpers::image_output(&env.registry_image),
+        ..Default::default()
+    };
+    run_build(&daemon, request).await.0.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = "ARG BASE\nFROM ${BASE}\nRUN if [ -e /marker ]; then echo store; else echo registry; fi > /which\n";
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    for (mode, expected) in [("default", "store\n"), ("pull", "registry\n")] {
+        let name = format!("nodekit.test/api-resolve-{mode}:1");
+        let request = BuildRequest {
+            frontend: Some("dockerfile.v0".into()),
+            frontend_attrs: BTreeMap::from([
+                ("build-arg:BASE".to_string(), env.registry_image.clone()),
+                ("image-resolve-mode".to_string(), mode.to_string()),
+            ]),
+            services: locals(dir.path()),
+            exporter: crate::helpers::image_output(&name),
+            ..Default::default()
+        };
+        run_build(&daemon, request).await.0.unwrap();
+        assert_eq!(run_in_image(&name, &["cat", "/which"]), expected, "{mode}");
+    }
+    daemon.stop().await;
+}
+
+const TWO_PLATFORMS: &str = "ARG BASE
+FROM --platform=$BUILDPLATFORM ${BASE} AS probe
+ARG TARGETARCH
+RUN echo \"built on $(uname -m) for $TARGETARCH\" > /arch
+FROM ${BASE}
+COPY --from=probe /arch /arch
+";
+
+#[tokio::test]
+async fn a_list_of_platforms_gives_one_result_per_platform() {
+    let daemon = TestDaemon::start("frontend-platforms").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), TWO_PLATFORMS).unwrap();
+    let channel = daemon.channel().await;
+    let session = ClientSession::start(channel.clone(), locals(dir.path()))
+        .await
+        .unwrap();
+    let build = "frontend-platforms-1";
+    let solve = SolveRequest {
+        r#ref: build.into(),
+        session: session.id.clone(),
+        ..Default::default()
+    };
+    let frontend = async {
+        let mut bridge = LlbBridgeClient::new(channel.clone());
+        let mut options = options();
+        options.insert("platform".into(), "linux/amd64,linux/arm64".into());
+        let request = gw::SolveRequest {
+            frontend: "dockerfile.v0".into(),
+            frontend_opt: options,
+            allow_result_return: true,
+            ..Default::default()
+        };
+        let result = bridge
+            .solve(with_build(build, request))
+            .await
+            .unwrap()
+            .into_inner()
+            .result
+            .unwrap();
+        let Some(gw::result::Result::Refs(refs)) = &result.result else {
+            panic!("expected one ref per platform: {:?}", result.result);
+        };
+        let platforms: serde_json::Value =
+            serde_json::from_slice(&result.metadata["refs.platforms"]).unwrap();
+        let ids: Vec<&str> = platforms["platforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["linux/amd64", "linux/arm64"]);
+        for arch in ["amd64", "arm64"] {
+            let key = format!("linux/{arch}");
+            let config: serde_json::Value =
+                serde_json::from_slice(&result.metadata[&format!("containerimage.config/{key}")])
+                    .unwrap();
+            assert_eq!(config["architecture"], arch);
+            let read = gw::ReadFileRequest {
+                r#ref: refs.refs[&key].id.clone(),
+                file_path: "/arch".into(),
+                ..Default::default()
+            };
+            let data = bridge
+                .read_file(with_build(build, read))
+                .await
+                .unwrap()
+                .into_inner()
+                .data;
+            let text = String::from_utf8_lossy(&data).into_owned();
+            assert!(text.ends_with(&format!(" for {arch}\n")), "{key}: {text}");
+        }
+        let done = ReturnRequest {
+            result: None,
+            error: None,
+        };
+        bridge.r#return(with_build(build, done)).await.unwrap();
+    };
+    let mut control = ControlClient::new(channel.clone());
+    let (solved, _) = tokio::join!(control.solve(solve), frontend);
+    solved.unwrap();
     drop(session);
     daemon.stop().await;
 }

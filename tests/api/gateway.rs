@@ -14,15 +14,7 @@ use nodekit_proto::moby::buildkit::v1::{Exporter, SolveRequest};
 use nodekit_test_support::{TestDaemon, TestEnv};
 use tonic::transport::Channel;
 
-use crate::helpers::{busybox, definition, run_in_image};
-
-fn with_build<T>(build: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("buildkit-controlapi-buildid", build.parse().unwrap());
-    request
-}
+use crate::helpers::{busybox, definition, run_in_image, with_build};
 
 /// Drives the frontend side: every LLBBridge call a client-side frontend makes.
 async fn frontend(channel: Channel, build: &str) -> String {

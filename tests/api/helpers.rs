@@ -60,3 +60,12 @@ pub fn logs(updates: &[StatusResponse]) -> String {
 pub fn busybox() -> State {
     nodekit_llb_builder::image(&TestEnv::get().local_image)
 }
+
+/// A gateway request of build `build` (the id travels as metadata).
+pub fn with_build<T>(build: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("buildkit-controlapi-buildid", build.parse().unwrap());
+    request
+}

@@ -56,6 +56,8 @@ pub struct CaseFile {
     pub config_len: BTreeMap<String, usize>,
     pub history: History,
     pub logs: Logs,
+    /// The build's warnings (`Rule: message (line N)`), as the logs.
+    pub warnings: Logs,
     /// The build must fail, with this error.
     pub error: Option<ExpectError>,
 }

@@ -29,6 +29,8 @@ pub struct Outcome {
 struct Built {
     result: Result<BTreeMap<String, String>, String>,
     logs: String,
+    /// The build's warnings (lint findings), one `short` text per line.
+    warnings: String,
 }
 
 pub async fn run_case(daemon: &TestDaemon, case: &Case, base: &Placeholders) -> Outcome {
@@ -130,6 +132,7 @@ async fn check_case(daemon: &TestDaemon, case: &Case, base: &Placeholders) -> Ve
             }
         }
         check_logs(case, &built.logs, &vars, &mut failures);
+        check_warnings(case, &built.warnings, &vars, &mut failures);
         return failures;
     }
 
@@ -144,6 +147,7 @@ async fn check_case(daemon: &TestDaemon, case: &Case, base: &Placeholders) -> Ve
         }
     };
     check_logs(case, &built.logs, &vars, &mut failures);
+    check_warnings(case, &built.warnings, &vars, &mut failures);
     if case.checks_config() {
         match image::config(response).await {
             Ok(config) => check_config(case, &config, &vars, &mut failures),
@@ -230,7 +234,16 @@ async fn run_build(
         .flat_map(|u| u.logs.iter())
         .map(|l| String::from_utf8_lossy(&l.msg).into_owned())
         .collect();
-    Built { result, logs }
+    let warnings = updates
+        .iter()
+        .flat_map(|u| u.warnings.iter())
+        .map(|w| format!("{}\n", String::from_utf8_lossy(&w.short)))
+        .collect();
+    Built {
+        result,
+        logs,
+        warnings,
+    }
 }
 
 fn check_logs(case: &Case, logs: &str, vars: &Placeholders, failures: &mut Vec<String>) {
@@ -247,6 +260,22 @@ fn check_logs(case: &Case, logs: &str, vars: &Placeholders, failures: &mut Vec<S
                 "step output contains {unwanted:?}{}",
                 log_tail(logs)
             ));
+        }
+    }
+}
+
+fn check_warnings(case: &Case, warnings: &str, vars: &Placeholders, failures: &mut Vec<String>) {
+    let spec = &case.spec.warnings;
+    for want in &spec.contains {
+        let want = vars.apply(want);
+        if !warnings.contains(&want) {
+            failures.push(format!("warnings lack {want:?}; warnings:\n{warnings}"));
+        }
+    }
+    for unwanted in &spec.not_contains {
+        let unwanted = vars.apply(unwanted);
+        if warnings.contains(&unwanted) {
+            failures.push(format!("warnings contain {unwanted:?}"));
         }
     }
 }

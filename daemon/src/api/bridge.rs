@@ -24,6 +24,7 @@ use super::{worker_record, ApiState};
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{caps, GatewayBuild, ReadRange, Returned, ReturnedResult};
 use crate::oci::Platform;
+use crate::worker::ResolveMode;
 
 /// The metadata key naming the build a gateway call belongs to.
 const BUILD_ID_HEADER: &str = "buildkit-controlapi-buildid";
@@ -72,8 +73,9 @@ impl LlbBridge for BridgeService {
                 )
             })
             .unwrap_or_else(Platform::native);
+        let mode = ResolveMode::parse(&request.resolve_mode).map_err(Status::invalid_argument)?;
         let image = worker
-            .resolve_image(&request.r#ref, &platform)
+            .resolve_image_with(&request.r#ref, &platform, mode)
             .await
             .map_err(|e| Status::not_found(format!("resolving {}: {e}", request.r#ref)))?;
         let config =

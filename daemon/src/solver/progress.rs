@@ -51,6 +51,17 @@ impl Progress {
         });
     }
 
+    /// The latest record of vertex `digest`, if it has one.
+    fn last_record(&self, digest: &str) -> Option<Vertex> {
+        let history = self.history.lock().ok()?;
+        history
+            .iter()
+            .rev()
+            .flat_map(|update| update.vertexes.iter())
+            .find(|v| v.digest == digest)
+            .cloned()
+    }
+
     /// Records output of a vertex's process (stream 1 stdout, 2 stderr).
     pub fn log(&self, vertex: &str, stream: i64, msg: Vec<u8>) {
         self.push(StatusResponse {
@@ -109,9 +120,13 @@ impl Progress {
         });
     }
 
-    /// Records a frontend's warning (a Dockerfile lint, say) against its vertex.
+    /// Records a frontend's warning (a Dockerfile lint, say) against its vertex. The vertex's
+    /// last record goes along: BuildKit's printers show a vertex's warnings when the vertex
+    /// itself changes, and it may be complete already.
     pub fn warning(&self, warning: WarnRequest) {
+        let vertex = self.last_record(&warning.digest);
         self.push(StatusResponse {
+            vertexes: vertex.into_iter().collect(),
             warnings: vec![VertexWarning {
                 vertex: warning.digest,
                 level: warning.level,

@@ -31,7 +31,7 @@ pub use context::CallContext;
 pub use error::{WorkerError, WorkerResult};
 pub use exec::{ExecOutcome, ExecRequest, OutputChunk, OutputStream};
 pub use image_writer::{ImageWrite, ManifestFormat, NewLayer, WrittenImage};
-pub use images::{ImageOrigin, RegistryHosts, ResolvedImage};
+pub use images::{ImageOrigin, RegistryHosts, ResolveMode, ResolvedImage};
 pub use layers::{CommittedLayer, Compression};
 pub use leases::Lease;
 pub use snapshots::{ActiveSnapshot, Snapshots};
@@ -158,7 +158,17 @@ impl Worker {
         reference: &str,
         platform: &Platform,
     ) -> WorkerResult<ResolvedImage> {
-        images::resolve(self, reference, platform).await
+        images::resolve(self, reference, platform, ResolveMode::Default).await
+    }
+
+    /// Resolves an image for `platform` the way `mode` asks (see [`ResolveMode`]).
+    pub async fn resolve_image_with(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        mode: ResolveMode,
+    ) -> WorkerResult<ResolvedImage> {
+        images::resolve(self, reference, platform, mode).await
     }
 
     /// A whole blob of the content store (a config, a manifest).

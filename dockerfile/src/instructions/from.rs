@@ -13,6 +13,10 @@ pub struct FromInstruction {
     pub platform: Option<String>,
     /// Stage name, lower-cased.
     pub name: Option<String>,
+    /// Stage name as written (before lower-casing).
+    pub name_as_written: Option<String>,
+    /// The `AS` keyword as written (`AS`, `as`, …), when a name is given.
+    pub as_keyword: Option<String>,
     /// Keyword as written.
     pub keyword: String,
     /// Logical line.
@@ -33,6 +37,8 @@ pub(crate) fn parse_from(node: &Node) -> Result<FromInstruction, String> {
         image: node.args.first().cloned().unwrap_or_default(),
         platform: values.string("platform"),
         name,
+        name_as_written: node.args.get(2).cloned(),
+        as_keyword: node.args.get(1).cloned(),
         keyword: node.command.clone(),
         original: node.original.clone(),
         start_line: node.start_line,

@@ -19,6 +19,8 @@ pub struct DockerfileSource {
     pub text: String,
     /// The context's ignore patterns (dockerignore syntax).
     pub ignore: Vec<String>,
+    /// The vertex that read the Dockerfile: warnings about it are shown there.
+    pub vertex: String,
 }
 
 /// Fetches the Dockerfile `filename` and the ignore patterns.
@@ -28,7 +30,7 @@ pub async fn read(build: &GatewayBuild, filename: &str) -> Result<DockerfileSour
     // With the default name, a lower-case `dockerfile` does too (as upstream).
     let fallback = (filename == DEFAULT_NAME).then(|| DEFAULT_NAME.to_lowercase());
     files.extend(fallback.clone());
-    let dir = fetch(build, DOCKERFILE_DIR, &files, "dockerfile").await?;
+    let (dir, vertex) = fetch(build, DOCKERFILE_DIR, &files, "dockerfile").await?;
     let found = read_file(dir.path(), filename, None).or_else(|e| {
         fallback
             .as_deref()
@@ -46,7 +48,7 @@ pub async fn read(build: &GatewayBuild, filename: &str) -> Result<DockerfileSour
     let ignore = match read_file(dir.path(), &own_ignore, None) {
         Ok(bytes) => bytes,
         Err(_) => {
-            let context = fetch(
+            let (context, _) = fetch(
                 build,
                 CONTEXT,
                 &[".dockerignore".to_string()],
@@ -60,21 +62,27 @@ pub async fn read(build: &GatewayBuild, filename: &str) -> Result<DockerfileSour
         name: filename.to_string(),
         text,
         ignore: nodekit_patterns::read_ignore_file(&String::from_utf8_lossy(&ignore)),
+        vertex,
     })
 }
 
-/// Syncs only `files` of local directory `name` and mounts the result.
+/// Syncs only `files` of local directory `name` and mounts the result; also returns the digest
+/// of the vertex that did it.
 async fn fetch(
     build: &GatewayBuild,
     name: &str,
     files: &[String],
     hint: &str,
-) -> Result<std::sync::Arc<crate::worker::ViewMount>, SolveError> {
+) -> Result<(std::sync::Arc<crate::worker::ViewMount>, String), SolveError> {
     let state = Local::new(name)
         .include_patterns(files)
         .shared_key_hint(hint)
         .into_state();
     let definition = marshal(&state).map_err(|e| SolveError::Other(e.to_string()))?;
+    let vertex = nodekit_llb::load(&definition)
+        .ok()
+        .and_then(|graph| graph.root().map(|root| root.digest.clone()))
+        .unwrap_or_default();
     let id = build.solve(&definition).await?;
-    build.view(&id).await
+    Ok((build.view(&id).await?, vertex))
 }

@@ -5,6 +5,7 @@
 pub mod convert;
 pub mod image;
 mod inputs;
+mod lints;
 pub mod options;
 mod platform_args;
 
@@ -17,9 +18,12 @@ use super::FrontendRequest;
 use crate::gateway::{GatewayBuild, ReturnedResult, IMAGE_CONFIG_KEY};
 use crate::oci::Platform;
 use crate::solver::SolveError;
-use crate::worker::Worker;
+use crate::worker::{ResolveMode, Worker};
 use convert::{convert, BaseImages, ConvertRequest};
 use options::Options;
+
+/// The metadata key naming the platform of each ref of a multi-platform result.
+const PLATFORMS_KEY: &str = "refs.platforms";
 
 pub async fn build(
     build: &Arc<GatewayBuild>,
@@ -41,45 +45,138 @@ pub async fn build(
             source.name, syntax.line, syntax.value
         )));
     }
+    let lint_config = lints::config(&dockerfile, &options, &source.name)?;
     let bases = WorkerBases {
         worker: build.solver.worker.clone(),
+        mode: ResolveMode::parse(&options.image_resolve_mode).map_err(SolveError::Frontend)?,
     };
     let build_platform = Platform::native();
+    let sources = Sources {
+        dockerfile: &dockerfile,
+        file: &source.name,
+        ignore: &source.ignore,
+        options: &options,
+        bases: &bases,
+        build_platform: &build_platform,
+    };
+    let converted = futures::future::try_join_all(
+        options
+            .platforms
+            .iter()
+            .map(|platform| convert_platform(&sources, platform)),
+    )
+    .await?;
+    let target = options.platforms.first().unwrap_or(&build_platform);
+    let lint_input = lints::LintInput {
+        dockerfile: &dockerfile,
+        file: &source.name,
+        text: &source.text,
+        vertex: &source.vertex,
+        options: &options,
+        config: &lint_config,
+        predefined_args: platform_args::platform_args(&build_platform, target),
+    };
+    lints::report(&lint_input, &converted, &build.ctx.job)?;
+    // One result per platform, the platforms built side by side.
+    let solved = futures::future::try_join_all(
+        converted
+            .iter()
+            .map(|converted| solve_platform(build, converted, &source.name)),
+    )
+    .await?;
+    Ok(returned_result(&options.platforms, converted, solved))
+}
+
+/// The frontend's result: one ref per platform (keyed by platform when there are several),
+/// each with its image config.
+fn returned_result(
+    platforms: &[Platform],
+    converted: Vec<convert::Converted>,
+    solved: Vec<Option<crate::solver::Ref>>,
+) -> ReturnedResult {
     let mut result = ReturnedResult::default();
-    for platform in &options.platforms {
-        let request = ConvertRequest {
-            dockerfile: &dockerfile,
-            file: &source.name,
-            options: &options,
-            ignore: &source.ignore,
-            platform,
-            build_platform: &build_platform,
-            bases: &bases,
+    let multi = platforms.len() > 1;
+    for ((platform, converted), solved) in platforms.iter().zip(converted).zip(solved) {
+        let key = match multi {
+            true => platform.to_string(),
+            false => String::new(),
         };
-        let mut converted = convert(&request).await?;
-        for (key, value) in &options.labels {
-            converted
-                .image
-                .insert_into("Labels", key, serde_json::json!(value));
-        }
-        let definition = nodekit_llb_builder::marshal(&converted.state)
-            .map_err(|e| SolveError::Other(format!("making LLB: {e}")))?;
-        let solved = build
-            .solve_ref(&definition)
-            .await
-            .map_err(|e| locate(e, &converted.steps, &source.name))?;
-        let key = match options.platforms.len() {
-            1 => String::new(),
-            _ => platform.to_string(),
-        };
-        let meta_key = match key.is_empty() {
-            true => IMAGE_CONFIG_KEY.to_string(),
-            false => format!("{IMAGE_CONFIG_KEY}/{key}"),
+        let meta_key = match multi {
+            false => IMAGE_CONFIG_KEY.to_string(),
+            true => format!("{IMAGE_CONFIG_KEY}/{key}"),
         };
         result.metadata.insert(meta_key, converted.image.to_bytes());
         result.refs.insert(key, solved);
     }
-    Ok(result)
+    if multi {
+        let platforms = platforms_metadata(platforms);
+        result.metadata.insert(PLATFORMS_KEY.to_string(), platforms);
+    }
+    result
+}
+
+/// What every platform's conversion shares.
+struct Sources<'a> {
+    dockerfile: &'a nodekit_dockerfile::Dockerfile,
+    file: &'a str,
+    ignore: &'a [String],
+    options: &'a Options,
+    bases: &'a WorkerBases,
+    build_platform: &'a Platform,
+}
+
+/// Converts the target for `platform`, with the `label:` options in its image config.
+async fn convert_platform(
+    sources: &Sources<'_>,
+    platform: &Platform,
+) -> Result<convert::Converted, SolveError> {
+    let request = ConvertRequest {
+        dockerfile: sources.dockerfile,
+        file: sources.file,
+        options: sources.options,
+        ignore: sources.ignore,
+        platform,
+        build_platform: sources.build_platform,
+        bases: sources.bases,
+    };
+    let mut converted = convert(&request).await?;
+    for (key, value) in &sources.options.labels {
+        converted
+            .image
+            .insert_into("Labels", key, serde_json::json!(value));
+    }
+    Ok(converted)
+}
+
+/// Solves one platform's conversion; a failed step's error is placed at its line.
+async fn solve_platform(
+    build: &Arc<GatewayBuild>,
+    converted: &convert::Converted,
+    file: &str,
+) -> Result<Option<crate::solver::Ref>, SolveError> {
+    let definition = nodekit_llb_builder::marshal(&converted.state)
+        .map_err(|e| SolveError::Other(format!("making LLB: {e}")))?;
+    build
+        .solve_ref(&definition)
+        .await
+        .map_err(|e| locate(e, &converted.steps, file))
+}
+
+/// `refs.platforms`: which ref is which platform, as BuildKit's exporters read it.
+fn platforms_metadata(platforms: &[Platform]) -> Vec<u8> {
+    let platforms: Vec<serde_json::Value> = platforms
+        .iter()
+        .map(|p| {
+            let mut platform = serde_json::json!({"os": p.os, "architecture": p.architecture});
+            if let Some(variant) = &p.variant {
+                platform["variant"] = serde_json::json!(variant);
+            }
+            serde_json::json!({"id": p.to_string(), "platform": platform})
+        })
+        .collect();
+    serde_json::json!({ "platforms": platforms })
+        .to_string()
+        .into_bytes()
 }
 
 /// A failed step's error, placed at its Dockerfile line as `Dockerfile:LINE: message`.
@@ -97,6 +194,7 @@ fn locate(error: SolveError, steps: &[(String, usize)], file: &str) -> SolveErro
 /// Base images through the worker: the host image store first, the registry when absent.
 struct WorkerBases {
     worker: Worker,
+    mode: ResolveMode,
 }
 
 impl BaseImages for WorkerBases {
@@ -108,7 +206,7 @@ impl BaseImages for WorkerBases {
         async move {
             let image = self
                 .worker
-                .resolve_image(reference, platform)
+                .resolve_image_with(reference, platform, self.mode)
                 .await
                 .map_err(|e| {
                     SolveError::Other(format!(

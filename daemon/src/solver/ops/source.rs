@@ -1,5 +1,5 @@
 //! SourceOp: `docker-image://` through the worker's resolution (host image store first) and
-//! `local://` through the client's session.
+//! `local://` through the client's session; `http(s)://` downloaded by the daemon.
 
 use nodekit_proto::pb::SourceOp;
 
@@ -7,15 +7,18 @@ use super::op_platform;
 use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
 use crate::solver::result::Ref;
-use crate::worker::ImageOrigin;
+use crate::worker::{ImageOrigin, ResolveMode};
 
 pub async fn run(op: &OpContext<'_>, source: &SourceOp) -> Result<Ref, SolveError> {
     let identifier = source.identifier.as_str();
     if let Some(reference) = identifier.strip_prefix("docker-image://") {
-        return image(op, reference).await;
+        return image(op, source, reference).await;
     }
     if let Some(name) = identifier.strip_prefix("local://") {
         return super::local::run(op, source, name).await;
+    }
+    if identifier.starts_with("http://") || identifier.starts_with("https://") {
+        return super::http::run(op, source).await;
     }
     let scheme = identifier.split("://").next().unwrap_or(identifier);
     Err(SolveError::Unsupported(format!(
@@ -23,12 +26,17 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp) -> Result<Ref, SolveErro
     )))
 }
 
-async fn image(op: &OpContext<'_>, reference: &str) -> Result<Ref, SolveError> {
+async fn image(op: &OpContext<'_>, source: &SourceOp, reference: &str) -> Result<Ref, SolveError> {
     let platform = op_platform(&op.vertex.op);
     let worker = &op.solver.worker;
     let what = format!("resolving {reference} for {platform}");
+    let mode = source
+        .attrs
+        .get("image.resolvemode")
+        .map_or("", String::as_str);
+    let mode = ResolveMode::parse(mode).map_err(SolveError::InvalidDefinition)?;
     let image = worker
-        .resolve_image(reference, &platform)
+        .resolve_image_with(reference, &platform, mode)
         .await
         .map_err(|e| SolveError::worker(&what, e))?;
     if image.origin == ImageOrigin::Registry {

@@ -50,15 +50,48 @@ impl ResolvedImage {
     }
 }
 
-/// Resolves `text` for `platform`: from the image store when it is there whole, else from the
-/// registry (the pulled image is recorded in the store for the kubelet too).
+/// How a reference is resolved (BuildKit's `image.resolvemode` / `image-resolve-mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResolveMode {
+    /// The image store when the image is there whole, else the registry.
+    #[default]
+    Default,
+    /// Always ask the registry, so a moved tag is followed (the store is updated).
+    Pull,
+    /// Prefer the image store: the same as `Default` on a node, where the store is the cache.
+    Local,
+}
+
+impl ResolveMode {
+    /// From the wire value (`default`, `pull`, `local`; BuildKit also sends `forcepull` and
+    /// `preferlocal`); anything else is refused.
+    pub fn parse(value: &str) -> Result<ResolveMode, String> {
+        match value {
+            "" | "default" => Ok(ResolveMode::Default),
+            "pull" | "forcepull" => Ok(ResolveMode::Pull),
+            "local" | "preferlocal" => Ok(ResolveMode::Local),
+            other => Err(format!(
+                "invalid resolve mode {other:?} (default, pull or local)"
+            )),
+        }
+    }
+}
+
+/// Resolves `text` for `platform`: from the image store when it is there whole (unless `mode`
+/// is `Pull`), else from the registry (the pulled image is recorded in the store for the
+/// kubelet too).
 pub async fn resolve(
     worker: &Worker,
     text: &str,
     platform: &Platform,
+    mode: ResolveMode,
 ) -> WorkerResult<ResolvedImage> {
     let reference = normalize_reference(text)?;
     let name = store_name(&reference);
+    if mode == ResolveMode::Pull {
+        tracing::info!(image = %name, %platform, "resolve mode pull: asking the registry");
+        return pull::pull(worker, &reference, &name, platform).await;
+    }
     if let Some(found) = resolve_in_store(worker, &reference, &name, platform).await? {
         tracing::debug!(image = %name, "resolved from the image store");
         return Ok(found);

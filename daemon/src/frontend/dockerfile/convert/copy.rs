@@ -2,7 +2,9 @@
 //! files), with upstream's destination rules, ownership, modes, exclusions and `--link`.
 
 use nodekit_dockerfile::{AddInstruction, CopyInstruction, SourceContent};
-use nodekit_llb_builder::{merge, scratch, Chown, Copy, FileAction, Mkfile, State};
+use nodekit_llb_builder::{
+    merge, scratch, Chown, Copy, FileAction, Http, Mkfile, OpOptions, State,
+};
 
 use super::stage::StageBuilder;
 use crate::solver::SolveError;
@@ -16,7 +18,12 @@ struct CopySpec<'a> {
     chmod: Option<&'a str>,
     link: bool,
     excludes: &'a [String],
-    unpack: bool,
+    /// Whether archives are extracted; unset: local archives are, downloads are not.
+    unpack: Option<bool>,
+    /// `--parents`: keep each source's directories (below a `/./` pivot) under the destination.
+    parents: bool,
+    /// ADD `--checksum`: the digest a downloaded file must have.
+    checksum: Option<&'a str>,
 }
 
 pub fn apply_copy(
@@ -24,11 +31,6 @@ pub fn apply_copy(
     copy: &CopyInstruction,
     original: &str,
 ) -> Result<(), SolveError> {
-    if copy.parents {
-        return Err(stage
-            .scope
-            .error("COPY --parents is not supported by nodekitd yet"));
-    }
     let from = stage
         .stages
         .source_state(copy.from.as_deref(), &stage.scope)?;
@@ -41,7 +43,9 @@ pub fn apply_copy(
         chmod: copy.chmod.as_deref(),
         link: copy.link,
         excludes: &copy.excludes,
-        unpack: false,
+        unpack: Some(false),
+        parents: copy.parents,
+        checksum: None,
     };
     copy_files(stage, &from, &spec, original)
 }
@@ -51,15 +55,12 @@ pub fn apply_add(
     add: &AddInstruction,
     original: &str,
 ) -> Result<(), SolveError> {
-    if let Some(url) = add
-        .sources
-        .iter()
-        .find(|s| s.contains("://") || s.starts_with("git@"))
-    {
+    if let Some(git) = add.sources.iter().find(|s| is_git_source(s)) {
         return Err(stage.scope.error(format!(
-            "ADD from a URL ({url}) is not supported by nodekitd yet"
+            "ADD from a Git repository ({git}) is not supported by nodekitd yet"
         )));
     }
+    check_checksum(add, &stage.scope)?;
     let context = stage.stages.source_state(None, &stage.scope)?;
     let spec = CopySpec {
         keyword: "ADD",
@@ -70,9 +71,38 @@ pub fn apply_add(
         chmod: add.chmod.as_deref(),
         link: add.link,
         excludes: &add.excludes,
-        unpack: add.unpack.unwrap_or(true),
+        unpack: add.unpack,
+        parents: false,
+        checksum: add.checksum.as_deref(),
     };
     copy_files(stage, &context, &spec, original)
+}
+
+/// Upstream's rules for ADD `--checksum`: one source, downloaded.
+fn check_checksum(add: &AddInstruction, scope: &super::Scope) -> Result<(), SolveError> {
+    if add.checksum.is_none() {
+        return Ok(());
+    }
+    if add.sources.len() != 1 {
+        return Err(scope.error("checksum can't be specified for multiple sources"));
+    }
+    match add.sources.first().is_some_and(|s| is_http_source(s)) {
+        true => Ok(()),
+        false => Err(scope.error("checksum requires HTTP(S) or Git sources")),
+    }
+}
+
+fn is_http_source(source: &str) -> bool {
+    (source.starts_with("http://") || source.starts_with("https://")) && !is_git_source(source)
+}
+
+/// Git remotes as upstream recognises them (`git@…`, `git://…`, `…​.git` URLs, `#ref` forms).
+fn is_git_source(source: &str) -> bool {
+    if source.starts_with("git@") || source.starts_with("git://") || source.starts_with("ssh://") {
+        return true;
+    }
+    let url = source.split('#').next().unwrap_or(source);
+    (source.starts_with("http://") || source.starts_with("https://")) && url.ends_with(".git")
 }
 
 fn copy_files(
@@ -91,7 +121,10 @@ fn copy_files(
     let dest = destination(stage, spec.dest);
     let mut action: Option<FileAction> = None;
     for source in spec.sources {
-        let copy = configure(Copy::new(from, source, &dest), spec, &stage.scope)?;
+        let copy = match is_http_source(source) {
+            true => download(stage, source, &dest, spec, original)?,
+            false => local_copy(from, source, &dest, spec, &stage.scope)?,
+        };
         action = Some(chain(action, copy));
     }
     for content in spec.contents {
@@ -118,12 +151,77 @@ fn copy_files(
 /// `COPY --chown=u --chmod=m src <<EOF dest # buildkit`, as upstream records it.
 fn history_line(spec: &CopySpec<'_>) -> String {
     let mut words = vec![spec.keyword.to_string()];
+    words.extend(spec.parents.then(|| "--parents".to_string()));
     words.extend(spec.chown.map(|c| format!("--chown={c}")));
     words.extend(spec.chmod.map(|m| format!("--chmod={m}")));
     words.extend(spec.sources.iter().cloned());
     words.extend(spec.contents.iter().map(|c| format!("<<{}", c.path)));
     words.push(spec.dest.to_string());
     format!("{} # buildkit", words.join(" "))
+}
+
+/// A copy of a context (or stage, or image) path; with `--parents`, the path below the `/./`
+/// pivot (or all of it) is kept under the destination, by copying from the pivot with the rest
+/// as an include pattern.
+fn local_copy(
+    from: &State,
+    source: &str,
+    dest: &str,
+    spec: &CopySpec<'_>,
+    scope: &super::Scope,
+) -> Result<Copy, SolveError> {
+    if !spec.parents {
+        return configure(Copy::new(from, source, dest), spec, scope);
+    }
+    let (pivot, pattern) = source.split_once("/./").unwrap_or(("/", source));
+    let pattern = nodekit_llb::pathutil::clean(&format!("/{pattern}"));
+    let include = [pattern.trim_start_matches('/').to_string()];
+    let pivot = nodekit_llb::pathutil::clean(&format!("/{pivot}"));
+    let copy = configure(Copy::new(from, &pivot, dest), spec, scope)?;
+    Ok(copy.include_patterns(&include))
+}
+
+/// ADD of a URL: the daemon downloads the file (named after the URL's last path element, mode
+/// 0600 unless `--chmod`), then it is copied like a local file but never unpacked by default.
+fn download(
+    stage: &StageBuilder<'_>,
+    url: &str,
+    dest: &str,
+    spec: &CopySpec<'_>,
+    original: &str,
+) -> Result<Copy, SolveError> {
+    let name = url_file_name(url);
+    let mut http = Http::new(url)
+        .filename(&name)
+        .options(OpOptions::new().custom_name(stage.step_name(original)));
+    if let Some(digest) = spec.checksum {
+        if !digest.starts_with("sha256:") || digest.len() != 71 {
+            return Err(stage
+                .scope
+                .error(format!("invalid checksum digest format: {digest}")));
+        }
+        http = http.checksum(digest);
+    }
+    let copy = Copy::new(http.into_state(), &name, dest)
+        .create_dest_path(true)
+        .attempt_unpack(spec.unpack.unwrap_or(false))
+        .exclude_patterns(spec.excludes);
+    with_owner_and_mode(copy, spec, &stage.scope)
+}
+
+/// The last element of the URL's path, as upstream names downloads (`__unnamed__` without one).
+fn url_file_name(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .split_once('/')
+        .map_or("", |(_, path)| path);
+    match path.trim_end_matches('/').rsplit('/').next() {
+        Some(base) if !base.is_empty() && base != "." => base.to_string(),
+        _ => "__unnamed__".to_string(),
+    }
 }
 
 fn chain(action: Option<FileAction>, copy: Copy) -> FileAction {
@@ -133,33 +231,40 @@ fn chain(action: Option<FileAction>, copy: Copy) -> FileAction {
     }
 }
 
-/// The copy options upstream's COPY and ADD use.
+/// The copy options upstream's COPY and ADD use for files of the context, a stage or an image.
 fn configure(copy: Copy, spec: &CopySpec<'_>, scope: &super::Scope) -> Result<Copy, SolveError> {
-    let mut copy = copy
+    let copy = copy
         .follow_symlinks(true)
         .copy_dir_contents_only(true)
         .create_dest_path(true)
         .allow_wildcard(true)
         .allow_empty_wildcard(true)
-        .attempt_unpack(spec.unpack)
+        .attempt_unpack(spec.unpack.unwrap_or(true))
         .exclude_patterns(spec.excludes);
+    with_owner_and_mode(copy, spec, scope)
+}
+
+/// `--chown` and `--chmod` (octal, or symbolic as `u+x`).
+fn with_owner_and_mode(
+    mut copy: Copy,
+    spec: &CopySpec<'_>,
+    scope: &super::Scope,
+) -> Result<Copy, SolveError> {
     if let Some(owner) = spec.chown {
         copy = copy.chown(Chown::parse(owner));
     }
-    if let Some(mode) = spec.chmod {
-        copy = match mode.chars().all(|c| c.is_ascii_digit()) {
-            true => match u32::from_str_radix(mode, 8) {
-                Ok(bits) if bits <= 0o7777 => copy.mode(bits),
-                _ => {
-                    return Err(scope.error(format!(
-                        "invalid chmod parameter: '{mode}'. it should be octal string and between 0 and 07777"
-                    )))
-                }
-            },
-            false => copy.mode_str(mode),
-        };
+    let Some(mode) = spec.chmod else {
+        return Ok(copy);
+    };
+    if !mode.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(copy.mode_str(mode));
     }
-    Ok(copy)
+    match u32::from_str_radix(mode, 8) {
+        Ok(bits) if bits <= 0o7777 => Ok(copy.mode(bits)),
+        _ => Err(scope.error(format!(
+            "invalid chmod parameter: '{mode}'. it should be octal string and between 0 and 07777"
+        ))),
+    }
 }
 
 /// The destination inside the stage: relative to the working directory, a trailing `/` (or

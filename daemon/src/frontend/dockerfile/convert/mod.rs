@@ -10,8 +10,8 @@ mod stage;
 use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
-use nodekit_dockerfile::{Dockerfile, InstructionKind, Stage};
-use nodekit_llb_builder::{scratch, Image, ImageConfig, Local, State};
+use nodekit_dockerfile::{Dockerfile, InstructionKind, LintWarning, Stage};
+use nodekit_llb_builder::{scratch, Image, ImageConfig, Local, ResolveMode, State};
 use nodekit_proto::pb;
 
 use super::image::StageImage;
@@ -32,6 +32,10 @@ pub struct Converted {
     pub steps: Vec<(String, usize)>,
     /// The ARGs declared in the stage: a stage built FROM it inherits them.
     pub args: Vec<(String, Option<String>)>,
+    /// Lint warnings only the conversion can see (UndefinedVar), of every converted stage.
+    pub lints: Vec<LintWarning>,
+    /// The stages the target needed (upstream lints only those).
+    pub needed: BTreeSet<usize>,
 }
 
 /// Where base images' configs come from.
@@ -65,9 +69,12 @@ pub struct Stages {
     pub extra_hosts: Vec<(String, String)>,
     /// Step names and their Dockerfile lines, to place errors of the solve.
     steps: std::sync::Mutex<Vec<(String, usize)>>,
+    lints: std::sync::Mutex<Vec<LintWarning>>,
     converted: Vec<Option<Converted>>,
     context: State,
     platform: pb::Platform,
+    /// How image sources resolve (the `image-resolve-mode` option).
+    resolve_mode: ResolveMode,
 }
 
 impl Stages {
@@ -98,7 +105,11 @@ impl Stages {
                 // Named so that a failure to resolve it is reported at this line.
                 let name = format!("[{}] COPY --from={from}: load {from}", self.label(self.current));
                 self.record_step(&name, scope.line);
-                Ok(Image::new(from).platform(self.platform.clone()).custom_name(&name).into_state())
+                Ok(Image::new(from)
+                    .platform(self.platform.clone())
+                    .resolve_mode(self.resolve_mode)
+                    .custom_name(&name)
+                    .into_state())
             }
         }
     }
@@ -117,11 +128,19 @@ impl Stages {
             return Some(
                 Image::new(reference)
                     .platform(self.platform.clone())
+                    .resolve_mode(self.resolve_mode)
                     .into_state(),
             );
         }
         let dir = value.strip_prefix("local:")?;
         Some(Local::new(dir).shared_key_hint(dir).into_state())
+    }
+
+    /// Keeps lint warnings found while converting.
+    pub fn record_lints(&self, lints: Vec<LintWarning>) {
+        if let (false, Ok(mut all)) = (lints.is_empty(), self.lints.lock()) {
+            all.extend(lints);
+        }
     }
 
     fn record_step(&self, name: &str, line: usize) {
@@ -155,9 +174,11 @@ pub async fn convert(request: &ConvertRequest<'_>) -> Result<Converted, SolveErr
         named_contexts: request.options.named_contexts.clone(),
         extra_hosts: request.options.extra_hosts.clone(),
         steps: Default::default(),
+        lints: Default::default(),
         converted: vec![None; df.stages.len()],
         context,
         platform: wire_platform(request.platform),
+        resolve_mode: llb_resolve_mode(&request.options.image_resolve_mode),
     };
     for index in (0..=target).filter(|i| needed.contains(i)) {
         stages.current = index;
@@ -168,6 +189,8 @@ pub async fn convert(request: &ConvertRequest<'_>) -> Result<Converted, SolveErr
         .take()
         .ok_or_else(|| SolveError::Other("the target stage was not converted".into()))?;
     converted.steps = stages.steps.lock().map(|s| s.clone()).unwrap_or_default();
+    converted.lints = stages.lints.lock().map(|l| l.clone()).unwrap_or_default();
+    converted.needed = needed;
     Ok(converted)
 }
 
@@ -358,6 +381,8 @@ async fn convert_stage(
         image: builder.image,
         steps: Vec::new(),
         args: builder.scope.declared.clone(),
+        lints: Vec::new(),
+        needed: BTreeSet::new(),
     })
 }
 
@@ -396,12 +421,22 @@ async fn base(
         .map_err(|e| scope.error(format!("the config of {name}: {e}")))?;
     let mut state = Image::new(&reference)
         .platform(wire_platform(platform))
+        .resolve_mode(llb_resolve_mode(&request.options.image_resolve_mode))
         .into_state()
         .with_image_config(&parsed);
     if !parsed.config.user.is_empty() {
         state = state.user(parsed.config.user.clone());
     }
     Ok((state, StageImage::from_base(&config)?))
+}
+
+/// The `image-resolve-mode` option as image sources carry it.
+fn llb_resolve_mode(option: &str) -> ResolveMode {
+    match option {
+        "pull" => ResolveMode::ForcePull,
+        "local" => ResolveMode::PreferLocal,
+        _ => ResolveMode::Default,
+    }
 }
 
 fn wire_platform(platform: &Platform) -> pb::Platform {

@@ -2,7 +2,10 @@
 //! build ARGs in its environment, and upstream's history line.
 
 use nodekit_dockerfile::{Heredoc, Mount, MountType, NetworkMode, RunInstruction, ShareMode};
-use nodekit_llb_builder::{scratch, CacheSharing, Mkfile, Mount as LlbMount, Run, Secret};
+use nodekit_llb_builder::{
+    scratch, CacheSharing, Chown, FileAction, Mkdir, Mkfile, Mount as LlbMount, OpOptions, Run,
+    Secret, State,
+};
 use nodekit_proto::pb::NetMode;
 
 use super::stage::StageBuilder;
@@ -138,10 +141,18 @@ fn add_mount(stage: &StageBuilder<'_>, step: Run, mount: &Mount) -> Result<Run, 
         MountType::Cache => {
             let id = mount.cache_id.clone().unwrap_or_else(|| target.clone());
             let mut cache = LlbMount::cache(&id, sharing(mount.sharing));
-            if mount.from.is_some() {
+            let source = mount.source.as_deref().filter(|s| clean_abs(s) != "/");
+            let owned = mount.uid.is_some() || mount.gid.is_some() || mount.mode.is_some();
+            if source.is_none() && owned {
+                let base = match mount.from.is_some() {
+                    true => from()?,
+                    false => scratch(),
+                };
                 cache = cache
-                    .from(&from()?)
-                    .selector(mount.source.as_deref().unwrap_or("/"));
+                    .from(&owned_cache_base(base, mount))
+                    .selector("/cache");
+            } else if mount.from.is_some() {
+                cache = cache.from(&from()?).selector(source.unwrap_or("/"));
             }
             if mount.read_only {
                 cache = cache.readonly();
@@ -156,6 +167,22 @@ fn add_mount(stage: &StageBuilder<'_>, step: Run, mount: &Mount) -> Result<Run, 
                 .error("RUN --mount=type=ssh is not supported by nodekitd yet"))
         }
     })
+}
+
+/// The base of a cache mount with `uid`, `gid` or `mode`: a `/cache` directory with that owner
+/// and mode (upstream's way), mounted by selector. Its time is fixed so that the base, and so
+/// the cache it starts, is the same in every build.
+fn owned_cache_base(base: State, mount: &Mount) -> State {
+    let owner = Chown::ids(mount.uid.unwrap_or(0), mount.gid.unwrap_or(0));
+    let mkdir = Mkdir::new("/cache", mount.mode.unwrap_or(0o755))
+        .chown(owner)
+        .created(0);
+    let name = "[internal] setting cache mount permissions";
+    base.file_with(FileAction::new(mkdir), OpOptions::new().custom_name(name))
+}
+
+fn clean_abs(path: &str) -> String {
+    nodekit_llb::pathutil::clean(&format!("/{path}"))
 }
 
 fn sharing(mode: Option<ShareMode>) -> CacheSharing {

@@ -2,8 +2,10 @@
 //! or their default) overlaid by the stage's environment, expanded with upstream's shell-word
 //! rules.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use nodekit_dockerfile::lint::converter::undefined_vars;
+use nodekit_dockerfile::lint::LintWarning;
 use nodekit_dockerfile::Lexer;
 
 use crate::solver::SolveError;
@@ -86,15 +88,42 @@ impl Scope {
         &self,
         instruction: &mut nodekit_dockerfile::Instruction,
     ) -> Result<(), SolveError> {
+        self.expand_instruction_linted(instruction).map(drop)
+    }
+
+    /// As [`Scope::expand_instruction`], also returning the UndefinedVar lint warnings: the
+    /// variables used that neither an ARG of the stage nor the environment defines.
+    pub fn expand_instruction_linted(
+        &self,
+        instruction: &mut nodekit_dockerfile::Instruction,
+    ) -> Result<Vec<LintWarning>, SolveError> {
         let vars = self.variables();
         let lexer = self.lexer;
+        let mut unmatched = BTreeSet::new();
+        let mut expand_with = |lexer: Lexer, word: &str| {
+            let processed = lexer.process_word_with_matches(word, &vars)?;
+            unmatched.extend(processed.unmatched);
+            Ok(processed.result)
+        };
         instruction
-            .expand_words(|word| lexer.process_word(word, &vars))
+            .expand_words(|word| expand_with(lexer, word))
             .map_err(|e| self.error(e))?;
-        let heredoc = Lexer::for_heredoc();
         instruction
-            .expand_contents(|data| heredoc.process_word(data, &vars))
-            .map_err(|e| self.error(e))
+            .expand_contents(|data| expand_with(Lexer::for_heredoc(), data))
+            .map_err(|e| self.error(e))?;
+        let declared: Vec<&str> = self.declared.iter().map(|(k, _)| k.as_str()).collect();
+        let env_keys: Vec<&str> = self
+            .env
+            .iter()
+            .map(|e| e.split('=').next().unwrap_or(e))
+            .collect();
+        Ok(undefined_vars(
+            &unmatched,
+            &declared,
+            &env_keys,
+            instruction.start_line,
+            instruction.end_line,
+        ))
     }
 
     /// An expander for values parsed later (RUN mounts).

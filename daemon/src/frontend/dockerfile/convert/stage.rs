@@ -33,7 +33,8 @@ impl StageBuilder<'_> {
         self.step += 1;
         self.scope.line = instruction.start_line;
         let mut instruction = instruction.clone();
-        self.scope.expand_instruction(&mut instruction)?;
+        let lints = self.scope.expand_instruction_linted(&mut instruction)?;
+        self.stages.record_lints(lints);
         let original = instruction.original.trim().to_string();
         match &instruction.kind {
             InstructionKind::Run(r) => run::apply(self, r, &original),

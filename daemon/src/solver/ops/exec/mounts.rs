@@ -152,12 +152,30 @@ impl MountPlan {
             .acquire(id, sharing, base.as_deref())
             .await
             .map_err(|e| SolveError::worker(format!("opening cache mount {id}"), e))?;
-        self.extra.push(ExtraMount {
-            destination: mount.dest.clone(),
-            source: MountSource::Snapshot {
+        let source = match selector(mount) {
+            None => MountSource::Snapshot {
                 mounts: cache.mounts.clone(),
                 readonly: mount.readonly,
             },
+            // A sub-directory of the cache (e.g. the owned `/cache` of `uid=`/`gid=`/`mode=`):
+            // the cache is mounted on the host, the directory bound into the container.
+            Some(path) => {
+                let host = op
+                    .solver
+                    .worker
+                    .mount_cache(&cache.mounts)
+                    .map_err(|e| SolveError::worker(format!("mounting cache {id}"), e))?;
+                let source = resolve_selector(host.path(), path, &mount.dest);
+                self.host_mounts.push(host);
+                MountSource::Bind {
+                    source: source?,
+                    readonly: mount.readonly,
+                }
+            }
+        };
+        self.extra.push(ExtraMount {
+            destination: mount.dest.clone(),
+            source,
         });
         self.caches.push(cache);
         Ok(())
