@@ -5,6 +5,7 @@
 # base images, see tests/env/up.sh), then runs, from the repo root:
 #   cargo fmt --all -- --check
 #   cargo clippy --workspace --all-targets -- -D warnings
+#   cargo build --workspace --bins
 #   cargo test --workspace "$@"
 #   tests/smoke/start-command.sh (the README's start command, end to end)
 # All three run even if an earlier one fails; the exit status is non-zero if
@@ -64,6 +65,8 @@ main() {
 	cd "$REPO"
 	step "cargo fmt" cargo fmt --all -- --check
 	step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+	# The crash test runs the nodekitd binary itself (kill -9 needs a process).
+	step "cargo build" cargo build --workspace --bins
 	step "cargo test" cargo_test "$@"
 	step "start command" bash "$REPO/tests/smoke/start-command.sh"
 	if ((${#FAILED[@]})); then

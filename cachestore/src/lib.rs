@@ -1,4 +1,38 @@
-//! nodekit's content-addressed build cache index: keys, records, GC policy, import and export,
-//! stored in redb. Pure storage: no gRPC and no containerd in here; the daemon adapts it to the
-//! solver and to containerd. (Built out by the cache issue; the crate exists so the workspace
-//! shows the architecture from the start.)
+//! nodekit's content-addressed build cache index.
+//!
+//! A pure library: keys, records, the redb index, GC policy, disk usage and counters. No gRPC and
+//! no containerd in here; the daemon adapts it to the solver and to containerd:
+//!
+//! - [`key`]: [`CacheKey`] and the canonical, versioned [`KeyEncoder`] an op is keyed with.
+//! - [`tree`]: the Merkle digest of a directory tree (what a `local://` source keys on).
+//! - [`record`]: [`Record`], what a key resolves to (snapshot, lease, layer, size, times, ...).
+//! - [`store`]: [`Store`], the redb file: lookups, inserts, removals, reconciliation.
+//! - [`gc`]: buildkitd's GC policies and prune options, the plan (least recently used first,
+//!   children before parents) and the sweep in bounded write transactions.
+//! - [`usage`]: `du` records (in use, shared, parents).
+//! - [`filter`]: containerd-style filters as buildctl sends them (`type==regular`, `id~=^ab`).
+//! - [`metrics`]: hit/miss and GC counters.
+//!
+//! What the daemon keeps doing: existence checks of snapshots, leases (create before
+//! [`Store::insert`], release after a record is removed), the order "snapshot committed, then
+//! record inserted", and mapping LLB ops onto [`KeyEncoder`].
+
+pub mod error;
+pub mod filter;
+pub mod gc;
+pub mod key;
+pub mod metrics;
+pub mod record;
+pub mod store;
+pub mod tree;
+pub mod usage;
+
+pub use error::{Error, Result};
+pub use filter::Filters;
+pub use gc::{DiskSpace, DiskStats, GcPolicy, Plan, PlanContext, PruneRule, Swept};
+pub use key::{CacheKey, Fields, KeyEncoder};
+pub use metrics::{Metrics, MetricsSnapshot, OpKind};
+pub use record::{LayerDescriptor, Record, RecordKind};
+pub use store::{Options, Reconciled, Store};
+pub use tree::{tree_digest, tree_digest_of_entries, Selection, TreeDigest, TreeOptions};
+pub use usage::{disk_usage, Marks, UsageRecord};

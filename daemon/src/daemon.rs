@@ -11,6 +11,7 @@ use crate::api::{self, load_or_create_worker_id, ApiState};
 use crate::config::Config;
 use crate::server;
 use crate::session::SessionManager;
+use crate::solver::cache::index::{now_ms, CacheIndex};
 use crate::solver::Solver;
 use crate::worker::{connect_with_backoff, leases, Worker};
 
@@ -74,7 +75,17 @@ pub async fn run_until(
             worker_id = %state.worker_id,
             "containerd worker ready"
         );
-        let solver = Solver::new(worker.clone(), state.sessions.clone(), &state.config.root);
+        let mut solver = Solver::new(worker.clone(), state.sessions.clone(), &state.config.root);
+        if let Some(index) = open_cache(&state.config.root, &worker).await {
+            if state.config.cache.gc {
+                let (index, cache) = (index.clone(), state.config.cache.clone());
+                let root = state.config.root.clone();
+                tokio::spawn(
+                    async move { index.gc_loop(cache.policies, &root, GC_INTERVAL).await },
+                );
+            }
+            solver.use_index(index);
+        }
         let _ = state.worker.set(worker);
         let _ = state.solver.set(solver);
         health.set_service_status("", ServingStatus::Serving).await;
@@ -89,8 +100,51 @@ pub async fn run_until(
     Ok(())
 }
 
-/// Releases the leases an earlier run of this daemon left behind (it was killed mid-build).
+/// How often the build cache is garbage-collected when nothing else triggers it.
+const GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The build cache under `root`, reconciled with containerd. A file that cannot be opened is
+/// moved aside (the cache starts empty; its leases are released as orphans) rather than
+/// stopping the daemon.
+async fn open_cache(root: &std::path::Path, worker: &Worker) -> Option<Arc<CacheIndex>> {
+    let dir = root.join("cache");
+    let path = dir.join("index.redb");
+    let _ = std::fs::create_dir_all(&dir);
+    let started = std::time::Instant::now();
+    let index = match CacheIndex::open(&path, worker.clone()) {
+        Ok(index) => index,
+        Err(error) => {
+            let aside = dir.join(format!("index.redb.unreadable-{}", now_ms()));
+            tracing::error!(%error, aside = %aside.display(), "the cache index cannot be opened; starting an empty one");
+            let _ = std::fs::rename(&path, &aside);
+            match CacheIndex::open(&path, worker.clone()) {
+                Ok(index) => index,
+                Err(error) => {
+                    tracing::error!(%error, path = %path.display(), "cannot create the cache index; building without a cache");
+                    return None;
+                }
+            }
+        }
+    };
+    match index.reconcile().await {
+        Ok(found) => {
+            tracing::info!(records = found.records, dropped = found.dropped, leases_released = found.leases_released, took = ?started.elapsed(), "build cache ready")
+        }
+        Err(error) => tracing::warn!(%error, "could not reconcile the build cache with containerd"),
+    }
+    Some(Arc::new(index))
+}
+
+/// Removes the containers and releases the leases an earlier run of this daemon left behind
+/// (it was killed mid-build).
 async fn release_leftovers(worker: &Worker) {
+    match crate::worker::exec::remove_leftover_containers(worker).await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "removed step containers left by an earlier run"),
+        Err(error) => {
+            tracing::warn!(%error, "could not look for containers left by an earlier run")
+        }
+    }
     let owner = &worker.config().owner;
     match leases::release_leftovers(worker.channel().clone(), worker.ctx(), owner).await {
         Ok(0) => {}

@@ -1,6 +1,9 @@
 //! After everything the worker does (resolve, pull, unpack, run, fail, cancel, commit, write),
 //! containerd holds no lease, container, task or snapshot of nodekit's beyond the written images'.
-//! Alone in its binary, so no other test's objects are in flight while it looks.
+//! And after `prune --all`, the build cache holds nothing either. Alone in their binary (and
+//! taking turns), so no other test's objects are in flight while they look.
+
+mod prune;
 
 use std::time::Duration;
 
@@ -14,8 +17,12 @@ use tokio_util::sync::CancellationToken;
 
 const IMAGE: &str = "nodekit.test/leaks:latest";
 
+/// The tests of this binary take turns: each looks at all of containerd.
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn the_worker_leaves_nothing_behind_but_written_images() {
+    let _alone = ALONE.lock().await;
     let env = TestEnv::get();
     let worker = env.worker("leaks").await;
     build_an_image(&worker, env).await;
@@ -121,7 +128,7 @@ async fn failing_and_cancelled_steps(worker: &Worker, env: &TestEnv) {
     lease.release().await.unwrap();
 }
 
-async fn delete_image(worker: &Worker, name: &str) {
+pub async fn delete_image(worker: &Worker, name: &str) {
     ImagesClient::new(worker.channel().clone())
         .delete(worker.ctx().request(DeleteImageRequest {
             name: name.into(),

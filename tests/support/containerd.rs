@@ -9,9 +9,11 @@ use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClien
 use containerd_client::services::v1::snapshots::ListSnapshotsRequest;
 use containerd_client::services::v1::tasks_client::TasksClient;
 use containerd_client::services::v1::{
-    ListContainersRequest, ListImagesRequest, ListRequest, ListTasksRequest, ReadContentRequest,
+    ListContainersRequest, ListImagesRequest, ListRequest, ListResourcesRequest, ListTasksRequest,
+    ReadContentRequest,
 };
 use nodekitd::oci::chain_ids;
+use nodekitd::worker::cache_leases::CACHE_OWNER_LABEL;
 use nodekitd::worker::{leases::OWNER_LABEL, Worker};
 
 use crate::TestEnv;
@@ -85,8 +87,12 @@ impl Inventory {
             all.extend(batch.info);
         }
         let mut chains = image_chains(worker).await;
+        // The build cache keeps its records' snapshots (and so their parents) on purpose.
+        let cached = cache_lease_snapshots(worker).await;
+        chains.extend(ancestors(&all, |s| cached.contains(&s.name)));
+        chains.extend(cached);
         // What cache mounts start from stays too: their snapshots are the parents' children.
-        chains.extend(cache_mount_ancestors(&all));
+        chains.extend(ancestors(&all, |s| s.name.starts_with(CACHE_MOUNT_PREFIX)));
         const COMMITTED: i32 = 3;
         Inventory {
             leases: leases.into_iter().map(|l| l.id).collect(),
@@ -196,23 +202,63 @@ async fn read_json(worker: &Worker, digest: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Every snapshot below a cache mount's (a `RUN --mount=type=cache,from=...` base).
-fn cache_mount_ancestors(
+/// Every snapshot below the snapshots `kept` selects.
+fn ancestors(
     all: &[containerd_client::services::v1::snapshots::Info],
+    kept: impl Fn(&containerd_client::services::v1::snapshots::Info) -> bool,
 ) -> BTreeSet<String> {
     let parent_of: std::collections::HashMap<&str, &str> = all
         .iter()
         .map(|s| (s.name.as_str(), s.parent.as_str()))
         .collect();
-    let mut kept = BTreeSet::new();
-    for cache in all
-        .iter()
-        .filter(|s| s.name.starts_with(CACHE_MOUNT_PREFIX))
-    {
-        let mut parent = cache.parent.as_str();
-        while !parent.is_empty() && kept.insert(parent.to_string()) {
+    let mut below = BTreeSet::new();
+    for snapshot in all.iter().filter(|s| kept(s)) {
+        let mut parent = snapshot.parent.as_str();
+        while !parent.is_empty() && below.insert(parent.to_string()) {
             parent = parent_of.get(parent).copied().unwrap_or_default();
         }
     }
-    kept
+    below
+}
+
+/// The snapshots nodekit's build-cache leases hold.
+async fn cache_lease_snapshots(worker: &Worker) -> BTreeSet<String> {
+    let mut client = LeasesClient::new(worker.channel().clone());
+    let leases = client
+        .list(worker.ctx().request(ListRequest {
+            filters: vec![format!("labels.\"{CACHE_OWNER_LABEL}\"")],
+        }))
+        .await
+        .expect("lease list")
+        .into_inner()
+        .leases;
+    let mut snapshots = BTreeSet::new();
+    for lease in leases {
+        let resources = client
+            .list_resources(worker.ctx().request(ListResourcesRequest { id: lease.id }))
+            .await
+            .expect("lease resources")
+            .into_inner()
+            .resources;
+        snapshots.extend(
+            resources
+                .into_iter()
+                .filter(|r| r.r#type.starts_with("snapshots/"))
+                .map(|r| r.id),
+        );
+    }
+    snapshots
+}
+
+/// How many build-cache leases nodekit holds.
+pub async fn cache_leases(worker: &Worker) -> usize {
+    LeasesClient::new(worker.channel().clone())
+        .list(worker.ctx().request(ListRequest {
+            filters: vec![format!("labels.\"{CACHE_OWNER_LABEL}\"")],
+        }))
+        .await
+        .expect("lease list")
+        .into_inner()
+        .leases
+        .len()
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use nodekitd::config::{Config, ListenAddr};
+use nodekitd::config::{CacheConfig, Config, ListenAddr};
 use nodekitd::worker::{RegistryHosts, WorkerConfig};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
@@ -42,6 +42,16 @@ impl TestDaemon {
         };
         daemon.wait_serving().await;
         daemon
+    }
+
+    /// A handle on a nodekitd someone else runs (a process) at `addr`; stopping it does nothing.
+    pub fn attach(addr: &str, root: &std::path::Path) -> TestDaemon {
+        TestDaemon {
+            addr: addr.to_string(),
+            root: root.to_path_buf(),
+            stop: None,
+            thread: None,
+        }
     }
 
     /// Shuts the daemon down as SIGTERM does (releasing what it keeps) and waits for it.
@@ -101,6 +111,10 @@ fn config(test: &str, dir: &std::path::Path, addr: &str) -> Config {
             registry_hosts: RegistryHosts::default(),
             mount_source_root: env.mount_source_root(test),
             owner: String::new(),
+        },
+        cache: CacheConfig {
+            gc: true,
+            policies: Vec::new(),
         },
     }
 }

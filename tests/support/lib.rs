@@ -5,6 +5,6 @@ mod containerd;
 mod daemon;
 mod env;
 
-pub use containerd::{ctr, Inventory};
+pub use containerd::{cache_leases, ctr, Inventory};
 pub use daemon::TestDaemon;
 pub use env::TestEnv;

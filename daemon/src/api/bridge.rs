@@ -177,7 +177,12 @@ impl LlbBridge for BridgeService {
 
     async fn ping(&self, _: Request<PingRequest>) -> Result<Response<PongResponse>, Status> {
         let workers = match self.state.worker() {
-            Ok(worker) => vec![worker_record(&self.state.worker_id, worker)],
+            Ok(worker) => vec![worker_record(
+                &self.state.worker_id,
+                worker,
+                &self.state.config.cache,
+                &self.state.config.root,
+            )],
             Err(_) => Vec::new(),
         };
         Ok(Response::new(PongResponse {

@@ -33,18 +33,24 @@ impl ControlService {
 impl Control for ControlService {
     async fn disk_usage(
         &self,
-        _: Request<DiskUsageRequest>,
+        request: Request<DiskUsageRequest>,
     ) -> Result<Response<DiskUsageResponse>, Status> {
-        self.state.worker()?;
-        // No build cache records exist yet: the cache store is its own issue.
-        Ok(Response::new(DiskUsageResponse { record: Vec::new() }))
+        let request = request.into_inner();
+        let record =
+            super::cache::disk_usage(&self.state, request.filter, request.age_limit).await?;
+        Ok(Response::new(DiskUsageResponse { record }))
     }
 
     type PruneStream = BoxStream<UsageRecord>;
 
-    async fn prune(&self, _: Request<PruneRequest>) -> Result<Response<Self::PruneStream>, Status> {
-        self.state.worker()?;
-        Ok(Response::new(Box::pin(futures::stream::empty())))
+    async fn prune(
+        &self,
+        request: Request<PruneRequest>,
+    ) -> Result<Response<Self::PruneStream>, Status> {
+        let removed = super::cache::prune(&self.state, request.into_inner()).await?;
+        Ok(Response::new(Box::pin(futures::stream::iter(
+            removed.into_iter().map(Ok),
+        ))))
     }
 
     async fn solve(
@@ -107,7 +113,12 @@ impl Control for ControlService {
     ) -> Result<Response<ListWorkersResponse>, Status> {
         let worker = self.state.worker()?;
         Ok(Response::new(ListWorkersResponse {
-            record: vec![worker_record(&self.state.worker_id, worker)],
+            record: vec![worker_record(
+                &self.state.worker_id,
+                worker,
+                &self.state.config.cache,
+                &self.state.config.root,
+            )],
         }))
     }
 

@@ -2,6 +2,7 @@
 //! LLBBridge gateway). Translates wire messages into domain calls; no business logic here.
 
 mod bridge;
+mod cache;
 mod control;
 mod solve;
 mod workers;

@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use nodekit_proto::moby::buildkit::v1::types::{BuildkitVersion, GcPolicy, WorkerRecord};
+
+use crate::config::CacheConfig;
 use nodekit_proto::pb;
 
 use crate::oci::Platform;
@@ -34,7 +36,7 @@ fn new_id() -> String {
         .collect()
 }
 
-pub fn worker_record(id: &str, worker: &Worker) -> WorkerRecord {
+pub fn worker_record(id: &str, worker: &Worker, cache: &CacheConfig, root: &Path) -> WorkerRecord {
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -56,7 +58,7 @@ pub fn worker_record(id: &str, worker: &Worker) -> WorkerRecord {
             .chain(emulated_platforms(Path::new(BINFMT_MISC)))
             .map(|p| wire_platform(&p))
             .collect(),
-        gc_policy: default_gc_policies(),
+        gc_policy: gc_policies(cache, root),
         buildkit_version: Some(BuildkitVersion {
             package: "nodekit".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -76,15 +78,28 @@ pub fn wire_platform(platform: &Platform) -> pb::Platform {
     }
 }
 
-/// The GC policy reported until the build cache (and its configurable policies) exists: a single
-/// rule over all records with no limits.
-fn default_gc_policies() -> Vec<GcPolicy> {
-    vec![GcPolicy {
-        all: true,
-        keep_duration: 0,
-        filters: Vec::new(),
-        reserved_space: 0,
-        max_used_space: 0,
-        min_free_space: 0,
-    }]
+/// The GC rules in force, as `debug workers` shows them: the configured ones, else buildkitd's
+/// defaults for the disk the daemon's root is on (none when GC is off).
+fn gc_policies(cache: &CacheConfig, root: &Path) -> Vec<GcPolicy> {
+    if !cache.gc {
+        return Vec::new();
+    }
+    let disk = crate::solver::cache::disk_stats(root);
+    let policies = match cache.policies.is_empty() {
+        true => cachestore::GcPolicy::defaults(disk),
+        false => cache.policies.clone(),
+    };
+    let bytes = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    policies
+        .iter()
+        .map(|p| p.to_rule(disk))
+        .map(|rule| GcPolicy {
+            all: rule.all,
+            keep_duration: bytes(rule.keep_duration.as_nanos() as u64),
+            filters: rule.filters,
+            reserved_space: bytes(rule.reserved_space),
+            max_used_space: bytes(rule.max_used_space),
+            min_free_space: bytes(rule.min_free_space),
+        })
+        .collect()
 }

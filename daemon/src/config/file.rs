@@ -38,6 +38,10 @@ pub struct ContainerdWorker {
     pub address: Option<PathBuf>,
     pub namespace: Option<String>,
     pub snapshotter: Option<String>,
+    /// Whether the build cache is garbage-collected (buildkitd's `gc`, default on).
+    pub gc: Option<bool>,
+    /// buildkitd's `[[worker.containerd.gcpolicy]]` rules, applied in order.
+    pub gcpolicy: Vec<cachestore::GcPolicy>,
 }
 
 #[derive(Debug, Default, Deserialize)]

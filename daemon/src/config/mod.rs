@@ -58,6 +58,16 @@ pub struct Config {
     pub addrs: Vec<ListenAddr>,
     pub debug: bool,
     pub worker: WorkerConfig,
+    pub cache: CacheConfig,
+}
+
+/// How the build cache is kept in bounds.
+#[derive(Clone, Debug, Default)]
+pub struct CacheConfig {
+    /// Run GC after builds and on a timer.
+    pub gc: bool,
+    /// The rules, in order; none: buildkitd's defaults for the disk.
+    pub policies: Vec<cachestore::GcPolicy>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +104,10 @@ impl Config {
             .map(|a| ListenAddr::parse(a))
             .collect::<Result<Vec<_>, _>>()?;
         let containerd = file.worker.containerd;
+        let cache = CacheConfig {
+            gc: containerd.gc.unwrap_or(true),
+            policies: containerd.gcpolicy.clone(),
+        };
         let mount_source_root = cli
             .local_mount_source_root
             .or(file.local_mount_source_root)
@@ -128,6 +142,7 @@ impl Config {
             addrs,
             debug: cli.debug || file.debug,
             worker,
+            cache,
         })
     }
 }

@@ -13,6 +13,8 @@ use tokio::sync::OwnedMutexGuard;
 use crate::worker::{Worker, WorkerResult};
 
 const GC_ROOT_LABEL: &str = "containerd.io/gc.root";
+/// Every cache-mount snapshot's name starts so.
+const PREFIX: &str = "nodekit-cache-";
 
 pub struct CacheMounts {
     worker: Worker,
@@ -127,10 +129,25 @@ impl CacheMounts {
     }
 }
 
+impl CacheMounts {
+    /// Removes every cache-mount snapshot (only call it when no build runs); returns how many.
+    pub async fn prune(&self) -> WorkerResult<usize> {
+        let names = self.worker.snapshot_names().await?;
+        let caches: Vec<&String> = names.iter().filter(|n| n.starts_with(PREFIX)).collect();
+        for name in &caches {
+            self.worker
+                .snapshots()
+                .remove(self.worker.ctx(), name)
+                .await?;
+        }
+        Ok(caches.len())
+    }
+}
+
 /// The snapshot name of cache `id` on `base`.
 fn family_key(id: &str, base: Option<&str>) -> String {
     let hash = blake3::hash(format!("{id}\0{}", base.unwrap_or_default()).as_bytes());
-    format!("nodekit-cache-{}", &hash.to_hex()[..24])
+    format!("{PREFIX}{}", &hash.to_hex()[..24])
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ use nodekit_llb::{Graph, OutputRef, Vertex};
 use nodekit_proto::moby::buildkit::v1::Vertex as WireVertex;
 use nodekit_proto::pb::op::Op as OpKind;
 
-use super::cache::{CacheKey, NoCache, ResultCache};
+use super::cache::index::CacheIndex;
+use super::cache::{self, CacheEntry, CacheKey, NoCache, ResultCache};
 use super::error::SolveError;
 use super::job::Job;
 use super::local_sources::LocalSources;
@@ -20,6 +21,8 @@ use crate::worker::{Lease, Worker};
 
 type VertexResult = Result<Arc<Vec<Ref>>, Arc<SolveError>>;
 type VertexFuture = Shared<BoxFuture<'static, VertexResult>>;
+/// A cache key being looked up or computed.
+type Flight = Shared<BoxFuture<'static, VertexResult>>;
 
 /// What the solver works with, shared by every build.
 #[derive(Clone)]
@@ -30,9 +33,14 @@ pub struct Solver {
     pub cache_mounts: Arc<super::cache_mounts::CacheMounts>,
     /// Results of earlier builds by cache key.
     pub cache: Arc<dyn ResultCache>,
+    /// The node's cache index, when the solver uses one (du, prune, GC).
+    pub index: Option<Arc<CacheIndex>>,
     /// Vertices being solved, by share key, so concurrent builds run each only once. Weak: a
     /// vertex no build waits for any more is dropped (and its step cancelled).
     in_flight: Arc<Mutex<HashMap<String, WeakShared<BoxFuture<'static, VertexResult>>>>>,
+    /// Cache keys being looked up or computed, so that builds needing the same key at the same
+    /// time (from different sessions, say) run it once.
+    flights: Arc<Mutex<HashMap<CacheKey, WeakShared<BoxFuture<'static, VertexResult>>>>>,
 }
 
 /// One build's solve: its job (progress, cancellation), lease and client session.
@@ -81,20 +89,38 @@ impl Solver {
             sessions,
             local_sources: Arc::new(LocalSources::new(root)),
             cache: Arc::new(NoCache),
+            index: None,
             in_flight: Arc::default(),
+            flights: Arc::default(),
         }
+    }
+
+    /// Lets go of the kept copies of local sources (the next sync of each starts afresh).
+    pub async fn release_kept_sources(&self) {
+        for kept in self.local_sources.drain() {
+            for owner in kept.owners {
+                if let Ok(lease) = Arc::try_unwrap(owner) {
+                    if let Err(error) = lease.release().await {
+                        tracing::warn!(%error, "could not release a kept local source's lease");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeps results in `index` from now on.
+    pub fn use_index(&mut self, index: Arc<CacheIndex>) {
+        self.cache = index.clone();
+        self.index = Some(index);
     }
 
     /// Releases what the solver keeps between builds (kept local source snapshots) and waits
     /// for lease deletions in flight, so no lease outlives the daemon.
     pub async fn shutdown(&self) {
-        for kept in self.local_sources.drain() {
-            for owner in kept.owners {
-                if let Ok(lease) = Arc::try_unwrap(owner) {
-                    if let Err(error) = lease.release().await {
-                        tracing::warn!(%error, "could not release a lease at shutdown");
-                    }
-                }
+        self.release_kept_sources().await;
+        if let Some(index) = &self.index {
+            if let Err(error) = index.store().flush() {
+                tracing::warn!(%error, "could not write the cache's hit counts");
             }
         }
         self.worker.settle(std::time::Duration::from_secs(10)).await;
@@ -225,25 +251,116 @@ impl Solver {
                 .map(|input| self.output(graph, ctx, input)),
         )
         .await?;
-        let mut record = wire_vertex(vertex);
-        record.started = Some(timestamp(SystemTime::now()));
-        let key = CacheKey::of(vertex, &inputs);
-        if let Some(key) = &key {
-            if let Some(hit) = self.cache.lookup(key).await {
+        // Sources are keyed by what they read, once they have read it.
+        let Some(key) = cache::vertex_key(vertex, &inputs) else {
+            return self.run_reported(vertex, inputs, ctx).await;
+        };
+        let (flight, leader) = match self.join_flight(&key) {
+            Some(flight) => (flight, false),
+            None => (self.start_flight(graph, ctx, digest, key, inputs), true),
+        };
+        let started = SystemTime::now();
+        let outputs = flight.await.map_err(unwrap_shared)?;
+        if !leader {
+            // Another build looked it up or ran it: this build shows it as cached.
+            let mut record = wire_vertex(vertex);
+            record.started = Some(timestamp(started));
+            record.cached = true;
+            finish_record(ctx, record, None);
+        }
+        Ok(outputs.as_ref().clone())
+    }
+
+    fn join_flight(&self, key: &CacheKey) -> Option<Flight> {
+        self.flights.lock().ok()?.get(key)?.upgrade()
+    }
+
+    /// Looks `key` up, else runs the vertex and records its outputs, once for every build
+    /// that needs `key` at the same time (single flight); the starting build reports it.
+    fn start_flight(
+        &self,
+        graph: &Arc<Graph>,
+        ctx: &Arc<SolveContext>,
+        digest: &str,
+        key: CacheKey,
+        inputs: Vec<Ref>,
+    ) -> Flight {
+        let (solver, graph, ctx, digest) =
+            (self.clone(), graph.clone(), ctx.clone(), digest.to_string());
+        let future = async move {
+            solver
+                .lookup_or_run(&graph, &ctx, &digest, key, inputs)
+                .await
+                .map(Arc::new)
+                .map_err(Arc::new)
+        }
+        .boxed()
+        .shared();
+        if let (Ok(mut flights), Some(weak)) = (self.flights.lock(), future.downgrade()) {
+            flights.retain(|_, w| w.upgrade().is_some());
+            flights.insert(key, weak);
+        }
+        future
+    }
+
+    async fn lookup_or_run(
+        &self,
+        graph: &Arc<Graph>,
+        ctx: &Arc<SolveContext>,
+        digest: &str,
+        key: CacheKey,
+        inputs: Vec<Ref>,
+    ) -> Result<Vec<Ref>, SolveError> {
+        let vertex = graph
+            .vertex(digest)
+            .ok_or_else(|| SolveError::InvalidDefinition(format!("unknown vertex {digest}")))?;
+        let started = SystemTime::now();
+        if !cache::ignores_cache(vertex) {
+            let kind = cache::op_kind(vertex);
+            if let Some(hit) = self
+                .cache
+                .lookup(&key, vertex.output_count as usize, kind)
+                .await
+            {
+                let mut record = wire_vertex(vertex);
+                record.started = Some(timestamp(started));
                 record.cached = true;
                 finish_record(ctx, record, None);
                 return Ok(hit);
             }
         }
+        let outputs = self.run_reported(vertex, inputs.clone(), ctx).await?;
+        let outputs: Vec<Ref> = outputs
+            .into_iter()
+            .enumerate()
+            .map(|(index, output)| output.keyed(key.for_output(index as u32)))
+            .collect();
+        let entry = CacheEntry {
+            key,
+            inputs: &inputs,
+            outputs: &outputs,
+            description: vertex.name.clone(),
+            platform: ops::op_platform(&vertex.op).to_string(),
+        };
+        self.cache.record(entry).await;
+        Ok(outputs)
+    }
+
+    /// Runs the vertex's op, reporting it started and completed (or failed).
+    async fn run_reported(
+        &self,
+        vertex: &Vertex,
+        inputs: Vec<Ref>,
+        ctx: &Arc<SolveContext>,
+    ) -> Result<Vec<Ref>, SolveError> {
+        let mut record = wire_vertex(vertex);
+        record.started = Some(timestamp(SystemTime::now()));
         ctx.job.progress.vertex(record.clone());
         let result = self
             .run_op(vertex, inputs, ctx)
             .await
             .map_err(|e| e.in_step(&vertex.name));
         finish_record(ctx, record, result.as_ref().err().map(|e| e.to_string()));
-        if let (Some(key), Ok(outputs)) = (&key, &result) {
-            self.cache.record(key, outputs).await;
-        }
         result
     }
 

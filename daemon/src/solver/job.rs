@@ -18,6 +18,7 @@ pub struct Job {
 #[derive(Default)]
 pub struct Jobs {
     jobs: WaitMap<Arc<Job>>,
+    running: std::sync::atomic::AtomicUsize,
 }
 
 impl Jobs {
@@ -29,10 +30,17 @@ impl Jobs {
             cancel: CancellationToken::new(),
         });
         self.jobs.insert(id, job.clone());
+        self.running
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         JobGuard {
             jobs: self.clone(),
             job,
         }
+    }
+
+    /// How many builds are running now.
+    pub fn running(&self) -> usize {
+        self.running.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The job `id`, waiting up to `wait` for it to start.
@@ -51,5 +59,8 @@ impl Drop for JobGuard {
     fn drop(&mut self) {
         self.job.progress.close();
         self.jobs.jobs.remove(&self.job.id);
+        self.jobs
+            .running
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }

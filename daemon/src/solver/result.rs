@@ -9,6 +9,8 @@ use containerd_client::types::Descriptor;
 use oci_client::Reference;
 use oci_spec::image::{Descriptor as OciDescriptor, ImageConfiguration};
 
+use cachestore::CacheKey;
+
 use crate::oci::chain_ids;
 use crate::worker::chains::LayerBlob;
 use crate::worker::{CommittedLayer, Lease, ResolvedImage};
@@ -61,6 +63,22 @@ impl Layer {
     }
 }
 
+/// The layers of a source image, bottom first.
+pub fn image_layers(image: &ResolvedImage) -> Vec<Layer> {
+    image
+        .layers()
+        .iter()
+        .zip(image.diff_ids())
+        .map(|(blob, diff_id)| {
+            Layer::Image(Box::new(ImageLayer {
+                blob: blob.clone(),
+                diff_id,
+                source: image.reference.clone(),
+            }))
+        })
+        .collect()
+}
+
 /// A solved output: layers bottom first; empty means scratch.
 #[derive(Clone, Debug, Default)]
 pub struct Ref {
@@ -69,26 +87,46 @@ pub struct Ref {
     pub base: Option<Arc<ResolvedImage>>,
     /// The leases protecting the layers' snapshots (dropped with the last holder).
     pub owners: Vec<Arc<Lease>>,
+    /// The cache key of the output this is (None: not keyed, so nothing built on it is cached).
+    pub key: Option<CacheKey>,
+    /// For a local source: every file it holds with its content hash, so that an op reading
+    /// only some of them can be keyed by those alone.
+    pub content: Option<Arc<LocalContent>>,
+    /// The cache records this result came from: they stay in use (GC skips them) while held.
+    pub cache_holds: Vec<Arc<CacheHold>>,
+}
+
+/// A local source's entries by relative path (as the file sync received them).
+pub type LocalContent = std::collections::BTreeMap<String, nodekit_filesync::Entry>;
+
+/// Marks a cache record as in use for as long as a result holds it.
+pub struct CacheHold {
+    pub key: CacheKey,
+    pub(crate) release: Box<dyn Fn(&CacheKey) + Send + Sync>,
+}
+
+impl Drop for CacheHold {
+    fn drop(&mut self) {
+        (self.release)(&self.key);
+    }
+}
+
+impl std::fmt::Debug for CacheHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CacheHold").field(&self.key).finish()
+    }
 }
 
 impl Ref {
     pub fn from_image(image: ResolvedImage, owner: &Arc<Lease>) -> Ref {
-        let layers = image
-            .layers()
-            .iter()
-            .zip(image.diff_ids())
-            .map(|(blob, diff_id)| {
-                Layer::Image(Box::new(ImageLayer {
-                    blob: blob.clone(),
-                    diff_id,
-                    source: image.reference.clone(),
-                }))
-            })
-            .collect();
+        let layers = image_layers(&image);
         Ref {
             layers,
             base: Some(Arc::new(image)),
             owners: vec![owner.clone()],
+            key: None,
+            content: None,
+            cache_holds: Vec::new(),
         }
     }
 
@@ -108,7 +146,16 @@ impl Ref {
             layers,
             base: self.base.clone(),
             owners,
+            key: None,
+            content: None,
+            cache_holds: self.cache_holds.clone(),
         }
+    }
+
+    /// This result as the output with cache key `key`.
+    pub fn keyed(mut self, key: CacheKey) -> Ref {
+        self.key = Some(key);
+        self
     }
 
     pub fn base_config(&self) -> Option<&ImageConfiguration> {

@@ -2,6 +2,7 @@
 //! the host image store, steps run as containerd containers on snapshots, results become layers
 //! and images in the same store.
 
+pub mod cache_leases;
 pub mod chains;
 mod compress;
 mod connection;

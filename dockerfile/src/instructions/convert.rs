@@ -108,7 +108,7 @@ fn one_with_flags(node: &Node, cmd: &str) -> Result<String, String> {
 /// `key value sep` triples to pairs (upstream `parseKvps`).
 fn key_values(node: &Node, cmd: &str) -> Result<Vec<KeyValue>, String> {
     at_least_one(node, cmd)?;
-    if node.args.len() % 3 != 0 {
+    if !node.args.len().is_multiple_of(3) {
         return Err(format!("Bad input to {cmd}, too many arguments"));
     }
     node.args

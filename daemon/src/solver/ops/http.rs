@@ -13,6 +13,7 @@ use nodekit_proto::pb::SourceOp;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use crate::solver::cache::keys;
 use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
 use crate::solver::result::Ref;
@@ -83,7 +84,15 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp) -> Result<Ref, SolveErro
         Err(error) => Err(error),
     };
     match written {
-        Ok(()) => op.commit(active, &base).await,
+        Ok(digest) => {
+            let attrs = [
+                ("filename", name),
+                ("mode", format!("{:o}", spec.mode)),
+                ("owner", format!("{}:{}", spec.owner.0, spec.owner.1)),
+            ];
+            let key = keys::content_key("source.http", &digest, &attrs);
+            Ok(op.commit(active, &base).await?.keyed(key))
+        }
         Err(error) => {
             let _ = op.solver.worker.discard(active).await;
             Err(error)
@@ -103,14 +112,14 @@ async fn request(url: &str) -> Result<reqwest::Response, SolveError> {
     }
 }
 
-/// Streams the body into `path`, checks its digest, then sets mode, owner and mtime (from
+/// Streams the body into `path`, checks its digest (returned), then sets mode, owner and mtime (from
 /// Last-Modified, as upstream does, so that the layer is the same for the same content).
 async fn write_file(
     url: &str,
     response: reqwest::Response,
     path: &Path,
     spec: &FileSpec,
-) -> Result<(), SolveError> {
+) -> Result<String, SolveError> {
     let io = |what: &str, e: std::io::Error| SolveError::Other(format!("{what} {url}: {e}"));
     let modified = last_modified(&response);
     let mut file = tokio::fs::File::create(path)
@@ -138,7 +147,7 @@ async fn write_file(
         file.set_modified(time)
             .map_err(|e| io("setting the time of", e))?;
     }
-    Ok(())
+    Ok(got)
 }
 
 fn last_modified(response: &reqwest::Response) -> Option<SystemTime> {

@@ -7,10 +7,11 @@ use nodekit_proto::pb::SourceOp;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::session::Session;
+use crate::solver::cache::{keys, CacheKey};
 use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
 use crate::solver::local_sources::LocalCopy;
-use crate::solver::result::Ref;
+use crate::solver::result::{LocalContent, Ref};
 
 const DIFF_COPY: &str = "/moby.filesync.v1.FileSync/DiffCopy";
 /// How many synced layers a local source stacks before it starts again from scratch.
@@ -48,7 +49,7 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp, name: &str) -> Result<Re
         Ok(mount) => sync(&session, source, name, mount.path(), &copy).await,
         Err(error) => Err(error),
     };
-    let summary = match synced {
+    let mut summary = match synced {
         Ok(summary) => summary,
         Err(error) => {
             let _ = solver.worker.discard(active).await;
@@ -57,13 +58,23 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp, name: &str) -> Result<Re
     };
     tracing::debug!(name, files = summary.files_transferred, reused = summary.files_reused, took = ?started.elapsed(), "local source synced");
     ctx.job.progress.transfer(&op.vertex.digest, name, &summary);
+    let content = std::sync::Arc::new(std::mem::take(&mut summary.entries));
+    let key = keys::content_key("source.local", &summary.digest, &[]);
     if let Some(kept) = copy.snapshot_of(&summary.digest) {
         let _ = solver.worker.discard(active).await;
-        return Ok(kept);
+        return Ok(with_content(kept, key, content));
     }
     let result = op.commit(active, &base).await?;
     copy.keep_snapshot(&summary.digest, &result);
-    Ok(result)
+    Ok(with_content(result, key, content))
+}
+
+/// The synced files as a keyed result: keyed by their content (the tree digest), never by
+/// the client's paths or times, and carrying the file list for narrower keys of readers.
+fn with_content(result: Ref, key: CacheKey, content: std::sync::Arc<LocalContent>) -> Ref {
+    let mut result = result.keyed(key);
+    result.content = Some(content);
+    result
 }
 
 /// What the sync starts from: the kept snapshot of the previous sync (so unchanged files are

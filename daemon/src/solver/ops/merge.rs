@@ -27,6 +27,7 @@ pub async fn merge(
     for part in picked {
         result.layers.extend(part.layers.iter().cloned());
         result.owners.extend(part.owners.iter().cloned());
+        result.cache_holds.extend(part.cache_holds.iter().cloned());
     }
     materialize(op, result, "merged result").await
 }
@@ -45,6 +46,9 @@ pub async fn diff(op: &OpContext<'_>, diff: &DiffOp, inputs: Vec<Ref>) -> Result
             layers: upper.layers[lower.layers.len()..].to_vec(),
             base: None,
             owners: upper.owners.clone(),
+            cache_holds: upper.cache_holds.clone(),
+            key: None,
+            content: None,
         };
         return materialize(op, result, "diff result").await;
     }

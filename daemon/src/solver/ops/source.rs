@@ -4,6 +4,7 @@
 use nodekit_proto::pb::SourceOp;
 
 use super::op_platform;
+use crate::solver::cache::keys;
 use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
 use crate::solver::result::Ref;
@@ -46,5 +47,10 @@ async fn image(op: &OpContext<'_>, source: &SourceOp, reference: &str) -> Result
         .unpack(&op.lease, &image)
         .await
         .map_err(|e| SolveError::worker(format!("unpacking {reference}"), e))?;
-    Ok(Ref::from_image(image, &op.lease))
+    let layer_limit = source
+        .attrs
+        .get("image.layerlimit")
+        .and_then(|l| l.parse::<u64>().ok());
+    let key = keys::image_key(&image.image.manifest_digest, &platform, layer_limit);
+    Ok(Ref::from_image(image, &op.lease).keyed(key))
 }

@@ -8,7 +8,9 @@ mod stepdir;
 mod stubs;
 mod user;
 
-pub use run::{exec, ExecOutcome, ExecRequest, OutputChunk, OutputStream};
+pub use run::{
+    exec, remove_leftover_containers, ExecOutcome, ExecRequest, OutputChunk, OutputStream,
+};
 pub use spec::{
     build_spec, env_with_path, ExtraMount, MountSource, NetworkMode, ProcessSpec, DEFAULT_PATH,
 };

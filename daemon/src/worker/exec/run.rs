@@ -160,7 +160,7 @@ async fn create_container(
         id: id.to_string(),
         labels: HashMap::from([(
             crate::worker::leases::OWNER_LABEL.to_string(),
-            "nodekitd".to_string(),
+            worker.config().owner.clone(),
         )]),
         runtime: Some(Runtime {
             name: RUNTIME.to_string(),
@@ -262,4 +262,51 @@ async fn wait_or_cancel(
             Err(WorkerError::Cancelled)
         }
     }
+}
+
+/// Kills and deletes the step containers an earlier run of this daemon left (it was killed
+/// mid-step, so nothing stopped them); returns how many there were.
+pub async fn remove_leftover_containers(worker: &Worker) -> WorkerResult<usize> {
+    let filter = format!(
+        "labels.\"{}\"=={}",
+        crate::worker::leases::OWNER_LABEL,
+        worker.config().owner
+    );
+    let ctx = worker.ctx();
+    let containers = ContainersClient::new(worker.channel().clone())
+        .list(
+            ctx.request(containerd_client::services::v1::ListContainersRequest {
+                filters: vec![filter],
+            }),
+        )
+        .await
+        .op("container list")?
+        .containers;
+    let mut tasks = TasksClient::new(worker.channel().clone());
+    for container in &containers {
+        let id = container.id.clone();
+        let kill = KillRequest {
+            container_id: id.clone(),
+            exec_id: String::new(),
+            signal: SIGKILL,
+            all: true,
+        };
+        let _ = tasks.kill(ctx.request(kill)).await;
+        // The task is deleted once the kill has taken effect.
+        for _ in 0..50 {
+            let deleted = tasks
+                .delete(ctx.request(DeleteTaskRequest {
+                    container_id: id.clone(),
+                }))
+                .await;
+            match deleted {
+                Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                }
+                _ => break,
+            }
+        }
+        delete_container(worker, ctx, &id).await?;
+    }
+    Ok(containers.len())
 }

@@ -10,5 +10,5 @@ mod store;
 pub use manifest::{select_manifest, ImageManifestSet};
 pub use pull::{fetch_blob, RegistryHosts};
 pub use reference::normalize_reference;
-pub use resolve::{resolve, ImageOrigin, ResolveMode, ResolvedImage};
+pub use resolve::{from_content, resolve, ImageOrigin, ResolveMode, ResolvedImage};
 pub use store::{put_image_record, ImageRecord};

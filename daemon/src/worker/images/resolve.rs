@@ -100,6 +100,28 @@ pub async fn resolve(
     pull::pull(worker, &reference, &name, platform).await
 }
 
+/// The image `name` whose manifest is `manifest`, from blobs in the content store (a cached
+/// result's base, whose blobs the cache lease holds); `None` when a blob is gone.
+pub async fn from_content(
+    worker: &Worker,
+    name: &str,
+    manifest: Descriptor,
+    platform: &Platform,
+) -> WorkerResult<Option<ResolvedImage>> {
+    let reference = normalize_reference(name)?;
+    let Some(image) = read_platform_image(worker, name, &manifest, platform).await? else {
+        return Ok(None);
+    };
+    Ok(Some(ResolvedImage {
+        name: name.to_string(),
+        reference,
+        target: manifest,
+        platform: platform.clone(),
+        image,
+        origin: ImageOrigin::ImageStore,
+    }))
+}
+
 /// The image as the store has it, or `None` when any blob it needs is missing.
 async fn resolve_in_store(
     worker: &Worker,
