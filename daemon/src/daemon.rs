@@ -67,14 +67,6 @@ pub async fn run_until(
         let (channel, containerd) = connect_with_backoff(worker_config.socket.clone()).await;
         let worker = Worker::with_channel(worker_config, channel, containerd)?;
         release_leftovers(&worker).await;
-        tracing::info!(
-            containerd = %worker.config().socket.display(),
-            version = %worker.containerd().version,
-            namespace = %worker.ctx().namespace(),
-            snapshotter = worker.snapshotter(),
-            worker_id = %state.worker_id,
-            "containerd worker ready"
-        );
         let mut solver = Solver::new(worker.clone(), state.sessions.clone(), &state.config.root);
         if let Some(index) = open_cache(&state.config.root, &worker).await {
             if state.config.cache.gc {
@@ -86,9 +78,17 @@ pub async fn run_until(
             }
             solver.use_index(index);
         }
-        let _ = state.worker.set(worker);
+        let _ = state.worker.set(worker.clone());
         let _ = state.solver.set(solver);
         health.set_service_status("", ServingStatus::Serving).await;
+        tracing::info!(
+            containerd = %worker.config().socket.display(),
+            version = %worker.containerd().version,
+            namespace = %worker.ctx().namespace(),
+            snapshotter = worker.snapshotter(),
+            worker_id = %state.worker_id,
+            "containerd worker ready"
+        );
         anyhow::Ok(())
     });
     server::serve(listeners, routes, shutdown).await?;

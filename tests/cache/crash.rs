@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use nodekit_test_support::{ctr, TestEnv};
+use nodekit_test_support::{ctr, leases_labelled, wait_serving, TestEnv};
 
 use crate::common::{build_dockerfile, context, unique};
 
@@ -34,24 +34,8 @@ impl Process {
             .spawn()
             .expect("nodekitd starts");
         let process = Process { child, addr };
-        process.wait_serving().await;
+        wait_serving(&process.addr).await;
         process
-    }
-
-    async fn wait_serving(&self) {
-        for _ in 0..200 {
-            if let Ok(channel) = nodekit::connect::channel(&self.addr).await {
-                let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-                let answer = health
-                    .check(tonic_health::pb::HealthCheckRequest::default())
-                    .await;
-                if answer.is_ok_and(|a| a.into_inner().status == 1) {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("nodekitd at {} did not start serving", self.addr);
     }
 
     fn kill_9(mut self) {
@@ -130,11 +114,7 @@ async fn assert_consistent(root: &Path) {
             .trim()
     );
     let env = TestEnv::get();
-    let cache_leases = leases_labelled(
-        env,
-        nodekitd::worker::cache_leases::CACHE_OWNER_LABEL,
-        &owner,
-    );
+    let cache_leases = leases_labelled(nodekitd::worker::cache_leases::CACHE_OWNER_LABEL, &owner);
     let recorded: HashSet<String> = records.iter().map(|r| r.lease.clone()).collect();
     assert_eq!(
         cache_leases, recorded,
@@ -149,7 +129,7 @@ async fn assert_consistent(root: &Path) {
             record.snapshot
         );
     }
-    let step_leases = leases_labelled(env, nodekitd::worker::leases::OWNER_LABEL, &owner);
+    let step_leases = leases_labelled(nodekitd::worker::leases::OWNER_LABEL, &owner);
     assert!(step_leases.is_empty(), "step leases left: {step_leases:?}");
     let filter = format!(
         "labels.\"{}\"=={owner}",
@@ -160,13 +140,4 @@ async fn assert_consistent(root: &Path) {
         .trim()
         .to_string();
     assert!(containers.is_empty(), "step containers left: {containers}");
-}
-
-fn leases_labelled(env: &TestEnv, label: &str, value: &str) -> HashSet<String> {
-    let output = ctr(env, &["leases", "ls"]);
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|line| line.contains(&format!("{label}={value}")))
-        .filter_map(|line| line.split_whitespace().next().map(String::from))
-        .collect()
 }

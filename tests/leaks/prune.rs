@@ -7,7 +7,7 @@ use nodekit::build::{build, BuildRequest};
 use nodekit::session::SessionServices;
 use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
 use nodekit_proto::moby::buildkit::v1::PruneRequest;
-use nodekit_test_support::{ctr, Inventory, TestDaemon, TestEnv};
+use nodekit_test_support::{ctr, leases_labelled, Inventory, TestDaemon, TestEnv};
 
 const IMAGE: &str = "nodekit.test/leaks-prune:1";
 
@@ -81,14 +81,6 @@ fn owner_of(daemon: &TestDaemon) -> String {
 }
 
 fn cache_leases_of(owner: &str) -> Vec<String> {
-    let label = format!(
-        "{}={owner}",
-        nodekitd::worker::cache_leases::CACHE_OWNER_LABEL
-    );
-    let output = ctr(TestEnv::get(), &["leases", "ls"]);
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|line| line.contains(&label))
-        .filter_map(|line| line.split_whitespace().next().map(String::from))
-        .collect()
+    let label = nodekitd::worker::cache_leases::CACHE_OWNER_LABEL;
+    leases_labelled(label, owner).into_iter().collect()
 }

@@ -250,15 +250,12 @@ async fn cache_lease_snapshots(worker: &Worker) -> BTreeSet<String> {
     snapshots
 }
 
-/// How many build-cache leases nodekit holds.
-pub async fn cache_leases(worker: &Worker) -> usize {
-    LeasesClient::new(worker.channel().clone())
-        .list(worker.ctx().request(ListRequest {
-            filters: vec![format!("labels.\"{CACHE_OWNER_LABEL}\"")],
-        }))
-        .await
-        .expect("lease list")
-        .into_inner()
-        .leases
-        .len()
+/// The ids of the leases labelled `label=value` (through ctr, as an operator would look).
+pub fn leases_labelled(label: &str, value: &str) -> std::collections::HashSet<String> {
+    let output = ctr(TestEnv::get(), &["leases", "ls"]);
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.contains(&format!("{label}={value}")))
+        .filter_map(|line| line.split_whitespace().next().map(String::from))
+        .collect()
 }

@@ -74,20 +74,25 @@ impl TestDaemon {
     }
 
     async fn wait_serving(&self) {
-        for _ in 0..100 {
-            if let Ok(channel) = nodekit::connect::channel(&self.addr).await {
-                let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-                let answer = health
-                    .check(tonic_health::pb::HealthCheckRequest::default())
-                    .await;
-                if answer.is_ok_and(|a| a.into_inner().status == 1) {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("nodekitd at {} did not start serving", self.addr);
+        wait_serving(&self.addr).await;
     }
+}
+
+/// Waits until the nodekitd at `addr` answers its health check with SERVING.
+pub async fn wait_serving(addr: &str) {
+    for _ in 0..200 {
+        if let Ok(channel) = nodekit::connect::channel(addr).await {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            let answer = health
+                .check(tonic_health::pb::HealthCheckRequest::default())
+                .await;
+            if answer.is_ok_and(|a| a.into_inner().status == 1) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nodekitd at {addr} did not start serving");
 }
 
 /// A test that fails before calling [`TestDaemon::stop`] leaves its daemon to stop on its own:

@@ -5,6 +5,6 @@ mod containerd;
 mod daemon;
 mod env;
 
-pub use containerd::{cache_leases, ctr, Inventory};
-pub use daemon::TestDaemon;
+pub use containerd::{ctr, leases_labelled, Inventory};
+pub use daemon::{wait_serving, TestDaemon};
 pub use env::TestEnv;

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
+use futures::future::{BoxFuture, FutureExt, Shared};
 use nodekit_llb::{Graph, OutputRef, Vertex};
 use nodekit_proto::moby::buildkit::v1::Vertex as WireVertex;
 use nodekit_proto::pb::op::Op as OpKind;
@@ -15,7 +15,7 @@ use super::local_sources::LocalSources;
 use super::ops;
 use super::progress::timestamp;
 use super::result::Ref;
-use super::sharing::share_key;
+use super::sharing::{share_key, InFlight};
 use crate::session::SessionManager;
 use crate::worker::{Lease, Worker};
 
@@ -37,10 +37,10 @@ pub struct Solver {
     pub index: Option<Arc<CacheIndex>>,
     /// Vertices being solved, by share key, so concurrent builds run each only once. Weak: a
     /// vertex no build waits for any more is dropped (and its step cancelled).
-    in_flight: Arc<Mutex<HashMap<String, WeakShared<BoxFuture<'static, VertexResult>>>>>,
+    in_flight: Arc<InFlight<String, VertexResult>>,
     /// Cache keys being looked up or computed, so that builds needing the same key at the same
     /// time (from different sessions, say) run it once.
-    flights: Arc<Mutex<HashMap<CacheKey, WeakShared<BoxFuture<'static, VertexResult>>>>>,
+    flights: Arc<InFlight<CacheKey, VertexResult>>,
 }
 
 /// One build's solve: its job (progress, cancellation), lease and client session.
@@ -172,7 +172,7 @@ impl Solver {
             return existing;
         }
         let key = share_key(graph, digest, &ctx.session_id);
-        let future = match self.join_in_flight(&key) {
+        let future = match self.in_flight.join(&key) {
             Some(shared) => self.watch_joined(graph, ctx, digest, shared),
             None => self.start_vertex(graph, ctx, digest, &key),
         };
@@ -180,10 +180,6 @@ impl Solver {
             memo.insert(digest.to_string(), future.clone());
         }
         future
-    }
-
-    fn join_in_flight(&self, key: &str) -> Option<VertexFuture> {
-        self.in_flight.lock().ok()?.get(key)?.upgrade()
     }
 
     fn start_vertex(
@@ -204,10 +200,7 @@ impl Solver {
         }
         .boxed()
         .shared();
-        if let (Ok(mut in_flight), Some(weak)) = (self.in_flight.lock(), future.downgrade()) {
-            in_flight.retain(|_, w| w.upgrade().is_some());
-            in_flight.insert(key.to_string(), weak);
-        }
+        self.in_flight.register(key.to_string(), &future);
         future
     }
 
@@ -255,7 +248,7 @@ impl Solver {
         let Some(key) = cache::vertex_key(vertex, &inputs) else {
             return self.run_reported(vertex, inputs, ctx).await;
         };
-        let (flight, leader) = match self.join_flight(&key) {
+        let (flight, leader) = match self.flights.join(&key) {
             Some(flight) => (flight, false),
             None => (self.start_flight(graph, ctx, digest, key, inputs), true),
         };
@@ -269,10 +262,6 @@ impl Solver {
             finish_record(ctx, record, None);
         }
         Ok(outputs.as_ref().clone())
-    }
-
-    fn join_flight(&self, key: &CacheKey) -> Option<Flight> {
-        self.flights.lock().ok()?.get(key)?.upgrade()
     }
 
     /// Looks `key` up, else runs the vertex and records its outputs, once for every build
@@ -296,10 +285,7 @@ impl Solver {
         }
         .boxed()
         .shared();
-        if let (Ok(mut flights), Some(weak)) = (self.flights.lock(), future.downgrade()) {
-            flights.retain(|_, w| w.upgrade().is_some());
-            flights.insert(key, weak);
-        }
+        self.flights.register(key, &future);
         future
     }
 

@@ -48,3 +48,44 @@ fn reads_session(op: &Option<OpKind>) -> bool {
         _ => false,
     }
 }
+
+/// Futures being solved, by key, held weakly: a build joins one in flight instead of starting
+/// its own, and a future no build waits for any more is dropped.
+pub struct InFlight<K, T: Clone> {
+    futures: std::sync::Mutex<
+        std::collections::HashMap<
+            K,
+            futures::future::WeakShared<futures::future::BoxFuture<'static, T>>,
+        >,
+    >,
+}
+
+impl<K: std::hash::Hash + Eq, T: Clone> Default for InFlight<K, T> {
+    fn default() -> Self {
+        InFlight {
+            futures: Default::default(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, T: Clone> InFlight<K, T> {
+    /// The future in flight under `key`, if any build still waits for it.
+    pub fn join(
+        &self,
+        key: &K,
+    ) -> Option<futures::future::Shared<futures::future::BoxFuture<'static, T>>> {
+        self.futures.lock().ok()?.get(key)?.upgrade()
+    }
+
+    /// Makes `future` the one in flight under `key` (forgetting the finished ones).
+    pub fn register(
+        &self,
+        key: K,
+        future: &futures::future::Shared<futures::future::BoxFuture<'static, T>>,
+    ) {
+        if let (Ok(mut futures), Some(weak)) = (self.futures.lock(), future.downgrade()) {
+            futures.retain(|_, w| w.upgrade().is_some());
+            futures.insert(key, weak);
+        }
+    }
+}

@@ -1,5 +1,6 @@
-//! Turning a step's snapshot into a layer blob with containerd's Diff service, and committing it
-//! under its chain ID so the written image is unpacked from the start.
+//! Turning a step's snapshot into a layer blob (from its overlay upper directory when the layer
+//! stays uncompressed, else with containerd's Diff service), and committing it under its chain
+//! ID so the written image is unpacked from the start.
 
 use std::collections::HashMap;
 
@@ -12,6 +13,7 @@ use super::content;
 use super::context::CallContext;
 use super::error::{StatusExt, WorkerError, WorkerResult};
 use super::snapshots::ActiveSnapshot;
+use super::upperdir;
 use super::Worker;
 use crate::oci::{self, chain_id};
 
@@ -73,6 +75,11 @@ pub async fn commit_layer(
     compression: Compression,
 ) -> WorkerResult<CommittedLayer> {
     let snapshots = worker.snapshots();
+    let changes = upperdir::changes_dir(&active.mounts, active.parent.is_some());
+    if let (Compression::Uncompressed, Some(changes)) = (compression, changes) {
+        let blob = upper_layer(worker, ctx, changes).await?;
+        return commit_as(worker, ctx, active, blob.digest.clone(), blob).await;
+    }
     let view_key = format!("nodekit-view-{}", super::random_suffix());
     let lower = snapshots
         .view(ctx, &view_key, active.parent.as_deref())
@@ -99,6 +106,19 @@ pub async fn commit_layer(
         Compression::Zstd => compress::compress_layer(worker, ctx, &blob, compression).await?,
         _ => blob,
     };
+    commit_as(worker, ctx, active, diff_id, blob).await
+}
+
+/// Commits `active` under the chain ID its layer `diff_id` gives it (or drops it when that
+/// snapshot exists already).
+async fn commit_as(
+    worker: &Worker,
+    ctx: &CallContext,
+    active: ActiveSnapshot,
+    diff_id: String,
+    blob: Descriptor,
+) -> WorkerResult<CommittedLayer> {
+    let snapshots = worker.snapshots();
     let chain = chain_id(active.parent.as_deref(), &diff_id);
     if !snapshots.commit(ctx, &chain, &active.key).await? {
         snapshots.remove(ctx, &active.key).await?;
@@ -108,6 +128,49 @@ pub async fn commit_layer(
         parent: active.parent,
         diff_id,
         blob,
+    })
+}
+
+/// The uncompressed layer of what a step changed, written from `changes` (its upper
+/// directory) into the content store.
+async fn upper_layer(
+    worker: &Worker,
+    ctx: &CallContext,
+    changes: std::path::PathBuf,
+) -> WorkerResult<Descriptor> {
+    let dir = worker.mount_source_root().join("layers");
+    let path = dir.join(super::random_suffix());
+    let io = |what: &'static str| move |e: std::io::Error| WorkerError::io(what, e);
+    std::fs::create_dir_all(&dir).map_err(io("creating the layer directory"))?;
+    let file = std::fs::File::create(&path).map_err(io("creating a layer file"))?;
+    let written = tokio::task::spawn_blocking(move || upperdir::write_layer(&changes, file)).await;
+    let uploaded = match written {
+        Ok(Ok((digest, size))) => upload(worker, ctx, &path, &digest, size).await,
+        Ok(Err(error)) => Err(WorkerError::io("writing a layer", error)),
+        Err(error) => Err(WorkerError::Exec(format!("writing a layer: {error}"))),
+    };
+    let _ = std::fs::remove_file(&path);
+    uploaded
+}
+
+async fn upload(
+    worker: &Worker,
+    ctx: &CallContext,
+    path: &std::path::Path,
+    digest: &str,
+    size: u64,
+) -> WorkerResult<Descriptor> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| WorkerError::io("reading a layer file", e))?;
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
+    content::write_blob_stream(worker.channel(), ctx, digest, size, stream, HashMap::new()).await?;
+    Ok(Descriptor {
+        media_type: oci::OCI_LAYER.to_string(),
+        digest: digest.to_string(),
+        size,
+        annotations: HashMap::new(),
     })
 }
 

@@ -17,6 +17,7 @@ pub mod images;
 pub mod layers;
 pub mod leases;
 pub mod snapshots;
+pub mod upperdir;
 mod views;
 
 use std::path::{Path, PathBuf};

@@ -150,23 +150,28 @@ fn mount_fields(f: &mut Fields, mount: &pb::Mount) {
         });
     }
     if let Some(secret) = &mount.secret_opt {
-        f.structure("secret", |f| {
-            f.str("id", &secret.id)
-                .u64("uid", secret.uid.into())
-                .u64("gid", secret.gid.into())
-                .u64("mode", secret.mode.into());
-            flag(f, "optional", secret.optional);
-        });
+        let owned = (
+            &secret.id,
+            secret.uid,
+            secret.gid,
+            secret.mode,
+            secret.optional,
+        );
+        f.structure("secret", |f| owned_fields(f, owned));
     }
     if let Some(ssh) = &mount.ssh_opt {
-        f.structure("ssh", |f| {
-            f.str("id", &ssh.id)
-                .u64("uid", ssh.uid.into())
-                .u64("gid", ssh.gid.into())
-                .u64("mode", ssh.mode.into());
-            flag(f, "optional", ssh.optional);
-        });
+        let owned = (&ssh.id, ssh.uid, ssh.gid, ssh.mode, ssh.optional);
+        f.structure("ssh", |f| owned_fields(f, owned));
     }
+}
+
+/// A secret or SSH mount: its id, owner, mode and whether it may be missing.
+fn owned_fields(f: &mut Fields, (id, uid, gid, mode, optional): (&String, u32, u32, u32, bool)) {
+    f.str("id", id)
+        .u64("uid", uid.into())
+        .u64("gid", gid.into())
+        .u64("mode", mode.into());
+    flag(f, "optional", optional);
 }
 
 fn file_fields(file: &pb::FileOp) -> KeyEncoder {
@@ -281,5 +286,97 @@ fn flag(f: &mut Fields, name: &str, value: bool) {
 fn non_zero(f: &mut Fields, name: &str, value: i64) {
     if value != 0 {
         f.i64(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(args: &[&str], proxy: Option<&str>) -> pb::Op {
+        let meta = pb::Meta {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: vec!["PATH=/bin".into()],
+            cwd: "/".into(),
+            proxy_env: proxy.map(|p| pb::ProxyEnv {
+                http_proxy: p.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let root = pb::Mount {
+            input: 0,
+            dest: "/".into(),
+            output: 0,
+            ..Default::default()
+        };
+        let cache = pb::Mount {
+            input: -1,
+            dest: "/cache".into(),
+            output: -1,
+            mount_type: pb::MountType::Cache as i32,
+            cache_opt: Some(pb::CacheOpt {
+                id: "go".into(),
+                sharing: 0,
+            }),
+            ..Default::default()
+        };
+        pb::Op {
+            op: Some(OpKind::Exec(pb::ExecOp {
+                meta: Some(meta),
+                mounts: vec![root, cache],
+                ..Default::default()
+            })),
+            platform: Some(pb::Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn key_of(op: &pb::Op) -> String {
+        op_key(op, &[scratch_key()])
+            .expect("an exec is cached")
+            .to_hex()
+    }
+
+    /// Golden vectors: a change here changes every cached key on every node; make it on purpose.
+    #[test]
+    fn keys_are_pinned() {
+        assert_eq!(
+            key_of(&exec(&["sh", "-c", "make"], None)),
+            "165a914dee4ab372281e23741b84133cbdfcc5901ac3b2f88ea70b4c91c13df2"
+        );
+        assert_eq!(
+            scratch_key().to_hex(),
+            "4015bc02e5b47a11a81544072237582d9cd1ae39c24127de46e9391838e34f7b"
+        );
+        let platform = crate::oci::Platform::new("linux", "arm64", None);
+        assert_eq!(
+            image_key(
+                "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                &platform,
+                None
+            )
+            .to_hex(),
+            "7545c4790d175d01fcba067da53f71616ad5581be361382e10843761382af711"
+        );
+    }
+
+    #[test]
+    fn proxies_stay_out_of_keys_and_commands_go_in() {
+        let plain = key_of(&exec(&["sh", "-c", "make"], None));
+        assert_eq!(
+            plain,
+            key_of(&exec(&["sh", "-c", "make"], Some("http://proxy:3128")))
+        );
+        assert_ne!(plain, key_of(&exec(&["sh", "-c", "make all"], None)));
+        let other_input = op_key(
+            &exec(&["sh", "-c", "make"], None),
+            &[content_key("x", "y", &[])],
+        );
+        assert_ne!(Some(plain), other_input.map(|k| k.to_hex()));
     }
 }

@@ -1,0 +1,293 @@
+//! A step's layer straight from its overlay upper directory (or, with no parent, its whole
+//! directory): the work is proportional to what the step changed, not to the size of the tree
+//! below it, as with BuildKit's overlay differ. Overlay whiteouts (0/0 character devices)
+//! become `.wh.` files and opaque directories `.wh..wh..opq`, as the OCI layer format has them.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fs::{File, Metadata};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use containerd_client::types::Mount;
+use sha2::{Digest, Sha256};
+use tar::{Builder, EntryType, Header, HeaderMode};
+
+/// Extended attributes kept in layers (overlay's own `trusted.overlay.*` never are).
+const KEPT_XATTRS: [&str; 1] = ["security.capability"];
+const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// The directory holding exactly what a step changed, when the snapshot's mounts show it: an
+/// overlay's `upperdir`, or the bind-mounted directory of a snapshot without a parent.
+pub fn changes_dir(mounts: &[Mount], has_parent: bool) -> Option<PathBuf> {
+    let [mount] = mounts else {
+        return None;
+    };
+    match mount.r#type.as_str() {
+        "overlay" => mount
+            .options
+            .iter()
+            .find_map(|o| o.strip_prefix("upperdir="))
+            .map(PathBuf::from),
+        "bind" if !has_parent => Some(PathBuf::from(&mount.source)),
+        _ => None,
+    }
+}
+
+/// Writes the layer tar of `changes` to `out`; returns its sha256 digest and size.
+pub fn write_layer(changes: &Path, out: File) -> io::Result<(String, u64)> {
+    let mut builder = Builder::new(HashingWriter::new(out));
+    builder.mode(HeaderMode::Complete);
+    builder.follow_symlinks(false);
+    let mut layer = Layer {
+        builder,
+        inodes: HashMap::new(),
+    };
+    layer.dir_contents(changes, Path::new(""))?;
+    let mut writer = layer.builder.into_inner()?;
+    writer.flush()?;
+    Ok((
+        format!("sha256:{}", hex::encode(writer.hasher.finalize())),
+        writer.written,
+    ))
+}
+
+struct Layer {
+    builder: Builder<HashingWriter>,
+    /// Files with several links already written, by (device, inode): later links point there.
+    inodes: HashMap<(u64, u64), PathBuf>,
+}
+
+impl Layer {
+    /// Writes the entries of directory `dir` (at `rel` in the layer), sorted by name.
+    fn dir_contents(&mut self, dir: &Path, rel: &Path) -> io::Result<()> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<io::Result<_>>()?;
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        for name in names {
+            self.entry(&dir.join(&name), &rel.join(&name))?;
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, path: &Path, rel: &Path) -> io::Result<()> {
+        let meta = std::fs::symlink_metadata(path)?;
+        let kind = meta.file_type();
+        if kind.is_char_device() && meta.rdev() == 0 {
+            return self.whiteout(rel, &meta);
+        }
+        let mut header = Header::new_gnu();
+        header.set_metadata_in_mode(&meta, HeaderMode::Complete);
+        self.append_xattrs(path)?;
+        if kind.is_dir() {
+            header.set_size(0);
+            self.builder.append_data(&mut header, rel, io::empty())?;
+            if xattr(path, OPAQUE_XATTR).is_some_and(|v| v == b"y") {
+                self.opaque(rel, &meta)?;
+            }
+            return self.dir_contents(path, rel);
+        }
+        if kind.is_symlink() {
+            let target = std::fs::read_link(path)?;
+            return self.builder.append_link(&mut header, rel, target);
+        }
+        if kind.is_file() {
+            return self.file(path, rel, &meta, header);
+        }
+        // FIFOs and devices: the header says it all.
+        header.set_size(0);
+        self.builder.append_data(&mut header, rel, io::empty())
+    }
+
+    fn file(
+        &mut self,
+        path: &Path,
+        rel: &Path,
+        meta: &Metadata,
+        mut header: Header,
+    ) -> io::Result<()> {
+        if meta.nlink() > 1 {
+            let inode = (meta.dev(), meta.ino());
+            if let Some(first) = self.inodes.get(&inode) {
+                header.set_entry_type(EntryType::Link);
+                header.set_size(0);
+                let first = first.clone();
+                return self.builder.append_link(&mut header, rel, first);
+            }
+            self.inodes.insert(inode, rel.to_path_buf());
+        }
+        self.builder
+            .append_data(&mut header, rel, File::open(path)?)
+    }
+
+    /// A deleted entry: an empty `.wh.<name>` file beside where it was.
+    fn whiteout(&mut self, rel: &Path, meta: &Metadata) -> io::Result<()> {
+        let name = rel.file_name().unwrap_or_default().as_bytes();
+        let mut marker = b".wh.".to_vec();
+        marker.extend_from_slice(name);
+        let path = rel.with_file_name(std::ffi::OsStr::from_bytes(&marker));
+        self.marker(&path, meta)
+    }
+
+    /// A directory whose lower contents are hidden: `.wh..wh..opq` inside it.
+    fn opaque(&mut self, rel: &Path, meta: &Metadata) -> io::Result<()> {
+        self.marker(&rel.join(".wh..wh..opq"), meta)
+    }
+
+    fn marker(&mut self, path: &Path, meta: &Metadata) -> io::Result<()> {
+        let mut header = Header::new_gnu();
+        header.set_entry_type(EntryType::Regular);
+        header.set_mode(0o600);
+        header.set_size(0);
+        header.set_mtime(meta.mtime().max(0) as u64);
+        self.builder.append_data(&mut header, path, io::empty())
+    }
+
+    fn append_xattrs(&mut self, path: &Path) -> io::Result<()> {
+        let records: Vec<(String, Vec<u8>)> = KEPT_XATTRS
+            .iter()
+            .filter_map(|name| Some((format!("SCHILY.xattr.{name}"), xattr(path, name)?)))
+            .collect();
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.builder
+            .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+    }
+}
+
+/// The value of extended attribute `name` of `path` (not following symlinks), if set.
+fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let name = CString::new(name).ok()?;
+    let mut buf = vec![0u8; 256];
+    // SAFETY: both strings are NUL-terminated and live across the call; the buffer's length
+    // is passed with it.
+    let len = unsafe {
+        nix::libc::lgetxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if len < 0 {
+        return None;
+    }
+    buf.truncate(len as usize);
+    Some(buf)
+}
+
+/// Counts and hashes what passes through.
+struct HashingWriter {
+    inner: io::BufWriter<File>,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl HashingWriter {
+    fn new(file: File) -> HashingWriter {
+        HashingWriter {
+            inner: io::BufWriter::with_capacity(1 << 20, file),
+            hasher: Sha256::new(),
+            written: 0,
+        }
+    }
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_and_parentless_snapshots_show_their_changes() {
+        let overlay = Mount {
+            r#type: "overlay".into(),
+            source: "overlay".into(),
+            target: String::new(),
+            options: vec![
+                "lowerdir=/l".into(),
+                "upperdir=/u/fs".into(),
+                "workdir=/u/work".into(),
+            ],
+        };
+        assert_eq!(changes_dir(&[overlay], true), Some(PathBuf::from("/u/fs")));
+        let bind = Mount {
+            r#type: "bind".into(),
+            source: "/s/fs".into(),
+            target: String::new(),
+            options: vec!["rbind".into(), "rw".into()],
+        };
+        assert_eq!(
+            changes_dir(std::slice::from_ref(&bind), false),
+            Some(PathBuf::from("/s/fs"))
+        );
+        assert_eq!(
+            changes_dir(&[bind], true),
+            None,
+            "a bind with a parent is the whole tree"
+        );
+    }
+
+    #[test]
+    fn a_layer_lists_files_links_and_whiteouts_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d/b.txt"), "b").unwrap();
+        std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+        std::fs::hard_link(dir.path().join("a.txt"), dir.path().join("c.txt")).unwrap();
+        std::os::unix::fs::symlink("a.txt", dir.path().join("s")).unwrap();
+        nix::sys::stat::mknod(
+            &dir.path().join("gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            0,
+        )
+        .unwrap();
+        let out = tempfile::tempfile().unwrap();
+        let (digest, size) = write_layer(dir.path(), out.try_clone().unwrap()).unwrap();
+        assert!(digest.starts_with("sha256:") && size > 0);
+        use std::io::Seek;
+        let mut out = out;
+        out.rewind().unwrap();
+        let mut archive = tar::Archive::new(out);
+        let entries: Vec<(String, EntryType)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().display().to_string(),
+                    e.header().entry_type(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            vec![
+                ("a.txt".to_string(), EntryType::Regular),
+                ("c.txt".to_string(), EntryType::Link),
+                ("d".to_string(), EntryType::Directory),
+                ("d/b.txt".to_string(), EntryType::Regular),
+                (".wh.gone".to_string(), EntryType::Regular),
+                ("s".to_string(), EntryType::Symlink),
+            ]
+        );
+    }
+}
