@@ -60,8 +60,8 @@ impl Built {
     }
 }
 
-/// Builds the Dockerfile in `dir` (its context too) with `args` as build args; exports the
-/// result as `image` when given.
+/// Builds the Dockerfile in `dir` (its context too) with `args` as build args (a name starting
+/// with `=` is a frontend option, e.g. `=no-cache`); exports the result as `image` when given.
 pub async fn build_dockerfile(
     daemon: &TestDaemon,
     dir: &Path,
@@ -74,7 +74,11 @@ pub async fn build_dockerfile(
     ]);
     let frontend_attrs = args
         .iter()
-        .map(|(k, v)| (format!("build-arg:{k}"), v.to_string()))
+        .map(|(k, v)| match k.strip_prefix('=') {
+            // "=name": a frontend option of its own, not a build arg.
+            Some(option) => (option.to_string(), v.to_string()),
+            None => (format!("build-arg:{k}"), v.to_string()),
+        })
         .collect();
     let exporter = image.map(|name| {
         let attrs = BTreeMap::from([("name".to_string(), name.to_string())]);

@@ -68,6 +68,17 @@ async fn an_unchanged_rebuild_runs_nothing_even_after_a_restart() {
         "first\nsecond\n",
         "each RUN ran once"
     );
+
+    let uncached = [("ID", id.as_str()), ("=no-cache", "")];
+    let fresh = build_dockerfile(&daemon, dir.path(), &uncached, Some(image)).await;
+    fresh.result.as_ref().expect("a build with no-cache");
+    assert_eq!(
+        fresh.ran().len(),
+        4,
+        "no-cache runs every step: {:?}",
+        fresh.ran()
+    );
+    assert_ne!(run_in_image(image, &["cat", "/stamp"]), stamp);
     daemon.stop().await;
 }
 

@@ -59,8 +59,21 @@ impl Drop for JobGuard {
     fn drop(&mut self) {
         self.job.progress.close();
         self.jobs.jobs.remove(&self.job.id);
-        self.jobs
+        let was = self
+            .jobs
             .running
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        if was == 1 {
+            return_free_memory();
+        }
+    }
+}
+
+/// Gives the memory a build freed back to the system once no build runs, so an idle daemon
+/// stays small (glibc keeps freed memory in its per-thread arenas otherwise).
+fn return_free_memory() {
+    // SAFETY: malloc_trim only releases unused heap memory; it has no preconditions.
+    unsafe {
+        nix::libc::malloc_trim(0);
     }
 }
