@@ -89,6 +89,10 @@ pub async fn run_until(
             worker_id = %state.worker_id,
             "containerd worker ready"
         );
+        if let Some(proxy) = &worker.config().proxy {
+            let proxy = crate::config::proxy::masked(proxy);
+            tracing::info!(%proxy, "RUN steps get the daemon's proxy settings");
+        }
         anyhow::Ok(())
     });
     server::serve(listeners, routes, shutdown).await?;

@@ -4,6 +4,7 @@
 
 mod common;
 mod crash;
+mod proxy;
 mod usage;
 
 use common::{build_dockerfile, context, run_in_image, unique};

@@ -29,9 +29,19 @@ impl TestDaemon {
 
     /// Starts nodekitd for `test` keeping what `dir` holds (a restart).
     pub async fn start_in(test: &str, dir: PathBuf) -> TestDaemon {
+        TestDaemon::start_configured(test, dir, |_| {}).await
+    }
+
+    /// As [`TestDaemon::start_in`], with `configure` changing the configuration first.
+    pub async fn start_configured(
+        test: &str,
+        dir: PathBuf,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestDaemon {
         let _ = std::fs::remove_file(dir.join("nodekitd.sock"));
         let addr = format!("unix://{}", dir.join("nodekitd.sock").display());
-        let config = config(test, &dir, &addr);
+        let mut config = config(test, &dir, &addr);
+        configure(&mut config);
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || serve(config, stopped));
         let daemon = TestDaemon {
@@ -115,6 +125,7 @@ fn config(test: &str, dir: &std::path::Path, addr: &str) -> Config {
             snapshotter: "overlayfs".into(),
             registry_hosts: RegistryHosts::default(),
             mount_source_root: env.mount_source_root(test),
+            proxy: None,
             owner: String::new(),
         },
         cache: CacheConfig {

@@ -3,6 +3,7 @@
 
 mod addr;
 mod file;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 
@@ -134,6 +135,7 @@ impl Config {
                     .collect(),
             },
             mount_source_root,
+            proxy: proxy::proxy_from(|name| std::env::var(name).ok()),
             // Replaced by the daemon's worker ID once it is known.
             owner: "nodekitd".into(),
         };

@@ -42,6 +42,14 @@ impl Worker {
             .create(self.ctx().request(create))
             .await
             .op("cache lease create")?;
+        self.add_to_lease(id, resources).await
+    }
+
+    /// Adds `resources` to lease `id` (already held ones stay as they are). Objects that
+    /// existed before a step made them again are not attached to its lease by containerd, so
+    /// they are added explicitly.
+    pub async fn add_to_lease(&self, id: &str, resources: &CacheResources) -> WorkerResult<()> {
+        let mut leases = LeasesClient::new(self.channel().clone());
         let snapshot_type = format!("snapshots/{}", self.snapshotter());
         let snapshot = resources
             .snapshot
@@ -59,7 +67,7 @@ impl Worker {
             leases
                 .add_resource(self.ctx().request(add))
                 .await
-                .op("cache lease add resource")?;
+                .op("lease add resource")?;
         }
         Ok(())
     }

@@ -43,6 +43,15 @@ pub async fn apply_chain(
         }
         parent = Some(chain);
     }
+    // Snapshots that existed already are not this lease's yet: hold the top one (it keeps
+    // those below it), so an image removed meanwhile cannot take the stack away mid-build.
+    if let (Some(lease), Some(top)) = (ctx.lease(), chains.last()) {
+        let held = super::cache_leases::CacheResources {
+            snapshot: Some(top.clone()),
+            blobs: Vec::new(),
+        };
+        worker.add_to_lease(lease, &held).await?;
+    }
     Ok(chains.last().cloned())
 }
 

@@ -23,6 +23,11 @@ impl CallContext {
         &self.namespace
     }
 
+    /// The lease objects created through this context are attached to, if any.
+    pub fn lease(&self) -> Option<&str> {
+        self.lease.as_deref()
+    }
+
     /// The same namespace, with every object created through it attached to `lease`.
     pub fn with_lease(&self, lease: &str) -> Self {
         CallContext {

@@ -8,6 +8,7 @@ use containerd_client::services::v1::diff_client::DiffClient;
 use containerd_client::services::v1::DiffRequest;
 use containerd_client::types::Descriptor;
 
+use super::cache_leases::CacheResources;
 use super::compress;
 use super::content;
 use super::context::CallContext;
@@ -122,6 +123,15 @@ async fn commit_as(
     let chain = chain_id(active.parent.as_deref(), &diff_id);
     if !snapshots.commit(ctx, &chain, &active.key).await? {
         snapshots.remove(ctx, &active.key).await?;
+    }
+    // The same result made before (an identical step, a re-synced context): the snapshot and
+    // blob exist already and containerd did not attach them to this lease, so attach them.
+    if let Some(lease) = ctx.lease() {
+        let held = CacheResources {
+            snapshot: Some(chain.clone()),
+            blobs: vec![blob.digest.clone()],
+        };
+        worker.add_to_lease(lease, &held).await?;
     }
     Ok(CommittedLayer {
         chain_id: chain,

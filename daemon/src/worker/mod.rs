@@ -50,6 +50,8 @@ pub struct WorkerConfig {
     pub registry_hosts: RegistryHosts,
     /// Every host path bind-mounted into a step lives below this directory.
     pub mount_source_root: PathBuf,
+    /// The daemon's proxy settings, given to steps whose LLB carries none.
+    pub proxy: Option<nodekit_proto::pb::ProxyEnv>,
     /// The value of the owner label on this worker's leases: leftovers of an earlier run of the
     /// same daemon (a crash) are recognised by it and released at start.
     pub owner: String,

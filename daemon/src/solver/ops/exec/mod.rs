@@ -54,7 +54,10 @@ async fn execute(
         _ => NetworkMode::Host,
     };
     let mut env = meta.env.clone();
-    env.extend(proxy_environment(meta));
+    env.extend(proxy_environment(
+        meta,
+        op.solver.worker.config().proxy.as_ref(),
+    ));
     env.extend(secrets::environment(op, exec).await?);
     let request = ExecRequest {
         rootfs,
@@ -100,20 +103,14 @@ async fn execute(
     }
 }
 
-/// The proxy settings a step gets in both letter cases (kept out of the op's cache key).
-fn proxy_environment(meta: &pb::Meta) -> Vec<String> {
-    let Some(proxy) = &meta.proxy_env else {
+/// The proxy settings a step gets in both letter cases: its own (proxy build args), else the
+/// daemon's. Never part of the op, so never of its cache key or the image.
+fn proxy_environment(meta: &pb::Meta, daemon: Option<&pb::ProxyEnv>) -> Vec<String> {
+    let Some(proxy) = meta.proxy_env.as_ref().or(daemon) else {
         return Vec::new();
     };
-    let settings = [
-        ("HTTP_PROXY", &proxy.http_proxy),
-        ("HTTPS_PROXY", &proxy.https_proxy),
-        ("FTP_PROXY", &proxy.ftp_proxy),
-        ("NO_PROXY", &proxy.no_proxy),
-        ("ALL_PROXY", &proxy.all_proxy),
-    ];
     let set = |name: &str| meta.env.iter().any(|e| e.split('=').next() == Some(name));
-    settings
+    crate::config::proxy::named(proxy)
         .into_iter()
         .filter(|(_, value)| !value.is_empty())
         .flat_map(|(name, value)| [(name.to_string(), value), (name.to_lowercase(), value)])
