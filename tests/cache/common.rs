@@ -68,6 +68,17 @@ pub async fn build_dockerfile(
     args: &[(&str, &str)],
     image: Option<&str>,
 ) -> Built {
+    build_dockerfile_with_secrets(daemon, dir, args, image, BTreeMap::new()).await
+}
+
+/// [`build_dockerfile`] with the session offering `secrets` (by id).
+pub async fn build_dockerfile_with_secrets(
+    daemon: &TestDaemon,
+    dir: &Path,
+    args: &[(&str, &str)],
+    image: Option<&str>,
+    secrets: BTreeMap<String, Vec<u8>>,
+) -> Built {
     let locals = BTreeMap::from([
         ("context".to_string(), dir.to_path_buf()),
         ("dockerfile".to_string(), dir.to_path_buf()),
@@ -87,10 +98,7 @@ pub async fn build_dockerfile(
     let request = BuildRequest {
         frontend: Some("dockerfile.v0".into()),
         frontend_attrs,
-        services: SessionServices {
-            locals,
-            ..Default::default()
-        },
+        services: SessionServices { locals, secrets },
         exporter,
         ..Default::default()
     };
@@ -105,13 +113,22 @@ pub async fn build_dockerfile(
 
 /// Output of `cmd` in a container of `image`.
 pub fn run_in_image(image: &str, cmd: &[&str]) -> String {
-    let id = format!("nodekit-cache-test-{}", rand::random::<u32>());
-    let mut args = vec!["run", "--rm", image, id.as_str()];
+    run_for_platform(image, None, cmd)
+}
+
+/// Output of `cmd` in a container of `image`, for `platform` when given (`ctr run --platform`).
+pub fn run_for_platform(image: &str, platform: Option<&str>, cmd: &[&str]) -> String {
+    let id = format!("nodekit-test-{}", rand::random::<u32>());
+    let mut args = vec!["run", "--rm"];
+    if let Some(platform) = platform {
+        args.extend(["--platform", platform]);
+    }
+    args.extend([image, id.as_str()]);
     args.extend_from_slice(cmd);
     let output = ctr(TestEnv::get(), &args);
     assert!(
         output.status.success(),
-        "ctr run {image}: {}",
+        "ctr run {image} ({platform:?}): {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()

@@ -43,6 +43,7 @@ fn request(rootfs: nodekitd::worker::ActiveSnapshot, script: &str) -> ExecReques
         },
         mounts: Vec::new(),
         network: NetworkMode::Host,
+        emulator: None,
     }
 }
 

@@ -125,6 +125,7 @@ fn config(test: &str, dir: &std::path::Path, addr: &str) -> Config {
             snapshotter: "overlayfs".into(),
             registry_hosts: RegistryHosts::default(),
             mount_source_root: env.mount_source_root(test),
+            emulation: Default::default(),
             proxy: None,
             owner: String::new(),
         },

@@ -62,6 +62,7 @@ impl TestEnv {
             snapshotter: "overlayfs".into(),
             registry_hosts: RegistryHosts::default(),
             mount_source_root: self.mount_source_root(test),
+            emulation: Default::default(),
             proxy: None,
             owner: format!("nodekit-test-{test}"),
         };

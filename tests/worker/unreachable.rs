@@ -9,6 +9,7 @@ fn config(socket: &std::path::Path) -> WorkerConfig {
         snapshotter: "overlayfs".into(),
         registry_hosts: RegistryHosts::default(),
         mount_source_root: std::env::temp_dir().join("nodekit-unreachable"),
+        emulation: Default::default(),
         proxy: None,
         owner: "nodekit-test-unreachable".into(),
     }

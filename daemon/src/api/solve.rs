@@ -10,9 +10,9 @@ use tonic::Status;
 
 use super::ApiState;
 use crate::exporter::image::ImageExport;
+use crate::exporter::platforms::platform_results;
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
-use crate::oci::Platform;
 use crate::solver::{SolveContext, SolveError, Solver};
 
 /// How long `Status` waits for its build to start (upstream waits the same).
@@ -172,31 +172,14 @@ async fn export_result(
     export: &ImageExport,
     result: ReturnedResult,
 ) -> Result<BTreeMap<String, String>, SolveError> {
-    let config = result.image_config()?;
-    let Some(result) = result.single_ref()? else {
-        return Err(SolveError::InvalidDefinition(
-            "the build produced no result to export".into(),
-        ));
-    };
-    let platform = config
-        .as_ref()
-        .map_or_else(Platform::native, config_platform);
-    export
-        .export(&solver.worker, &ctx.lease, &result, config, platform)
-        .await
-}
-
-/// The platform an image config names (the node's when it names none).
-fn config_platform(config: &serde_json::Value) -> Platform {
-    let field = |name: &str| {
-        config
-            .get(name)
-            .and_then(|v| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
-    match (field("os"), field("architecture")) {
-        (Some(os), Some(arch)) => Platform::new(os, arch, field("variant")),
-        _ => Platform::native(),
+    let parts = platform_results(result)?;
+    match parts.as_slice() {
+        [one] => export.export(&solver.worker, &ctx.lease, one).await,
+        several => {
+            export
+                .export_index(&solver.worker, &ctx.lease, several)
+                .await
+        }
     }
 }
 

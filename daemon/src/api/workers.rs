@@ -9,7 +9,6 @@ use crate::config::CacheConfig;
 use nodekit_proto::pb;
 
 use crate::oci::Platform;
-use crate::worker::emulation::{emulated_platforms, BINFMT_MISC};
 use crate::worker::Worker;
 
 const LABEL_PREFIX: &str = "org.mobyproject.buildkit.worker.";
@@ -54,9 +53,12 @@ pub fn worker_record(id: &str, worker: &Worker, cache: &CacheConfig, root: &Path
             .into_iter()
             .map(|(k, v)| (format!("{LABEL_PREFIX}{k}"), v))
             .collect(),
-        platforms: std::iter::once(Platform::native())
-            .chain(emulated_platforms(Path::new(BINFMT_MISC)))
-            .map(|p| wire_platform(&p))
+        platforms: worker
+            .config()
+            .emulation
+            .runnable_platforms()
+            .iter()
+            .map(wire_platform)
             .collect(),
         gc_policy: gc_policies(cache, root),
         buildkit_version: Some(BuildkitVersion {

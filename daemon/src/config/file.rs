@@ -15,6 +15,9 @@ pub struct ConfigFile {
     pub debug: bool,
     #[serde(rename = "local-mount-source-root")]
     pub local_mount_source_root: Option<PathBuf>,
+    /// nodekit's own: where static qemu emulators are (`qemu-aarch64-static`, ...).
+    #[serde(rename = "qemu-dir")]
+    pub qemu_dir: Option<PathBuf>,
     pub grpc: Grpc,
     pub worker: Workers,
     pub registry: BTreeMap<String, Registry>,

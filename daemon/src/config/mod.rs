@@ -12,6 +12,7 @@ use clap::Parser;
 pub use addr::ListenAddr;
 use file::ConfigFile;
 
+use crate::worker::emulation::{Emulation, DEFAULT_QEMU_DIR};
 use crate::worker::{RegistryHosts, WorkerConfig};
 
 pub const DEFAULT_ROOT: &str = "/var/lib/nodekit";
@@ -47,6 +48,10 @@ pub struct Cli {
     /// (default <root>/local-mnt-src); the host's containerd must see it at the same path.
     #[arg(long, value_name = "DIR")]
     pub local_mount_source_root: Option<PathBuf>,
+    /// Directory of static qemu emulators (qemu-aarch64-static, ...) for foreign-platform steps
+    /// when the host has no binfmt_misc handler with the F flag (default /usr/bin).
+    #[arg(long, value_name = "DIR")]
+    pub qemu_dir: Option<PathBuf>,
     /// Debug logging.
     #[arg(long)]
     pub debug: bool,
@@ -135,6 +140,13 @@ impl Config {
                     .collect(),
             },
             mount_source_root,
+            emulation: Emulation {
+                qemu_dir: cli
+                    .qemu_dir
+                    .or(file.qemu_dir)
+                    .unwrap_or_else(|| DEFAULT_QEMU_DIR.into()),
+                ..Emulation::default()
+            },
             proxy: proxy::proxy_from(|name| std::env::var(name).ok()),
             // Replaced by the daemon's worker ID once it is known.
             owner: "nodekitd".into(),
@@ -171,6 +183,7 @@ mod tests {
         assert_eq!(config.root, PathBuf::from(DEFAULT_ROOT));
         assert_eq!(config.addrs.len(), 2);
         assert_eq!(config.worker.namespace, "k8s.io");
+        assert_eq!(config.worker.emulation.qemu_dir, PathBuf::from("/usr/bin"));
         assert_eq!(
             config.worker.mount_source_root,
             PathBuf::from("/var/lib/nodekit/local-mnt-src")
@@ -181,12 +194,13 @@ mod tests {
     fn flags_win_over_the_file() {
         let file = ConfigFile::parse(
             Path::new("t.toml"),
-            "root = \"/file\"\n[worker.containerd]\nnamespace = \"fromfile\"\nsnapshotter = \"native\"\n[grpc]\naddress = [\"tcp://127.0.0.1:1\"]\n[registry.\"reg:5000\"]\nhttp = true\n",
+            "root = \"/file\"\nqemu-dir = \"/opt/qemu\"\n[worker.containerd]\nnamespace = \"fromfile\"\nsnapshotter = \"native\"\n[grpc]\naddress = [\"tcp://127.0.0.1:1\"]\n[registry.\"reg:5000\"]\nhttp = true\n",
         )
         .unwrap();
         let config =
             Config::merge(cli(&["--containerd-worker-namespace", "fromflag"]), file).unwrap();
         assert_eq!(config.root, PathBuf::from("/file"));
+        assert_eq!(config.worker.emulation.qemu_dir, PathBuf::from("/opt/qemu"));
         assert_eq!(config.worker.namespace, "fromflag");
         assert_eq!(config.worker.snapshotter, "native");
         assert_eq!(

@@ -11,8 +11,18 @@ use crate::oci::Platform;
 use crate::solver::{Layer, Ref, SolveError};
 use crate::worker::images::normalize_reference;
 use crate::worker::{
-    CommittedLayer, Compression, ImageWrite, Lease, ManifestFormat, NewLayer, Worker,
+    CommittedLayer, Compression, ImageWrite, IndexEntry, Lease, ManifestFormat, NewLayer, Worker,
+    WrittenImage,
 };
+use containerd_client::types::Descriptor;
+
+/// What to export for one platform: its result and the frontend's image config.
+#[derive(Clone, Debug)]
+pub struct PlatformResult {
+    pub platform: Platform,
+    pub result: Ref,
+    pub config: Option<serde_json::Value>,
+}
 
 /// The exporter's options, from `--output type=image,...` attributes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,43 +76,80 @@ impl ImageExport {
         &self,
         worker: &Worker,
         lease: &Lease,
-        result: &Ref,
-        image_config: Option<serde_json::Value>,
-        platform: Platform,
+        part: &PlatformResult,
     ) -> Result<BTreeMap<String, String>, SolveError> {
-        let layers = self.new_layers(worker, lease, result).await?;
+        let written = self
+            .write_manifest(worker, lease, part, &self.names)
+            .await?;
+        let mut response = self.response(&written.manifest);
+        response.insert(
+            "containerimage.config.digest".to_string(),
+            written.config_digest.clone(),
+        );
+        Ok(response)
+    }
+
+    /// Writes one manifest per platform and an image index over them under the image's names.
+    /// Every platform's snapshots stay (the cache holds them anyway), so the node's own
+    /// platform is unpacked and the others run with `ctr run --platform` without an unpack.
+    pub async fn export_index(
+        &self,
+        worker: &Worker,
+        lease: &Lease,
+        parts: &[PlatformResult],
+    ) -> Result<BTreeMap<String, String>, SolveError> {
+        let mut entries = Vec::with_capacity(parts.len());
+        for part in parts {
+            let written = self.write_manifest(worker, lease, part, &[]).await?;
+            entries.push(IndexEntry {
+                manifest: written.manifest,
+                platform: part.platform.clone(),
+            });
+        }
+        let index = worker
+            .write_index(lease, &self.names, &entries, self.format)
+            .await
+            .map_err(|e| SolveError::worker("exporting the image index", e))?;
+        Ok(self.response(&index))
+    }
+
+    async fn write_manifest(
+        &self,
+        worker: &Worker,
+        lease: &Lease,
+        part: &PlatformResult,
+        names: &[String],
+    ) -> Result<WrittenImage, SolveError> {
+        let layers = self.new_layers(worker, lease, &part.result).await?;
         // A frontend's config (a Dockerfile's) is the image's; raw LLB gets a default PATH.
-        let config = match image_config {
+        let config = match part.config {
             Some(_) => None,
             None => Some(default_config()?),
         };
         let write = ImageWrite {
-            names: self.names.clone(),
-            base: result.base.as_deref(),
-            platform,
+            names: names.to_vec(),
+            base: part.result.base.as_deref(),
+            platform: part.platform.clone(),
             layers,
             config,
-            full_config: image_config,
+            full_config: part.config.clone(),
             format: self.format,
         };
-        let written = worker
+        worker
             .write_image(lease, &write)
             .await
-            .map_err(|e| SolveError::worker("exporting the image", e))?;
+            .map_err(|e| SolveError::worker("exporting the image", e))
+    }
+
+    /// The exporter response for the image's top descriptor (a manifest or an index).
+    fn response(&self, top: &Descriptor) -> BTreeMap<String, String> {
         let descriptor = serde_json::json!({
-            "mediaType": written.manifest.media_type,
-            "digest": written.manifest.digest,
-            "size": written.manifest.size,
+            "mediaType": top.media_type,
+            "digest": top.digest,
+            "size": top.size,
         });
         let mut response = BTreeMap::from([
-            (
-                "containerimage.digest".to_string(),
-                written.manifest.digest.clone(),
-            ),
-            (
-                "containerimage.config.digest".to_string(),
-                written.config_digest.clone(),
-            ),
+            ("containerimage.digest".to_string(), top.digest.clone()),
             (
                 "containerimage.descriptor".to_string(),
                 base64::engine::general_purpose::STANDARD.encode(descriptor.to_string()),
@@ -111,7 +158,7 @@ impl ImageExport {
         if !self.names.is_empty() {
             response.insert("image.name".to_string(), self.names.join(","));
         }
-        Ok(response)
+        response
     }
 
     /// The layers above the base image: built ones compressed as asked, image layers (a merge

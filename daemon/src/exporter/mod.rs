@@ -1,3 +1,5 @@
-//! Exporters: where a build's result goes. `image` stores it in the host image store.
+//! Exporters: where a build's result goes. `image` stores it in the host image store (one
+//! manifest, or an index over one manifest per platform).
 
 pub mod image;
+pub mod platforms;

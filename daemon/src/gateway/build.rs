@@ -37,29 +37,6 @@ impl ReturnedResult {
             metadata: BTreeMap::new(),
         }
     }
-
-    /// The image config a frontend returned (`containerimage.config`), if any.
-    pub fn image_config(&self) -> Result<Option<serde_json::Value>, SolveError> {
-        let Some(bytes) = self.metadata.get(IMAGE_CONFIG_KEY) else {
-            return Ok(None);
-        };
-        serde_json::from_slice(bytes).map(Some).map_err(|e| {
-            SolveError::InvalidDefinition(format!(
-                "the frontend's {IMAGE_CONFIG_KEY} is not an image config: {e}"
-            ))
-        })
-    }
-
-    /// The one ref to export; several (a multi-platform result) are not supported yet.
-    pub fn single_ref(self) -> Result<Option<Ref>, SolveError> {
-        if self.refs.len() > 1 {
-            return Err(SolveError::Unsupported(format!(
-                "exporting a multi-platform result ({} platforms) is not supported by nodekitd yet",
-                self.refs.len()
-            )));
-        }
-        Ok(self.refs.into_values().next().flatten())
-    }
 }
 
 pub struct GatewayBuild {

@@ -12,6 +12,7 @@ pub mod emulation;
 mod error;
 pub mod exec;
 mod hostmount;
+mod image_index;
 mod image_writer;
 pub mod images;
 pub mod layers;
@@ -32,6 +33,7 @@ pub use connection::{connect, connect_with_backoff, ContainerdInfo};
 pub use context::CallContext;
 pub use error::{WorkerError, WorkerResult};
 pub use exec::{ExecOutcome, ExecRequest, OutputChunk, OutputStream};
+pub use image_index::IndexEntry;
 pub use image_writer::{ImageWrite, ManifestFormat, NewLayer, WrittenImage};
 pub use images::{ImageOrigin, RegistryHosts, ResolveMode, ResolvedImage};
 pub use layers::{CommittedLayer, Compression};
@@ -50,6 +52,8 @@ pub struct WorkerConfig {
     pub registry_hosts: RegistryHosts,
     /// Every host path bind-mounted into a step lives below this directory.
     pub mount_source_root: PathBuf,
+    /// How steps of foreign platforms run.
+    pub emulation: emulation::Emulation,
     /// The daemon's proxy settings, given to steps whose LLB carries none.
     pub proxy: Option<nodekit_proto::pb::ProxyEnv>,
     /// The value of the owner label on this worker's leases: leftovers of an earlier run of the
@@ -84,12 +88,7 @@ impl Worker {
         channel: Channel,
         containerd: ContainerdInfo,
     ) -> WorkerResult<Worker> {
-        std::fs::create_dir_all(&config.mount_source_root).map_err(|e| {
-            WorkerError::io(
-                format!("creating {}", config.mount_source_root.display()),
-                e,
-            )
-        })?;
+        prepare_mount_source_root(&config.mount_source_root)?;
         Ok(Worker {
             inner: Arc::new(Inner {
                 channel,
@@ -270,6 +269,26 @@ impl Worker {
     ) -> WorkerResult<WrittenImage> {
         image_writer::write_image(self, &lease.context(), request).await
     }
+
+    /// Writes an image index over per-platform manifests and points `names` at it.
+    pub async fn write_index(
+        &self,
+        lease: &Lease,
+        names: &[String],
+        entries: &[IndexEntry],
+        format: ManifestFormat,
+    ) -> WorkerResult<containerd_client::types::Descriptor> {
+        image_index::write_index(self, &lease.context(), names, entries, format).await
+    }
+}
+
+/// Creates local-mount-source-root, readable by root alone: secrets, step files and emulators
+/// live below it (runc, running as root, still binds them into containers).
+fn prepare_mount_source_root(root: &Path) -> WorkerResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(root)
+        .and_then(|_| std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700)))
+        .map_err(|e| WorkerError::io(format!("preparing {}", root.display()), e))
 }
 
 /// A short random hex string for unique object names.

@@ -11,12 +11,13 @@ use containerd_client::services::v1::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::spec::{build_spec, ExtraMount, NetworkMode, ProcessSpec, SpecInput};
+use super::spec::{build_spec, ExtraMount, MountSource, NetworkMode, ProcessSpec, SpecInput};
 use super::stdio::Stdio;
 use super::stepdir::StepDir;
 use super::stubs;
 use super::user::{needs_lookup, resolve_user, ResolvedUser};
 use crate::worker::context::CallContext;
+use crate::worker::emulation::{prefix_command, resolve_program, stage_emulator, QEMU_MOUNT};
 use crate::worker::error::{StatusExt, WorkerError, WorkerResult};
 use crate::worker::hostmount::HostMount;
 use crate::worker::snapshots::ActiveSnapshot;
@@ -33,6 +34,8 @@ pub struct ExecRequest {
     pub process: ProcessSpec,
     pub mounts: Vec<ExtraMount>,
     pub network: NetworkMode,
+    /// For a foreign platform without a kernel handler: the static qemu to run the command.
+    pub emulator: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,13 +85,25 @@ async fn run_step(
         &id,
         &request.process.extra_hosts,
     )?;
+    let mut request = request;
+    if let Some(qemu) = request.emulator.clone() {
+        let staged = stage_emulator(worker.mount_source_root(), dir.path(), &qemu)
+            .map_err(|e| WorkerError::io(format!("staging emulator {}", qemu.display()), e))?;
+        request.mounts.push(ExtraMount {
+            destination: QEMU_MOUNT.to_string(),
+            source: MountSource::Bind {
+                source: staged,
+                readonly: true,
+            },
+        });
+    }
     let destinations = mount_destinations(&request.mounts);
-    let (user, stubs) = inspect_rootfs(&dir, &request, &destinations)?;
+    let inspected = inspect_rootfs(&dir, &request, &destinations)?;
     let spec = build_spec(&SpecInput {
         container_id: &id,
         namespace: worker.ctx().namespace(),
-        process: &request.process,
-        user: &user,
+        process: &inspected.process,
+        user: &inspected.user,
         mounts: &request.mounts,
         network: request.network,
         etc_hosts: dir.hosts(),
@@ -100,8 +115,8 @@ async fn run_step(
     let outcome = run_task(worker, ctx, &id, &request.rootfs, &mut stdio, &cancel).await;
     let removed = delete_container(worker, ctx, &id).await;
     stdio.finish().await;
-    if !stubs.is_empty() {
-        remove_mount_stubs(&dir, &request.rootfs, &stubs);
+    if !inspected.stubs.is_empty() {
+        remove_mount_stubs(&dir, &request.rootfs, &inspected.stubs);
     }
     let outcome = outcome?;
     removed?;
@@ -118,13 +133,29 @@ fn mount_destinations(extra: &[ExtraMount]) -> Vec<String> {
         .collect()
 }
 
-/// Mounts the rootfs once on the host to resolve the user and note missing mount points.
+/// What the step's rootfs told before the step.
+struct Inspected {
+    user: ResolvedUser,
+    /// Mount points runc will create, to remove afterwards.
+    stubs: Vec<PathBuf>,
+    /// The process to start (under the emulator if there is one).
+    process: ProcessSpec,
+}
+
+/// Mounts the rootfs once on the host to resolve the user, note missing mount points and, for
+/// an emulated step, find its program.
 fn inspect_rootfs(
     dir: &StepDir,
     request: &ExecRequest,
     destinations: &[String],
-) -> WorkerResult<(ResolvedUser, Vec<PathBuf>)> {
+) -> WorkerResult<Inspected> {
     let probe = HostMount::mount(&request.rootfs.mounts, &dir.path().join("rootfs"))?;
+    let mut process = request.process.clone();
+    if request.emulator.is_some() {
+        let argv0 = process.args.first().cloned().unwrap_or_default();
+        let program = resolve_program(probe.path(), &argv0, &process.env).unwrap_or(argv0);
+        process.args = prefix_command(&process.args, &program);
+    }
     let user_spec = &request.process.user;
     let user = if needs_lookup(user_spec) {
         let read = |file: &str| std::fs::read_to_string(probe.path().join(file)).ok();
@@ -137,7 +168,11 @@ fn inspect_rootfs(
         resolve_user(user_spec, None, None)?
     };
     let stubs = stubs::missing_mount_points(probe.path(), destinations);
-    Ok((user, stubs))
+    Ok(Inspected {
+        user,
+        stubs,
+        process,
+    })
 }
 
 fn remove_mount_stubs(dir: &StepDir, rootfs: &ActiveSnapshot, stubs: &[PathBuf]) {

@@ -339,10 +339,14 @@ async fn convert_stage(
     };
     let base_name = from_scope.expand(&stage.from.image)?;
     let (state, mut image) = base(request, stages, &base_name, &platform, &from_scope).await?;
-    let label = stage
+    let mut label = stage
         .name
         .clone()
         .unwrap_or_else(|| format!("stage-{index}"));
+    // As upstream: with several target platforms, each step names the platform it is for.
+    if request.options.platforms.len() > 1 {
+        label = format!("{platform} {label}");
+    }
     let triggers = image.strings("OnBuild");
     image.set("OnBuild", serde_json::Value::Null);
     let mut builder = StageBuilder {

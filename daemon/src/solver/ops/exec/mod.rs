@@ -4,6 +4,8 @@
 mod mounts;
 mod secrets;
 
+use std::path::PathBuf;
+
 use nodekit_proto::pb::{self, ExecOp, NetMode};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -11,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
 use crate::solver::result::Ref;
+use crate::worker::emulation::Emulator;
 use crate::worker::exec::{NetworkMode, ProcessSpec};
 use crate::worker::{ActiveSnapshot, ExecRequest, OutputChunk, OutputStream};
 
@@ -24,9 +27,11 @@ pub async fn run(
     let meta = exec.meta.as_ref().ok_or_else(|| {
         SolveError::InvalidDefinition(format!("exec {} has no meta", op.vertex.digest))
     })?;
+    // Before anything is prepared: a platform this node cannot run fails at once.
+    let emulator = emulator_for(op)?;
     let mut plan = MountPlan::default();
     let result = match plan.prepare(op, exec, &inputs).await {
-        Ok(rootfs) => execute(op, exec, meta, rootfs, &mut plan).await,
+        Ok(rootfs) => execute(op, exec, meta, rootfs, &mut plan, emulator).await,
         Err(error) => Err(error),
     };
     // Host mounts, cache turns and secret files go before anything is committed.
@@ -48,6 +53,7 @@ async fn execute(
     meta: &pb::Meta,
     rootfs: ActiveSnapshot,
     plan: &mut MountPlan,
+    emulator: Option<PathBuf>,
 ) -> Result<(), SolveError> {
     let network = match NetMode::try_from(exec.network) {
         Ok(NetMode::None) => NetworkMode::None,
@@ -74,6 +80,7 @@ async fn execute(
         },
         mounts: std::mem::take(&mut plan.extra),
         network,
+        emulator,
     };
     let (sender, receiver) = mpsc::channel(64);
     let logs = tokio::spawn(forward_logs(
@@ -100,6 +107,21 @@ async fn execute(
             command: meta.args.join(" "),
             code: outcome.exit_code,
         }),
+    }
+}
+
+/// The static qemu a step of a foreign platform needs, if the kernel cannot run it itself.
+fn emulator_for(op: &OpContext<'_>) -> Result<Option<PathBuf>, SolveError> {
+    let platform = super::op_platform(&op.vertex.op);
+    let emulation = &op.solver.worker.config().emulation;
+    match emulation.emulator_for(&platform) {
+        Ok(Some(Emulator::Bundled { qemu })) => Ok(Some(qemu)),
+        Ok(Some(Emulator::Kernel { handler })) => {
+            tracing::debug!(%platform, handler, "foreign step through binfmt_misc");
+            Ok(None)
+        }
+        Ok(None) => Ok(None),
+        Err(error) => Err(SolveError::Other(error.to_string())),
     }
 }
 
