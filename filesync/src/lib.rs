@@ -25,6 +25,6 @@ mod validate;
 mod wirepath;
 
 pub use error::SyncError;
-pub use receive::{receive, ReceiveOptions};
+pub use receive::{begin, receive, Listing, PendingReceive, ReceiveOptions};
 pub use send::{send, SendOptions, SendSummary};
 pub use summary::{Entry, EntryKind, ReceiveSummary};

@@ -95,6 +95,9 @@ pub struct ReceiveSummary {
     pub files_reused: u64,
     /// Sizes (from their stats) of the files kept.
     pub bytes_reused: u64,
+    /// The listing was the one of the trusted base ([`crate::Listing::Unchanged`]):
+    /// `entries` is empty, the tree is the base's.
+    pub unchanged: bool,
 }
 
 /// The tree digest of [`ReceiveSummary::digest`]: every field is written

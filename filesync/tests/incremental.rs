@@ -133,3 +133,45 @@ async fn symlink_planted_in_dest_is_replaced_not_followed() {
     assert_same_tree(&env.src, &env.dest);
     assert_eq!(before, env.outside(), "the sibling must be untouched");
 }
+
+/// Syncs with the receiver told that `dest` holds the tree `trusted`.
+async fn sync_trusting(env: &Env, trusted: &str) -> nodekit_filesync::ReceiveSummary {
+    let recv = env.receive_options().trusting(trusted);
+    let (r, s) = sync_with(env.send_options(), recv).await;
+    s.expect("send");
+    r.expect("receive")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_listing_over_a_trusted_base_never_touches_dest() {
+    let env = Env::new();
+    populate(&env);
+    let first = sync(&env).await;
+    // Moved away: if the receiver looked at dest, it would have to rebuild it.
+    let moved = env.tmp.path().join("moved");
+    std::fs::rename(&env.dest, &moved).unwrap();
+    let second = sync_trusting(&env, &first.digest).await;
+    assert!(second.unchanged);
+    assert_eq!(second.digest, first.digest);
+    assert_eq!((second.files_reused, second.files_transferred), (4, 0));
+    assert!(second.entries.is_empty());
+    assert!(!env.dest.exists(), "dest was touched");
+    std::fs::rename(&moved, &env.dest).unwrap();
+
+    // Any change in the listing takes the ordinary way, replaying what was held.
+    let changed = env.write("dir/b.txt", "bravo, changed");
+    touch_later(&changed);
+    let third = sync_trusting(&env, &first.digest).await;
+    assert!(!third.unchanged);
+    assert_eq!(third.transferred, ["dir/b.txt"]);
+    assert_same_tree(&env.src, &env.dest);
+    // The record now pairs the new listing with the new tree only.
+    let again = sync_trusting(&env, &third.digest).await;
+    assert!(again.unchanged);
+    let stale = sync_trusting(&env, &first.digest).await;
+    assert!(
+        !stale.unchanged,
+        "an old tree must not be trusted for a new listing"
+    );
+    assert_eq!(stale.digest, third.digest);
+}

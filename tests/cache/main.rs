@@ -57,6 +57,14 @@ async fn an_unchanged_rebuild_runs_nothing_even_after_a_restart() {
     second.result.as_ref().expect("second build");
     assert_eq!(second.ran(), Vec::<String>::new(), "every step cached");
     assert_eq!(run_in_image(image, &["cat", "/stamp"]), stamp);
+    // Layers keep the time they were made, so the very same image is written again.
+    let digest =
+        |built: &common::Built| built.result.as_ref().unwrap()["containerimage.digest"].clone();
+    assert_eq!(
+        digest(&second),
+        digest(&first),
+        "a cached rebuild is the same image"
+    );
     daemon.stop().await;
 
     let daemon = TestDaemon::start_in("cache-rebuild", root).await;
@@ -64,6 +72,11 @@ async fn an_unchanged_rebuild_runs_nothing_even_after_a_restart() {
     third.result.as_ref().expect("build after a restart");
     assert_eq!(third.ran(), Vec::<String>::new(), "cached across a restart");
     assert_eq!(run_in_image(image, &["cat", "/stamp"]), stamp);
+    assert_eq!(
+        digest(&third),
+        digest(&first),
+        "the same image after a restart"
+    );
     assert_eq!(
         run_log(&daemon, &id).await,
         "first\nsecond\n",
@@ -80,6 +93,7 @@ async fn an_unchanged_rebuild_runs_nothing_even_after_a_restart() {
         fresh.ran()
     );
     assert_ne!(run_in_image(image, &["cat", "/stamp"]), stamp);
+    assert_ne!(digest(&fresh), digest(&first));
     daemon.stop().await;
 }
 

@@ -181,6 +181,7 @@ impl ImageExport {
                     parent: index.checked_sub(1).map(|p| chains[p].clone()),
                     diff_id: image.diff_id.clone(),
                     blob: layer.to_blob().blob,
+                    created_ms: 0,
                 },
             };
             if let Layer::Built(_) = layer {

@@ -81,10 +81,9 @@ impl LocalCopy {
             .map(|(_, result)| result.clone())
     }
 
-    /// The latest kept snapshot.
-    pub fn latest(&self) -> Option<Ref> {
-        let latest = self.state.latest.lock().ok()?;
-        latest.as_ref().map(|(_, result)| result.clone())
+    /// The latest kept snapshot and the content digest it holds.
+    pub fn latest(&self) -> Option<(String, Ref)> {
+        self.state.latest.lock().ok()?.clone()
     }
 
     /// Lets go of the kept snapshot and the sync state describing it.

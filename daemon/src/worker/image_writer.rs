@@ -78,27 +78,92 @@ pub async fn write_image(
     };
     let config_digest = sha256_digest(&config_bytes);
     let top_chain = chain_ids(&diff_ids).pop();
-    let mut config_labels = HashMap::new();
-    if let Some(chain) = &top_chain {
+    let manifest = manifest_blob(request, &config_digest, config_bytes.len() as i64)?;
+    // Both blobs are known now: write them side by side.
+    let config_written = write_config(worker, ctx, &config_digest, config_bytes, &top_chain);
+    let manifest_written = ensure_blob(
+        worker,
+        ctx,
+        &manifest.descriptor.digest,
+        manifest.bytes,
+        manifest.labels,
+    );
+    futures::try_join!(config_written, manifest_written)?;
+    for name in &request.names {
+        let record = ImageRecord {
+            name: name.clone(),
+            target: manifest.descriptor.clone(),
+        };
+        put_image_record(worker.channel(), ctx, &record).await?;
+    }
+    Ok(WrittenImage {
+        manifest: manifest.descriptor,
+        config_digest,
+        chain_id: top_chain,
+    })
+}
+
+/// Writes the config, labelled with its snapshot chain when that is unpacked (as containerd's
+/// unpacker labels it), so the image counts as unpacked.
+async fn write_config(
+    worker: &Worker,
+    ctx: &CallContext,
+    digest: &str,
+    bytes: Vec<u8>,
+    top_chain: &Option<String>,
+) -> WorkerResult<()> {
+    let mut labels = HashMap::new();
+    if let Some(chain) = top_chain {
         if worker.snapshots().exists(ctx, chain).await? {
             let (key, value) = content::snapshot_gc_label(worker.snapshotter(), chain);
-            config_labels.insert(key, value);
+            labels.insert(key, value);
         }
     }
+    ensure_blob(worker, ctx, digest, bytes, labels).await
+}
+
+/// Writes a blob unless the content store has it with these labels already (an unchanged
+/// rebuild's config and manifest: writing again would cost a commit). An existing blob joins
+/// the call's lease, so it stays until the image names it.
+async fn ensure_blob(
+    worker: &Worker,
+    ctx: &CallContext,
+    digest: &str,
+    bytes: Vec<u8>,
+    labels: HashMap<String, String>,
+) -> WorkerResult<()> {
+    let existing = content::info(worker.channel(), ctx, digest).await?;
+    let labelled = |info: &containerd_client::services::v1::Info| {
+        labels.iter().all(|(k, v)| info.labels.get(k) == Some(v))
+    };
+    match (existing, ctx.lease()) {
+        (Some(info), Some(lease)) if labelled(&info) => {
+            let held = super::cache_leases::CacheResources {
+                snapshot: None,
+                blobs: vec![digest.to_string()],
+            };
+            worker.add_to_lease(lease, &held).await
+        }
+        _ => content::write_blob(worker.channel(), ctx, digest, bytes, labels).await,
+    }
+}
+
+/// A manifest ready to write.
+struct ManifestBlob {
+    bytes: Vec<u8>,
+    descriptor: Descriptor,
+    labels: HashMap<String, String>,
+}
+
+fn manifest_blob(
+    request: &ImageWrite<'_>,
+    config_digest: &str,
+    config_size: i64,
+) -> WorkerResult<ManifestBlob> {
     let config_type = match request.format {
         ManifestFormat::Oci => oci::OCI_CONFIG,
         ManifestFormat::Docker => oci::DOCKER_CONFIG,
     };
-    let config_size = config_bytes.len() as i64;
-    content::write_blob(
-        worker.channel(),
-        ctx,
-        &config_digest,
-        config_bytes,
-        config_labels,
-    )
-    .await?;
-
     let layers = manifest_layers(request)?;
     let layer_digests: Vec<String> = layers.iter().map(|l| l.digest().to_string()).collect();
     let manifest_type = match request.format {
@@ -108,43 +173,25 @@ pub async fn write_image(
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::from(manifest_type))
-        .config(descriptor(config_type, &config_digest, config_size)?)
+        .config(descriptor(config_type, config_digest, config_size)?)
         .layers(layers)
         .build()
         .map_err(invalid)?;
-    let manifest_bytes = to_json(&manifest)?;
-    let manifest_digest = sha256_digest(&manifest_bytes);
-    let manifest_desc = Descriptor {
+    let bytes = to_json(&manifest)?;
+    let descriptor = Descriptor {
         media_type: manifest_type.to_string(),
-        digest: manifest_digest.clone(),
-        size: manifest_bytes.len() as i64,
+        digest: sha256_digest(&bytes),
+        size: bytes.len() as i64,
         annotations: HashMap::new(),
     };
-    let labels = content::manifest_gc_labels(&config_digest, &layer_digests);
-    content::write_blob(
-        worker.channel(),
-        ctx,
-        &manifest_digest,
-        manifest_bytes,
-        labels,
-    )
-    .await?;
-    for name in &request.names {
-        let record = ImageRecord {
-            name: name.clone(),
-            target: manifest_desc.clone(),
-        };
-        put_image_record(worker.channel(), ctx, &record).await?;
-    }
-    Ok(WrittenImage {
-        manifest: manifest_desc,
-        config_digest,
-        chain_id: top_chain,
+    Ok(ManifestBlob {
+        bytes,
+        descriptor,
+        labels: content::manifest_gc_labels(config_digest, &layer_digests),
     })
 }
 
 fn image_config(request: &ImageWrite<'_>) -> WorkerResult<ImageConfiguration> {
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let (mut diff_ids, mut history, base_config) = match request.base {
         Some(base) => (
             base.diff_ids(),
@@ -157,7 +204,7 @@ fn image_config(request: &ImageWrite<'_>) -> WorkerResult<ImageConfiguration> {
         diff_ids.push(new.layer.diff_id.clone());
         history.push(
             HistoryBuilder::default()
-                .created(now.clone())
+                .created(layer_time(new.layer.created_ms))
                 .created_by(new.created_by.clone())
                 .comment("nodekit")
                 .build()
@@ -175,7 +222,12 @@ fn image_config(request: &ImageWrite<'_>) -> WorkerResult<ImageConfiguration> {
         .build()
         .map_err(invalid)?;
     let mut builder = ImageConfigurationBuilder::default()
-        .created(now)
+        .created(
+            request
+                .layers
+                .last()
+                .map_or_else(now, |l| layer_time(l.layer.created_ms)),
+        )
         .architecture(request.platform.architecture.as_str())
         .os(request.platform.os.as_str())
         .config(runtime_config)
@@ -228,14 +280,72 @@ fn invalid(error: impl std::fmt::Display) -> WorkerError {
 fn frontend_config(request: &ImageWrite<'_>, mut config: Value) -> (Value, Vec<String>) {
     let mut diff_ids = request.base.map(|b| b.diff_ids()).unwrap_or_default();
     diff_ids.extend(request.layers.iter().map(|l| l.layer.diff_id.clone()));
-    let history = reconcile_history(config.get("history"), diff_ids.len());
+    let mut history = reconcile_history(config.get("history"), diff_ids.len());
+    let base_len = diff_ids.len() - request.layers.len();
+    let times: Vec<Option<u64>> = std::iter::repeat_n(None, base_len)
+        .chain(request.layers.iter().map(|l| Some(l.layer.created_ms)))
+        .collect();
+    fill_history_times(&mut history, &times);
+    let last_created = history.iter().rev().find_map(|h| h.get("created")).cloned();
     config["history"] = Value::Array(history);
     config["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
+    // As BuildKit: the image is as new as its newest history entry, so an unchanged rebuild
+    // writes the same config.
     if config.get("created").is_none_or(Value::is_null) {
-        config["created"] =
-            json!(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
+        config["created"] = last_created.unwrap_or_else(|| json!(now()));
     }
     (config, diff_ids)
+}
+
+/// Gives every history entry without a time one: a layer's entry the time its layer was made
+/// (`times`, one per layer, None for a base image's), an empty-layer entry the time of the
+/// entry before it (or of the first new layer, for entries ahead of any).
+fn fill_history_times(history: &mut [Value], times: &[Option<u64>]) {
+    let first_new = times
+        .iter()
+        .flatten()
+        .next()
+        .map(|ms| json!(layer_time(*ms)));
+    let mut layer = 0;
+    let mut previous: Option<Value> = None;
+    for entry in history.iter_mut() {
+        let empty = entry.get("empty_layer").and_then(Value::as_bool) == Some(true);
+        if entry.get("created").is_none_or(Value::is_null) {
+            let own = match empty {
+                true => None,
+                false => times
+                    .get(layer)
+                    .copied()
+                    .flatten()
+                    .map(|ms| json!(layer_time(ms))),
+            };
+            if let Some(time) = own
+                .or_else(|| previous.clone())
+                .or_else(|| first_new.clone())
+            {
+                entry["created"] = time;
+            }
+        }
+        if !empty {
+            layer += 1;
+        }
+        previous = entry.get("created").cloned().or(previous);
+    }
+}
+
+/// RFC 3339 (milliseconds) of a layer's creation time; now when it is unknown.
+fn layer_time(created_ms: u64) -> String {
+    match created_ms {
+        0 => now(),
+        ms => {
+            let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+            humantime::format_rfc3339_millis(time).to_string()
+        }
+    }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
 /// `history` with exactly `layers` entries not marked `empty_layer`.
@@ -268,6 +378,28 @@ fn reconcile_history(history: Option<&Value>, layers: usize) -> Vec<Value> {
 #[cfg(test)]
 mod history_tests {
     use super::*;
+
+    #[test]
+    fn history_times_come_from_the_layers() {
+        let mut history = vec![
+            json!({"created": "2020-01-01T00:00:00Z", "created_by": "base"}),
+            json!({"created_by": "ENV", "empty_layer": true}),
+            json!({"created_by": "RUN"}),
+            json!({"created_by": "CMD", "empty_layer": true}),
+        ];
+        fill_history_times(&mut history, &[None, Some(1_700_000_000_123)]);
+        assert_eq!(history[0]["created"], "2020-01-01T00:00:00Z");
+        assert_eq!(history[1]["created"], "2020-01-01T00:00:00Z");
+        assert_eq!(history[2]["created"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(history[3]["created"], "2023-11-14T22:13:20.123Z");
+        // An entry ahead of every dated one takes the first new layer's time.
+        let mut early = vec![
+            json!({"created_by": "ARG", "empty_layer": true}),
+            json!({"created_by": "RUN"}),
+        ];
+        fill_history_times(&mut early, &[Some(1_700_000_000_123)]);
+        assert_eq!(early[0]["created"], "2023-11-14T22:13:20.123Z");
+    }
 
     #[test]
     fn history_gets_one_non_empty_entry_per_layer() {

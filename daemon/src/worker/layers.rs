@@ -65,6 +65,9 @@ pub struct CommittedLayer {
     pub diff_id: String,
     /// The (compressed) layer blob in the content store.
     pub blob: Descriptor,
+    /// When the step made it, in ms since the epoch (0: unknown). A cached result keeps its
+    /// original time, so a fully cached rebuild writes the very same image.
+    pub created_ms: u64,
 }
 
 /// Computes the layer of `active` against its parent, then commits `active` under the resulting
@@ -138,6 +141,7 @@ async fn commit_as(
         parent: active.parent,
         diff_id,
         blob,
+        created_ms: now_ms(),
     })
 }
 
@@ -239,4 +243,11 @@ pub async fn diff_snapshots(
     diffed?
         .diff
         .ok_or_else(|| WorkerError::Exec("containerd returned no layer descriptor".into()))
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

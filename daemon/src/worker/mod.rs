@@ -74,6 +74,7 @@ struct Inner {
     containerd: ContainerdInfo,
     /// Deletions of dropped leases still in flight.
     releases: TaskTracker,
+    parsed_images: images::ParsedImages,
 }
 
 impl Worker {
@@ -96,6 +97,7 @@ impl Worker {
                 config,
                 containerd,
                 releases: TaskTracker::new(),
+                parsed_images: Default::default(),
             }),
         })
     }
@@ -127,6 +129,11 @@ impl Worker {
 
     pub fn containerd(&self) -> &ContainerdInfo {
         &self.inner.containerd
+    }
+
+    /// Images already read from the content store, by target digest and platform.
+    pub fn parsed_images(&self) -> &images::ParsedImages {
+        &self.inner.parsed_images
     }
 
     pub fn config(&self) -> &WorkerConfig {

@@ -6,10 +6,15 @@
 //! moves packets between the streams and that thread. Reading the incoming
 //! stream never waits for the outgoing one (REQ packets go through a
 //! forwarding task), so neither side can block the other.
+//!
+//! A receive can begin before there is a destination ([`begin`]): when the
+//! caller vouches for what `dest` holds and the listing turns out to be the
+//! one that produced it, the receive ends there ([`listing`]).
 
 mod dirs;
 mod files;
 mod finish;
+mod listing;
 mod record;
 mod safefs;
 mod state;
@@ -20,13 +25,16 @@ use std::fmt::Display;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
+use nodekit_proto::fsutil::types::packet::PacketType;
 use nodekit_proto::fsutil::types::Packet;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::summary::ReceiveSummary;
 use crate::{packet, SyncError};
+use listing::{ListingHasher, ListingRecord, MAX_HELD};
 
 /// Incoming packets buffered for the worker thread.
 const PACKET_BUFFER: usize = 64;
@@ -46,6 +54,9 @@ pub struct ReceiveOptions {
     /// Apply the uid/gid of each entry (needs root; [`ReceiveOptions::new`]
     /// enables it when running as root).
     pub apply_owner: bool,
+    /// The tree digest of what `dest` holds, when the caller knows it is
+    /// exactly the result of an earlier receive with this state file.
+    pub trusted_base: Option<String>,
 }
 
 impl ReceiveOptions {
@@ -55,7 +66,15 @@ impl ReceiveOptions {
             dest: dest.into(),
             state_file: state_file.into(),
             apply_owner: nix::unistd::geteuid().is_root(),
+            trusted_base: None,
         }
+    }
+
+    /// Declares that `dest` holds the tree `digest` ([`ReceiveSummary::digest`])
+    /// that an earlier receive with this state file produced.
+    pub fn trusting(mut self, digest: impl Into<String>) -> Self {
+        self.trusted_base = Some(digest.into());
+        self
     }
 
     fn check(&self) -> Result<(), SyncError> {
@@ -74,6 +93,24 @@ impl ReceiveOptions {
     }
 }
 
+/// How a receive began.
+pub enum Listing {
+    /// The listing is the one that produced the trusted base: nothing was
+    /// touched, both FINs were exchanged, and the summary's `entries` and
+    /// `transferred` are empty (the caller has the base's).
+    Unchanged(ReceiveSummary),
+    /// Work to do: continue with [`PendingReceive::receive_into`].
+    Changed(PendingReceive),
+}
+
+/// A receive that has read part of the stream and needs its destination.
+pub struct PendingReceive {
+    options: ReceiveOptions,
+    held: Vec<Packet>,
+    incoming: BoxStream<'static, Result<Packet, SyncError>>,
+    outgoing: mpsc::Sender<Packet>,
+}
+
 /// Receives a tree into `options.dest`: `incoming` carries the sender's
 /// packets, `outgoing` takes ours (REQ, FIN, ERR). Returns once the sender
 /// answered our FIN and closed its stream. On failure an ERR packet is sent
@@ -85,8 +122,143 @@ pub async fn receive<S, E>(
     outgoing: mpsc::Sender<Packet>,
 ) -> Result<ReceiveSummary, SyncError>
 where
-    S: Stream<Item = Result<Packet, E>>,
+    S: Stream<Item = Result<Packet, E>> + Send + 'static,
     E: Display,
+{
+    let dest = options.dest.clone();
+    match begin(options, incoming, outgoing).await? {
+        Listing::Unchanged(summary) => Ok(summary),
+        Listing::Changed(pending) => pending.receive_into(dest).await,
+    }
+}
+
+/// Begins a receive without touching `options.dest`: with a trusted base
+/// whose listing comes again, the receive ends here.
+pub async fn begin<S, E>(
+    options: ReceiveOptions,
+    incoming: S,
+    outgoing: mpsc::Sender<Packet>,
+) -> Result<Listing, SyncError>
+where
+    S: Stream<Item = Result<Packet, E>> + Send + 'static,
+    E: Display,
+{
+    let mut incoming = incoming
+        .map(|item| item.map_err(|e| SyncError::Transport(e.to_string())))
+        .boxed();
+    let expected = options
+        .trusted_base
+        .as_ref()
+        .and_then(|tree| ListingRecord::load(&options.state_file).filter(|r| &r.tree == tree));
+    let mut held = Vec::new();
+    if let Some(expected) = expected {
+        let listing = hold_listing(&mut incoming, &mut held).await?;
+        if listing.as_ref() == Some(&expected.listing) {
+            let summary = end_unchanged(&held, &mut incoming, &outgoing, expected.tree).await?;
+            return Ok(Listing::Unchanged(summary));
+        }
+    }
+    Ok(Listing::Changed(PendingReceive {
+        options,
+        held,
+        incoming,
+        outgoing,
+    }))
+}
+
+/// Holds the sender's STATs back until the end of its listing; returns the
+/// listing's digest, or None if something else came first (too many
+/// entries, another packet, the end of the stream).
+async fn hold_listing(
+    incoming: &mut BoxStream<'static, Result<Packet, SyncError>>,
+    held: &mut Vec<Packet>,
+) -> Result<Option<String>, SyncError> {
+    let mut hasher = ListingHasher::new();
+    while held.len() < MAX_HELD {
+        let Some(item) = incoming.next().await else {
+            return Ok(None);
+        };
+        let p = item?;
+        let is_stat = p.r#type == PacketType::PacketStat as i32;
+        match (&p.stat, is_stat) {
+            (Some(stat), true) => hasher.add(stat),
+            (None, true) => {
+                held.push(p);
+                return Ok(Some(hasher.finish()));
+            }
+            (_, false) => {
+                held.push(p);
+                return Ok(None);
+            }
+        }
+        held.push(p);
+    }
+    Ok(None)
+}
+
+/// Ends an unchanged receive: our FIN, the sender's FIN, the end of its stream.
+async fn end_unchanged(
+    held: &[Packet],
+    incoming: &mut BoxStream<'static, Result<Packet, SyncError>>,
+    outgoing: &mpsc::Sender<Packet>,
+    tree: String,
+) -> Result<ReceiveSummary, SyncError> {
+    outgoing
+        .send(packet::fin())
+        .await
+        .map_err(|_| SyncError::Closed("by the sender before FIN"))?;
+    let answer = incoming
+        .next()
+        .await
+        .ok_or(SyncError::Closed("by the sender before its FIN"))??;
+    match packet::kind(&answer)? {
+        PacketType::PacketFin => {}
+        PacketType::PacketErr => return Err(SyncError::FromSender(packet::message(&answer))),
+        other => {
+            return Err(SyncError::Protocol(format!(
+                "{} packet from the sender after the transfer finished",
+                other.as_str_name()
+            )))
+        }
+    }
+    drain(incoming).await;
+    let files = held
+        .iter()
+        .filter_map(|p| p.stat.as_ref())
+        .filter(|s| crate::mode::is_regular(s.mode) && s.linkname.is_empty());
+    let (count, bytes) = files.fold((0u64, 0u64), |(n, b), s| {
+        (n + 1, b + u64::try_from(s.size).unwrap_or(0))
+    });
+    Ok(ReceiveSummary {
+        digest: tree,
+        files_reused: count,
+        bytes_reused: bytes,
+        unchanged: true,
+        ..Default::default()
+    })
+}
+
+impl PendingReceive {
+    /// Receives the rest into `dest` (created if missing; it should hold the
+    /// trusted base, if one was given).
+    pub async fn receive_into(
+        mut self,
+        dest: impl Into<PathBuf>,
+    ) -> Result<ReceiveSummary, SyncError> {
+        self.options.dest = dest.into();
+        let held = futures::stream::iter(self.held.into_iter().map(Ok));
+        receive_all(self.options, held.chain(self.incoming), self.outgoing).await
+    }
+}
+
+/// The receive proper, from the first packet on.
+async fn receive_all<S>(
+    options: ReceiveOptions,
+    incoming: S,
+    outgoing: mpsc::Sender<Packet>,
+) -> Result<ReceiveSummary, SyncError>
+where
+    S: Stream<Item = Result<Packet, SyncError>>,
 {
     options.check()?;
     let mut incoming = std::pin::pin!(incoming.fuse());
@@ -119,14 +291,13 @@ async fn forward(mut packets: mpsc::UnboundedReceiver<Packet>, outgoing: mpsc::S
 
 /// Feeds incoming packets to the worker until it finishes, then reads the
 /// stream to its end (the sender closes it after its FIN).
-async fn pump<S, E>(
+async fn pump<S>(
     incoming: &mut S,
     in_tx: mpsc::Sender<Result<Packet, SyncError>>,
     worker: &mut JoinHandle<Result<ReceiveSummary, SyncError>>,
 ) -> Result<ReceiveSummary, SyncError>
 where
-    S: Stream<Item = Result<Packet, E>> + Unpin,
-    E: Display,
+    S: Stream<Item = Result<Packet, SyncError>> + Unpin,
 {
     let mut in_tx = Some(in_tx);
     loop {
@@ -142,7 +313,6 @@ where
                     in_tx = None;
                     continue;
                 };
-                let item = item.map_err(|e| SyncError::Transport(e.to_string()));
                 if let Some(tx) = &in_tx {
                     if tx.send(item).await.is_err() {
                         in_tx = None;

@@ -108,6 +108,7 @@ impl Record {
             entries: self.entries,
             transferred: self.transferred,
             deleted: self.deleted,
+            unchanged: false,
         }
     }
 }

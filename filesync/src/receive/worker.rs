@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use super::dirs::DirStack;
 use super::files::Transfers;
 use super::finish::finish;
+use super::listing::{ListingHasher, ListingRecord};
 use super::record::Record;
 use super::state::StateRecord;
 use super::tree::Tree;
@@ -27,6 +28,7 @@ struct Worker {
     out: mpsc::UnboundedSender<Packet>,
     /// ID of the next STAT (its index in the listing).
     next_id: u32,
+    listing: ListingHasher,
     listing_done: bool,
 }
 
@@ -46,6 +48,7 @@ pub(crate) fn run(
         transfers: Transfers::default(),
         out,
         next_id: 0,
+        listing: ListingHasher::new(),
         listing_done: false,
     };
     while !(worker.listing_done && worker.transfers.idle()) {
@@ -53,6 +56,11 @@ pub(crate) fn run(
         worker.handle(p)?;
     }
     let summary = finish(worker.tree, &options.state_file)?;
+    let record = ListingRecord {
+        listing: worker.listing.finish(),
+        tree: summary.digest.clone(),
+    };
+    record.save(&options.state_file)?;
     worker
         .out
         .send(packet::fin())
@@ -103,6 +111,7 @@ impl Worker {
             self.listing_done = true;
             return self.tree.dirs.close_all(&mut self.tree.record.deleted);
         };
+        self.listing.add(&stat);
         let id = self.next_id;
         self.next_id = id
             .checked_add(1)

@@ -37,6 +37,10 @@ impl StageImage {
         if !json.get("config").is_some_and(Value::is_object) {
             json["config"] = json!({});
         }
+        // The new image's time is its newest history entry's, given at export.
+        if let Some(fields) = json.as_object_mut() {
+            fields.remove("created");
+        }
         let image = StageImage { json };
         Ok(match image.env().iter().any(|e| e.starts_with("PATH=")) {
             true => image,
@@ -128,10 +132,10 @@ impl StageImage {
         self.json[field] = value;
     }
 
-    /// Appends a history entry, as upstream writes them.
+    /// Appends a history entry, as upstream writes them; its time is the exporter's to give
+    /// (its layer's creation time, so a cached rebuild gives the same image).
     pub fn add_history(&mut self, created_by: &str, empty_layer: bool) {
         let mut entry = json!({
-            "created": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             "created_by": created_by,
             "comment": "buildkit.dockerfile.v0",
         });

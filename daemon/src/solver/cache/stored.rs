@@ -10,7 +10,9 @@ use crate::oci::{chain_ids, Platform};
 use crate::solver::result::{image_layers, ImageLayer, Layer, Ref};
 use crate::worker::{CommittedLayer, ResolvedImage};
 
-const PAYLOAD_VERSION: u8 = 1;
+/// 2: layers carry their creation time. Records of version 1 decode to nothing: their steps
+/// run once more.
+const PAYLOAD_VERSION: u8 = 2;
 
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 pub struct StoredRef {
@@ -43,6 +45,8 @@ pub struct StoredLayer {
     pub blob: StoredBlob,
     /// For a layer of an image (merged in): the image it can be fetched from again.
     pub source: Option<String>,
+    /// When the step made it (ms since the epoch).
+    pub created_ms: u64,
 }
 
 impl StoredRef {
@@ -155,6 +159,10 @@ impl StoredLayer {
                 Layer::Image(image) => Some(image.source.whole()),
                 Layer::Built(_) => None,
             },
+            created_ms: match layer {
+                Layer::Built(built) => built.created_ms,
+                Layer::Image(_) => 0,
+            },
         }
     }
 
@@ -165,6 +173,7 @@ impl StoredLayer {
                 parent: None,
                 diff_id: self.diff_id.clone(),
                 blob: self.blob.descriptor(),
+                created_ms: self.created_ms,
             }));
         };
         Some(Layer::Image(Box::new(ImageLayer {

@@ -1,7 +1,7 @@
 //! SourceOp `local://name`: pull the client's directory through its session (fsutil DiffCopy),
 //! then make it a snapshot.
 
-use nodekit_filesync::{headers, receive, ReceiveOptions, ReceiveSummary};
+use nodekit_filesync::{begin, headers, Listing, ReceiveOptions};
 use nodekit_proto::moby::filesync::v1::file_sync_client::FileSyncClient;
 use nodekit_proto::pb::SourceOp;
 use tokio_stream::wrappers::ReceiverStream;
@@ -43,10 +43,24 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp, name: &str) -> Result<Re
     let shared_key = format!("{}/{hint}", session.shared_key);
     let copy = solver.local_sources.lock(&shared_key, name).await;
     let base = kept_base(op, &copy).await;
-    let active = op.prepare(&base).await?;
     let started = std::time::Instant::now();
+    let pending = match begin_sync(&session, source, name, &copy, &base).await? {
+        Listing::Unchanged(summary) => {
+            // The client's listing is the one the kept snapshot was made from.
+            ctx.job.progress.transfer(&op.vertex.digest, name, &summary);
+            tracing::debug!(name, took = ?started.elapsed(), "local source unchanged");
+            let (_, kept) = base.ok_or_else(|| SolveError::Other("no kept local copy".into()))?;
+            return Ok(kept);
+        }
+        Listing::Changed(pending) => pending,
+    };
+    let base = base.map(|(_, kept)| kept).unwrap_or_default();
+    let active = op.prepare(&base).await?;
     let synced = match op.mount_active(&active) {
-        Ok(mount) => sync(&session, source, name, mount.path(), &copy).await,
+        Ok(mount) => pending
+            .receive_into(mount.path())
+            .await
+            .map_err(|e| SolveError::Session(format!("local source {name:?}: {e}"))),
         Err(error) => Err(error),
     };
     let mut summary = match synced {
@@ -64,9 +78,10 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp, name: &str) -> Result<Re
         let _ = solver.worker.discard(active).await;
         return Ok(with_content(kept, key, content));
     }
-    let result = op.commit(active, &base).await?;
+    // Kept keyed and with its file list: an unchanged listing next time returns it as it is.
+    let result = with_content(op.commit(active, &base).await?, key, content);
     copy.keep_snapshot(&summary.digest, &result);
-    Ok(with_content(result, key, content))
+    Ok(result)
 }
 
 /// The synced files as a keyed result: keyed by their content (the tree digest), never by
@@ -77,15 +92,17 @@ fn with_content(result: Ref, key: CacheKey, content: std::sync::Arc<LocalContent
     result
 }
 
-/// What the sync starts from: the kept snapshot of the previous sync (so unchanged files are
-/// neither sent nor copied, and the new layer holds only the changes), or scratch once the
-/// stack is deep or the snapshot has gone.
-async fn kept_base(op: &OpContext<'_>, copy: &LocalCopy) -> Ref {
+/// What the sync starts from: the kept snapshot of the previous sync and the content digest it
+/// holds (so unchanged files are neither sent nor copied, and the new layer holds only the
+/// changes), or scratch (None) once the stack is deep or the snapshot has gone.
+async fn kept_base(op: &OpContext<'_>, copy: &LocalCopy) -> Option<(String, Ref)> {
     match copy.latest() {
-        Some(kept) if kept.layers.len() < MAX_LAYERS && still_there(op, &kept).await => kept,
+        Some((digest, kept)) if kept.layers.len() < MAX_LAYERS && still_there(op, &kept).await => {
+            Some((digest, kept))
+        }
         _ => {
             copy.forget();
-            Ref::default()
+            None
         }
     }
 }
@@ -102,14 +119,15 @@ async fn still_there(op: &OpContext<'_>, result: &Ref) -> bool {
         .unwrap_or(false)
 }
 
-/// Runs DiffCopy against the client, receiving into `dest` (the mounted snapshot).
-async fn sync(
+/// Starts DiffCopy against the client; it ends there when the client's listing is the one the
+/// kept snapshot `base` was made from.
+async fn begin_sync(
     session: &Session,
     source: &SourceOp,
     name: &str,
-    dest: &std::path::Path,
     copy: &LocalCopy,
-) -> Result<ReceiveSummary, SolveError> {
+    base: &Option<(String, Ref)>,
+) -> Result<Listing, SolveError> {
     let (outgoing, requests) = tokio::sync::mpsc::channel(64);
     let mut request = tonic::Request::new(ReceiverStream::new(requests));
     add_headers(request.metadata_mut(), source, name)?;
@@ -119,8 +137,12 @@ async fn sync(
         .await
         .map_err(|e| SolveError::Session(format!("local source {name:?}: {}", e.message())))?
         .into_inner();
-    let options = ReceiveOptions::new(dest, &copy.state_file);
-    receive(options, incoming, outgoing)
+    // The destination comes later, and only if something changed.
+    let mut options = ReceiveOptions::new(std::path::PathBuf::new(), &copy.state_file);
+    if let Some((digest, _)) = base.as_ref().filter(|(_, kept)| kept.content.is_some()) {
+        options = options.trusting(digest.clone());
+    }
+    begin(options, incoming, outgoing)
         .await
         .map_err(|e| SolveError::Session(format!("local source {name:?}: {e}")))
 }

@@ -65,6 +65,7 @@ pub async fn diff(op: &OpContext<'_>, diff: &DiffOp, inputs: Vec<Ref>) -> Result
         parent: None,
         diff_id: blob.digest.clone(),
         blob,
+        created_ms: crate::worker::layers::now_ms(),
     };
     materialize(
         op,

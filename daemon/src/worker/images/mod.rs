@@ -2,12 +2,14 @@
 //! pulled is reused as is) and from its registry only when absent there.
 
 mod manifest;
+mod parsed;
 mod pull;
 mod reference;
 mod resolve;
 mod store;
 
 pub use manifest::{select_manifest, ImageManifestSet};
+pub use parsed::ParsedImages;
 pub use pull::{fetch_blob, RegistryHosts};
 pub use reference::normalize_reference;
 pub use resolve::{from_content, resolve, ImageOrigin, ResolveMode, ResolvedImage};

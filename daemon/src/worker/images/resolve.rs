@@ -177,6 +177,26 @@ async fn read_platform_image(
     target: &Descriptor,
     platform: &Platform,
 ) -> WorkerResult<Option<ImageManifestSet>> {
+    if let Some(known) = worker.parsed_images().get(&target.digest, platform) {
+        return Ok(Some(known));
+    }
+    let image = read_platform_blobs(worker, name, target, platform).await?;
+    if let Some(image) = &image {
+        worker
+            .parsed_images()
+            .insert(&target.digest, platform, image);
+    }
+    Ok(image)
+}
+
+/// The index (if the target is one), manifest and config for `platform`, or `None` when a
+/// blob is not in the content store.
+async fn read_platform_blobs(
+    worker: &Worker,
+    name: &str,
+    target: &Descriptor,
+    platform: &Platform,
+) -> WorkerResult<Option<ImageManifestSet>> {
     let (channel, ctx) = (worker.channel(), worker.ctx());
     let mut manifest_desc = (
         target.digest.clone(),

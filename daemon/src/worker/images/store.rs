@@ -50,7 +50,20 @@ pub async fn put_image_record(
         target: Some(record.target.clone()),
         ..Default::default()
     };
+    // A rebuild names an image that exists: update first, create when it is not there.
     let mut images = ImagesClient::new(channel.clone());
+    let updated = images
+        .update(ctx.request(UpdateImageRequest {
+            image: Some(image.clone()),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["target".into()],
+            }),
+            source_date_epoch: None,
+        }))
+        .await;
+    if !matches!(&updated, Err(status) if status.code() == tonic::Code::NotFound) {
+        return updated.op("image update").map(|_| ());
+    }
     let created = images
         .create(ctx.request(CreateImageRequest {
             image: Some(image.clone()),
@@ -58,19 +71,18 @@ pub async fn put_image_record(
         }))
         .await;
     match created {
-        Err(status) if status.code() == tonic::Code::AlreadyExists => {
-            images
-                .update(ctx.request(UpdateImageRequest {
-                    image: Some(image),
-                    update_mask: Some(prost_types::FieldMask {
-                        paths: vec!["target".into()],
-                    }),
-                    source_date_epoch: None,
-                }))
-                .await
-                .op("image update")?;
-            Ok(())
-        }
+        // Another build created it meanwhile.
+        Err(status) if status.code() == tonic::Code::AlreadyExists => images
+            .update(ctx.request(UpdateImageRequest {
+                image: Some(image),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["target".into()],
+                }),
+                source_date_epoch: None,
+            }))
+            .await
+            .op("image update")
+            .map(|_| ()),
         other => other.op("image create").map(|_| ()),
     }
 }
