@@ -124,6 +124,22 @@ impl Solver {
             }
         }
         self.worker.settle(std::time::Duration::from_secs(10)).await;
+        // Whatever still holds a lease now (a result a finishing request had not yet dropped)
+        // would release it on a runtime that is going away: release them all here, as a start
+        // after a crash would. Cache leases carry another label and stay.
+        let worker = &self.worker;
+        let owner = &worker.config().owner;
+        match crate::worker::leases::release_leftovers(
+            worker.channel().clone(),
+            worker.ctx(),
+            owner,
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "released leases still held at shutdown"),
+            Err(error) => tracing::warn!(%error, "could not release the leases still held"),
+        }
     }
 
     /// Solves the graph's result (None for an empty definition).

@@ -124,17 +124,20 @@ async fn commit_as(
 ) -> WorkerResult<CommittedLayer> {
     let snapshots = worker.snapshots();
     let chain = chain_id(active.parent.as_deref(), &diff_id);
-    if !snapshots.commit(ctx, &chain, &active.key).await? {
-        snapshots.remove(ctx, &active.key).await?;
-    }
-    // The same result made before (an identical step, a re-synced context): the snapshot and
-    // blob exist already and containerd did not attach them to this lease, so attach them.
+    // The same result may exist already (an identical step, a context synced again after a
+    // restart) and containerd does not attach an existing object to a new lease. Claim the
+    // name before committing: an existing snapshot is then held from here on, even if its old
+    // lease was just released (a restart releases a crashed run's leases, and containerd's GC
+    // may be about to sweep it); one already swept leaves the name free for ours.
     if let Some(lease) = ctx.lease() {
         let held = CacheResources {
             snapshot: Some(chain.clone()),
             blobs: vec![blob.digest.clone()],
         };
         worker.add_to_lease(lease, &held).await?;
+    }
+    if !snapshots.commit(ctx, &chain, &active.key).await? {
+        snapshots.remove(ctx, &active.key).await?;
     }
     Ok(CommittedLayer {
         chain_id: chain,

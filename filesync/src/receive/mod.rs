@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 
 use crate::summary::ReceiveSummary;
 use crate::{packet, SyncError};
-use listing::{ListingHasher, ListingRecord, MAX_HELD};
+use listing::{entry_hash, ListingRecord};
 
 /// Incoming packets buffered for the worker thread.
 const PACKET_BUFFER: usize = 64;
@@ -152,8 +152,7 @@ where
         .and_then(|tree| ListingRecord::load(&options.state_file).filter(|r| &r.tree == tree));
     let mut held = Vec::new();
     if let Some(expected) = expected {
-        let listing = hold_listing(&mut incoming, &mut held).await?;
-        if listing.as_ref() == Some(&expected.listing) {
+        if hold_listing(&mut incoming, &mut held, &expected.entries).await? {
             let summary = end_unchanged(&held, &mut incoming, &outgoing, expected.tree).await?;
             return Ok(Listing::Unchanged(summary));
         }
@@ -166,34 +165,33 @@ where
     }))
 }
 
-/// Holds the sender's STATs back until the end of its listing; returns the
-/// listing's digest, or None if something else came first (too many
-/// entries, another packet, the end of the stream).
+/// Holds the sender's packets back while its listing matches `expected`, entry by entry;
+/// returns whether the whole listing did. The first difference (or any other packet, or the
+/// end of the stream) stops it: what was held is then replayed by the ordinary receive.
 async fn hold_listing(
     incoming: &mut BoxStream<'static, Result<Packet, SyncError>>,
     held: &mut Vec<Packet>,
-) -> Result<Option<String>, SyncError> {
-    let mut hasher = ListingHasher::new();
-    while held.len() < MAX_HELD {
-        let Some(item) = incoming.next().await else {
-            return Ok(None);
-        };
+    expected: &[[u8; 32]],
+) -> Result<bool, SyncError> {
+    let mut matched = 0;
+    while let Some(item) = incoming.next().await {
         let p = item?;
         let is_stat = p.r#type == PacketType::PacketStat as i32;
-        match (&p.stat, is_stat) {
-            (Some(stat), true) => hasher.add(stat),
-            (None, true) => {
-                held.push(p);
-                return Ok(Some(hasher.finish()));
+        let verdict = match (&p.stat, is_stat) {
+            (Some(stat), true) => {
+                let same = expected.get(matched) == Some(&entry_hash(stat));
+                matched += 1;
+                (!same).then_some(false)
             }
-            (_, false) => {
-                held.push(p);
-                return Ok(None);
-            }
-        }
+            (None, true) => Some(matched == expected.len()),
+            (_, false) => Some(false),
+        };
         held.push(p);
+        if let Some(unchanged) = verdict {
+            return Ok(unchanged);
+        }
     }
-    Ok(None)
+    Ok(false)
 }
 
 /// Ends an unchanged receive: our FIN, the sender's FIN, the end of its stream.

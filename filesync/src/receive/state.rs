@@ -96,7 +96,8 @@ impl StateRecord {
         self.files.get_mut(path)
     }
 
-    /// Writes the record atomically (temporary file, fsync, rename).
+    /// Writes the record atomically (temporary file, rename). Not synced to disk: it is only
+    /// a cache, and a record lost or torn by a crash loads as empty (files are rehashed).
     pub(crate) fn save(&self, path: &Path) -> Result<(), SyncError> {
         #[derive(Serialize)]
         struct View<'a> {
@@ -113,11 +114,7 @@ impl StateRecord {
                 .map_err(SyncError::io_with("create directory", parent))?;
         }
         let tmp = temp_path(path);
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_all()
-        };
+        let write = || -> std::io::Result<()> { std::fs::File::create(&tmp)?.write_all(&json) };
         if let Err(e) = write() {
             let _ = std::fs::remove_file(&tmp);
             return Err(SyncError::io("write state file", &tmp, e));

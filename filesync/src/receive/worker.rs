@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use super::dirs::DirStack;
 use super::files::Transfers;
 use super::finish::finish;
-use super::listing::{ListingHasher, ListingRecord};
+use super::listing::{entry_hash, ListingRecord};
 use super::record::Record;
 use super::state::StateRecord;
 use super::tree::Tree;
@@ -28,7 +28,8 @@ struct Worker {
     out: mpsc::UnboundedSender<Packet>,
     /// ID of the next STAT (its index in the listing).
     next_id: u32,
-    listing: ListingHasher,
+    /// Every STAT entry's hash, for the next receive's fast path.
+    listing: Vec<[u8; 32]>,
     listing_done: bool,
 }
 
@@ -48,7 +49,7 @@ pub(crate) fn run(
         transfers: Transfers::default(),
         out,
         next_id: 0,
-        listing: ListingHasher::new(),
+        listing: Vec::new(),
         listing_done: false,
     };
     while !(worker.listing_done && worker.transfers.idle()) {
@@ -57,8 +58,8 @@ pub(crate) fn run(
     }
     let summary = finish(worker.tree, &options.state_file)?;
     let record = ListingRecord {
-        listing: worker.listing.finish(),
         tree: summary.digest.clone(),
+        entries: std::mem::take(&mut worker.listing),
     };
     record.save(&options.state_file)?;
     worker
@@ -111,7 +112,7 @@ impl Worker {
             self.listing_done = true;
             return self.tree.dirs.close_all(&mut self.tree.record.deleted);
         };
-        self.listing.add(&stat);
+        self.listing.push(entry_hash(&stat));
         let id = self.next_id;
         self.next_id = id
             .checked_add(1)

@@ -179,7 +179,7 @@ impl StoredLayer {
         Some(Layer::Image(Box::new(ImageLayer {
             blob: oci_descriptor(&self.blob)?,
             diff_id: self.diff_id.clone(),
-            source: source.parse().ok()?,
+            source: crate::worker::images::normalize_reference(source).ok()?,
         })))
     }
 }

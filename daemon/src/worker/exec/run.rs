@@ -113,7 +113,12 @@ async fn run_step(
     let ctx = worker.ctx();
     create_container(worker, ctx, &id, &request.rootfs, &spec).await?;
     let outcome = run_task(worker, ctx, &id, &request.rootfs, &mut stdio, &cancel).await;
-    let removed = delete_container(worker, ctx, &id).await;
+    // A container is deleted only once its task is: containerd would otherwise keep a task
+    // nobody can name. One left behind is removed at the daemon's next start.
+    let removed = match delete_task(worker, ctx, &id).await {
+        true => delete_container(worker, ctx, &id).await,
+        false => Ok(()),
+    };
     stdio.finish().await;
     if !inspected.stubs.is_empty() {
         remove_mount_stubs(&dir, &request.rootfs, &inspected.stubs);
@@ -244,18 +249,33 @@ async fn run_task(
         }))
         .await
         .map_err(|status| WorkerError::Exec(status.message().to_string()))?;
-    let waited = wait_or_cancel(worker, ctx, id, stdio, cancel).await;
-    let deleted = tasks
-        .delete(ctx.request(DeleteTaskRequest {
-            container_id: id.to_string(),
-        }))
-        .await;
-    if let Err(status) = deleted {
-        if status.code() != tonic::Code::NotFound {
-            tracing::warn!(container = id, %status, "task delete failed");
+    wait_or_cancel(worker, ctx, id, stdio, cancel).await
+}
+
+/// Deletes the task of container `id`, waiting (up to 5 s) for a killed one to stop; returns
+/// whether it is gone.
+async fn delete_task(worker: &Worker, ctx: &CallContext, id: &str) -> bool {
+    let mut tasks = TasksClient::new(worker.channel().clone());
+    for _ in 0..50 {
+        let deleted = tasks
+            .delete(ctx.request(DeleteTaskRequest {
+                container_id: id.to_string(),
+            }))
+            .await;
+        match deleted {
+            Ok(_) => return true,
+            Err(status) if status.code() == tonic::Code::NotFound => return true,
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(status) => {
+                tracing::warn!(container = id, %status, "task delete failed");
+                return false;
+            }
         }
     }
-    waited
+    tracing::warn!(container = id, "task did not stop; left for the next start");
+    false
 }
 
 async fn wait_or_cancel(
@@ -327,21 +347,9 @@ pub async fn remove_leftover_containers(worker: &Worker) -> WorkerResult<usize> 
             all: true,
         };
         let _ = tasks.kill(ctx.request(kill)).await;
-        // The task is deleted once the kill has taken effect.
-        for _ in 0..50 {
-            let deleted = tasks
-                .delete(ctx.request(DeleteTaskRequest {
-                    container_id: id.clone(),
-                }))
-                .await;
-            match deleted {
-                Err(status) if status.code() == tonic::Code::FailedPrecondition => {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await
-                }
-                _ => break,
-            }
+        if delete_task(worker, ctx, &id).await {
+            delete_container(worker, ctx, &id).await?;
         }
-        delete_container(worker, ctx, &id).await?;
     }
     Ok(containers.len())
 }
