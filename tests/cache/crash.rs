@@ -99,6 +99,21 @@ async fn kill_9_mid_build_leaves_a_consistent_index_and_no_orphans() {
     );
     process.terminate();
     assert_consistent(root.path()).await;
+    // The killed run's host mounts were undone by the restart, the restarted run's by its stop.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let root_text = root.path().display().to_string();
+    let left: Vec<&str> = mountinfo
+        .lines()
+        .filter(|l| {
+            l.split(' ')
+                .nth(4)
+                .is_some_and(|p| p.starts_with(&root_text))
+        })
+        .collect();
+    assert!(
+        left.is_empty(),
+        "mounts left under the daemon's root: {left:#?}"
+    );
 }
 
 /// Every record names a snapshot and a lease containerd has; every cache lease of this

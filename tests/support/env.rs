@@ -61,7 +61,8 @@ impl TestEnv {
             namespace: self.namespace.clone(),
             snapshotter: "overlayfs".into(),
             registry_hosts: RegistryHosts::default(),
-            mount_source_root: self.mount_source_root(test),
+            // Not a daemon's: a worker clears its root at start, so it gets one of its own.
+            mount_source_root: self.mount_source_root(&format!("worker-{test}")),
             emulation: Default::default(),
             proxy: None,
             owner: format!("nodekit-test-{test}"),

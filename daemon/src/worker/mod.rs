@@ -17,6 +17,7 @@ mod image_writer;
 pub mod images;
 pub mod layers;
 pub mod leases;
+pub mod leftovers;
 pub mod snapshots;
 pub mod upperdir;
 mod views;
@@ -295,7 +296,12 @@ fn prepare_mount_source_root(root: &Path) -> WorkerResult<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(root)
         .and_then(|_| std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700)))
-        .map_err(|e| WorkerError::io(format!("preparing {}", root.display()), e))
+        .map_err(|e| WorkerError::io(format!("preparing {}", root.display()), e))?;
+    let mounts = leftovers::clear_mount_source_root(root);
+    if mounts > 0 {
+        tracing::info!(mounts, "unmounted what an earlier run left mounted");
+    }
+    Ok(())
 }
 
 /// A short random hex string for unique object names.
