@@ -50,6 +50,16 @@ impl Process {
     }
 }
 
+/// A test that fails half-way still stops the daemon it started.
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// target/<profile>/nodekitd, beside the test binary's deps directory.
 fn nodekitd_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");

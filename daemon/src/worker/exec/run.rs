@@ -252,11 +252,11 @@ async fn run_task(
     wait_or_cancel(worker, ctx, id, stdio, cancel).await
 }
 
-/// Deletes the task of container `id`, waiting (up to 5 s) for a killed one to stop; returns
-/// whether it is gone.
+/// Deletes the task of container `id`; returns whether it is gone. A task still running (its
+/// wait failed, or a kill has not taken effect yet) is killed and waited for, up to 5 s.
 async fn delete_task(worker: &Worker, ctx: &CallContext, id: &str) -> bool {
     let mut tasks = TasksClient::new(worker.channel().clone());
-    for _ in 0..50 {
+    for attempt in 0..50 {
         let deleted = tasks
             .delete(ctx.request(DeleteTaskRequest {
                 container_id: id.to_string(),
@@ -265,16 +265,25 @@ async fn delete_task(worker: &Worker, ctx: &CallContext, id: &str) -> bool {
         match deleted {
             Ok(_) => return true,
             Err(status) if status.code() == tonic::Code::NotFound => return true,
-            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await
-            }
             Err(status) => {
-                tracing::warn!(container = id, %status, "task delete failed");
-                return false;
+                if attempt == 0 {
+                    tracing::debug!(container = id, %status, "task not deleted yet; killing it");
+                }
+                let kill = KillRequest {
+                    container_id: id.to_string(),
+                    exec_id: String::new(),
+                    signal: SIGKILL,
+                    all: true,
+                };
+                let _ = tasks.kill(ctx.request(kill)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
             }
         }
     }
-    tracing::warn!(container = id, "task did not stop; left for the next start");
+    tracing::warn!(
+        container = id,
+        "task could not be deleted; left for the next start"
+    );
     false
 }
 
