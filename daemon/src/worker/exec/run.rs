@@ -252,6 +252,16 @@ async fn run_task(
     wait_or_cancel(worker, ctx, id, stdio, cancel).await
 }
 
+/// SIGKILL to every process of container `id`'s task.
+fn kill_all(id: &str) -> KillRequest {
+    KillRequest {
+        container_id: id.to_string(),
+        exec_id: String::new(),
+        signal: SIGKILL,
+        all: true,
+    }
+}
+
 /// Deletes the task of container `id`; returns whether it is gone. A task still running (its
 /// wait failed, or a kill has not taken effect yet) is killed and waited for, up to 5 s.
 async fn delete_task(worker: &Worker, ctx: &CallContext, id: &str) -> bool {
@@ -269,13 +279,7 @@ async fn delete_task(worker: &Worker, ctx: &CallContext, id: &str) -> bool {
                 if attempt == 0 {
                     tracing::debug!(container = id, %status, "task not deleted yet; killing it");
                 }
-                let kill = KillRequest {
-                    container_id: id.to_string(),
-                    exec_id: String::new(),
-                    signal: SIGKILL,
-                    all: true,
-                };
-                let _ = tasks.kill(ctx.request(kill)).await;
+                let _ = tasks.kill(ctx.request(kill_all(id))).await;
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await
             }
         }
@@ -319,7 +323,7 @@ async fn wait_or_cancel(
         }
         _ = cancel.cancelled() => {
             tasks
-                .kill(ctx.request(KillRequest { container_id: id.to_string(), exec_id: String::new(), signal: SIGKILL, all: true }))
+                .kill(ctx.request(kill_all(id)))
                 .await
                 .op("task kill")?;
             let _ = wait.await;
@@ -349,13 +353,7 @@ pub async fn remove_leftover_containers(worker: &Worker) -> WorkerResult<usize> 
     let mut tasks = TasksClient::new(worker.channel().clone());
     for container in &containers {
         let id = container.id.clone();
-        let kill = KillRequest {
-            container_id: id.clone(),
-            exec_id: String::new(),
-            signal: SIGKILL,
-            all: true,
-        };
-        let _ = tasks.kill(ctx.request(kill)).await;
+        let _ = tasks.kill(ctx.request(kill_all(&id))).await;
         if delete_task(worker, ctx, &id).await {
             delete_container(worker, ctx, &id).await?;
         }
