@@ -7,5 +7,7 @@ mod control;
 mod frontend;
 mod gateway;
 mod helpers;
+mod layers;
 mod local;
 mod mounts;
+mod tcp;

@@ -172,15 +172,24 @@ async fn export_result(
     export: &ImageExport,
     result: ReturnedResult,
 ) -> Result<BTreeMap<String, String>, SolveError> {
+    // Shown as upstream shows it, so the export's share of a build is visible in the progress.
+    let step = ctx
+        .job
+        .progress
+        .begin_step(&ctx.job.id, "exporting to image");
     let parts = platform_results(result)?;
-    match parts.as_slice() {
+    let exported = match parts.as_slice() {
         [one] => export.export(&solver.worker, &ctx.lease, one).await,
         several => {
             export
                 .export_index(&solver.worker, &ctx.lease, several)
                 .await
         }
-    }
+    };
+    ctx.job
+        .progress
+        .end_step(step, exported.as_ref().err().map(ToString::to_string));
+    exported
 }
 
 pub(super) fn to_status(error: SolveError) -> Status {

@@ -172,10 +172,15 @@ impl ImageExport {
         let base_len = result.base.as_ref().map_or(0, |b| b.layers().len());
         let diff_ids: Vec<&str> = result.layers.iter().map(Layer::diff_id).collect();
         let chains = chain_ids(&diff_ids);
-        let mut layers = Vec::new();
-        for (index, layer) in result.layers.iter().enumerate().skip(base_len) {
-            let mut committed = match layer {
-                Layer::Built(built) => built.clone(),
+        let layers = result.layers.iter().enumerate().skip(base_len);
+        // Built layers are checked (and written, if nothing needed them before) side by side.
+        let chains = &chains;
+        let layers = layers.map(|(index, layer)| async move {
+            let committed = match layer {
+                Layer::Built(built) => CommittedLayer {
+                    blob: self.built_blob(worker, lease, built).await?,
+                    ..built.clone()
+                },
                 Layer::Image(image) => CommittedLayer {
                     chain_id: chains[index].clone(),
                     parent: index.checked_sub(1).map(|p| chains[p].clone()),
@@ -184,18 +189,30 @@ impl ImageExport {
                     created_ms: 0,
                 },
             };
-            if let Layer::Built(_) = layer {
-                committed.blob = worker
-                    .compress_layer(lease, &committed.blob, self.compression)
-                    .await
-                    .map_err(|e| SolveError::worker("compressing a layer", e))?;
-            }
-            layers.push(NewLayer {
+            Ok::<_, SolveError>(NewLayer {
                 layer: committed,
                 created_by: "nodekit build step".into(),
-            });
-        }
-        Ok(layers)
+            })
+        });
+        futures::future::try_join_all(layers).await
+    }
+
+    /// The blob of a layer a step built, written now if nothing needed it before, then
+    /// compressed as asked.
+    async fn built_blob(
+        &self,
+        worker: &Worker,
+        lease: &Lease,
+        layer: &CommittedLayer,
+    ) -> Result<Descriptor, SolveError> {
+        worker
+            .ensure_layer_blob(lease, &layer.chain_id, &layer.blob)
+            .await
+            .map_err(|e| SolveError::worker("writing a layer", e))?;
+        worker
+            .compress_layer(lease, &layer.blob, self.compression)
+            .await
+            .map_err(|e| SolveError::worker("compressing a layer", e))
     }
 }
 

@@ -4,8 +4,9 @@ use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
 
 use tokio::net::{TcpListener, UnixListener};
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tokio_stream::wrappers::UnixListenerStream;
 use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 
 use crate::config::ListenAddr;
@@ -46,6 +47,19 @@ fn bind_unix(path: &std::path::Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// Idle time before the kernel probes a tcp peer that went away without closing (Go's default,
+/// as buildkitd's listeners have it).
+const TCP_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Accepted tcp connections with the options a request/response protocol needs. Without
+/// `TCP_NODELAY`, Nagle's algorithm holds a small HTTP/2 frame back until the peer's delayed
+/// acknowledgement arrives (up to 40 ms on Linux), once per round trip of a build's session.
+pub fn tcp_incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(TCP_KEEPALIVE))
+}
+
 /// How long open connections may take to finish after shutdown was asked for.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -67,7 +81,7 @@ pub async fn serve(
             match listener {
                 Listener::Tcp(l) => {
                     server
-                        .serve_with_incoming_shutdown(TcpListenerStream::new(l), signal)
+                        .serve_with_incoming_shutdown(tcp_incoming(l), signal)
                         .await
                 }
                 Listener::Unix(l) => {

@@ -51,6 +51,29 @@ impl Progress {
         });
     }
 
+    /// Starts a step of the daemon's own (not an LLB vertex), named `name`, with a digest made
+    /// from the job id and the name; returns the record for [`Progress::end_step`].
+    pub fn begin_step(&self, job: &str, name: &str) -> Vertex {
+        let digest = blake3::hash(format!("{job}\0{name}").as_bytes());
+        let vertex = Vertex {
+            digest: format!("sha256:{}", digest.to_hex()),
+            name: name.to_string(),
+            started: Some(timestamp(SystemTime::now())),
+            ..Default::default()
+        };
+        self.vertex(vertex.clone());
+        vertex
+    }
+
+    /// Completes a step begun with [`Progress::begin_step`], failed with `error` if given.
+    pub fn end_step(&self, step: Vertex, error: Option<String>) {
+        self.vertex(Vertex {
+            completed: Some(timestamp(SystemTime::now())),
+            error: error.unwrap_or_default(),
+            ..step
+        });
+    }
+
     /// The latest record of vertex `digest`, if it has one.
     fn last_record(&self, digest: &str) -> Option<Vertex> {
         let history = self.history.lock().ok()?;

@@ -53,11 +53,13 @@ impl Layer {
                 },
                 diff_id: image.diff_id.clone(),
                 fetch: Some((image.source.clone(), image.blob.clone())),
+                built_in: None,
             },
             Layer::Built(layer) => LayerBlob {
                 blob: layer.blob.clone(),
                 diff_id: layer.diff_id.clone(),
                 fetch: None,
+                built_in: Some(layer.chain_id.clone()),
             },
         }
     }

@@ -13,16 +13,20 @@ use oci_spec::image::Descriptor as OciDescriptor;
 use super::context::CallContext;
 use super::error::{StatusExt, WorkerError, WorkerResult};
 use super::images::fetch_blob;
+use super::layer_blobs::ensure_built_blob;
 use super::Worker;
 use crate::oci::chain_ids;
 
-/// One layer to apply: its blob, the diff ID it must unpack to, and where to fetch the blob
-/// from when the content store lacks it.
+/// One layer to apply: its blob, the diff ID it must unpack to, and where the blob comes from
+/// when the content store lacks it.
 #[derive(Clone, Debug)]
 pub struct LayerBlob {
     pub blob: Descriptor,
     pub diff_id: String,
+    /// An image layer: fetched from this image's registry.
     pub fetch: Option<(Reference, OciDescriptor)>,
+    /// A build step's layer: written from the snapshot the step committed.
+    pub built_in: Option<String>,
 }
 
 /// Makes sure every prefix of `layers` exists as a snapshot named by its chain ID; returns the
@@ -65,6 +69,9 @@ async fn apply_layer(
 ) -> WorkerResult<()> {
     if let Some((reference, descriptor)) = &layer.fetch {
         fetch_blob(worker, ctx, reference, descriptor).await?;
+    }
+    if let Some(snapshot) = &layer.built_in {
+        ensure_built_blob(worker, ctx, snapshot, &layer.blob).await?;
     }
     let snapshots = worker.snapshots();
     let key = format!("nodekit-extract-{} {chain}", super::random_suffix());

@@ -1,6 +1,7 @@
-//! Turning a step's snapshot into a layer blob (from its overlay upper directory when the layer
-//! stays uncompressed, else with containerd's Diff service), and committing it under its chain
-//! ID so the written image is unpacked from the start.
+//! Turning a step's snapshot into a layer and committing it under its chain ID, so the written
+//! image is unpacked from the start. An uncompressed layer is only hashed here, from the overlay
+//! upper directory (its blob is written when an export or a merge first needs it, see
+//! `layer_blobs`); others come from containerd's Diff service.
 
 use std::collections::HashMap;
 
@@ -81,7 +82,7 @@ pub async fn commit_layer(
     let snapshots = worker.snapshots();
     let changes = upperdir::changes_dir(&active.mounts, active.parent.is_some());
     if let (Compression::Uncompressed, Some(changes)) = (compression, changes) {
-        let blob = upper_layer(worker, ctx, changes).await?;
+        let blob = hash_upper_layer(changes).await?;
         return commit_as(worker, ctx, active, blob.digest.clone(), blob).await;
     }
     let view_key = format!("nodekit-view-{}", super::random_suffix());
@@ -148,45 +149,19 @@ async fn commit_as(
     })
 }
 
-/// The uncompressed layer of what a step changed, written from `changes` (its upper
-/// directory) into the content store.
-async fn upper_layer(
-    worker: &Worker,
-    ctx: &CallContext,
-    changes: std::path::PathBuf,
-) -> WorkerResult<Descriptor> {
-    let dir = worker.mount_source_root().join("layers");
-    let path = dir.join(super::random_suffix());
-    let io = |what: &'static str| move |e: std::io::Error| WorkerError::io(what, e);
-    std::fs::create_dir_all(&dir).map_err(io("creating the layer directory"))?;
-    let file = std::fs::File::create(&path).map_err(io("creating a layer file"))?;
-    let written = tokio::task::spawn_blocking(move || upperdir::write_layer(&changes, file)).await;
-    let uploaded = match written {
-        Ok(Ok((digest, size))) => upload(worker, ctx, &path, &digest, size).await,
-        Ok(Err(error)) => Err(WorkerError::io("writing a layer", error)),
-        Err(error) => Err(WorkerError::Exec(format!("writing a layer: {error}"))),
+/// The descriptor of the uncompressed layer of what a step changed, hashed from `changes` (its
+/// upper directory). Nothing is written: the blob may never be needed.
+async fn hash_upper_layer(changes: std::path::PathBuf) -> WorkerResult<Descriptor> {
+    let hashed = tokio::task::spawn_blocking(move || upperdir::hash_layer(&changes)).await;
+    let (digest, size) = match hashed {
+        Ok(Ok(hashed)) => hashed,
+        Ok(Err(error)) => return Err(WorkerError::io("hashing a layer", error)),
+        Err(error) => return Err(WorkerError::Exec(format!("hashing a layer: {error}"))),
     };
-    let _ = std::fs::remove_file(&path);
-    uploaded
-}
-
-async fn upload(
-    worker: &Worker,
-    ctx: &CallContext,
-    path: &std::path::Path,
-    digest: &str,
-    size: u64,
-) -> WorkerResult<Descriptor> {
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| WorkerError::io("reading a layer file", e))?;
-    let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
-    let size = i64::try_from(size).unwrap_or(i64::MAX);
-    content::write_blob_stream(worker.channel(), ctx, digest, size, stream, HashMap::new()).await?;
     Ok(Descriptor {
         media_type: oci::OCI_LAYER.to_string(),
-        digest: digest.to_string(),
-        size,
+        digest,
+        size: i64::try_from(size).unwrap_or(i64::MAX),
         annotations: HashMap::new(),
     })
 }

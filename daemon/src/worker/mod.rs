@@ -15,6 +15,7 @@ mod hostmount;
 mod image_index;
 mod image_writer;
 pub mod images;
+pub mod layer_blobs;
 pub mod layers;
 pub mod leases;
 pub mod leftovers;
@@ -257,6 +258,17 @@ impl Worker {
         upper: Option<&str>,
     ) -> WorkerResult<containerd_client::types::Descriptor> {
         layers::diff_snapshots(self, &lease.context(), lower, upper).await
+    }
+
+    /// Makes sure the content store has `blob`, the uncompressed layer a step committed as
+    /// `snapshot` (see [`layer_blobs`]), held by `lease`.
+    pub async fn ensure_layer_blob(
+        &self,
+        lease: &Lease,
+        snapshot: &str,
+        blob: &containerd_client::types::Descriptor,
+    ) -> WorkerResult<()> {
+        layer_blobs::ensure_built_blob(self, &lease.context(), snapshot, blob).await
     }
 
     /// The `compression` copy of an uncompressed layer blob (the blob itself for Uncompressed).

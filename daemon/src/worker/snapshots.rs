@@ -185,6 +185,7 @@ pub async fn unpack(
             },
             diff_id,
             fetch: Some((image.reference.clone(), layer.clone())),
+            built_in: None,
         })
         .collect();
     let top = apply_chain(worker, ctx, &layers, &image.name).await?;

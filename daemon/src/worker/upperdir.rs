@@ -36,9 +36,32 @@ pub fn changes_dir(mounts: &[Mount], has_parent: bool) -> Option<PathBuf> {
     }
 }
 
-/// Writes the layer tar of `changes` to `out`; returns its sha256 digest and size.
-pub fn write_layer(changes: &Path, out: File) -> io::Result<(String, u64)> {
-    let mut builder = Builder::new(HashingWriter::new(out));
+/// The directory of a committed snapshot itself (what its layer holds), from the mounts of a
+/// read-only view on it: containerd's overlay snapshotter binds that directory when it is the
+/// whole stack and otherwise lists it first among the overlay's lower directories.
+pub fn snapshot_dir_in_view(mounts: &[Mount]) -> Option<PathBuf> {
+    let [mount] = mounts else {
+        return None;
+    };
+    match mount.r#type.as_str() {
+        "overlay" => mount
+            .options
+            .iter()
+            .find_map(|o| o.strip_prefix("lowerdir="))
+            .and_then(|dirs| dirs.split(':').next())
+            .map(PathBuf::from),
+        "bind" => Some(PathBuf::from(&mount.source)),
+        _ => None,
+    }
+}
+
+/// Writes the layer tar of `changes` to `out` (in 1 MiB writes); returns its sha256 digest and
+/// size. The tar is a function of the directory alone (names sorted, no access or change times),
+/// so writing it again later gives the same bytes.
+pub fn write_layer<W: Write>(changes: &Path, out: W) -> io::Result<(String, u64)> {
+    // The buffer also serves std's copy of file contents: reads go straight into it.
+    let buffered = io::BufWriter::with_capacity(1 << 20, HashingWriter::new(out));
+    let mut builder = Builder::new(buffered);
     builder.mode(HeaderMode::Complete);
     builder.follow_symlinks(false);
     let mut layer = Layer {
@@ -46,21 +69,29 @@ pub fn write_layer(changes: &Path, out: File) -> io::Result<(String, u64)> {
         inodes: HashMap::new(),
     };
     layer.dir_contents(changes, Path::new(""))?;
-    let mut writer = layer.builder.into_inner()?;
-    writer.flush()?;
+    let writer = layer
+        .builder
+        .into_inner()?
+        .into_inner()
+        .map_err(|e| e.into_error())?;
     Ok((
         format!("sha256:{}", hex::encode(writer.hasher.finalize())),
         writer.written,
     ))
 }
 
-struct Layer {
-    builder: Builder<HashingWriter>,
+/// The digest and size of the layer tar of `changes`, without writing it anywhere.
+pub fn hash_layer(changes: &Path) -> io::Result<(String, u64)> {
+    write_layer(changes, io::sink())
+}
+
+struct Layer<W: Write> {
+    builder: Builder<io::BufWriter<HashingWriter<W>>>,
     /// Files with several links already written, by (device, inode): later links point there.
     inodes: HashMap<(u64, u64), PathBuf>,
 }
 
-impl Layer {
+impl<W: Write> Layer<W> {
     /// Writes the entries of directory `dir` (at `rel` in the layer), sorted by name.
     fn dir_contents(&mut self, dir: &Path, rel: &Path) -> io::Result<()> {
         let mut names: Vec<_> = std::fs::read_dir(dir)?
@@ -182,23 +213,23 @@ fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
 }
 
 /// Counts and hashes what passes through.
-struct HashingWriter {
-    inner: io::BufWriter<File>,
+struct HashingWriter<W> {
+    inner: W,
     hasher: Sha256,
     written: u64,
 }
 
-impl HashingWriter {
-    fn new(file: File) -> HashingWriter {
+impl<W> HashingWriter<W> {
+    fn new(inner: W) -> HashingWriter<W> {
         HashingWriter {
-            inner: io::BufWriter::with_capacity(1 << 20, file),
+            inner,
             hasher: Sha256::new(),
             written: 0,
         }
     }
 }
 
-impl Write for HashingWriter {
+impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
@@ -243,6 +274,51 @@ mod tests {
             None,
             "a bind with a parent is the whole tree"
         );
+    }
+
+    #[test]
+    fn a_view_shows_the_directory_of_the_snapshot_it_is_on() {
+        let overlay = Mount {
+            r#type: "overlay".into(),
+            source: "overlay".into(),
+            target: String::new(),
+            options: vec![
+                "index=off".into(),
+                "lowerdir=/s/3/fs:/s/2/fs:/s/1/fs".into(),
+            ],
+        };
+        assert_eq!(
+            snapshot_dir_in_view(&[overlay]),
+            Some(PathBuf::from("/s/3/fs"))
+        );
+        let bind = Mount {
+            r#type: "bind".into(),
+            source: "/s/1/fs".into(),
+            target: String::new(),
+            options: vec!["ro".into(), "rbind".into()],
+        };
+        assert_eq!(
+            snapshot_dir_in_view(&[bind]),
+            Some(PathBuf::from("/s/1/fs"))
+        );
+        assert_eq!(snapshot_dir_in_view(&[]), None);
+    }
+
+    #[test]
+    fn writing_a_layer_again_gives_the_same_bytes_and_hashing_it_the_same_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d/big"), vec![7u8; 3 << 20]).unwrap();
+        std::fs::write(dir.path().join("a"), "a").unwrap();
+        let mut first = Vec::new();
+        let written = write_layer(dir.path(), &mut first).unwrap();
+        let mut second = Vec::new();
+        assert_eq!(write_layer(dir.path(), &mut second).unwrap(), written);
+        assert_eq!(first, second);
+        assert_eq!(hash_layer(dir.path()).unwrap(), written);
+        assert_eq!(written.1, first.len() as u64);
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&first)));
+        assert_eq!(written.0, digest);
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub async fn read(build: &GatewayBuild, filename: &str) -> Result<DockerfileSour
     // With the default name, a lower-case `dockerfile` does too (as upstream).
     let fallback = (filename == DEFAULT_NAME).then(|| DEFAULT_NAME.to_lowercase());
     files.extend(fallback.clone());
-    let (dir, vertex) = fetch(build, DOCKERFILE_DIR, &files, "dockerfile").await?;
+    let shown = format!("[internal] load build definition from {filename}");
+    let (dir, vertex) = fetch(build, DOCKERFILE_DIR, &files, "dockerfile", &shown).await?;
     let found = read_file(dir.path(), filename, None).or_else(|e| {
         fallback
             .as_deref()
@@ -53,6 +54,7 @@ pub async fn read(build: &GatewayBuild, filename: &str) -> Result<DockerfileSour
                 CONTEXT,
                 &[".dockerignore".to_string()],
                 "dockerignore",
+                "[internal] load .dockerignore",
             )
             .await?;
             read_file(context.path(), ".dockerignore", None).unwrap_or_default()
@@ -67,16 +69,18 @@ pub async fn read(build: &GatewayBuild, filename: &str) -> Result<DockerfileSour
 }
 
 /// Syncs only `files` of local directory `name` and mounts the result; also returns the digest
-/// of the vertex that did it.
+/// of the vertex that did it (shown in progress as `shown`, upstream's name for it).
 async fn fetch(
     build: &GatewayBuild,
     name: &str,
     files: &[String],
     hint: &str,
+    shown: &str,
 ) -> Result<(std::sync::Arc<crate::worker::ViewMount>, String), SolveError> {
     let state = Local::new(name)
         .include_patterns(files)
         .shared_key_hint(hint)
+        .custom_name(shown)
         .into_state();
     let definition = marshal(&state).map_err(|e| SolveError::Other(e.to_string()))?;
     let vertex = nodekit_llb::load(&definition)

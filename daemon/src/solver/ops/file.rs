@@ -113,7 +113,8 @@ async fn apply(
         nodekit_fileop::apply(&action, roots, &users)
     })
     .await;
-    drop((dest_mount, source_mount));
+    // Unmounting an overlay syncs the filesystem under it: not on an async worker thread.
+    let _ = tokio::task::spawn_blocking(move || drop((dest_mount, source_mount))).await;
     match done {
         Ok(Ok(())) => Ok(()),
         // A copy source that is not there: BuildKit's wording, naming the source.

@@ -167,6 +167,7 @@ pub async fn convert(request: &ConvertRequest<'_>) -> Result<Converted, SolveErr
     let context = Local::new(CONTEXT)
         .shared_key_hint(CONTEXT)
         .exclude_patterns(request.ignore)
+        .custom_name("[internal] load build context")
         .into_state();
     let mut stages = Stages {
         names: df.stages.iter().map(|s| s.name.clone()).collect(),

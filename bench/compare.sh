@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# nodekitd against an upstream buildkitd where users reach them: the stock buildctl over tcp and
+# over the unix socket, both daemons on the same containerd, in one run. Prints medians (ms).
+#
+#   BUILDCTL=/path/to/buildctl [BUILDKITD=/path/to/buildkitd] bash bench/compare.sh [RUNS] [WORKLOADS]
+#
+# WORKLOADS (default: all): a space-separated choice of
+#   small   a 6-step Dockerfile over 2,000 small files: cold, fully cached, one file changed
+#   big     a 512 MiB single-file context and `COPY big /big`: cold (context transfer, COPY step,
+#           export), fully cached
+#   many    20,000 small files and `COPY . /ctx` plus a RUN: cold (context transfer), fully
+#           cached, one file changed
+#   burst   8 fully cached builds of the small workload at once (wall time of all 8)
+#   workers `buildctl debug workers` round trip
+# and, always, each daemon's resident memory once it has been idle for a while afterwards.
+# Every image is exported with uncompressed layers on both daemons (layers that stay on the node).
+# A cold build follows `buildctl prune --all` and a drop of the page cache.
+#
+# Neither upstream binary is part of this repository; build them yourself from moby/buildkit.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUNS=${1:-5}
+WORKLOADS=${2:-small big many burst workers}
+: "${BUILDCTL:?set BUILDCTL to a buildctl binary}"
+cd "$REPO"
+bash tests/env/up.sh >&2
+# shellcheck source=/dev/null # written by up.sh
+source "${NODEKIT_TESTENV:-/var/tmp/nodekit-testenv}/env"
+cargo build -q --release -p nodekitd
+WORK=$(mktemp -d /var/tmp/nodekit-compare.XXXXXX)
+PIDS=()
+cleanup() {
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+millis() { date +%s%3N; }
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+settle() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+# ---- contexts ----------------------------------------------------------------------------------
+
+make_small() {
+	local ctx=$WORK/small d f
+	for d in $(seq 1 20); do
+		mkdir -p "$ctx/src/d$d"
+		for f in $(seq 1 100); do echo "file $d/$f" >"$ctx/src/d$d/f$f.txt"; done
+	done
+	echo "v0" >"$ctx/app.conf"
+	cat >"$ctx/Dockerfile" <<DOCKERFILE
+FROM $NODEKIT_TEST_LOCAL_IMAGE
+RUN mkdir -p /work && echo base > /work/base
+COPY src /work/src
+RUN find /work/src -type f | wc -l > /work/count
+RUN sleep 0.2 && cat /work/count > /work/checked
+COPY app.conf /work/app.conf
+RUN cat /work/app.conf > /work/final
+DOCKERFILE
+}
+
+make_big() {
+	local ctx=$WORK/big
+	mkdir -p "$ctx"
+	head -c $((512 << 20)) /dev/urandom >"$ctx/big"
+	printf 'FROM %s\nCOPY big /big\n' "$NODEKIT_TEST_LOCAL_IMAGE" >"$ctx/Dockerfile"
+}
+
+make_many() {
+	local ctx=$WORK/many
+	mkdir -p "$ctx"
+	python3 - "$ctx" <<'PY'
+import os, sys
+root = sys.argv[1]
+for d in range(200):
+    os.makedirs(f"{root}/src/d{d}", exist_ok=True)
+    for f in range(100):
+        with open(f"{root}/src/d{d}/f{f}.txt", "w") as out:
+            out.write(f"file {d}/{f}\n" * (1 + f % 7))
+PY
+	printf 'FROM %s\nCOPY src /ctx\nRUN find /ctx -type f | wc -l > /count\n' \
+		"$NODEKIT_TEST_LOCAL_IMAGE" >"$ctx/Dockerfile"
+}
+
+# ---- one build ---------------------------------------------------------------------------------
+
+# build ADDR CONTEXT IMAGE: one build, its raw progress kept in $WORK/last.json.
+build() {
+	"$BUILDCTL" --addr "$1" build --frontend dockerfile.v0 --local context="$WORK/$2" \
+		--local dockerfile="$WORK/$2" --progress rawjson \
+		--output "type=image,name=nodekit.bench/$3:1,compression=uncompressed" \
+		>"$WORK/last.out" 2>"$WORK/last.json" || {
+		tail -20 "$WORK/last.json" >&2
+		return 1
+	}
+}
+
+# timed ADDR CONTEXT IMAGE: prints the wall time of one build in ms.
+timed() {
+	local start
+	start=$(millis)
+	build "$@"
+	echo $(($(millis) - start))
+}
+
+# vertex PATTERN: ms the last build spent in the vertex whose name matches PATTERN (a regex).
+vertex() { python3 "$REPO/bench/vertex_ms.py" "$1" <"$WORK/last.json"; }
+
+# ---- workloads: each prints "name value" lines --------------------------------------------------
+
+# cold ADDR CONTEXT IMAGE: a build with nothing of it left: no image, no cache, no page cache.
+cold() {
+	local addr=$1 ctx=$2 image=$3
+	ctr -a "$NODEKIT_TEST_CONTAINERD_SOCK" -n k8s.io images rm --sync "nodekit.bench/$image:1" >/dev/null 2>&1 || true
+	"$BUILDCTL" --addr "$addr" prune --all >/dev/null
+	settle
+	timed "$addr" "$ctx" "$image"
+}
+
+# repeat N CMD...: CMD's output (one number) N times, then the median.
+repeat() {
+	local n=$1 i
+	shift
+	for ((i = 0; i < n; i++)); do "$@"; done | median
+}
+
+small() {
+	local addr=$1 image=$2
+	echo "small.cold $(repeat 1 cold "$addr" small "$image")"
+	echo "small.cached $(repeat "$RUNS" timed "$addr" small "$image")"
+	echo "small.one-file-changed $(repeat "$RUNS" change_and_build "$addr" small/app.conf small "$image")"
+	echo "v0" >"$WORK/small/app.conf"
+}
+
+change_and_build() {
+	echo "v$RANDOM$RANDOM" >>"$WORK/$2"
+	timed "$1" "$3" "$4"
+}
+
+big() {
+	local addr=$1 image=$2 i total=() sync=() copy=() export=()
+	for ((i = 0; i < (RUNS + 1) / 2; i++)); do
+		# New content each time: a layer blob some other image still holds would not be written.
+		dd if=/dev/urandom of="$WORK/big/big" bs=4096 count=1 conv=notrunc status=none
+		total+=("$(cold "$addr" big "$image")")
+		sync+=("$(vertex '^\[internal\] load build context$|^local://context$')")
+		copy+=("$(vertex 'COPY big /big')")
+		export+=("$(vertex '^exporting to image')")
+	done
+	echo "big.cold $(printf '%s\n' "${total[@]}" | median)"
+	echo "big.cold.context-transfer $(printf '%s\n' "${sync[@]}" | median)"
+	echo "big.cold.copy-step $(printf '%s\n' "${copy[@]}" | median)"
+	echo "big.cold.export $(printf '%s\n' "${export[@]}" | median)"
+	echo "big.cold.copy+export $(paste -d+ <(printf '%s\n' "${copy[@]}") <(printf '%s\n' "${export[@]}") | awk -F+ '{ print $1 + $2 }' | median)"
+	echo "big.cached $(repeat "$RUNS" timed "$addr" big "$image")"
+}
+
+many() {
+	local addr=$1 image=$2 i total=() sync=()
+	for ((i = 0; i < (RUNS + 1) / 2; i++)); do
+		total+=("$(cold "$addr" many "$image")")
+		sync+=("$(vertex '^\[internal\] load build context$|^local://context$')")
+	done
+	echo "many.cold $(printf '%s\n' "${total[@]}" | median)"
+	echo "many.cold.context-transfer $(printf '%s\n' "${sync[@]}" | median)"
+	echo "many.cached $(repeat "$RUNS" timed "$addr" many "$image")"
+	echo "many.one-file-changed $(repeat "$RUNS" change_and_build "$addr" many/src/d7/f7.txt many "$image")"
+}
+
+burst_once() {
+	local addr=$1 image=$2 start i pids=()
+	start=$(millis)
+	for i in $(seq 1 8); do
+		"$BUILDCTL" --addr "$addr" build --frontend dockerfile.v0 --local context="$WORK/small" \
+			--local dockerfile="$WORK/small" --progress plain \
+			--output "type=image,name=nodekit.bench/$image-burst$i:1,compression=uncompressed" \
+			>/dev/null 2>"$WORK/burst$i.log" &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do wait "$i"; done
+	echo $(($(millis) - start))
+}
+
+burst() {
+	local addr=$1 image=$2
+	build "$addr" small "$image"
+	burst_once "$addr" "$image" >/dev/null
+	echo "burst.8-cached $(repeat "$RUNS" burst_once "$addr" "$image")"
+}
+
+workers_once() {
+	local start
+	start=$(millis)
+	"$BUILDCTL" --addr "$1" debug workers >/dev/null
+	echo $(($(millis) - start))
+}
+
+workers() { echo "workers.round-trip $(repeat "$RUNS" workers_once "$1")"; }
+
+# ---- daemons -----------------------------------------------------------------------------------
+
+# Both daemons listen on a unix socket and on loopback tcp; ADDRS[name.transport] is the address.
+declare -A ADDRS PID_OF
+start_daemons() {
+	local port
+	port=$(free_port)
+	mkdir -p "$WORK/nodekitd"
+	target/release/nodekitd --root "$WORK/nodekitd" --addr "unix://$WORK/nodekitd.sock" \
+		--addr "tcp://127.0.0.1:$port" --containerd-worker-addr "$NODEKIT_TEST_CONTAINERD_SOCK" \
+		>"$WORK/nodekitd.log" 2>&1 &
+	PIDS+=($!)
+	PID_OF[nodekitd]=$!
+	ADDRS[nodekitd.tcp]=tcp://127.0.0.1:$port
+	ADDRS[nodekitd.unix]=unix://$WORK/nodekitd.sock
+	[[ -n ${BUILDKITD:-} ]] || return 0
+	port=$(free_port)
+	"$BUILDKITD" --oci-worker=false --containerd-worker=true \
+		--containerd-worker-addr="$NODEKIT_TEST_CONTAINERD_SOCK" --containerd-worker-namespace k8s.io \
+		--root "$WORK/buildkitd" --addr "unix://$WORK/buildkitd.sock" --addr "tcp://127.0.0.1:$port" \
+		>"$WORK/buildkitd.log" 2>&1 &
+	PIDS+=($!)
+	PID_OF[buildkitd]=$!
+	ADDRS[buildkitd.tcp]=tcp://127.0.0.1:$port
+	ADDRS[buildkitd.unix]=unix://$WORK/buildkitd.sock
+}
+
+wait_ready() {
+	local addr
+	for addr in "${ADDRS[@]}"; do
+		for _ in $(seq 1 100); do
+			"$BUILDCTL" --addr "$addr" debug workers >/dev/null 2>&1 && continue 2
+			sleep 0.1
+		done
+		echo "compare: $addr does not answer" >&2
+		exit 1
+	done
+}
+
+rss_mb() { awk '/^VmRSS/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"; }
+
+# ---- run ---------------------------------------------------------------------------------------
+
+echo "compare: making contexts" >&2
+make_small
+[[ $WORKLOADS == *big* ]] && make_big
+[[ $WORKLOADS == *many* ]] && make_many
+start_daemons
+wait_ready
+DAEMONS=(nodekitd)
+[[ -n ${BUILDKITD:-} ]] && DAEMONS+=(buildkitd)
+for workload in $WORKLOADS; do
+	for transport in tcp unix; do
+		for daemon in "${DAEMONS[@]}"; do
+			echo "compare: $workload on $daemon over $transport" >&2
+			"$workload" "${ADDRS[$daemon.$transport]}" "$daemon-$workload" |
+				sed "s/^/$daemon $transport /" | tee -a "$WORK/results"
+		done
+	done
+done
+sleep 10
+for daemon in "${DAEMONS[@]}"; do
+	echo "$daemon - idle-rss-MB $(rss_mb "${PID_OF[$daemon]}")" | tee -a "$WORK/results"
+done
+for daemon in "${DAEMONS[@]}"; do
+	"$BUILDCTL" --addr "${ADDRS[$daemon.unix]}" prune --all >/dev/null
+done
+
+# A table: one row a measurement, one column a daemon and transport.
+python3 "$REPO/bench/table.py" <"$WORK/results"
