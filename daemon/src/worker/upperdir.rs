@@ -26,11 +26,7 @@ pub fn changes_dir(mounts: &[Mount], has_parent: bool) -> Option<PathBuf> {
         return None;
     };
     match mount.r#type.as_str() {
-        "overlay" => mount
-            .options
-            .iter()
-            .find_map(|o| o.strip_prefix("upperdir="))
-            .map(PathBuf::from),
+        "overlay" => overlay_option(mount, "upperdir").map(PathBuf::from),
         "bind" if !has_parent => Some(PathBuf::from(&mount.source)),
         _ => None,
     }
@@ -44,15 +40,20 @@ pub fn snapshot_dir_in_view(mounts: &[Mount]) -> Option<PathBuf> {
         return None;
     };
     match mount.r#type.as_str() {
-        "overlay" => mount
-            .options
-            .iter()
-            .find_map(|o| o.strip_prefix("lowerdir="))
+        "overlay" => overlay_option(mount, "lowerdir")
             .and_then(|dirs| dirs.split(':').next())
             .map(PathBuf::from),
         "bind" => Some(PathBuf::from(&mount.source)),
         _ => None,
     }
+}
+
+/// The value of option `key=` of an overlay mount.
+fn overlay_option<'m>(mount: &'m Mount, key: &str) -> Option<&'m str> {
+    mount
+        .options
+        .iter()
+        .find_map(|o| o.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// Writes the layer tar of `changes` to `out` (in 1 MiB writes); returns its sha256 digest and
