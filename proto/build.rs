@@ -30,6 +30,10 @@ fn main() -> io::Result<()> {
         // Ordered maps encode deterministically, like Go's marshaller: LLB op digests are
         // hashes of the encoded bytes, so the same op must always encode the same way.
         .btree_map(".")
+        // Bulk data shares the decoder's buffer instead of being copied out of it: the session
+        // pipe's bytes and the file content inside it.
+        .bytes(".moby.buildkit.v1.BytesMessage.data")
+        .bytes(".fsutil.types.Packet.data")
         .build_client(true)
         .build_server(true)
         .compile_protos(&protos, &[root, well_known])

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod exporter;
 pub mod frontend;
 pub mod gateway;
+pub mod memory;
 pub mod oci;
 pub mod server;
 pub mod session;

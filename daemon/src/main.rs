@@ -4,8 +4,13 @@ use clap::Parser;
 use nodekitd::config::{Cli, Config};
 use nodekitd::daemon;
 
+fn main() -> ExitCode {
+    nodekitd::memory::tune_allocator();
+    run()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn run() -> ExitCode {
     let config = match Config::load(Cli::parse()) {
         Ok(config) => config,
         Err(error) => {

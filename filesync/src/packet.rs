@@ -10,7 +10,7 @@ fn packet(kind: PacketType, stat: Option<Stat>, id: u32, data: Vec<u8>) -> Packe
         r#type: kind as i32,
         stat,
         id,
-        data,
+        data: data.into(),
     }
 }
 

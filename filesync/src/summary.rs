@@ -48,8 +48,9 @@ pub struct Entry {
     pub mod_time: i64,
     /// Symlink target, or the earlier path a hardlink shares its inode with.
     pub linkname: String,
-    /// Lower-case hex blake3 of the content, for [`EntryKind::File`] only.
-    pub hash: Option<String>,
+    /// The blake3 hash of the content, for [`EntryKind::File`] only. Kept as bytes: a context
+    /// of many files keeps one entry per file in memory for as long as its copy is kept.
+    pub hash: Option<blake3::Hash>,
 }
 
 impl Entry {
@@ -113,7 +114,8 @@ pub(crate) fn tree_digest(entries: &BTreeMap<String, Entry>) -> String {
         h.update(&e.gid.to_le_bytes());
         h.update(&e.size.to_le_bytes());
         put_bytes(&mut h, e.linkname.as_bytes());
-        put_bytes(&mut h, e.hash.as_deref().unwrap_or("").as_bytes());
+        let hex = e.hash.map(|hash| hash.to_hex());
+        put_bytes(&mut h, hex.as_deref().unwrap_or("").as_bytes());
     }
     format!("blake3:{}", h.finalize().to_hex())
 }
@@ -136,7 +138,7 @@ mod tests {
             size: 1,
             mod_time,
             linkname: String::new(),
-            hash: Some(hash.into()),
+            hash: Some(blake3::hash(hash.as_bytes())),
         }
     }
 

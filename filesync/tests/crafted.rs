@@ -174,7 +174,7 @@ async fn sender_error_and_early_close() {
     let env = Env::new();
     let err_packet = Packet {
         r#type: PacketType::PacketErr as i32,
-        data: b"disk on fire".to_vec(),
+        data: b"disk on fire".to_vec().into(),
         ..Default::default()
     };
     let (result, sent) =

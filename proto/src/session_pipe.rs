@@ -1,46 +1,143 @@
 //! The session transport both ends share. `Control.Session` is a raw byte pipe carried in
 //! `BytesMessage`s (message boundaries mean nothing): the client runs an HTTP/2 gRPC server on
 //! its end, the daemon a gRPC client on its own. Each end turns the RPC's incoming message stream
-//! and outgoing message stream into one duplex byte stream for its HTTP/2 side.
+//! and outgoing message stream into one duplex byte connection for its HTTP/2 side.
+//!
+//! The connection reads straight from the incoming messages (their bytes are shared with the
+//! gRPC decoder, not copied) and writes chunks into the outgoing stream, so a file synced
+//! through the session is copied once on its way from one HTTP/2 layer to the other.
 
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes};
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
-use tokio::io::{AsyncWriteExt, DuplexStream};
-use tokio_util::io::ReaderStream;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::PollSender;
 
 use crate::moby::buildkit::v1::BytesMessage;
 
-/// Pipe buffer per direction; HTTP/2 flow control keeps usage below it.
-const PIPE_BUFFER: usize = 1 << 20;
+/// Outgoing chunks waiting for the RPC; the peer's HTTP/2 flow control bounds them in bytes.
+const OUTGOING_CHUNKS: usize = 64;
 
-/// Wires the peer's `incoming` messages into a byte pipe. Returns this end of the pipe and the
-/// stream of messages to send to the peer.
+/// This end of the session: the HTTP/2 side reads the peer's bytes from it and writes its own.
+pub struct SessionPipe {
+    incoming: BoxStream<'static, Result<BytesMessage, tonic::Status>>,
+    /// The part of the last incoming message not read yet.
+    unread: Bytes,
+    outgoing: PollSender<Bytes>,
+}
+
+/// Wires the peer's `incoming` messages into a byte connection. Returns this end and the stream
+/// of messages to send to the peer (it ends once the connection is shut down or dropped).
 pub fn byte_pipe<S>(
     incoming: S,
 ) -> (
-    DuplexStream,
+    SessionPipe,
     impl Stream<Item = Result<BytesMessage, tonic::Status>> + Send + 'static,
 )
 where
     S: Stream<Item = Result<BytesMessage, tonic::Status>> + Send + Unpin + 'static,
 {
-    let (ours, theirs) = tokio::io::duplex(PIPE_BUFFER);
-    let (from_peer, mut to_this_end) = tokio::io::split(theirs);
-    tokio::spawn(async move {
-        let mut incoming = incoming;
-        while let Some(Ok(message)) = incoming.next().await {
-            if to_this_end.write_all(&message.data).await.is_err() {
-                break;
+    let (sender, receiver) = mpsc::channel(OUTGOING_CHUNKS);
+    let pipe = SessionPipe {
+        incoming: incoming.boxed(),
+        unread: Bytes::new(),
+        outgoing: PollSender::new(sender),
+    };
+    let outgoing = ReceiverStream::new(receiver).map(|data| Ok(BytesMessage { data }));
+    (pipe, outgoing)
+}
+
+impl AsyncRead for SessionPipe {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        while self.unread.is_empty() {
+            match ready!(self.incoming.poll_next_unpin(cx)) {
+                Some(Ok(message)) => self.unread = message.data,
+                // The peer went away (or sent garbage): EOF tears the HTTP/2 side down.
+                Some(Err(_)) | None => return Poll::Ready(Ok(())),
             }
         }
-        // The peer went away (or sent garbage): EOF on this side tears the HTTP/2 side down.
-        let _ = to_this_end.shutdown().await;
-    });
-    let outgoing = ReaderStream::new(from_peer).map(|chunk| {
-        chunk
-            .map(|bytes| BytesMessage {
-                data: bytes.to_vec(),
-            })
-            .map_err(|e| tonic::Status::internal(format!("session pipe: {e}")))
-    });
-    (ours, outgoing)
+        let n = buf.remaining().min(self.unread.len());
+        buf.put_slice(&self.unread[..n]);
+        self.unread.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for SessionPipe {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if ready!(self.outgoing.poll_reserve(cx)).is_err() {
+            return Poll::Ready(Err(peer_gone()));
+        }
+        let chunk = Bytes::copy_from_slice(buf);
+        match self.outgoing.send_item(chunk) {
+            Ok(()) => Poll::Ready(Ok(buf.len())),
+            Err(_) => Poll::Ready(Err(peer_gone())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.outgoing.close();
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn peer_gone() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "session closed by the peer")
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    fn message(data: &'static [u8]) -> Result<BytesMessage, tonic::Status> {
+        Ok(BytesMessage {
+            data: Bytes::from_static(data),
+        })
+    }
+
+    #[tokio::test]
+    async fn reads_across_message_boundaries_and_ends_with_the_stream() {
+        let incoming = futures::stream::iter([message(b"hel"), message(b""), message(b"lo")]);
+        let (mut pipe, _outgoing) = byte_pipe(incoming);
+        let mut read = String::new();
+        pipe.read_to_string(&mut read).await.unwrap();
+        assert_eq!(read, "hello");
+    }
+
+    #[tokio::test]
+    async fn writes_become_messages_until_shutdown() {
+        let (mut pipe, outgoing) = byte_pipe(futures::stream::pending().boxed());
+        pipe.write_all(b"abc").await.unwrap();
+        pipe.write_all(b"de").await.unwrap();
+        pipe.shutdown().await.unwrap();
+        let sent: Vec<Bytes> = outgoing.map(|m| m.unwrap().data).collect().await;
+        assert_eq!(sent.concat(), b"abcde");
+    }
+
+    #[tokio::test]
+    async fn a_write_after_the_peer_left_fails() {
+        let (mut pipe, outgoing) = byte_pipe(futures::stream::pending().boxed());
+        drop(outgoing);
+        assert!(pipe.write_all(b"x").await.is_err());
+    }
 }

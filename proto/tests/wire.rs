@@ -11,7 +11,7 @@ fn fsutil_packet_req_bytes() {
         r#type: PacketType::PacketReq as i32,
         stat: None,
         id: 3,
-        data: Vec::new(),
+        data: Default::default(),
     };
     // field 1 varint 1, field 3 varint 3
     assert_eq!(p.encode_to_vec(), [0x08, 0x01, 0x18, 0x03]);

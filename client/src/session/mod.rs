@@ -93,7 +93,7 @@ async fn forward<S>(
 }
 
 /// Serves the session's services on our end of the pipe until it closes.
-async fn serve(pipe: tokio::io::DuplexStream, services: SessionServices) {
+async fn serve(pipe: nodekit_proto::session_pipe::SessionPipe, services: SessionServices) {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("", ServingStatus::Serving).await;
     let filesync = FileSyncServer::new(filesync::LocalDirs::new(services.locals))

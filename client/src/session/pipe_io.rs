@@ -3,13 +3,14 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+use nodekit_proto::session_pipe::SessionPipe;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::Connected;
 
-pub struct PipeIo(DuplexStream);
+pub struct PipeIo(SessionPipe);
 
 impl PipeIo {
-    pub fn new(pipe: DuplexStream) -> Self {
+    pub fn new(pipe: SessionPipe) -> Self {
         PipeIo(pipe)
     }
 }

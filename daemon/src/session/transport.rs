@@ -7,13 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use futures::Stream;
 use hyper_util::rt::TokioIo;
-use tokio::io::DuplexStream;
 use tonic::transport::{Channel, Endpoint};
 
-pub use nodekit_proto::session_pipe::byte_pipe;
+pub use nodekit_proto::session_pipe::{byte_pipe, SessionPipe};
 
 /// A gRPC client channel over the daemon's end of the pipe (h2c, authority `localhost`).
-pub async fn dial(pipe: DuplexStream) -> Result<Channel, tonic::transport::Error> {
+pub async fn dial(pipe: SessionPipe) -> Result<Channel, tonic::transport::Error> {
     let pipe = Arc::new(Mutex::new(Some(pipe)));
     let connector = tower::service_fn(move |_| {
         let pipe = pipe.clone();

@@ -64,16 +64,8 @@ impl Drop for JobGuard {
             .running
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         if was == 1 {
-            return_free_memory();
+            // The build's buffers are free now: an idle daemon stays small.
+            crate::memory::release_free_memory();
         }
-    }
-}
-
-/// Gives the memory a build freed back to the system once no build runs, so an idle daemon
-/// stays small (glibc keeps freed memory in its per-thread arenas otherwise).
-fn return_free_memory() {
-    // SAFETY: malloc_trim only releases unused heap memory; it has no preconditions.
-    unsafe {
-        nix::libc::malloc_trim(0);
     }
 }

@@ -125,7 +125,7 @@ impl Active {
         )?;
         let disk = fstat(&file).map_err(SyncError::io_with("stat", &self.shown))?;
         Ok(WrittenFile {
-            hash: self.hasher.finalize().to_hex().to_string(),
+            hash: self.hasher.finalize(),
             received: self.received,
             stat: self.stat,
             disk,

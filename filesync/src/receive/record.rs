@@ -12,8 +12,8 @@ use crate::summary::{tree_digest, Entry, EntryKind, ReceiveSummary};
 /// A regular file whose content has been written.
 pub(crate) struct WrittenFile {
     pub(crate) stat: Stat,
-    /// Lower-case hex blake3 of the content.
-    pub(crate) hash: String,
+    /// The blake3 hash of the content.
+    pub(crate) hash: blake3::Hash,
     /// Content bytes received.
     pub(crate) received: u64,
     /// The file after its metadata was applied.
@@ -72,8 +72,12 @@ impl Record {
         else {
             return false;
         };
+        // A record whose hash does not parse is not trusted: the file is sent again.
+        let Ok(hash) = blake3::Hash::from_hex(&old.hash) else {
+            return false;
+        };
         let old = old.clone();
-        self.set_hash(&stat.path, &old.hash);
+        self.set_hash(&stat.path, hash);
         self.new_state.insert(stat.path.clone(), old);
         self.files_reused += 1;
         self.bytes_reused += u64::try_from(stat.size).unwrap_or(0);
@@ -83,16 +87,16 @@ impl Record {
     /// Records a file whose content was received.
     pub(crate) fn file_written(&mut self, file: WrittenFile) {
         let path = file.stat.path.clone();
-        self.set_hash(&path, &file.hash);
-        let record = FileRecord::new(&file.stat, &file.disk, file.hash);
+        self.set_hash(&path, file.hash);
+        let record = FileRecord::new(&file.stat, &file.disk, file.hash.to_hex().to_string());
         self.new_state.insert(path.clone(), record);
         self.transferred.push(path);
         self.bytes_transferred += file.received;
     }
 
-    fn set_hash(&mut self, path: &str, hash: &str) {
+    fn set_hash(&mut self, path: &str, hash: blake3::Hash) {
         if let Some(entry) = self.entries.get_mut(path) {
-            entry.hash = Some(hash.to_string());
+            entry.hash = Some(hash);
         }
     }
 

@@ -133,7 +133,7 @@ pub fn data_packet(id: u32, data: &[u8]) -> Packet {
     Packet {
         r#type: PacketType::PacketData as i32,
         id,
-        data: data.to_vec(),
+        data: data.to_vec().into(),
         ..Default::default()
     }
 }

@@ -112,7 +112,8 @@ fn put_entry(hasher: &mut blake3::Hasher, entry: &Entry) {
     }
     hasher.update(&entry.size.to_le_bytes());
     put(hasher, entry.linkname.as_bytes());
-    put(hasher, entry.hash.as_deref().unwrap_or_default().as_bytes());
+    let hex = entry.hash.map(|hash| hash.to_hex());
+    put(hasher, hex.as_deref().unwrap_or_default().as_bytes());
 }
 
 fn put(hasher: &mut blake3::Hasher, bytes: &[u8]) {
@@ -133,7 +134,7 @@ mod tests {
             size: 1,
             mod_time: 0,
             linkname: String::new(),
-            hash: Some(hash.to_string()),
+            hash: Some(blake3::hash(hash.as_bytes())),
         }
     }
 
