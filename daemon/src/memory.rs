@@ -3,8 +3,8 @@
 //! A build allocates large, short-lived buffers (file writes, layer streams, HTTP/2 windows). By
 //! default glibc raises its mmap threshold each time such a buffer is freed, so later ones come
 //! from the heap arenas, where the few small allocations that outlive a build pin the pages
-//! around them: measured after the bench's workloads, 18 MB of anonymous memory stayed resident
-//! with the default, 3 MB with a fixed threshold (`bench/compare.sh`, idle-rss-MB).
+//! around them: measured after `bench/compare.sh`'s workloads run by hand, 18 MB of anonymous
+//! memory stayed resident with the default, 3 MB with a fixed threshold.
 
 /// Requests above this size are mapped on their own and unmapped when freed.
 #[cfg(target_env = "gnu")]

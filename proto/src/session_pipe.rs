@@ -99,6 +99,14 @@ impl AsyncWrite for SessionPipe {
     }
 }
 
+/// The client serves its session services on its end with tonic's server, which asks each
+/// connection for its peer's address; a session has none.
+impl tonic::transport::server::Connected for SessionPipe {
+    type ConnectInfo = ();
+
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
 fn peer_gone() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "session closed by the peer")
 }

@@ -2,7 +2,6 @@
 //! which this client *serves* gRPC (health, local directories, secrets) for the daemon to call.
 
 mod filesync;
-mod pipe_io;
 mod secrets;
 
 use std::collections::BTreeMap;
@@ -100,8 +99,7 @@ async fn serve(pipe: nodekit_proto::session_pipe::SessionPipe, services: Session
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
     let secrets = SecretsServer::new(secrets::StaticSecrets::new(services.secrets));
-    let incoming =
-        futures::stream::once(async move { Ok::<_, std::io::Error>(pipe_io::PipeIo::new(pipe)) });
+    let incoming = futures::stream::once(async move { Ok::<_, std::io::Error>(pipe) });
     let served = Server::builder()
         .add_service(health_service)
         .add_service(filesync)
