@@ -5,7 +5,8 @@
 #   BUILDCTL=/path/to/buildctl [BUILDKITD=/path/to/buildkitd] bash bench/compare.sh [RUNS] [WORKLOADS]
 #
 # WORKLOADS (default: all): a space-separated choice of
-#   small   a 6-step Dockerfile over 2,000 small files: cold, fully cached, one file changed
+#   small   a 6-step Dockerfile over 20 small files: cold, fully cached, one file changed
+#   medium  the same Dockerfile over 2,000 small files (the client's walk of them shows)
 #   big     a 512 MiB single-file context and `COPY big /big`: cold (context transfer, COPY step,
 #           export), fully cached
 #   many    20,000 small files and `COPY . /ctx` plus a RUN: cold (context transfer), fully
@@ -20,7 +21,7 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=${1:-5}
-WORKLOADS=${2:-small big many burst workers}
+WORKLOADS=${2:-small medium big many burst workers}
 : "${BUILDCTL:?set BUILDCTL to a buildctl binary}"
 cd "$REPO"
 bash tests/env/up.sh >&2
@@ -43,11 +44,12 @@ settle() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
 # ---- contexts ----------------------------------------------------------------------------------
 
-make_small() {
-	local ctx=$WORK/small d f
-	for d in $(seq 1 20); do
+# make_six_steps NAME DIRS FILES: a 6-step Dockerfile over DIRS directories of FILES files.
+make_six_steps() {
+	local ctx=$WORK/$1 d f
+	for d in $(seq 1 "$2"); do
 		mkdir -p "$ctx/src/d$d"
-		for f in $(seq 1 100); do echo "file $d/$f" >"$ctx/src/d$d/f$f.txt"; done
+		for f in $(seq 1 "$3"); do echo "file $d/$f" >"$ctx/src/d$d/f$f.txt"; done
 	done
 	echo "v0" >"$ctx/app.conf"
 	cat >"$ctx/Dockerfile" <<DOCKERFILE
@@ -86,15 +88,44 @@ PY
 
 # ---- one build ---------------------------------------------------------------------------------
 
-# build ADDR CONTEXT IMAGE: one build, its raw progress kept in $WORK/last.json.
+# build ADDR CONTEXT IMAGE: one build, its raw progress kept in $WORK/last.json and buildctl's
+# own CPU time (user and system, as `times` prints them for a subshell's children) in
+# $WORK/last.times.
 build() {
-	"$BUILDCTL" --addr "$1" build --frontend dockerfile.v0 --local context="$WORK/$2" \
-		--local dockerfile="$WORK/$2" --progress rawjson \
-		--output "type=image,name=nodekit.bench/$3:1,compression=uncompressed" \
-		>"$WORK/last.out" 2>"$WORK/last.json" || {
+	(
+		"$BUILDCTL" --addr "$1" build --frontend dockerfile.v0 --local context="$WORK/$2" \
+			--local dockerfile="$WORK/$2" --progress rawjson \
+			--output "type=image,name=nodekit.bench/$3:1,compression=uncompressed" \
+			>"$WORK/last.out" 2>"$WORK/last.json"
+		status=$?
+		times >"$WORK/last.times"
+		exit $status
+	) || {
 		tail -20 "$WORK/last.json" >&2
 		return 1
 	}
+}
+
+# client_cpu: ms of CPU the last build's buildctl used.
+client_cpu() {
+	tail -1 "$WORK/last.times" | awk '{
+		total = 0
+		for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); total += t[1] * 60 + t[2] }
+		printf "%d\n", total * 1000
+	}'
+}
+
+# cached NAME ADDR CONTEXT IMAGE: RUNS fully cached rebuilds; the median wall time, and the
+# median CPU time of buildctl itself (what the client spends, whichever daemon answers).
+cached() {
+	local name=$1 i walls=() cpus=()
+	shift
+	for ((i = 0; i < RUNS; i++)); do
+		walls+=("$(timed "$@")")
+		cpus+=("$(client_cpu)")
+	done
+	echo "$name.cached $(printf '%s\n' "${walls[@]}" | median)"
+	echo "$name.cached.client-cpu $(printf '%s\n' "${cpus[@]}" | median)"
 }
 
 # timed ADDR CONTEXT IMAGE: prints the wall time of one build in ms.
@@ -126,14 +157,18 @@ repeat() {
 	for ((i = 0; i < n; i++)); do "$@"; done | median
 }
 
-small() {
-	local addr=$1 image=$2
-	echo "small.cold $(repeat 1 cold "$addr" small "$image")"
-	build "$addr" small "$image" # warm-up: the first rebuild after a cold one reads from disk
-	echo "small.cached $(repeat "$RUNS" timed "$addr" small "$image")"
-	echo "small.one-file-changed $(repeat "$RUNS" change_and_build "$addr" small/app.conf small "$image")"
-	echo "v0" >"$WORK/small/app.conf"
+# six_steps NAME ADDR IMAGE: the 6-step workload NAME.
+six_steps() {
+	local name=$1 addr=$2 image=$3
+	echo "$name.cold $(repeat 1 cold "$addr" "$name" "$image")"
+	build "$addr" "$name" "$image" # warm-up: the first rebuild after a cold one reads from disk
+	cached "$name" "$addr" "$name" "$image"
+	echo "$name.one-file-changed $(repeat "$RUNS" change_and_build "$addr" "$name/app.conf" "$name" "$image")"
+	echo "v0" >"$WORK/$name/app.conf"
 }
+
+small() { six_steps small "$@"; }
+medium() { six_steps medium "$@"; }
 
 change_and_build() {
 	echo "v$RANDOM$RANDOM" >>"$WORK/$2"
@@ -156,7 +191,7 @@ big() {
 	echo "big.cold.export $(printf '%s\n' "${export[@]}" | median)"
 	echo "big.cold.copy+export $(paste -d+ <(printf '%s\n' "${copy[@]}") <(printf '%s\n' "${export[@]}") | awk -F+ '{ print $1 + $2 }' | median)"
 	build "$addr" big "$image" # warm-up: the first rebuild after a cold one reads from disk
-	echo "big.cached $(repeat "$RUNS" timed "$addr" big "$image")"
+	cached big "$addr" big "$image"
 }
 
 many() {
@@ -168,7 +203,7 @@ many() {
 	echo "many.cold $(printf '%s\n' "${total[@]}" | median)"
 	echo "many.cold.context-transfer $(printf '%s\n' "${sync[@]}" | median)"
 	build "$addr" many "$image" # warm-up: the first rebuild after a cold one reads from disk
-	echo "many.cached $(repeat "$RUNS" timed "$addr" many "$image")"
+	cached many "$addr" many "$image"
 	echo "many.one-file-changed $(repeat "$RUNS" change_and_build "$addr" many/src/d7/f7.txt many "$image")"
 }
 
@@ -246,7 +281,8 @@ rss_mb() { awk '/^VmRSS/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"; }
 # ---- run ---------------------------------------------------------------------------------------
 
 echo "compare: making contexts" >&2
-make_small
+make_six_steps small 2 10
+[[ $WORKLOADS == *medium* ]] && make_six_steps medium 20 100
 [[ $WORKLOADS == *big* ]] && make_big
 [[ $WORKLOADS == *many* ]] && make_many
 start_daemons

@@ -285,3 +285,72 @@ async fn a_list_of_platforms_gives_one_result_per_platform() {
     drop(session);
     daemon.stop().await;
 }
+
+/// An unchanged rebuild reads its Dockerfile through the mount the first build made (kept with
+/// the local source's copy, so containerd creates no view for it) and writes no image: the
+/// record already names the same manifest. `stop` leaves no mount behind.
+#[tokio::test]
+async fn an_unchanged_rebuild_reuses_its_dockerfile_mount_and_writes_no_image() {
+    let env = TestEnv::get();
+    let daemon = TestDaemon::start("frontend-rebuild").await;
+    let dir = context();
+    let image = "nodekit.test/api-rebuild:1";
+    let request = || BuildRequest {
+        frontend: Some("dockerfile.v0".into()),
+        frontend_attrs: options(),
+        services: locals(dir.path()),
+        exporter: crate::helpers::image_output(image),
+        ..Default::default()
+    };
+    run_build(&daemon, request()).await.0.unwrap();
+    let worker = env.worker("frontend-rebuild-check").await;
+    let written = image_updated_at(&worker, image).await;
+    let mounted = mounted_views(env);
+    assert!(!mounted.is_empty(), "the Dockerfile's mount is kept");
+
+    run_build(&daemon, request()).await.0.unwrap();
+    assert_eq!(
+        mounted_views(env),
+        mounted,
+        "the rebuild used the same mount"
+    );
+    assert_eq!(image_updated_at(&worker, image).await, written);
+    assert_eq!(run_in_image(image, &[]), "howdy: from the context\n");
+
+    daemon.stop().await;
+    let left = mounts_under(&env.mount_source_root("frontend-rebuild"));
+    assert_eq!(left, Vec::<String>::new());
+}
+
+/// When the image store last changed the record of `name` (seconds, nanoseconds).
+async fn image_updated_at(worker: &nodekitd::worker::Worker, name: &str) -> Option<(i64, i32)> {
+    use containerd_client::services::v1::images_client::ImagesClient;
+    use containerd_client::services::v1::GetImageRequest;
+    ImagesClient::new(worker.channel().clone())
+        .get(worker.ctx().request(GetImageRequest { name: name.into() }))
+        .await
+        .expect("the image exists")
+        .into_inner()
+        .image
+        .and_then(|image| image.updated_at)
+        .map(|at| (at.seconds, at.nanos))
+}
+
+/// The read-only result mounts the test's daemon holds now.
+fn mounted_views(env: &TestEnv) -> Vec<String> {
+    mounts_under(&env.mount_source_root("frontend-rebuild").join("views"))
+}
+
+/// Mount points below `dir`, sorted.
+fn mounts_under(dir: &std::path::Path) -> Vec<String> {
+    let prefix = format!("{}/", dir.display());
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let mut mounts: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .filter(|point| point.starts_with(&prefix))
+        .map(str::to_string)
+        .collect();
+    mounts.sort();
+    mounts
+}

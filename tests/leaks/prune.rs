@@ -66,8 +66,13 @@ async fn prune_all_leaves_nothing_but_exported_images() {
         !snapshots.contains("nodekit-cache-"),
         "cache mounts are gone:\n{snapshots}"
     );
-
+    // As upstream's, the prune returns once containerd has collected what it let go.
     let worker = env.worker("leaks-prune").await;
+    let left = Inventory::take(&worker).await;
+    assert!(
+        left.orphan_snapshots.is_empty() && left.uncommitted_snapshots.is_empty(),
+        "snapshots left when the prune returned: {left:?}"
+    );
     Inventory::wait_clean(&worker).await;
     crate::delete_image(&worker, IMAGE).await;
     Inventory::wait_clean(&worker).await;

@@ -47,6 +47,14 @@ pub async fn prune(state: &ApiState, request: PruneRequest) -> Result<Vec<UsageR
             tracing::warn!(%error, "could not remove cache mounts");
         }
     }
+    // As upstream: the space is free when the client's prune returns (lease deletions still in
+    // flight are waited for first, so their content goes too).
+    solver.worker.settle(Duration::from_secs(5)).await;
+    solver
+        .worker
+        .collect_garbage()
+        .await
+        .map_err(|e| Status::unavailable(format!("garbage collection: {e}")))?;
     Ok(removed.iter().map(wire_record).collect())
 }
 

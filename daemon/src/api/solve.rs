@@ -62,13 +62,9 @@ pub async fn solve(
     let guard = state.jobs.start(&request.r#ref);
     // A client that disconnects drops this future: cancel the build's steps with it.
     let _cancel_on_drop = guard.job.cancel.clone().drop_guard();
-    let lease = worker
-        .lease("build")
-        .await
-        .map_err(|e| Status::unavailable(e.to_string()))?;
     let ctx = Arc::new(SolveContext::new(
         guard.job.clone(),
-        lease,
+        &worker,
         request.session.clone(),
     ));
     // If the client goes away this future is dropped mid-way: break the context's reference
@@ -89,11 +85,9 @@ pub async fn solve(
         (Err(error), _) => Err(error),
     };
     drop(clear_on_drop);
-    if let Ok(ctx) = Arc::try_unwrap(ctx) {
-        if let Err(error) = ctx.lease.release().await {
-            tracing::warn!(%error, "could not release a build lease");
-        }
-    }
+    // The build's lease goes in the background (shutdown waits for it): the client has its
+    // answer without waiting for containerd to delete it.
+    drop(ctx);
     outcome.map_err(to_status)
 }
 
@@ -178,13 +172,12 @@ async fn export_result(
         .progress
         .begin_step(&ctx.job.id, "exporting to image");
     let parts = platform_results(result)?;
-    let exported = match parts.as_slice() {
-        [one] => export.export(&solver.worker, &ctx.lease, one).await,
-        several => {
-            export
-                .export_index(&solver.worker, &ctx.lease, several)
-                .await
-        }
+    let exported = match ctx.lease().await {
+        Ok(lease) => match parts.as_slice() {
+            [one] => export.export(&solver.worker, &lease, one).await,
+            several => export.export_index(&solver.worker, &lease, several).await,
+        },
+        Err(error) => Err(error),
     };
     ctx.job
         .progress

@@ -8,7 +8,7 @@ use nodekit_proto::pb;
 use tokio::sync::oneshot;
 
 use crate::solver::{Ref, SolveContext, SolveError, Solver};
-use crate::worker::ViewMount;
+use crate::worker::{Lease, ViewMount};
 
 /// The result metadata key of the image config a frontend made.
 pub const IMAGE_CONFIG_KEY: &str = "containerimage.config";
@@ -118,16 +118,36 @@ impl GatewayBuild {
             return Ok(view.clone());
         }
         let result = self.result(id)?;
-        let chain_id = result.as_ref().and_then(Ref::chain_id);
-        let view = self
-            .solver
-            .worker
-            .mount_view(&self.ctx.lease, chain_id.as_deref())
-            .await
-            .map_err(|e| SolveError::worker("mounting a result to read it", e))?;
-        let view = Arc::new(view);
+        let view = match result
+            .as_ref()
+            .and_then(|r| Some((r.view.as_ref()?, r.owners.last()?)))
+        {
+            // A result read build after build is mounted once, under a lease it holds itself.
+            Some((shared, owner)) => shared
+                .get_or_try_init(|| self.mount(owner, result.as_ref()))
+                .await?
+                .clone(),
+            None => {
+                let lease = self.ctx.lease().await?;
+                self.mount(&lease, result.as_ref()).await?
+            }
+        };
         views.insert(id.to_string(), view.clone());
         Ok(view)
+    }
+
+    async fn mount(
+        &self,
+        lease: &Lease,
+        result: Option<&Ref>,
+    ) -> Result<Arc<ViewMount>, SolveError> {
+        let chain_id = result.and_then(Ref::chain_id);
+        self.solver
+            .worker
+            .mount_view(lease, chain_id.as_deref())
+            .await
+            .map(Arc::new)
+            .map_err(|e| SolveError::worker("mounting a result to read it", e))
     }
 
     /// Unmounts every view (before the build's lease goes).

@@ -7,6 +7,7 @@ use nodekit_llb::{Graph, OutputRef, Vertex};
 use nodekit_proto::moby::buildkit::v1::Vertex as WireVertex;
 use nodekit_proto::pb::op::Op as OpKind;
 
+use super::build_lease::BuildLease;
 use super::cache::index::CacheIndex;
 use super::cache::{self, CacheEntry, CacheKey, NoCache, ResultCache};
 use super::error::SolveError;
@@ -47,7 +48,7 @@ pub struct Solver {
 pub struct SolveContext {
     pub job: Arc<Job>,
     /// The build's own lease (gateway reads, export).
-    pub lease: Lease,
+    lease: BuildLease,
     /// The session of the client that asked (for local sources, secrets).
     pub session_id: String,
     memo: Mutex<HashMap<String, VertexFuture>>,
@@ -59,17 +60,41 @@ pub struct OpContext<'a> {
     pub solver: &'a Solver,
     pub ctx: &'a Arc<SolveContext>,
     pub vertex: &'a Vertex,
-    pub lease: Arc<Lease>,
+    /// Created when the op first creates something: an op that only finds what exists (an
+    /// unchanged local source) costs containerd no lease.
+    lease: tokio::sync::OnceCell<Arc<Lease>>,
+}
+
+impl OpContext<'_> {
+    /// The vertex's lease, created on first use.
+    pub async fn lease(&self) -> Result<&Arc<Lease>, SolveError> {
+        self.lease
+            .get_or_try_init(|| async {
+                self.solver
+                    .worker
+                    .lease("vertex")
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| SolveError::worker("creating a lease", e))
+            })
+            .await
+    }
 }
 
 impl SolveContext {
-    pub fn new(job: Arc<Job>, lease: Lease, session_id: String) -> SolveContext {
+    /// A build's context; its lease is being created from now on.
+    pub fn new(job: Arc<Job>, worker: &Worker, session_id: String) -> SolveContext {
         SolveContext {
             job,
-            lease,
+            lease: BuildLease::start(worker),
             session_id,
             memo: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The build's own lease (gateway reads, export).
+    pub async fn lease(&self) -> Result<Arc<Lease>, SolveError> {
+        self.lease.get().await
     }
 
     /// Drops the memoised vertex futures (they hold this context: a cycle otherwise).
@@ -97,7 +122,9 @@ impl Solver {
 
     /// Lets go of the kept copies of local sources (the next sync of each starts afresh).
     pub async fn release_kept_sources(&self) {
-        for kept in self.local_sources.drain() {
+        for mut kept in self.local_sources.drain() {
+            // Unmounted before its snapshots may go.
+            kept.view = None;
             for owner in kept.owners {
                 if let Ok(lease) = Arc::try_unwrap(owner) {
                     if let Err(error) = lease.release().await {
@@ -373,16 +400,11 @@ impl Solver {
         inputs: Vec<Ref>,
         ctx: &Arc<SolveContext>,
     ) -> Result<Vec<Ref>, SolveError> {
-        let lease = self
-            .worker
-            .lease("vertex")
-            .await
-            .map_err(|e| SolveError::worker("creating a lease", e))?;
         let op = OpContext {
             solver: self,
             ctx,
             vertex,
-            lease: Arc::new(lease),
+            lease: tokio::sync::OnceCell::new(),
         };
         match &vertex.op.op {
             Some(OpKind::Source(source)) => ops::source::run(&op, source).await.map(|r| vec![r]),

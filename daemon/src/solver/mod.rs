@@ -2,6 +2,7 @@
 //! reports progress, and cancels everything when the build is cancelled. Results are committed
 //! containerd snapshots (see `result`). Before a vertex runs, the cache seam is asked for it.
 
+mod build_lease;
 pub mod cache;
 pub mod cache_mounts;
 mod engine;

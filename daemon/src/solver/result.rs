@@ -13,7 +13,7 @@ use cachestore::CacheKey;
 
 use crate::oci::chain_ids;
 use crate::worker::chains::LayerBlob;
-use crate::worker::{CommittedLayer, Lease, ResolvedImage};
+use crate::worker::{CommittedLayer, Lease, ResolvedImage, ViewMount};
 
 /// One layer of a result.
 #[derive(Clone, Debug)]
@@ -84,6 +84,10 @@ pub fn image_layers(image: &ResolvedImage) -> Vec<Layer> {
 /// A solved output: layers bottom first; empty means scratch.
 #[derive(Clone, Debug, Default)]
 pub struct Ref {
+    /// A read-only host mount of the result made by its first reader and kept while the result
+    /// is, for results read build after build (a kept local source: the Dockerfile). Declared
+    /// first so that it is unmounted before the leases below go.
+    pub view: Option<Arc<SharedView>>,
     pub layers: Vec<Layer>,
     /// The source image this stack starts from (for its config and history).
     pub base: Option<Arc<ResolvedImage>>,
@@ -97,6 +101,9 @@ pub struct Ref {
     /// The cache records this result came from: they stay in use (GC skips them) while held.
     pub cache_holds: Vec<Arc<CacheHold>>,
 }
+
+/// A host mount shared by the holders of a result, made on first use.
+pub type SharedView = tokio::sync::OnceCell<Arc<ViewMount>>;
 
 /// A local source's entries by relative path (as the file sync received them).
 pub type LocalContent = std::collections::BTreeMap<String, nodekit_filesync::Entry>;
@@ -123,6 +130,7 @@ impl Ref {
     pub fn from_image(image: ResolvedImage, owner: &Arc<Lease>) -> Ref {
         let layers = image_layers(&image);
         Ref {
+            view: None,
             layers,
             base: Some(Arc::new(image)),
             owners: vec![owner.clone()],
@@ -145,6 +153,7 @@ impl Ref {
         let mut owners = self.owners.clone();
         owners.push(owner.clone());
         Ref {
+            view: None,
             layers,
             base: self.base.clone(),
             owners,

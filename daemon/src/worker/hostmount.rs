@@ -8,6 +8,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use super::error::{WorkerError, WorkerResult};
 
+#[derive(Debug)]
 pub struct HostMount {
     target: PathBuf,
     mounted: usize,

@@ -14,7 +14,7 @@ use oci_spec::image::{
 use super::content;
 use super::context::CallContext;
 use super::error::{WorkerError, WorkerResult};
-use super::images::{put_image_record, ImageRecord, ResolvedImage};
+use super::images::{get_image, put_image_record, ImageRecord, ResolvedImage};
 use super::layers::CommittedLayer;
 use super::Worker;
 use serde_json::{json, Value};
@@ -79,6 +79,15 @@ pub async fn write_image(
     let config_digest = sha256_digest(&config_bytes);
     let top_chain = chain_ids(&diff_ids).pop();
     let manifest = manifest_blob(request, &config_digest, config_bytes.len() as i64)?;
+    let written = WrittenImage {
+        manifest: manifest.descriptor.clone(),
+        config_digest: config_digest.clone(),
+        chain_id: top_chain.clone(),
+    };
+    if names_point_at(worker, ctx, &request.names, &written.manifest).await? {
+        // An unchanged rebuild: the image is already this one, nothing to write.
+        return Ok(written);
+    }
     // Both blobs are known now: write them side by side.
     let config_written = write_config(worker, ctx, &config_digest, config_bytes, &top_chain);
     let manifest_written = ensure_blob(
@@ -96,11 +105,31 @@ pub async fn write_image(
         };
         put_image_record(worker.channel(), ctx, &record).await?;
     }
-    Ok(WrittenImage {
-        manifest: manifest.descriptor,
-        config_digest,
-        chain_id: top_chain,
-    })
+    Ok(written)
+}
+
+/// Whether every one of `names` (at least one) already names `manifest`, which the content
+/// store still has. Reads only: an image record holds its manifest, config and layers.
+async fn names_point_at(
+    worker: &Worker,
+    ctx: &CallContext,
+    names: &[String],
+    manifest: &Descriptor,
+) -> WorkerResult<bool> {
+    if names.is_empty() {
+        return Ok(false);
+    }
+    let records = names
+        .iter()
+        .map(|name| get_image(worker.channel(), ctx, name));
+    let (records, stored) = futures::try_join!(
+        futures::future::try_join_all(records),
+        content::info(worker.channel(), ctx, &manifest.digest)
+    )?;
+    let current = records
+        .iter()
+        .all(|record| record.as_ref().is_some_and(|r| r.target == *manifest));
+    Ok(current && stored.is_some())
 }
 
 /// Writes the config, labelled with its snapshot chain when that is unpacked (as containerd's

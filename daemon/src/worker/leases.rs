@@ -75,7 +75,14 @@ impl Lease {
     /// Deletes the lease; what only it referenced becomes garbage for containerd's GC.
     pub async fn release(mut self) -> WorkerResult<()> {
         self.released = true;
-        delete_lease(self.channel.clone(), &self.ctx, &self.id).await
+        delete_lease(self.channel.clone(), &self.ctx, &self.id, false).await
+    }
+
+    /// Deletes the lease and waits for containerd's garbage collection to finish: everything no
+    /// longer referenced (this lease's and every earlier released one's) is off the disk after.
+    pub async fn release_and_collect(mut self) -> WorkerResult<()> {
+        self.released = true;
+        delete_lease(self.channel.clone(), &self.ctx, &self.id, true).await
     }
 }
 
@@ -92,7 +99,7 @@ impl Drop for Lease {
         }
         let (channel, ctx, id) = (self.channel.clone(), self.ctx.clone(), self.id.clone());
         let release = async move {
-            if let Err(error) = delete_lease(channel, &ctx, &id).await {
+            if let Err(error) = delete_lease(channel, &ctx, &id, false).await {
                 tracing::warn!(lease = %id, %error, "could not release lease");
             }
         };
@@ -119,16 +126,22 @@ pub async fn release_leftovers(
         .op("lease list")?
         .leases;
     for lease in &leases {
-        delete_lease(channel.clone(), ctx, &lease.id).await?;
+        delete_lease(channel.clone(), ctx, &lease.id, false).await?;
     }
     Ok(leases.len())
 }
 
-async fn delete_lease(channel: Channel, ctx: &CallContext, id: &str) -> WorkerResult<()> {
+/// Deletes lease `id`; with `sync`, containerd answers once its garbage collection has run.
+async fn delete_lease(
+    channel: Channel,
+    ctx: &CallContext,
+    id: &str,
+    sync: bool,
+) -> WorkerResult<()> {
     let deleted = LeasesClient::new(channel)
         .delete(ctx.request(DeleteRequest {
             id: id.to_string(),
-            sync: false,
+            sync,
         }))
         .await;
     deleted.op_optional("lease delete").map(|_| ())

@@ -154,6 +154,13 @@ impl Worker {
         .map(|lease| lease.tracked_by(&self.inner.releases))
     }
 
+    /// Runs containerd's garbage collection and waits for it (containerd 1.6 offers it only as
+    /// the synchronous deletion of a lease, so an empty one is made and deleted), as upstream
+    /// does after a prune: what was released is off the disk when this returns.
+    pub async fn collect_garbage(&self) -> WorkerResult<()> {
+        self.lease("gc").await?.release_and_collect().await
+    }
+
     /// Waits (up to `limit`) for the deletions of dropped leases still in flight.
     pub async fn settle(&self, limit: std::time::Duration) {
         let releases = &self.inner.releases;

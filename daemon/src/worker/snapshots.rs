@@ -188,16 +188,20 @@ pub async fn unpack(
             built_in: None,
         })
         .collect();
-    let top = apply_chain(worker, ctx, &layers, &image.name).await?;
+    // The config names its unpacked snapshot (so the image counts as unpacked); it is looked at
+    // while the chain is checked, and labelled only if it does not say so yet.
+    let config = &image.image.config_digest;
+    let (top, config_info) = futures::try_join!(
+        apply_chain(worker, ctx, &layers, &image.name),
+        content::info(worker.channel(), ctx, config)
+    )?;
     if let Some(top) = &top {
-        let label = content::snapshot_gc_label(worker.snapshotter(), top);
-        content::set_labels(
-            worker.channel(),
-            ctx,
-            &image.image.config_digest,
-            HashMap::from([label]),
-        )
-        .await?;
+        let (key, value) = content::snapshot_gc_label(worker.snapshotter(), top);
+        let labelled = config_info.is_some_and(|info| info.labels.get(&key) == Some(&value));
+        if !labelled {
+            let labels = HashMap::from([(key, value)]);
+            content::set_labels(worker.channel(), ctx, config, labels).await?;
+        }
     }
     Ok(top)
 }

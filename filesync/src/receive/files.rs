@@ -16,7 +16,12 @@ use super::record::WrittenFile;
 use super::safefs::{apply_meta_fd, create_file_at, Meta};
 use crate::{packet, wirepath, SyncError};
 
-/// Files requested but not finished at any time: bounds open files.
+/// Files requested but not finished at any time: bounds open files, and the files created in
+/// one go before the stream is read again. The stream must not wait long: the sender's packets
+/// are small HTTP/2 DATA frames, and h2 (0.4.20) closes a connection with ENHANCE_YOUR_CALM
+/// ("too_many_data_frames") once small frames left unread cost more framing overhead than half
+/// its connection window. 4,096 at once (thousands of creates, seconds on a slow disk) did that,
+/// and the client saw its stream closed.
 const IN_FLIGHT: usize = 64;
 /// The largest write buffer of a file being received. The sender's DATA packets carry 32 KiB;
 /// gathering them saves the syscalls of a large file (a small file is written once).

@@ -136,6 +136,7 @@ impl CacheIndex {
         let layers = stored.layers_on(base.as_deref())?;
         let _ = self.store.touch(&record.key, now_ms());
         Some(Ref {
+            view: None,
             layers,
             base,
             owners: Vec::new(),

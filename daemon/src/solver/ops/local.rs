@@ -42,9 +42,10 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp, name: &str) -> Result<Re
         .map_or("", String::as_str);
     let shared_key = format!("{}/{hint}", session.shared_key);
     let copy = solver.local_sources.lock(&shared_key, name).await;
-    let base = kept_base(op, &copy).await;
     let started = std::time::Instant::now();
-    let pending = match begin_sync(&session, source, name, &copy, &base).await? {
+    // The client starts walking its directory while containerd confirms the kept snapshot.
+    let (base, stream) = tokio::join!(kept_base(op, &copy), open_diff_copy(&session, source, name));
+    let pending = match begin_sync(stream?, &copy, &base, name).await? {
         Listing::Unchanged(summary) => {
             // The client's listing is the one the kept snapshot was made from.
             ctx.job.progress.transfer(&op.vertex.digest, name, &summary);
@@ -78,8 +79,10 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp, name: &str) -> Result<Re
         let _ = solver.worker.discard(active).await;
         return Ok(with_content(kept, key, content));
     }
-    // Kept keyed and with its file list: an unchanged listing next time returns it as it is.
-    let result = with_content(op.commit(active, &base).await?, key, content);
+    // Kept keyed, with its file list and a view slot: an unchanged listing next time returns
+    // it as it is, and its reader (the frontend reading the Dockerfile) finds it mounted.
+    let mut result = with_content(op.commit(active, &base).await?, key, content);
+    result.view = Some(std::sync::Arc::default());
     copy.keep_snapshot(&summary.digest, &result);
     Ok(result)
 }
@@ -119,15 +122,18 @@ async fn still_there(op: &OpContext<'_>, result: &Ref) -> bool {
         .unwrap_or(false)
 }
 
-/// Starts DiffCopy against the client; it ends there when the client's listing is the one the
-/// kept snapshot `base` was made from.
-async fn begin_sync(
+/// A DiffCopy stream with the client: what it sends, and where to send requests.
+type DiffCopyStream = (
+    tonic::Streaming<nodekit_proto::fsutil::types::Packet>,
+    tokio::sync::mpsc::Sender<nodekit_proto::fsutil::types::Packet>,
+);
+
+/// Asks the client for local directory `name` through DiffCopy.
+async fn open_diff_copy(
     session: &Session,
     source: &SourceOp,
     name: &str,
-    copy: &LocalCopy,
-    base: &Option<(String, Ref)>,
-) -> Result<Listing, SolveError> {
+) -> Result<DiffCopyStream, SolveError> {
     let (outgoing, requests) = tokio::sync::mpsc::channel(64);
     let mut request = tonic::Request::new(ReceiverStream::new(requests));
     add_headers(request.metadata_mut(), source, name)?;
@@ -137,6 +143,17 @@ async fn begin_sync(
         .await
         .map_err(|e| SolveError::Session(format!("local source {name:?}: {}", e.message())))?
         .into_inner();
+    Ok((incoming, outgoing))
+}
+
+/// Reads the client's listing; the sync ends there when it is the one the kept snapshot `base`
+/// was made from.
+async fn begin_sync(
+    (incoming, outgoing): DiffCopyStream,
+    copy: &LocalCopy,
+    base: &Option<(String, Ref)>,
+    name: &str,
+) -> Result<Listing, SolveError> {
     // The destination comes later, and only if something changed.
     let mut options = ReceiveOptions::new(std::path::PathBuf::new(), &copy.state_file);
     if let Some((digest, _)) = base.as_ref().filter(|(_, kept)| kept.content.is_some()) {

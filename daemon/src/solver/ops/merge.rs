@@ -21,6 +21,7 @@ pub async fn merge(
         .map(|m| input(&inputs, m.input))
         .collect::<Result<Vec<_>, _>>()?;
     let mut result = Ref {
+        view: None,
         base: picked.first().and_then(|r| r.base.clone()),
         ..Ref::default()
     };
@@ -43,6 +44,7 @@ pub async fn diff(op: &OpContext<'_>, diff: &DiffOp, inputs: Vec<Ref>) -> Result
             .all(|(l, u)| l.diff_id() == u.diff_id());
     if is_prefix {
         let result = Ref {
+            view: None,
             layers: upper.layers[lower.layers.len()..].to_vec(),
             base: None,
             owners: upper.owners.clone(),
@@ -54,8 +56,9 @@ pub async fn diff(op: &OpContext<'_>, diff: &DiffOp, inputs: Vec<Ref>) -> Result
     }
     let worker = &op.solver.worker;
     let (lower_chain, upper_chain) = (lower.chain_id(), upper.chain_id());
+    let lease = op.lease().await?;
     let blob = worker
-        .diff_snapshots(&op.lease, lower_chain.as_deref(), upper_chain.as_deref())
+        .diff_snapshots(lease, lower_chain.as_deref(), upper_chain.as_deref())
         .await
         .map_err(|e| SolveError::worker("computing a diff", e))?;
     let layer = CommittedLayer {
@@ -67,28 +70,24 @@ pub async fn diff(op: &OpContext<'_>, diff: &DiffOp, inputs: Vec<Ref>) -> Result
         blob,
         created_ms: crate::worker::layers::now_ms(),
     };
-    materialize(
-        op,
-        Ref::default().with_layer(layer, &op.lease),
-        "diff result",
-    )
-    .await
+    materialize(op, Ref::default().with_layer(layer, lease), "diff result").await
 }
 
 /// Makes sure `result`'s chain of snapshots exists, holding it with the vertex's lease.
 async fn materialize(op: &OpContext<'_>, mut result: Ref, what: &str) -> Result<Ref, SolveError> {
     let blobs: Vec<_> = result.layers.iter().map(Layer::to_blob).collect();
+    let lease = op.lease().await?;
     op.solver
         .worker
-        .apply_chain(&op.lease, &blobs, what)
+        .apply_chain(lease, &blobs, what)
         .await
         .map_err(|e| SolveError::worker(format!("making the {what}"), e))?;
     if !result
         .owners
         .iter()
-        .any(|o| std::sync::Arc::ptr_eq(o, &op.lease))
+        .any(|o| std::sync::Arc::ptr_eq(o, lease))
     {
-        result.owners.push(op.lease.clone());
+        result.owners.push(lease.clone());
     }
     Ok(result)
 }

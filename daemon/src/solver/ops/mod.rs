@@ -32,7 +32,7 @@ impl crate::solver::OpContext<'_> {
     pub async fn prepare(&self, base: &Ref) -> Result<ActiveSnapshot, SolveError> {
         self.solver
             .worker
-            .prepare(&self.lease, base.chain_id().as_deref())
+            .prepare(self.lease().await?, base.chain_id().as_deref())
             .await
             .map_err(|e| SolveError::worker("preparing a snapshot", e))
     }
@@ -40,20 +40,21 @@ impl crate::solver::OpContext<'_> {
     /// Commits `active` (prepared on `base`) as one more layer of `base`. Intermediate layers
     /// stay uncompressed: they never leave the node unless exported.
     pub async fn commit(&self, active: ActiveSnapshot, base: &Ref) -> Result<Ref, SolveError> {
+        let lease = self.lease().await?;
         let layer = self
             .solver
             .worker
-            .commit_layer(&self.lease, active, Compression::Uncompressed)
+            .commit_layer(lease, active, Compression::Uncompressed)
             .await
             .map_err(|e| SolveError::worker("committing a result", e))?;
-        Ok(base.with_layer(layer, &self.lease))
+        Ok(base.with_layer(layer, lease))
     }
 
     /// `result` mounted read-only on the host.
     pub async fn view(&self, result: &Ref) -> Result<ViewMount, SolveError> {
         self.solver
             .worker
-            .mount_view(&self.lease, result.chain_id().as_deref())
+            .mount_view(self.lease().await?, result.chain_id().as_deref())
             .await
             .map_err(|e| SolveError::worker("mounting a snapshot", e))
     }

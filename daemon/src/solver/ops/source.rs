@@ -36,15 +36,17 @@ async fn image(op: &OpContext<'_>, source: &SourceOp, reference: &str) -> Result
         .get("image.resolvemode")
         .map_or("", String::as_str);
     let mode = ResolveMode::parse(mode).map_err(SolveError::InvalidDefinition)?;
-    let image = worker
-        .resolve_image_with(reference, &platform, mode)
-        .await
-        .map_err(|e| SolveError::worker(&what, e))?;
+    // The lease is made while the image is looked up: both are containerd round trips.
+    let (image, lease) = tokio::join!(
+        worker.resolve_image_with(reference, &platform, mode),
+        op.lease()
+    );
+    let (image, lease) = (image.map_err(|e| SolveError::worker(&what, e))?, lease?);
     if image.origin == ImageOrigin::Registry {
         op.ctx.job.progress.pulled(&op.vertex.digest, &image);
     }
     worker
-        .unpack(&op.lease, &image)
+        .unpack(lease, &image)
         .await
         .map_err(|e| SolveError::worker(format!("unpacking {reference}"), e))?;
     let layer_limit = source
@@ -52,5 +54,5 @@ async fn image(op: &OpContext<'_>, source: &SourceOp, reference: &str) -> Result
         .get("image.layerlimit")
         .and_then(|l| l.parse::<u64>().ok());
     let key = keys::image_key(&image.image.manifest_digest, &platform, layer_limit);
-    Ok(Ref::from_image(image, &op.lease).keyed(key))
+    Ok(Ref::from_image(image, lease).keyed(key))
 }

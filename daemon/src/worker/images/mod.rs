@@ -13,4 +13,4 @@ pub use parsed::ParsedImages;
 pub use pull::{fetch_blob, RegistryHosts};
 pub use reference::normalize_reference;
 pub use resolve::{from_content, resolve, ImageOrigin, ResolveMode, ResolvedImage};
-pub use store::{put_image_record, ImageRecord};
+pub use store::{get_image, put_image_record, ImageRecord};

@@ -236,7 +236,11 @@ async fn view_mounts(
     op.solver
         .worker
         .snapshots()
-        .view(&op.lease.context(), &key, input.chain_id().as_deref())
+        .view(
+            &op.lease().await?.context(),
+            &key,
+            input.chain_id().as_deref(),
+        )
         .await
         .map_err(|e| SolveError::worker(format!("mounting {}", mount.dest), e))
 }
