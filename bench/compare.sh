@@ -4,6 +4,7 @@
 #
 #   BUILDCTL=/path/to/buildctl [BUILDKITD=/path/to/buildkitd] bash bench/compare.sh [RUNS] [WORKLOADS]
 #
+# NODEKITD=/path/to/nodekitd measures that binary instead of building the release one.
 # WORKLOADS (default: all): a space-separated choice of
 #   small   a 6-step Dockerfile over 20 small files: cold, fully cached, one file changed
 #   medium  the same Dockerfile over 2,000 small files (the client's walk of them shows)
@@ -13,7 +14,8 @@
 #           cached, one file changed
 #   burst   8 fully cached builds of the small workload at once (wall time of all 8)
 #   workers `buildctl debug workers` round trip
-# and, always, each daemon's resident memory once it has been idle for a while afterwards.
+# and, always, each daemon's resident memory once it has been idle for a while afterwards. Every
+# cached series also reports buildctl's own CPU time per build (NAME.cached.client-cpu).
 # Every image is exported with uncompressed layers on both daemons (layers that stay on the node).
 # A cold build follows `buildctl prune --all` and a drop of the page cache.
 #
@@ -27,7 +29,10 @@ cd "$REPO"
 bash tests/env/up.sh >&2
 # shellcheck source=/dev/null # written by up.sh
 source "${NODEKIT_TESTENV:-/var/tmp/nodekit-testenv}/env"
-cargo build -q --release -p nodekitd
+if [[ -z ${NODEKITD:-} ]]; then
+	cargo build -q --release -p nodekitd
+	NODEKITD=$REPO/target/release/nodekitd
+fi
 WORK=$(mktemp -d /var/tmp/nodekit-compare.XXXXXX)
 PIDS=()
 cleanup() {
@@ -245,7 +250,7 @@ start_daemons() {
 	local port
 	port=$(free_port)
 	mkdir -p "$WORK/nodekitd"
-	target/release/nodekitd --root "$WORK/nodekitd" --addr "unix://$WORK/nodekitd.sock" \
+	"$NODEKITD" --root "$WORK/nodekitd" --addr "unix://$WORK/nodekitd.sock" \
 		--addr "tcp://127.0.0.1:$port" --containerd-worker-addr "$NODEKIT_TEST_CONTAINERD_SOCK" \
 		>"$WORK/nodekitd.log" 2>&1 &
 	PIDS+=($!)

@@ -76,6 +76,9 @@ pub async fn serve(
         let signal = async move {
             let _ = stopped.recv().await;
         };
+        // hyper's fixed 1 MiB HTTP/2 windows, not an adaptive one: that starts at 64 KiB, and h2
+        // then takes buildctl's stream of small file-sync DATA frames for a flood and closes the
+        // connection (GOAWAY ENHANCE_YOUR_CALM "too_many_data_frames"; tried, 2026-12-04).
         let server = Server::builder().add_routes(routes.clone());
         servers.push(tokio::spawn(async move {
             match listener {
