@@ -1,5 +1,6 @@
 //! GC over a 100,000-record index: planning (read-only), a full collection (plan + sweep of
 //! every record in batches of 1,000), and start-up reconciliation.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod cache_common;
 

@@ -1,5 +1,6 @@
 //! Hashing throughput of `local://` sources (`cachestore::tree::tree_digest`), page cache warm:
 //! many small files (a source tree) and a few large ones (artifacts), on 1 thread and on all.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use std::path::Path;
 

@@ -1,5 +1,6 @@
 //! Lookup latency in a 1,000,000-record index: criterion's estimate of one `Store::get`, plus
 //! p50/p99/p99.9 of 200,000 individually timed lookups of uniformly random keys.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod cache_common;
 

@@ -1,4 +1,5 @@
 //! Opening a 1,000,000-record index (after a clean close): `Store::open` until it can answer.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod cache_common;
 

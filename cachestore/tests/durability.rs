@@ -3,6 +3,7 @@
 //!
 //! The test re-runs its own binary as the writer: `writer_child` does nothing unless
 //! `CACHESTORE_CRASH_WRITER` names an index file.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -2,11 +2,10 @@
 
 use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
 use nodekit_proto::moby::buildkit::v1::{DiskUsageRequest, ListWorkersRequest, PruneRequest};
+use nodekit_proto::MAX_MESSAGE;
 use tonic::transport::Channel;
 
 use crate::connect;
-
-const MAX_MESSAGE: usize = 16 << 20;
 
 async fn client(addr: &str) -> anyhow::Result<ControlClient<Channel>> {
     let channel = connect::channel(addr).await?;

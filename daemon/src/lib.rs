@@ -7,7 +7,7 @@ pub mod exporter;
 pub mod frontend;
 pub mod gateway;
 pub mod memory;
-pub mod oci;
+pub use nodekit_oci as oci;
 pub mod server;
 pub mod session;
 pub mod solver;

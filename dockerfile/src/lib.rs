@@ -104,7 +104,7 @@ pub mod lint;
 mod parser;
 mod quote;
 mod shell;
-mod suggest;
+pub mod suggest;
 
 pub use ast::{Directive, Heredoc};
 pub use dockerfile::{parse, parse_instruction, Dockerfile, Stage};

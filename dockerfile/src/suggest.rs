@@ -1,9 +1,9 @@
 //! "did you mean …?" hints (upstream `util/suggest`): the closest option
-//! within edit distance 2.
+//! within edit distance 2 (Levenshtein, from `strsim`).
 
 /// Appends ` (did you mean X?)` to `message` when an option is close to
 /// `value` (and none equals it).
-pub(crate) fn wrap(message: String, value: &str, options: &[&str], case_sensitive: bool) -> String {
+pub fn wrap(message: String, value: &str, options: &[&str], case_sensitive: bool) -> String {
     match search(value, options, case_sensitive) {
         Some(m) => format!("{message} (did you mean {m}?)"),
         None => message,
@@ -29,7 +29,7 @@ pub(crate) fn search(value: &str, options: &[&str], case_sensitive: bool) -> Opt
         if val == opt {
             return None;
         }
-        let dist = levenshtein(&val, &opt);
+        let dist = strsim::levenshtein(&val, &opt);
         if dist < min {
             min = dist;
             best = Some(if case_sensitive {
@@ -52,27 +52,12 @@ fn match_case(opt: &str, orig: &str) -> String {
     }
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn suggestions() {
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
         assert_eq!(
             search("chwon", &["chown", "chmod"], true).as_deref(),
             Some("chown")

@@ -1,4 +1,5 @@
 //! Every parse/validation error with its line number.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use nodekit_dockerfile::parse;
 

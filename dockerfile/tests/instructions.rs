@@ -1,4 +1,5 @@
 //! Typed instructions and their flags.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use nodekit_dockerfile::{parse, ArgDef, InstructionKind as K, KeyValue};
 

@@ -1,4 +1,5 @@
 //! Typed RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK and ONBUILD.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use std::time::Duration;
 

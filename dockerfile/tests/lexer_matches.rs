@@ -1,5 +1,6 @@
 //! Port of upstream `TestProcessWithMatches` and friends: modifiers,
 //! pattern removal/replacement and matched/unmatched variable tracking.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use std::collections::BTreeSet;
 

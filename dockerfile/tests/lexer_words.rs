@@ -1,6 +1,7 @@
 //! Port of upstream `shell/wordsTest` (`Lexer::process_words`, field
 //! splitting after expansion) plus the raw-quote / skip-unset modes used
 //! by the parser.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use nodekit_dockerfile::{EmptyEnv, EnvSlice, Lexer};
 

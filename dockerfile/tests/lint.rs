@@ -1,6 +1,7 @@
 //! Build checks: `# check=` parsing, every rule decidable from the
 //! Dockerfile (cases from upstream's `dockerfile_lint_test.go`), the
 //! converter helpers, skip/experimental/error behaviour.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,4 +1,5 @@
 //! `RUN --mount` resolution: keys, defaults, validation and expansion.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use nodekit_dockerfile::{parse, InstructionKind, Lexer, Mount, MountSpec, MountType, ShareMode};
 

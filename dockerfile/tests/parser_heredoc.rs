@@ -1,5 +1,6 @@
 //! Heredoc extraction (port of upstream `TestParseExtractsHeredoc`,
 //! `TestParseJSONHeredoc`) and heredoc edge cases.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use nodekit_dockerfile::{parse_ast, Heredoc};
 

@@ -1,5 +1,6 @@
 //! Line handling: line numbers, continuations with comments and empty
 //! lines, directives, BOM, comments, negative upstream test files.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use nodekit_dockerfile::{parse, parse_ast, ParseError};
 

@@ -1,5 +1,6 @@
 //! Stages, global ARGs, stage lookup, ONBUILD trigger parsing and the
 //! expansion helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use nodekit_dockerfile::{parse, parse_instruction, InstructionKind as K, Lexer};
 

@@ -34,7 +34,7 @@ mod mkfile;
 mod resolve;
 mod rm;
 mod symlink;
-mod userdb;
+pub mod userdb;
 mod users;
 
 use std::path::Path;

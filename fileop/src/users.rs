@@ -7,7 +7,7 @@ use nodekit_proto::pb::{user_opt::User, ChownOpt, NamedUserOpt};
 
 use crate::error::FileOpError;
 use crate::meta::Owner;
-use crate::userdb::{read_user_file, GROUP_PATH, PASSWD_PATH};
+use crate::userdb::{group_entries, passwd_entries, read_user_file, GROUP_PATH, PASSWD_PATH};
 
 /// Turns user and group names of a `ChownOpt` into ids.
 ///
@@ -156,31 +156,25 @@ impl PasswdResolver {
 impl UserResolver for PasswdResolver {
     fn lookup_user(&self, name: &str, input: i64) -> Result<Option<(u32, u32)>, FileOpError> {
         let data = read_user_file(self.root(input, "user")?, PASSWD_PATH)?;
-        Ok(data.and_then(|d| find_entry(&d, name).map(|f| (id_field(&f, 2), id_field(&f, 3)))))
+        let found = data.and_then(|d| {
+            passwd_entries(&d)
+                .find(|entry| entry.name == name)
+                .map(|entry| (entry.uid, entry.gid))
+        });
+        Ok(found)
     }
 
     fn lookup_group(&self, name: &str, input: i64) -> Result<Option<u32>, FileOpError> {
         let data = read_user_file(self.root(input, "group")?, GROUP_PATH)?;
-        Ok(data.and_then(|d| find_entry(&d, name).map(|f| id_field(&f, 2))))
+        let found = data.and_then(|d| {
+            group_entries(&d)
+                .find(|entry| entry.name == name)
+                .map(|entry| entry.gid)
+        });
+        Ok(found)
     }
 
     fn unknown_names_are_errors(&self) -> bool {
         self.strict
     }
-}
-
-/// The fields of the first line whose name field is `name` (lines are trimmed, empty lines
-/// skipped, like moby/sys/user's parser).
-fn find_entry<'a>(data: &'a str, name: &str) -> Option<Vec<&'a str>> {
-    data.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.first() == Some(&name))
-}
-
-/// Numeric field `i`; 0 when missing or malformed (as upstream's `strconv.Atoi` with the error
-/// ignored).
-fn id_field(fields: &[&str], i: usize) -> u32 {
-    fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0)
 }

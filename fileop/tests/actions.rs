@@ -1,4 +1,5 @@
 //! mkdir, mkfile, rm and symlink.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Copy: modes, timestamps, owners, hard links, special files.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Copy: where things land (trailing slashes, directories, contents, wildcards, symlinks).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

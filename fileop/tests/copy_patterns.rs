@@ -1,4 +1,5 @@
 //! Copy: include and exclude patterns.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

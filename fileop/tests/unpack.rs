@@ -1,4 +1,5 @@
 //! Copy with attemptUnpackDockerCompatibility (ADD of a local archive).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Hostile or broken packet streams: each must be refused with a clear
 //! error, and nothing outside `dest` may be written.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Repeated syncs into the same destination.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

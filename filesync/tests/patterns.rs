@@ -1,4 +1,5 @@
 //! Include, exclude and follow-path filtering on the sending side.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

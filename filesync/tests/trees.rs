@@ -1,4 +1,5 @@
 //! Whole-tree syncs between a real sender and a real receiver.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

@@ -75,18 +75,17 @@ impl ExecState {
             kind: NodeKind::Exec(Box::new(exec)),
             opts: run.opts,
         });
-        let root = match run.readonly_rootfs {
-            true => on_output(&run.origin, run.process.output.clone()),
-            false => {
-                let index = root_output(&node);
-                on_output(
-                    &run.origin,
-                    Some(Output {
-                        node: node.clone(),
-                        index,
-                    }),
-                )
-            }
+        let root = if run.readonly_rootfs {
+            on_output(&run.origin, run.process.output.clone())
+        } else {
+            let index = root_output(&node);
+            on_output(
+                &run.origin,
+                Some(Output {
+                    node: node.clone(),
+                    index,
+                }),
+            )
         };
         ExecState { root, node }
     }

@@ -195,9 +195,12 @@ impl ExecNode {
 
     /// Where each SSH socket goes (default `/run/buildkit/ssh_agent.<n>`).
     fn ssh_targets(&self) -> Vec<String> {
-        let target = |(i, ssh): (usize, &crate::mount::Ssh)| match ssh.target.is_empty() {
-            true => format!("/run/buildkit/ssh_agent.{i}"),
-            false => ssh.target.clone(),
+        let target = |(i, ssh): (usize, &crate::mount::Ssh)| {
+            if ssh.target.is_empty() {
+                format!("/run/buildkit/ssh_agent.{i}")
+            } else {
+                ssh.target.clone()
+            }
         };
         self.ssh.iter().enumerate().map(target).collect()
     }

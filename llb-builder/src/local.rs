@@ -144,9 +144,10 @@ impl Local {
 
     /// Sets `key`, or removes it for an empty value (BuildKit's client never sends those).
     fn attr(mut self, key: &str, value: String) -> Local {
-        match value.is_empty() {
-            true => self.attrs.remove(key),
-            false => self.attrs.insert(key.to_string(), value),
+        if value.is_empty() {
+            self.attrs.remove(key)
+        } else {
+            self.attrs.insert(key.to_string(), value)
         };
         self
     }
@@ -154,8 +155,9 @@ impl Local {
 
 /// A JSON array of the items, or nothing for no items.
 fn json_list(items: &[String]) -> String {
-    match items.is_empty() {
-        true => String::new(),
-        false => string_array(items),
+    if items.is_empty() {
+        String::new()
+    } else {
+        string_array(items)
     }
 }

@@ -55,9 +55,10 @@ pub fn diff(lower: &State, upper: &State) -> State {
 /// [`diff`] with op options.
 pub fn diff_with(lower: &State, upper: &State, opts: OpOptions) -> State {
     let Some(lower_output) = lower.output.clone() else {
-        return match upper.is_scratch() {
-            true => scratch(),
-            false => upper.clone(),
+        return if upper.is_scratch() {
+            scratch()
+        } else {
+            upper.clone()
         };
     };
     let diff = DiffNode {

@@ -51,12 +51,13 @@ impl Mount {
     /// A persistent cache directory shared across builds under `id`; no output. (As in
     /// BuildKit's client, an empty `id` makes this a plain writable mount.)
     pub fn cache(id: &str, sharing: CacheSharing) -> Mount {
-        let kind = match id.is_empty() {
-            true => MountKind::Bind,
-            false => MountKind::Cache {
+        let kind = if id.is_empty() {
+            MountKind::Bind
+        } else {
+            MountKind::Cache {
                 id: id.to_string(),
                 sharing,
-            },
+            }
         };
         Mount::new(None, kind)
     }

@@ -1,14 +1,15 @@
 //! Platforms as BuildKit's client handles them: the host default (`platforms.DefaultSpec`) and
 //! containerd's `platforms.Normalize`.
 
+use nodekit_oci::platform::{host_arch, host_os, normalize_arch, normalize_os};
 use nodekit_proto::pb;
 
 /// The platform of the machine this runs on, normalised (`linux`/`amd64`, `linux`/`arm64`, …):
 /// the default platform of ops that have none of their own.
 pub fn host_platform() -> pb::Platform {
     normalize_platform(&pb::Platform {
-        os: oci_os(std::env::consts::OS).to_string(),
-        architecture: oci_arch(std::env::consts::ARCH).to_string(),
+        os: host_os().to_string(),
+        architecture: host_arch().to_string(),
         ..pb::Platform::default()
     })
 }
@@ -27,52 +28,6 @@ pub fn normalize_platform(platform: &pb::Platform) -> pb::Platform {
         variant,
         os_version: platform.os_version.clone(),
         os_features,
-    }
-}
-
-fn normalize_os(os: &str) -> String {
-    if os.is_empty() {
-        return oci_os(std::env::consts::OS).to_string();
-    }
-    match os.to_lowercase().as_str() {
-        "macos" => "darwin".to_string(),
-        other => other.to_string(),
-    }
-}
-
-fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
-    let (arch, variant) = (arch.to_lowercase(), variant.to_lowercase());
-    let (arch, variant): (&str, &str) = match (arch.as_str(), variant.as_str()) {
-        ("i386", _) => ("386", ""),
-        ("x86_64" | "x86-64" | "amd64", "v1") => ("amd64", ""),
-        ("x86_64" | "x86-64" | "amd64", v) => ("amd64", v),
-        ("aarch64" | "arm64", "8" | "v8" | "v8.0") => ("arm64", ""),
-        ("aarch64" | "arm64", "9" | "9.0" | "v9.0") => ("arm64", "v9"),
-        ("aarch64" | "arm64", v) => ("arm64", v),
-        ("armhf", _) => ("arm", "v7"),
-        ("armel", _) => ("arm", "v6"),
-        ("arm", "" | "7") => ("arm", "v7"),
-        ("arm", v @ ("5" | "6" | "8")) => return ("arm".to_string(), format!("v{v}")),
-        (a, v) => (a, v),
-    };
-    (arch.to_string(), variant.to_string())
-}
-
-fn oci_os(os: &str) -> &str {
-    match os {
-        "macos" => "darwin",
-        other => other,
-    }
-}
-
-fn oci_arch(arch: &str) -> &str {
-    match arch {
-        "x86_64" => "amd64",
-        "x86" => "386",
-        "aarch64" => "arm64",
-        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
-        "loongarch64" => "loong64",
-        other => other,
     }
 }
 

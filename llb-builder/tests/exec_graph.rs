@@ -1,4 +1,5 @@
 //! Exec ops: mounts, outputs, inputs, session mounts, settings and capabilities.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Exec ops: session mounts (secrets, SSH) and the environment runs get.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! File, merge and diff ops: action numbering, paths, options.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Image configs and the metadata resolver.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Definition metadata, marshal options, source maps, JSON round trip and digest stability.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

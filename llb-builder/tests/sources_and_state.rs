@@ -1,4 +1,5 @@
 //! Sources, state settings and platforms.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

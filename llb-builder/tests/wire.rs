@@ -2,6 +2,7 @@
 //! does not use prost, following how BuildKit's Go client fills the messages (`client/llb`)
 //! and how Go's encoder writes them (fields in number order, zero values left out, negative
 //! ints as ten-byte varints, map entries sorted by key, `constraints` always present).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod common;
 

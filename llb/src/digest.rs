@@ -1,10 +1,8 @@
 //! Op digests: `sha256:` + lower-case hex of the op's bytes.
 
-use sha2::{Digest as _, Sha256};
-
 /// The digest BuildKit gives an op: `sha256:` and the hex sha256 of its encoded bytes.
 pub fn digest_of(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    nodekit_oci::sha256_digest(bytes)
 }
 
 /// A digest shortened for messages: `sha256:` and the first 12 hex digits.

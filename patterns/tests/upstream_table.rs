@@ -1,6 +1,7 @@
 //! moby/patternmatcher's test table (`TestMatches` and friends), run against
 //! every way of matching: with parent checks, with chained parent results,
 //! and with empty parent results.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use nodekit_patterns::{clean_path, MatchInfo, PatternError, PatternMatcher};
 

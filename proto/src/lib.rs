@@ -3,6 +3,10 @@
 //! Everything here is generated at build time from the `.proto` files under
 //! `proto/proto/`; module paths mirror the protobuf package names.
 
+/// Largest gRPC message in either direction, as buildkitd and buildctl allow: the one limit
+/// the daemon's services, its session calls back to the client, and the client share.
+pub const MAX_MESSAGE: usize = 16 << 20;
+
 /// Packages under `moby.*`.
 pub mod moby {
     /// Packages under `moby.buildkit.*`.

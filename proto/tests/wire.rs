@@ -1,4 +1,5 @@
 //! Wire-format checks against hand-computed protobuf encodings.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use nodekit_proto::fsutil::types::{packet::PacketType, Packet};
 use nodekit_proto::moby::buildkit::v1 as control;

@@ -1,6 +1,7 @@
 //! The BuildKit API of nodekitd, driven through the nodekit client library against an
 //! in-process daemon on the real test containerd: Control, sessions with local sources, the
 //! LLB solver with image export, and the LLBBridge gateway.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod builds;
 mod control;

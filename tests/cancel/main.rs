@@ -1,6 +1,7 @@
 //! A client that goes away in the middle of a RUN cancels its build: the step's task is killed
 //! and no task, container, lease or snapshot of the build is left in containerd.
 //! Alone in its binary, so no other test's objects are in flight while it looks.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 use nodekit::build::{build, BuildRequest};
 use nodekit_test_support::{Inventory, TestDaemon, TestEnv};

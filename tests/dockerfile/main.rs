@@ -7,6 +7,7 @@
 //! `NODEKIT_DF_CASES=a,b` runs only the cases whose names contain `a` or `b`;
 //! `NODEKIT_DF_JOBS=N` sets how many cases build at once (default 4);
 //! `NODEKIT_DF_RUN_SKIPPED=1` also runs the cases marked `skip`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod case;
 mod checks;

@@ -2,6 +2,7 @@
 //! containerd holds no lease, container, task or snapshot of nodekit's beyond the written images'.
 //! And after `prune --all`, the build cache holds nothing either. Alone in their binary (and
 //! taking turns), so no other test's objects are in flight while they look.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod prune;
 

@@ -156,9 +156,10 @@ fn assert_only_shared_files_remain(mount_root: &Path) {
 fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();
-        match entry.file_type().unwrap().is_dir() {
-            true => collect_files(&path, files),
-            false => files.push(path),
+        if entry.file_type().unwrap().is_dir() {
+            collect_files(&path, files)
+        } else {
+            files.push(path)
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Test support: a ready, real containerd (and registry) from `tests/env/up.sh`, and ways to
 //! look at what nodekit left in it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod containerd;
 mod daemon;

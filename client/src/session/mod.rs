@@ -12,12 +12,10 @@ use nodekit_proto::moby::buildkit::secrets::v1::secrets_server::SecretsServer;
 use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
 use nodekit_proto::moby::filesync::v1::file_sync_server::FileSyncServer;
 use nodekit_proto::session_pipe::byte_pipe;
+use nodekit_proto::MAX_MESSAGE;
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Server};
 use tonic_health::ServingStatus;
-
-/// Largest message either way, as buildkitd and buildctl allow.
-const MAX_MESSAGE: usize = 16 << 20;
 
 /// What the session offers the daemon.
 #[derive(Clone, Debug, Default)]

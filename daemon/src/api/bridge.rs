@@ -111,15 +111,16 @@ impl LlbBridge for BridgeService {
                 .finish(Returned::Result(returned))
                 .map_err(to_status)?;
         }
-        Ok(Response::new(match request.allow_result_return {
-            true => wire::SolveResponse {
+        Ok(Response::new(if request.allow_result_return {
+            wire::SolveResponse {
                 result: Some(result),
                 ..Default::default()
-            },
-            false => wire::SolveResponse {
+            }
+        } else {
+            wire::SolveResponse {
                 r#ref: single_id(&result)?,
                 ..Default::default()
-            },
+            }
         }))
     }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use nodekit_proto::moby::buildkit::v1::control_server::ControlServer;
 use nodekit_proto::moby::buildkit::v1::frontend::llb_bridge_server::LlbBridgeServer;
+use nodekit_proto::MAX_MESSAGE;
 use tonic::service::Routes;
 
 use crate::config::Config;
@@ -20,9 +21,6 @@ use crate::solver::{Jobs, Solver};
 use crate::worker::Worker;
 
 pub use workers::{load_or_create_worker_id, worker_record};
-
-/// Largest gRPC message in either direction, as buildkitd allows.
-pub const MAX_MESSAGE: usize = 16 << 20;
 
 /// What the API services share.
 pub struct ApiState {

@@ -87,9 +87,10 @@ fn gc_policies(cache: &CacheConfig, root: &Path) -> Vec<GcPolicy> {
         return Vec::new();
     }
     let disk = crate::solver::cache::disk_stats(root);
-    let policies = match cache.policies.is_empty() {
-        true => cachestore::GcPolicy::defaults(disk),
-        false => cache.policies.clone(),
+    let policies = if cache.policies.is_empty() {
+        cachestore::GcPolicy::defaults(disk)
+    } else {
+        cache.policies.clone()
     };
     let bytes = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     policies

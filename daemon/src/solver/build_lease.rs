@@ -4,15 +4,16 @@
 
 use std::sync::Arc;
 
-use futures::future::{BoxFuture, FutureExt, Shared};
+use futures::future::FutureExt;
 
 use super::error::SolveError;
+use super::sharing::SharedFuture;
 use crate::worker::{Lease, Worker};
 
 type Created = Result<Arc<Lease>, Arc<SolveError>>;
 
 pub struct BuildLease {
-    created: Shared<BoxFuture<'static, Created>>,
+    created: SharedFuture<Created>,
 }
 
 impl BuildLease {

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use futures::future::{BoxFuture, FutureExt, Shared};
+use futures::future::FutureExt;
 use nodekit_llb::{Graph, OutputRef, Vertex};
 use nodekit_proto::moby::buildkit::v1::Vertex as WireVertex;
 use nodekit_proto::pb::op::Op as OpKind;
@@ -16,14 +16,13 @@ use super::local_sources::LocalSources;
 use super::ops;
 use super::progress::timestamp;
 use super::result::Ref;
-use super::sharing::{share_key, InFlight};
+use super::sharing::{share_key, InFlight, SharedFuture};
 use crate::session::SessionManager;
 use crate::worker::{Lease, Worker};
 
 type VertexResult = Result<Arc<Vec<Ref>>, Arc<SolveError>>;
-type VertexFuture = Shared<BoxFuture<'static, VertexResult>>;
-/// A cache key being looked up or computed.
-type Flight = Shared<BoxFuture<'static, VertexResult>>;
+/// A vertex being solved, or (in `flights`) a cache key being looked up or computed.
+type VertexFuture = SharedFuture<VertexResult>;
 
 /// What the solver works with, shared by every build.
 #[derive(Clone)]
@@ -52,33 +51,6 @@ pub struct SolveContext {
     /// The session of the client that asked (for local sources, secrets).
     pub session_id: String,
     memo: Mutex<HashMap<String, VertexFuture>>,
-}
-
-/// What one vertex's op works with: the build's context and the vertex's own lease, which owns
-/// everything the op creates (and is held by the results it makes).
-pub struct OpContext<'a> {
-    pub solver: &'a Solver,
-    pub ctx: &'a Arc<SolveContext>,
-    pub vertex: &'a Vertex,
-    /// Created when the op first creates something: an op that only finds what exists (an
-    /// unchanged local source) costs containerd no lease.
-    lease: tokio::sync::OnceCell<Arc<Lease>>,
-}
-
-impl OpContext<'_> {
-    /// The vertex's lease, created on first use.
-    pub async fn lease(&self) -> Result<&Arc<Lease>, SolveError> {
-        self.lease
-            .get_or_try_init(|| async {
-                self.solver
-                    .worker
-                    .lease("vertex")
-                    .await
-                    .map(Arc::new)
-                    .map_err(|e| SolveError::worker("creating a lease", e))
-            })
-            .await
-    }
 }
 
 impl SolveContext {
@@ -316,7 +288,7 @@ impl Solver {
         digest: &str,
         key: CacheKey,
         inputs: Vec<Ref>,
-    ) -> Flight {
+    ) -> VertexFuture {
         let (solver, graph, ctx, digest) =
             (self.clone(), graph.clone(), ctx.clone(), digest.to_string());
         let future = async move {
@@ -400,12 +372,7 @@ impl Solver {
         inputs: Vec<Ref>,
         ctx: &Arc<SolveContext>,
     ) -> Result<Vec<Ref>, SolveError> {
-        let op = OpContext {
-            solver: self,
-            ctx,
-            vertex,
-            lease: tokio::sync::OnceCell::new(),
-        };
+        let op = ops::OpContext::new(self, ctx, vertex);
         match &vertex.op.op {
             Some(OpKind::Source(source)) => ops::source::run(&op, source).await.map(|r| vec![r]),
             Some(OpKind::Exec(exec)) => ops::exec::run(&op, exec, inputs).await,

@@ -14,7 +14,7 @@ pub mod progress;
 pub mod result;
 mod sharing;
 
-pub use engine::{OpContext, SolveContext, Solver};
+pub use engine::{SolveContext, Solver};
 pub use error::SolveError;
 pub use job::{Job, JobGuard, Jobs};
 pub use result::{Layer, Ref};

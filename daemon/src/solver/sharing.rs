@@ -8,9 +8,10 @@ use nodekit_proto::pb::MountType;
 
 /// The key under which `digest` is shared between builds of `graph`'s session.
 pub fn share_key(graph: &Graph, digest: &str, session_id: &str) -> String {
-    match session_bound(graph, digest) {
-        true => format!("{session_id}/{digest}"),
-        false => digest.to_string(),
+    if session_bound(graph, digest) {
+        format!("{session_id}/{digest}")
+    } else {
+        digest.to_string()
     }
 }
 
@@ -49,6 +50,9 @@ fn reads_session(op: &Option<OpKind>) -> bool {
     }
 }
 
+/// A future several waiters share, each getting a clone of its output.
+pub type SharedFuture<T> = futures::future::Shared<futures::future::BoxFuture<'static, T>>;
+
 /// Futures being solved, by key, held weakly: a build joins one in flight instead of starting
 /// its own, and a future no build waits for any more is dropped.
 pub struct InFlight<K, T: Clone> {
@@ -70,19 +74,12 @@ impl<K: std::hash::Hash + Eq, T: Clone> Default for InFlight<K, T> {
 
 impl<K: std::hash::Hash + Eq, T: Clone> InFlight<K, T> {
     /// The future in flight under `key`, if any build still waits for it.
-    pub fn join(
-        &self,
-        key: &K,
-    ) -> Option<futures::future::Shared<futures::future::BoxFuture<'static, T>>> {
+    pub fn join(&self, key: &K) -> Option<SharedFuture<T>> {
         self.futures.lock().ok()?.get(key)?.upgrade()
     }
 
     /// Makes `future` the one in flight under `key` (forgetting the finished ones).
-    pub fn register(
-        &self,
-        key: K,
-        future: &futures::future::Shared<futures::future::BoxFuture<'static, T>>,
-    ) {
+    pub fn register(&self, key: K, future: &SharedFuture<T>) {
         if let (Ok(mut futures), Some(weak)) = (self.futures.lock(), future.downgrade()) {
             futures.retain(|_, w| w.upgrade().is_some());
             futures.insert(key, weak);

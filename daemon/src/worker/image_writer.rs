@@ -340,13 +340,14 @@ fn fill_history_times(history: &mut [Value], times: &[Option<u64>]) {
     for entry in history.iter_mut() {
         let empty = entry.get("empty_layer").and_then(Value::as_bool) == Some(true);
         if entry.get("created").is_none_or(Value::is_null) {
-            let own = match empty {
-                true => None,
-                false => times
+            let own = if empty {
+                None
+            } else {
+                times
                     .get(layer)
                     .copied()
                     .flatten()
-                    .map(|ms| json!(layer_time(ms))),
+                    .map(|ms| json!(layer_time(ms)))
             };
             if let Some(time) = own
                 .or_else(|| previous.clone())

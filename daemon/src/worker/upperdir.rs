@@ -4,7 +4,6 @@
 //! become `.wh.` files and opaque directories `.wh..wh..opq`, as the OCI layer format has them.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -211,24 +210,7 @@ impl<W: Write> Layer<W> {
 
 /// The value of extended attribute `name` of `path` (not following symlinks), if set.
 fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
-    let path = CString::new(path.as_os_str().as_bytes()).ok()?;
-    let name = CString::new(name).ok()?;
-    let mut buf = vec![0u8; 256];
-    // SAFETY: both strings are NUL-terminated and live across the call; the buffer's length
-    // is passed with it.
-    let len = unsafe {
-        nix::libc::lgetxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    if len < 0 {
-        return None;
-    }
-    buf.truncate(len as usize);
-    Some(buf)
+    xattr::get(path, name).ok().flatten()
 }
 
 /// Counts and hashes what passes through.

@@ -1,5 +1,8 @@
 //! The part of containerd's `platforms.Parse` the FROM checks need: is a
-//! specifier valid, and what are its OS and architecture.
+//! specifier valid, and what are its OS and architecture (normalized by the one table,
+//! `nodekit_oci::platform`).
+
+use nodekit_oci::platform::{host_arch, host_os, normalize_os};
 
 /// OS and architecture of a parsed platform specifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,21 +74,9 @@ fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
-fn normalize_os(os: &str) -> String {
-    match os.to_lowercase().as_str() {
-        "macos" => "darwin".to_string(),
-        other => other.to_string(),
-    }
-}
-
+/// The architecture alone: a specifier's variant is not the FROM checks' concern.
 fn normalize_arch(arch: &str) -> String {
-    match arch.to_lowercase().as_str() {
-        "i386" => "386".to_string(),
-        "x86_64" | "x86-64" => "amd64".to_string(),
-        "aarch64" => "arm64".to_string(),
-        "armhf" | "armel" => "arm".to_string(),
-        other => other.to_string(),
-    }
+    nodekit_oci::platform::normalize_arch(arch, "").0
 }
 
 const KNOWN_OS: &[&str] = &[
@@ -134,24 +125,6 @@ const KNOWN_ARCH: &[&str] = &[
     "sparc64",
     "wasm",
 ];
-
-fn host_os() -> &'static str {
-    match std::env::consts::OS {
-        "macos" => "darwin",
-        other => other,
-    }
-}
-
-fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "x86" => "386",
-        "aarch64" => "arm64",
-        "loongarch64" => "loong64",
-        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
-        other => other,
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! Port of upstream `shell/envVarTest`: `Lexer::process_word` with
 //! PWD=/home, SHELL=bash, KOREAN=한국어, NULL= (Unix rows; `None` means the
 //! input must fail).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod cases_ascii;
 mod cases_params;

@@ -1,6 +1,7 @@
 //! Upstream `parser/testfiles/*` cases: each Dockerfile must parse and
 //! its AST dump must equal upstream's `result` (the s-expression format of
 //! `Node.Dump()`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod cases_escapes;
 mod cases_json;

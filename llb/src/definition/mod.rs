@@ -61,9 +61,12 @@ pub fn load_or_empty(def: &pb::Definition) -> Result<Graph, LlbError> {
 /// Validates each op's fields and returns its number of outputs (0 for the terminal op).
 fn output_counts(decoded: &Decoded) -> Result<Vec<usize>, LlbError> {
     let terminal = decoded.terminal;
-    let count = |(i, entry): (usize, &decode::Entry)| match i == terminal {
-        true => Ok(0),
-        false => validate::output_count(entry.at(), &entry.op),
+    let count = |(i, entry): (usize, &decode::Entry)| {
+        if i == terminal {
+            Ok(0)
+        } else {
+            validate::output_count(entry.at(), &entry.op)
+        }
     };
     decoded.entries.iter().enumerate().map(count).collect()
 }

@@ -42,9 +42,10 @@ impl StageImage {
             fields.remove("created");
         }
         let image = StageImage { json };
-        Ok(match image.env().iter().any(|e| e.starts_with("PATH=")) {
-            true => image,
-            false => image.with_env_entry(DEFAULT_PATH),
+        Ok(if image.env().iter().any(|e| e.starts_with("PATH=")) {
+            image
+        } else {
+            image.with_env_entry(DEFAULT_PATH)
         })
     }
 

@@ -97,13 +97,15 @@ fn returned_result(
     let mut result = ReturnedResult::default();
     let multi = platforms.len() > 1;
     for ((platform, converted), solved) in platforms.iter().zip(converted).zip(solved) {
-        let key = match multi {
-            true => platform.to_string(),
-            false => String::new(),
+        let key = if multi {
+            platform.to_string()
+        } else {
+            String::new()
         };
-        let meta_key = match multi {
-            false => IMAGE_CONFIG_KEY.to_string(),
-            true => format!("{IMAGE_CONFIG_KEY}/{key}"),
+        let meta_key = if !multi {
+            IMAGE_CONFIG_KEY.to_string()
+        } else {
+            format!("{IMAGE_CONFIG_KEY}/{key}")
         };
         result.metadata.insert(meta_key, converted.image.to_bytes());
         result.refs.insert(key, solved);

@@ -66,9 +66,10 @@ impl CacheIndex {
     /// One GC run under `policies` (buildkitd's defaults when there are none).
     pub async fn run_gc(&self, policies: &[GcPolicy], root: &Path) -> Result<usize, String> {
         let disk = disk_stats(root);
-        let rules: Vec<PruneRule> = match policies.is_empty() {
-            true => GcPolicy::defaults(disk),
-            false => policies.to_vec(),
+        let rules: Vec<PruneRule> = if policies.is_empty() {
+            GcPolicy::defaults(disk)
+        } else {
+            policies.to_vec()
         }
         .iter()
         .map(|p| p.to_rule(disk))

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use nodekit_fileop::{ActionRoots, PasswdResolver};
 use nodekit_proto::pb::{FileAction, FileOp};
 
-use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
+use crate::solver::ops::OpContext;
 use crate::solver::result::Ref;
 use crate::worker::ActiveSnapshot;
 

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::solver::cache::keys;
-use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
+use crate::solver::ops::OpContext;
 use crate::solver::result::Ref;
 
 /// One client for every download: connection reuse, and the proxy read from the environment.
@@ -103,12 +103,13 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp) -> Result<Ref, SolveErro
 async fn request(url: &str) -> Result<reqwest::Response, SolveError> {
     let failed = |e: reqwest::Error| SolveError::Other(format!("downloading {url}: {e}"));
     let response = CLIENT.get(url).send().await.map_err(failed)?;
-    match response.status().is_success() {
-        true => Ok(response),
-        false => Err(SolveError::Other(format!(
+    if response.status().is_success() {
+        Ok(response)
+    } else {
+        Err(SolveError::Other(format!(
             "downloading {url}: invalid response status {}",
             response.status().as_u16()
-        ))),
+        )))
     }
 }
 

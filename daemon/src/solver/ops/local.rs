@@ -8,9 +8,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::session::Session;
 use crate::solver::cache::{keys, CacheKey};
-use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
 use crate::solver::local_sources::LocalCopy;
+use crate::solver::ops::OpContext;
 use crate::solver::result::{LocalContent, Ref};
 
 const DIFF_COPY: &str = "/moby.filesync.v1.FileSync/DiffCopy";
@@ -138,7 +138,7 @@ async fn open_diff_copy(
     let mut request = tonic::Request::new(ReceiverStream::new(requests));
     add_headers(request.metadata_mut(), source, name)?;
     let incoming = FileSyncClient::new(session.channel.clone())
-        .max_decoding_message_size(crate::api::MAX_MESSAGE)
+        .max_decoding_message_size(nodekit_proto::MAX_MESSAGE)
         .diff_copy(request)
         .await
         .map_err(|e| SolveError::Session(format!("local source {name:?}: {}", e.message())))?

@@ -5,8 +5,8 @@
 
 use nodekit_proto::pb::{DiffOp, MergeOp};
 
-use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
+use crate::solver::ops::OpContext;
 use crate::solver::result::{Layer, Ref};
 use crate::worker::CommittedLayer;
 

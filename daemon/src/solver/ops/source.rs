@@ -5,8 +5,8 @@ use nodekit_proto::pb::SourceOp;
 
 use super::op_platform;
 use crate::solver::cache::keys;
-use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
+use crate::solver::ops::OpContext;
 use crate::solver::result::Ref;
 use crate::worker::{ImageOrigin, ResolveMode};
 

@@ -69,9 +69,10 @@ impl Arch {
         header[4] = self.elf_class;
         header[5] = if self.big_endian { 2 } else { 1 };
         header[6] = 1; // EV_CURRENT
-        let (e_type, e_machine) = match self.big_endian {
-            true => (2u16.to_be_bytes(), self.elf_machine.to_be_bytes()),
-            false => (2u16.to_le_bytes(), self.elf_machine.to_le_bytes()),
+        let (e_type, e_machine) = if self.big_endian {
+            (2u16.to_be_bytes(), self.elf_machine.to_be_bytes())
+        } else {
+            (2u16.to_le_bytes(), self.elf_machine.to_le_bytes())
         };
         header[16..18].copy_from_slice(&e_type);
         header[18..20].copy_from_slice(&e_machine);

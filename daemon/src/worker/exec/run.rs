@@ -115,9 +115,10 @@ async fn run_step(
     let outcome = run_task(worker, ctx, &id, &request.rootfs, &mut stdio, &cancel).await;
     // A container is deleted only once its task is: containerd would otherwise keep a task
     // nobody can name. One left behind is removed at the daemon's next start.
-    let removed = match delete_task(worker, ctx, &id).await {
-        true => delete_container(worker, ctx, &id).await,
-        false => Ok(()),
+    let removed = if delete_task(worker, ctx, &id).await {
+        delete_container(worker, ctx, &id).await
+    } else {
+        Ok(())
     };
     stdio.finish().await;
     if !inspected.stubs.is_empty() {

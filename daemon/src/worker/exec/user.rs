@@ -2,6 +2,8 @@
 //! `name`, `uid`, `name:group`, `uid:gid` and mixes; supplementary groups from /etc/group when
 //! no group is given.
 
+use nodekit_fileop::userdb::{group_entries, passwd_entries, GroupEntry};
+
 use crate::worker::error::{WorkerError, WorkerResult};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,18 +25,6 @@ pub fn needs_lookup(spec: &str) -> bool {
     }
 }
 
-struct PasswdEntry<'a> {
-    name: &'a str,
-    uid: u32,
-    gid: u32,
-}
-
-struct GroupEntry<'a> {
-    name: &'a str,
-    gid: u32,
-    members: Vec<&'a str>,
-}
-
 /// Resolves `spec` against the contents of /etc/passwd and /etc/group (either may be absent).
 pub fn resolve_user(
     spec: &str,
@@ -45,8 +35,12 @@ pub fn resolve_user(
     if spec.is_empty() {
         return Ok(ResolvedUser::default());
     }
-    let users = passwd.map(parse_passwd).unwrap_or_default();
-    let groups = group.map(parse_group).unwrap_or_default();
+    let users: Vec<_> = passwd
+        .map(|p| passwd_entries(p).collect())
+        .unwrap_or_default();
+    let groups: Vec<_> = group
+        .map(|g| group_entries(g).collect())
+        .unwrap_or_default();
     let (user_part, group_part) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -98,40 +92,6 @@ fn supplementary_gids(groups: &[GroupEntry<'_>], user: &str, primary: u32) -> Ve
         .collect();
     gids.dedup();
     gids
-}
-
-fn records(text: &str) -> impl Iterator<Item = Vec<&str>> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.split(':').collect())
-}
-
-fn parse_passwd(text: &str) -> Vec<PasswdEntry<'_>> {
-    records(text)
-        .filter_map(|f| {
-            Some(PasswdEntry {
-                name: f.first()?,
-                uid: f.get(2)?.parse().ok()?,
-                gid: f.get(3)?.parse().ok()?,
-            })
-        })
-        .collect()
-}
-
-fn parse_group(text: &str) -> Vec<GroupEntry<'_>> {
-    records(text)
-        .filter_map(|f| {
-            Some(GroupEntry {
-                name: f.first()?,
-                gid: f.get(2)?.parse().ok()?,
-                members: f
-                    .get(3)
-                    .map(|m| m.split(',').filter(|s| !s.is_empty()).collect())
-                    .unwrap_or_default(),
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]

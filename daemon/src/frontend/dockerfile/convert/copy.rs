@@ -86,9 +86,10 @@ fn check_checksum(add: &AddInstruction, scope: &super::Scope) -> Result<(), Solv
     if add.sources.len() != 1 {
         return Err(scope.error("checksum can't be specified for multiple sources"));
     }
-    match add.sources.first().is_some_and(|s| is_http_source(s)) {
-        true => Ok(()),
-        false => Err(scope.error("checksum requires HTTP(S) or Git sources")),
+    if add.sources.first().is_some_and(|s| is_http_source(s)) {
+        Ok(())
+    } else {
+        Err(scope.error("checksum requires HTTP(S) or Git sources"))
     }
 }
 
@@ -121,9 +122,10 @@ fn copy_files(
     let dest = destination(stage, spec.dest);
     let mut action: Option<FileAction> = None;
     for source in spec.sources {
-        let copy = match is_http_source(source) {
-            true => download(stage, source, &dest, spec, original)?,
-            false => local_copy(from, source, &dest, spec, &stage.scope)?,
+        let copy = if is_http_source(source) {
+            download(stage, source, &dest, spec, original)?
+        } else {
+            local_copy(from, source, &dest, spec, &stage.scope)?
         };
         action = Some(chain(action, copy));
     }
@@ -138,10 +140,11 @@ fn copy_files(
             .error(format!("{} requires at least two arguments", spec.keyword)));
     };
     let options = stage.op_options(&stage.step_name(original));
-    stage.state = match spec.link {
+    stage.state = if spec.link {
         // --link: the files land in a layer of their own, independent of what is below.
-        true => merge(&[stage.state.clone(), scratch().file_with(action, options)]),
-        false => stage.state.file_with(action, options),
+        merge(&[stage.state.clone(), scratch().file_with(action, options)])
+    } else {
+        stage.state.file_with(action, options)
     };
     let history = history_line(spec);
     stage.image.add_history(&history, false);
@@ -270,13 +273,15 @@ fn with_owner_and_mode(
 /// The destination inside the stage: relative to the working directory, a trailing `/` (or
 /// `.`) kept so that sources land inside it.
 fn destination(stage: &StageBuilder<'_>, dest: &str) -> String {
-    let joined = match dest.starts_with('/') {
-        true => nodekit_llb::pathutil::clean(dest),
-        false => nodekit_llb::pathutil::join(&[&stage.current_dir(), dest]),
+    let joined = if dest.starts_with('/') {
+        nodekit_llb::pathutil::clean(dest)
+    } else {
+        nodekit_llb::pathutil::join(&[&stage.current_dir(), dest])
     };
     let into_dir = dest.ends_with('/') || dest == "." || dest.ends_with("/.");
-    match into_dir && !joined.ends_with('/') {
-        true => format!("{joined}/"),
-        false => joined,
+    if into_dir && !joined.ends_with('/') {
+        format!("{joined}/")
+    } else {
+        joined
     }
 }

@@ -172,9 +172,10 @@ fn valid_signal(signal: &str) -> bool {
         return (1..=64).contains(&number);
     }
     let name = signal.to_uppercase();
-    let name = match name.starts_with("SIG") {
-        true => name,
-        false => format!("SIG{name}"),
+    let name = if name.starts_with("SIG") {
+        name
+    } else {
+        format!("SIG{name}")
     };
     if name.starts_with("SIGRTMIN") || name.starts_with("SIGRTMAX") {
         return true;

@@ -10,7 +10,7 @@ mod stage;
 use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
-use nodekit_dockerfile::{Dockerfile, InstructionKind, LintWarning, Stage};
+use nodekit_dockerfile::{suggest, Dockerfile, InstructionKind, LintWarning, Stage};
 use nodekit_llb_builder::{scratch, Image, ImageConfig, Local, ResolveMode, State};
 use nodekit_proto::pb;
 
@@ -239,41 +239,12 @@ fn target_index(df: &Dockerfile, target: &str) -> Result<usize, SolveError> {
                     .is_some_and(|n| n.eq_ignore_ascii_case(name))
             })
             .ok_or_else(|| {
-                SolveError::InvalidDefinition(format!(
-                    "target stage \"{name}\" could not be found{}",
-                    suggestion(df, name)
-                ))
+                let stages: Vec<&str> =
+                    df.stages.iter().filter_map(|s| s.name.as_deref()).collect();
+                let message = format!("target stage \"{name}\" could not be found");
+                SolveError::InvalidDefinition(suggest::wrap(message, name, &stages, false))
             }),
     }
-}
-
-/// ` (did you mean x?)` for the stage name closest to a mistyped one.
-fn suggestion(df: &Dockerfile, name: &str) -> String {
-    let closest = df
-        .stages
-        .iter()
-        .filter_map(|s| s.name.as_deref())
-        .map(|n| (edit_distance(n, &name.to_lowercase()), n))
-        .filter(|(d, _)| *d <= 2)
-        .min();
-    closest
-        .map(|(_, n)| format!(" (did you mean {n}?)"))
-        .unwrap_or_default()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(previous + 1);
-        }
-    }
-    row[b.len()]
 }
 
 /// The stages the target depends on (through FROM, COPY --from and RUN --mount from=).

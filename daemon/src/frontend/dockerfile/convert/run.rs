@@ -115,9 +115,10 @@ fn proxy_env(stage: &StageBuilder<'_>) -> Option<nodekit_proto::pb::ProxyEnv> {
 }
 
 fn body_of(doc: &Heredoc) -> String {
-    match doc.chomp {
-        true => nodekit_dockerfile::chomp_heredoc_content(&doc.content),
-        false => doc.content.clone(),
+    if doc.chomp {
+        nodekit_dockerfile::chomp_heredoc_content(&doc.content)
+    } else {
+        doc.content.clone()
     }
 }
 
@@ -132,9 +133,10 @@ fn add_mount(stage: &StageBuilder<'_>, step: Run, mount: &Mount) -> Result<Run, 
         MountType::Bind => {
             let mut bind =
                 LlbMount::bind(&from()?).selector(mount.source.as_deref().unwrap_or("/"));
-            bind = match mount.read_only {
-                true => bind.readonly(),
-                false => bind.no_output(),
+            bind = if mount.read_only {
+                bind.readonly()
+            } else {
+                bind.no_output()
             };
             step.mount(&target, bind)
         }
@@ -144,9 +146,10 @@ fn add_mount(stage: &StageBuilder<'_>, step: Run, mount: &Mount) -> Result<Run, 
             let source = mount.source.as_deref().filter(|s| clean_abs(s) != "/");
             let owned = mount.uid.is_some() || mount.gid.is_some() || mount.mode.is_some();
             if source.is_none() && owned {
-                let base = match mount.from.is_some() {
-                    true => from()?,
-                    false => scratch(),
+                let base = if mount.from.is_some() {
+                    from()?
+                } else {
+                    scratch()
                 };
                 cache = cache
                     .from(&owned_cache_base(base, mount))
@@ -214,9 +217,10 @@ fn secret(mount: &Mount) -> Secret {
     if mount.uid.is_some() || mount.gid.is_some() {
         secret = secret.owner(mount.uid.unwrap_or(0), mount.gid.unwrap_or(0));
     }
-    match mount.required {
-        true => secret,
-        false => secret.optional(),
+    if mount.required {
+        secret
+    } else {
+        secret.optional()
     }
 }
 

@@ -59,9 +59,10 @@ impl StageBuilder<'_> {
 
     /// WORKDIR: relative to the current one; created (as upstream does) so later steps can cd.
     fn workdir(&mut self, dir: &str) -> Result<(), SolveError> {
-        let dir = match dir.starts_with('/') {
-            true => nodekit_llb::pathutil::clean(dir),
-            false => nodekit_llb::pathutil::join(&[&self.current_dir(), dir]),
+        let dir = if dir.starts_with('/') {
+            nodekit_llb::pathutil::clean(dir)
+        } else {
+            nodekit_llb::pathutil::join(&[&self.current_dir(), dir])
         };
         self.state = self.state.dir(dir.clone());
         self.image.set("WorkingDir", json!(dir));
@@ -93,9 +94,10 @@ impl StageBuilder<'_> {
     pub fn op_options(&self, name: &str) -> nodekit_llb_builder::OpOptions {
         self.stages.record_step(name, self.scope.line);
         let options = nodekit_llb_builder::OpOptions::new().custom_name(name);
-        match self.ignore_cache {
-            true => options.ignore_cache(),
-            false => options,
+        if self.ignore_cache {
+            options.ignore_cache()
+        } else {
+            options
         }
     }
 }

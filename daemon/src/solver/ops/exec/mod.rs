@@ -10,8 +10,8 @@ use nodekit_proto::pb::{self, ExecOp, NetMode};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
+use crate::solver::ops::OpContext;
 use crate::solver::result::Ref;
 use crate::worker::emulation::Emulator;
 use crate::worker::exec::{NetworkMode, ProcessSpec};
@@ -97,16 +97,18 @@ async fn execute(
         .await;
     let _ = logs.await;
     let outcome = outcome.map_err(|e| SolveError::worker("running the process", e))?;
-    let valid = match meta.valid_exit_codes.is_empty() {
-        true => outcome.exit_code == 0,
-        false => meta.valid_exit_codes.contains(&(outcome.exit_code as i32)),
+    let valid = if meta.valid_exit_codes.is_empty() {
+        outcome.exit_code == 0
+    } else {
+        meta.valid_exit_codes.contains(&(outcome.exit_code as i32))
     };
-    match valid {
-        true => Ok(()),
-        false => Err(SolveError::ExitCode {
+    if valid {
+        Ok(())
+    } else {
+        Err(SolveError::ExitCode {
             command: meta.args.join(" "),
             code: outcome.exit_code,
-        }),
+        })
     }
 }
 

@@ -6,8 +6,8 @@ use nodekit_proto::pb::{self, CacheSharingOpt, ExecOp, MountType};
 
 use super::secrets;
 use crate::solver::cache_mounts::CacheMount;
-use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
+use crate::solver::ops::OpContext;
 use crate::solver::result::Ref;
 use crate::worker::exec::{ExtraMount, MountSource};
 use crate::worker::{ActiveSnapshot, ViewMount};
@@ -207,11 +207,12 @@ fn resolve_selector(
 ) -> Result<std::path::PathBuf, SolveError> {
     let path = nodekit_fileop::resolve_in_root(root, selector, true)
         .map_err(|e| SolveError::Other(format!("mount {dest}: {e}")))?;
-    match path.exists() {
-        true => Ok(path),
-        false => Err(SolveError::InvalidDefinition(format!(
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(SolveError::InvalidDefinition(format!(
             "mount {dest}: {selector} does not exist in its source"
-        ))),
+        )))
     }
 }
 

@@ -6,8 +6,8 @@ use nodekit_proto::moby::buildkit::secrets::v1::secrets_client::SecretsClient;
 use nodekit_proto::moby::buildkit::secrets::v1::GetSecretRequest;
 use nodekit_proto::pb::{self, ExecOp};
 
-use crate::solver::engine::OpContext;
 use crate::solver::error::SolveError;
+use crate::solver::ops::OpContext;
 use crate::worker::exec::{ExtraMount, MountSource};
 use crate::worker::ViewMount;
 
@@ -98,11 +98,12 @@ async fn fetch(
 }
 
 fn missing(id: &str, optional: bool, why: &str) -> Result<Option<Vec<u8>>, SolveError> {
-    match optional {
-        true => Ok(None),
-        false => Err(SolveError::Session(format!(
+    if optional {
+        Ok(None)
+    } else {
+        Err(SolveError::Session(format!(
             "secret {id}: not found ({why})"
-        ))),
+        )))
     }
 }
 
