@@ -34,6 +34,8 @@ fn main() -> io::Result<()> {
         // pipe's bytes and the file content inside it.
         .bytes(".moby.buildkit.v1.BytesMessage.data")
         .bytes(".fsutil.types.Packet.data")
+        // LLB ops as readable JSON (the Dockerfile converter's golden tests).
+        .type_attribute(".pb", "#[derive(serde::Serialize)]")
         .build_client(true)
         .build_server(true)
         .compile_protos(&protos, &[root, well_known])

@@ -16,10 +16,10 @@
 
 mod tables;
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
@@ -382,9 +382,9 @@ impl Store {
         }
     }
 
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Touch>> {
+    fn lock_pending(&self) -> parking_lot::MutexGuard<'_, HashMap<CacheKey, Touch>> {
         // The map holds plain counters: a panic elsewhere cannot leave it inconsistent.
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+        self.pending.lock()
     }
 }
 

@@ -1,8 +1,8 @@
 //! A map of live things by id whose lookups may wait briefly for the id to appear: clients
 //! often ask for a build, gateway or session a moment before it is registered.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -23,14 +23,12 @@ impl<T> Default for WaitMap<T> {
 
 impl<T: Clone> WaitMap<T> {
     pub fn insert(&self, id: &str, item: T) {
-        if let Ok(mut items) = self.items.lock() {
-            items.insert(id.to_string(), item);
-        }
+        self.items.lock().insert(id.to_string(), item);
         self.changed.notify_waiters();
     }
 
     pub fn remove(&self, id: &str) -> Option<T> {
-        self.items.lock().ok()?.remove(id)
+        self.items.lock().remove(id)
     }
 
     /// The item `id`, waiting up to `wait` for it to be inserted.
@@ -38,12 +36,7 @@ impl<T: Clone> WaitMap<T> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let changed = self.changed.notified();
-            if let Some(item) = self
-                .items
-                .lock()
-                .ok()
-                .and_then(|items| items.get(id).cloned())
-            {
+            if let Some(item) = self.items.lock().get(id).cloned() {
                 return Some(item);
             }
             tokio::time::timeout_at(deadline, changed).await.ok()?;

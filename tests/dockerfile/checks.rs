@@ -50,7 +50,7 @@ pub async fn run_case(daemon: &TestDaemon, case: &Case, base: &Placeholders) -> 
 }
 
 async fn check_case(daemon: &TestDaemon, case: &Case, base: &Placeholders) -> Vec<String> {
-    let staged = match stage(case) {
+    let staged = match stage(case, base) {
         Ok(s) => s,
         Err(e) => return vec![format!("staging the case: {e:#}")],
     };

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::case::{Case, TarSpec};
+use crate::Placeholders;
 
 pub struct Staged {
     _dir: tempfile::TempDir,
@@ -18,7 +19,7 @@ pub struct Staged {
     pub locals: BTreeMap<String, PathBuf>,
 }
 
-pub fn stage(case: &Case) -> Result<Staged> {
+pub fn stage(case: &Case, vars: &Placeholders) -> Result<Staged> {
     let dir = tempfile::Builder::new()
         .prefix(&format!("nodekit-dfconf-{}-", case.name))
         .tempdir()?;
@@ -40,6 +41,10 @@ pub fn stage(case: &Case) -> Result<Staged> {
         }
         copy_tree(&entry.path(), &dockerfile_dir.join(&name))?;
     }
+    for dockerfile in case.spec.prebuild.iter().map(|p| &p.dockerfile) {
+        fill_placeholders(&dockerfile_dir.join(dockerfile), vars)?;
+    }
+    fill_placeholders(&dockerfile_dir.join(&build.dockerfile), vars)?;
     transform_dockerfile(case, &dockerfile_dir)?;
 
     let source = case.dir.join(&build.context);
@@ -68,6 +73,18 @@ pub fn stage(case: &Case) -> Result<Staged> {
 }
 
 /// CRLF line endings and a byte order mark, when the case asks for them.
+/// Writes the run's values (the registry image's address, say) into a staged Dockerfile.
+fn fill_placeholders(path: &Path, vars: &Placeholders) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(()); // a case about a missing Dockerfile
+    };
+    let filled = vars.apply(&text);
+    if filled != text {
+        std::fs::write(path, filled)?;
+    }
+    Ok(())
+}
+
 fn transform_dockerfile(case: &Case, dockerfile_dir: &Path) -> Result<()> {
     let build = &case.spec.build;
     if build.line_endings.is_none() && !build.bom {

@@ -186,12 +186,12 @@ async fn export_result(
 }
 
 pub(super) fn to_status(error: SolveError) -> Status {
-    match error {
+    match error.underlying() {
         SolveError::Cancelled => Status::cancelled(error.to_string()),
         SolveError::InvalidDefinition(_) => Status::invalid_argument(error.to_string()),
         SolveError::Frontend(_) => Status::unknown(error.to_string()),
         SolveError::Unsupported(_) => Status::unimplemented(error.to_string()),
-        other => Status::unknown(other.to_string()),
+        _ => Status::unknown(error.to_string()),
     }
 }
 

@@ -2,7 +2,9 @@
 //! which it reads their files, and the result it returns.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use nodekit_proto::pb;
 use tokio::sync::oneshot;
@@ -74,9 +76,7 @@ impl GatewayBuild {
     /// Keeps `result` under a new id the frontend's client can name.
     pub fn adopt(&self, result: Option<Ref>) -> String {
         let id = format!("nodekit-ref-{}", crate::worker::random_suffix());
-        if let Ok(mut results) = self.results.lock() {
-            results.insert(id.clone(), result);
-        }
+        self.results.lock().insert(id.clone(), result);
         id
     }
 
@@ -91,18 +91,14 @@ impl GatewayBuild {
         if id.is_empty() {
             return Ok(None);
         }
-        let results = self
-            .results
-            .lock()
-            .map_err(|_| SolveError::Other("gateway state poisoned".into()))?;
-        results.get(id).cloned().ok_or_else(|| {
+        self.results.lock().get(id).cloned().ok_or_else(|| {
             SolveError::InvalidDefinition(format!("no result with id {id:?} in this build"))
         })
     }
 
     /// Hands the frontend's outcome to the waiting `Control.Solve`; only the first counts.
     pub fn finish(&self, returned: Returned) -> Result<(), SolveError> {
-        let sender = self.returned.lock().ok().and_then(|mut r| r.take());
+        let sender = self.returned.lock().take();
         let sender = sender.ok_or_else(|| {
             SolveError::InvalidDefinition("this build has already returned".into())
         })?;
@@ -153,8 +149,6 @@ impl GatewayBuild {
     /// Unmounts every view (before the build's lease goes).
     pub async fn close(&self) {
         self.views.lock().await.clear();
-        if let Ok(mut results) = self.results.lock() {
-            results.clear();
-        }
+        self.results.lock().clear();
     }
 }

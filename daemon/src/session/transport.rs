@@ -3,7 +3,9 @@
 //! daemon runs a gRPC *client* over the pipe. This module turns the RPC's two message streams
 //! into one duplex byte stream and dials a tonic `Channel` over it.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use futures::Stream;
 use hyper_util::rt::TokioIo;
@@ -18,7 +20,7 @@ pub async fn dial(pipe: SessionPipe) -> Result<Channel, tonic::transport::Error>
         let pipe = pipe.clone();
         async move {
             // The pipe can be dialled once; a reconnect attempt means the session is over.
-            let taken = pipe.lock().map(|mut p| p.take()).ok().flatten();
+            let taken = pipe.lock().take();
             taken.map(TokioIo::new).ok_or_else(|| {
                 std::io::Error::new(std::io::ErrorKind::NotConnected, "session closed")
             })

@@ -37,9 +37,6 @@ impl BuildLease {
 
     /// The lease, once created.
     pub async fn get(&self) -> Result<Arc<Lease>, SolveError> {
-        self.created
-            .clone()
-            .await
-            .map_err(|error| SolveError::Other(error.to_string()))
+        self.created.clone().await.map_err(SolveError::from_shared)
     }
 }

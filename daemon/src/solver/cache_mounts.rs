@@ -4,7 +4,9 @@
 //! concurrent step its own, `locked` makes them take turns.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use containerd_client::types::Mount;
 use nodekit_proto::pb::CacheSharingOpt;
@@ -34,9 +36,7 @@ pub struct CacheMount {
 impl Drop for CacheMount {
     fn drop(&mut self) {
         if let Some(busy) = &self.busy {
-            if let Ok(mut busy) = busy.lock() {
-                busy.remove(&self.key);
-            }
+            busy.lock().remove(&self.key);
         }
     }
 }
@@ -85,16 +85,15 @@ impl CacheMounts {
         let lock = self
             .locks
             .lock()
-            .map(|mut locks| locks.entry(key.to_string()).or_default().clone())
-            .unwrap_or_default();
+            .entry(key.to_string())
+            .or_default()
+            .clone();
         lock.lock_owned().await
     }
 
     /// The first instance of `family` no other step is using, marked busy.
     fn claim_private(&self, family: &str) -> String {
-        let Ok(mut busy) = self.busy.lock() else {
-            return format!("{family}-{}", crate::worker::random_suffix());
-        };
+        let mut busy = self.busy.lock();
         let key = (0..)
             .map(|n| {
                 if n == 0 {

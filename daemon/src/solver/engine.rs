@@ -1,11 +1,12 @@
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures::future::FutureExt;
 use nodekit_llb::{Graph, OutputRef, Vertex};
 use nodekit_proto::moby::buildkit::v1::Vertex as WireVertex;
 use nodekit_proto::pb::op::Op as OpKind;
+use parking_lot::Mutex;
 
 use super::build_lease::BuildLease;
 use super::cache::index::CacheIndex;
@@ -71,9 +72,7 @@ impl SolveContext {
 
     /// Drops the memoised vertex futures (they hold this context: a cycle otherwise).
     pub fn clear(&self) {
-        if let Ok(mut memo) = self.memo.lock() {
-            memo.clear();
-        }
+        self.memo.lock().clear();
     }
 }
 
@@ -167,7 +166,7 @@ impl Solver {
         let outputs = self
             .vertex_future(graph, ctx, &output.digest)
             .await
-            .map_err(unwrap_shared)?;
+            .map_err(SolveError::from_shared)?;
         outputs.get(output.index as usize).cloned().ok_or_else(|| {
             SolveError::InvalidDefinition(format!(
                 "{} has no output {}",
@@ -183,7 +182,7 @@ impl Solver {
         ctx: &Arc<SolveContext>,
         digest: &str,
     ) -> VertexFuture {
-        if let Some(existing) = ctx.memo.lock().ok().and_then(|m| m.get(digest).cloned()) {
+        if let Some(existing) = ctx.memo.lock().get(digest).cloned() {
             return existing;
         }
         let key = share_key(graph, digest, &ctx.session_id);
@@ -191,9 +190,7 @@ impl Solver {
             Some(shared) => self.watch_joined(graph, ctx, digest, shared),
             None => self.start_vertex(graph, ctx, digest, &key),
         };
-        if let Ok(mut memo) = ctx.memo.lock() {
-            memo.insert(digest.to_string(), future.clone());
-        }
+        ctx.memo.lock().insert(digest.to_string(), future.clone());
         future
     }
 
@@ -268,7 +265,7 @@ impl Solver {
             None => (self.start_flight(graph, ctx, digest, key, inputs), true),
         };
         let started = SystemTime::now();
-        let outputs = flight.await.map_err(unwrap_shared)?;
+        let outputs = flight.await.map_err(SolveError::from_shared)?;
         if !leader {
             // Another build looked it up or ran it: this build shows it as cached.
             let mut record = wire_vertex(vertex);
@@ -409,20 +406,5 @@ fn wire_vertex(vertex: &Vertex) -> WireVertex {
             .as_ref()
             .and_then(|m| m.progress_group.clone()),
         ..Default::default()
-    }
-}
-
-/// A shared future's error is shared too; callers get a readable copy.
-fn unwrap_shared(error: Arc<SolveError>) -> SolveError {
-    match Arc::try_unwrap(error) {
-        Ok(error) => error,
-        Err(shared) => match shared.as_ref() {
-            SolveError::Cancelled => SolveError::Cancelled,
-            SolveError::Step { name, source } => SolveError::Step {
-                name: name.clone(),
-                source: Box::new(SolveError::Other(source.to_string())),
-            },
-            other => SolveError::Other(other.to_string()),
-        },
     }
 }

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use crate::worker::WorkerError;
 
 /// Why a build failed, worded for the person who ran it.
@@ -27,6 +29,10 @@ pub enum SolveError {
     Other(String),
     #[error("build cancelled")]
     Cancelled,
+    /// An error several builds share (the single flight of a vertex or cache key): each build
+    /// gets the same error, kind and all.
+    #[error(transparent)]
+    Shared(Arc<SolveError>),
     /// A vertex failed; `name` is the vertex's (a frontend maps it back to its source line).
     #[error("{source}")]
     Step {
@@ -37,20 +43,34 @@ pub enum SolveError {
 }
 
 impl SolveError {
+    /// The error a shared future ended with, for one of the builds waiting for it: the error
+    /// itself if this build was the last to wait, else a shared handle on it.
+    pub fn from_shared(error: Arc<SolveError>) -> SolveError {
+        Arc::try_unwrap(error).unwrap_or_else(SolveError::Shared)
+    }
+
+    /// The error behind any sharing: what decides its kind (its gRPC code, its step).
+    pub fn underlying(&self) -> &SolveError {
+        match self {
+            SolveError::Shared(shared) => shared.underlying(),
+            other => other,
+        }
+    }
+
     /// This error as the failure of vertex `name` (cancellation stays cancellation).
     pub fn in_step(self, name: &str) -> SolveError {
-        match self {
+        match self.underlying() {
             SolveError::Cancelled | SolveError::Step { .. } => self,
-            source => SolveError::Step {
+            _ => SolveError::Step {
                 name: name.to_string(),
-                source: Box::new(source),
+                source: Box::new(self),
             },
         }
     }
 
     /// The vertex that failed, if the error names one.
     pub fn step(&self) -> Option<&str> {
-        match self {
+        match self.underlying() {
             SolveError::Step { name, .. } => Some(name),
             _ => None,
         }
@@ -64,5 +84,34 @@ impl SolveError {
                 source,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_shared_between_builds_keeps_its_kind_and_step() {
+        let failed = SolveError::Unsupported("no such op".into()).in_step("RUN x");
+        let shared = Arc::new(failed);
+        let other_build = shared.clone();
+        let first = SolveError::from_shared(shared);
+        assert!(matches!(first, SolveError::Shared(_)), "{first:?}");
+        assert_eq!(first.step(), Some("RUN x"));
+        assert_eq!(first.to_string(), "no such op");
+        let SolveError::Step { source, .. } = first.underlying() else {
+            panic!("not a step error: {first:?}");
+        };
+        assert!(matches!(**source, SolveError::Unsupported(_)));
+        assert!(matches!(
+            SolveError::from_shared(other_build).in_step("outer").underlying(),
+            SolveError::Step { name, .. } if name == "RUN x"
+        ));
+        let cancelled = SolveError::from_shared(Arc::new(SolveError::Cancelled));
+        assert!(
+            matches!(cancelled, SolveError::Cancelled),
+            "the last waiter gets it whole"
+        );
     }
 }

@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::result::Ref;
 
@@ -42,11 +44,7 @@ impl LocalSources {
     pub async fn lock(&self, shared_key: &str, name: &str) -> LocalCopy {
         let key =
             blake3::hash(format!("{shared_key}\0{name}").as_bytes()).to_hex()[..32].to_string();
-        let state = self
-            .copies
-            .lock()
-            .map(|mut copies| copies.entry(key.clone()).or_default().clone())
-            .unwrap_or_default();
+        let state = self.copies.lock().entry(key.clone()).or_default().clone();
         let locked = state.lock.clone().lock_owned().await;
         let dir = self.root.join(&key);
         LocalCopy {
@@ -60,12 +58,10 @@ impl LocalSources {
 impl LocalSources {
     /// Lets go of every kept snapshot, returning them.
     pub fn drain(&self) -> Vec<Ref> {
-        let Ok(copies) = self.copies.lock() else {
-            return Vec::new();
-        };
+        let copies = self.copies.lock();
         copies
             .values()
-            .filter_map(|state| state.latest.lock().ok()?.take())
+            .filter_map(|state| state.latest.lock().take())
             .map(|(_, kept)| kept)
             .collect()
     }
@@ -74,7 +70,7 @@ impl LocalSources {
 impl LocalCopy {
     /// The kept snapshot, if it holds content `digest`.
     pub fn snapshot_of(&self, digest: &str) -> Option<Ref> {
-        let latest = self.state.latest.lock().ok()?;
+        let latest = self.state.latest.lock();
         latest
             .as_ref()
             .filter(|(kept, _)| kept == digest)
@@ -83,21 +79,17 @@ impl LocalCopy {
 
     /// The latest kept snapshot and the content digest it holds.
     pub fn latest(&self) -> Option<(String, Ref)> {
-        self.state.latest.lock().ok()?.clone()
+        self.state.latest.lock().clone()
     }
 
     /// Lets go of the kept snapshot and the sync state describing it.
     pub fn forget(&self) {
-        if let Ok(mut latest) = self.state.latest.lock() {
-            *latest = None;
-        }
+        *self.state.latest.lock() = None;
         let _ = std::fs::remove_file(&self.state_file);
     }
 
     /// Keeps `result` as the snapshot of content `digest` (the previous one is let go).
     pub fn keep_snapshot(&self, digest: &str, result: &Ref) {
-        if let Ok(mut latest) = self.state.latest.lock() {
-            *latest = Some((digest.to_string(), result.clone()));
-        }
+        *self.state.latest.lock() = Some((digest.to_string(), result.clone()));
     }
 }

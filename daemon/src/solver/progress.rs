@@ -2,7 +2,7 @@
 //! cached, error) and step logs. Everything is kept for the job's life so a `Status` call that
 //! arrives late still sees the whole build, as upstream's does.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::SystemTime;
 
 use nodekit_proto::moby::buildkit::v1::frontend::WarnRequest;
@@ -33,12 +33,10 @@ pub fn timestamp(at: SystemTime) -> prost_types::Timestamp {
 
 impl Progress {
     fn push(&self, update: StatusResponse) {
-        let len = match self.history.lock() {
-            Ok(mut history) => {
-                history.push(update);
-                history.len()
-            }
-            Err(_) => return,
+        let len = {
+            let mut history = self.history.lock();
+            history.push(update);
+            history.len()
         };
         self.version.send_modify(|v| v.0 = len);
     }
@@ -76,7 +74,7 @@ impl Progress {
 
     /// The latest record of vertex `digest`, if it has one.
     fn last_record(&self, digest: &str) -> Option<Vertex> {
-        let history = self.history.lock().ok()?;
+        let history = self.history.lock();
         history
             .iter()
             .rev()
@@ -175,7 +173,7 @@ impl Progress {
         loop {
             let (len, closed) = *receiver.borrow_and_update();
             if len > from {
-                let history = self.history.lock().ok()?;
+                let history = self.history.lock();
                 return Some(history[from..len].to_vec());
             }
             if closed {

@@ -56,7 +56,7 @@ pub type SharedFuture<T> = futures::future::Shared<futures::future::BoxFuture<'s
 /// Futures being solved, by key, held weakly: a build joins one in flight instead of starting
 /// its own, and a future no build waits for any more is dropped.
 pub struct InFlight<K, T: Clone> {
-    futures: std::sync::Mutex<
+    futures: parking_lot::Mutex<
         std::collections::HashMap<
             K,
             futures::future::WeakShared<futures::future::BoxFuture<'static, T>>,
@@ -75,12 +75,13 @@ impl<K: std::hash::Hash + Eq, T: Clone> Default for InFlight<K, T> {
 impl<K: std::hash::Hash + Eq, T: Clone> InFlight<K, T> {
     /// The future in flight under `key`, if any build still waits for it.
     pub fn join(&self, key: &K) -> Option<SharedFuture<T>> {
-        self.futures.lock().ok()?.get(key)?.upgrade()
+        self.futures.lock().get(key)?.upgrade()
     }
 
     /// Makes `future` the one in flight under `key` (forgetting the finished ones).
     pub fn register(&self, key: K, future: &SharedFuture<T>) {
-        if let (Ok(mut futures), Some(weak)) = (self.futures.lock(), future.downgrade()) {
+        if let Some(weak) = future.downgrade() {
+            let mut futures = self.futures.lock();
             futures.retain(|_, w| w.upgrade().is_some());
             futures.insert(key, weak);
         }

@@ -6,7 +6,9 @@ use std::io::{ErrorKind, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use nodekit_proto::fsutil::types::Packet;
 use tokio::sync::mpsc;
@@ -55,10 +57,7 @@ fn worker(
 ) {
     loop {
         // Only the idle thread waiting for a job holds the lock.
-        let job = jobs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .blocking_recv();
+        let job = jobs.lock().blocking_recv();
         let Some(job) = job else { return };
         match send_file(&job, outgoing, bytes) {
             Ok(true) => {}

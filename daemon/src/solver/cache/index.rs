@@ -5,7 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cachestore::metrics::OpKind;
@@ -84,10 +86,7 @@ impl CacheIndex {
 
     /// The records running builds hold now.
     pub fn in_use(&self) -> HashSet<CacheKey> {
-        self.in_use
-            .lock()
-            .map(|held| held.keys().copied().collect())
-            .unwrap_or_default()
+        self.in_use.lock().keys().copied().collect()
     }
 
     /// Removes records (already out of the index) from containerd: releases their leases.
@@ -151,7 +150,7 @@ impl CacheIndex {
         base: &super::stored::StoredBase,
     ) -> Option<Arc<crate::worker::ResolvedImage>> {
         let digest = &base.manifest.digest;
-        if let Some(found) = self.bases.lock().ok()?.get(digest) {
+        if let Some(found) = self.bases.lock().get(digest) {
             return Some(found.clone());
         }
         let image = images::from_content(
@@ -163,29 +162,26 @@ impl CacheIndex {
         .await
         .ok()??;
         let image = Arc::new(image);
-        if let Ok(mut bases) = self.bases.lock() {
-            if bases.len() >= BASES_KEPT {
-                bases.clear();
-            }
-            bases.insert(digest.clone(), image.clone());
+        let mut bases = self.bases.lock();
+        if bases.len() >= BASES_KEPT {
+            bases.clear();
         }
+        bases.insert(digest.clone(), image.clone());
+        drop(bases);
         Some(image)
     }
 
     fn hold(&self, key: CacheKey) -> Arc<CacheHold> {
-        if let Ok(mut held) = self.in_use.lock() {
-            *held.entry(key).or_default() += 1;
-        }
+        *self.in_use.lock().entry(key).or_default() += 1;
         let in_use = self.in_use.clone();
         Arc::new(CacheHold {
             key,
             release: Box::new(move |key| {
-                if let Ok(mut held) = in_use.lock() {
-                    if let Some(count) = held.get_mut(key) {
-                        *count -= 1;
-                        if *count == 0 {
-                            held.remove(key);
-                        }
+                let mut held = in_use.lock();
+                if let Some(count) = held.get_mut(key) {
+                    *count -= 1;
+                    if *count == 0 {
+                        held.remove(key);
                     }
                 }
             }),

@@ -2,8 +2,8 @@
 //! from it. Blobs never change under a digest, so a rebuild on the same base resolves with one
 //! image-store lookup instead of reading index, manifest and config again.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use super::manifest::ImageManifestSet;
 use crate::oci::Platform;
@@ -19,13 +19,11 @@ pub struct ParsedImages {
 impl ParsedImages {
     pub fn get(&self, target: &str, platform: &Platform) -> Option<ImageManifestSet> {
         let key = (target.to_string(), platform.to_string());
-        self.images.lock().ok()?.get(&key).cloned()
+        self.images.lock().get(&key).cloned()
     }
 
     pub fn insert(&self, target: &str, platform: &Platform, image: &ImageManifestSet) {
-        let Ok(mut images) = self.images.lock() else {
-            return;
-        };
+        let mut images = self.images.lock();
         if images.len() >= KEPT {
             images.clear();
         }

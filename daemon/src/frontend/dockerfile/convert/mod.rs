@@ -68,8 +68,8 @@ pub struct Stages {
     /// `add-hosts`: /etc/hosts entries for every RUN.
     pub extra_hosts: Vec<(String, String)>,
     /// Step names and their Dockerfile lines, to place errors of the solve.
-    steps: std::sync::Mutex<Vec<(String, usize)>>,
-    lints: std::sync::Mutex<Vec<LintWarning>>,
+    steps: parking_lot::Mutex<Vec<(String, usize)>>,
+    lints: parking_lot::Mutex<Vec<LintWarning>>,
     converted: Vec<Option<Converted>>,
     context: State,
     platform: pb::Platform,
@@ -138,15 +138,13 @@ impl Stages {
 
     /// Keeps lint warnings found while converting.
     pub fn record_lints(&self, lints: Vec<LintWarning>) {
-        if let (false, Ok(mut all)) = (lints.is_empty(), self.lints.lock()) {
-            all.extend(lints);
+        if !lints.is_empty() {
+            self.lints.lock().extend(lints);
         }
     }
 
     fn record_step(&self, name: &str, line: usize) {
-        if let Ok(mut steps) = self.steps.lock() {
-            steps.push((name.to_string(), line));
-        }
+        self.steps.lock().push((name.to_string(), line));
     }
 
     fn index(&self, name: &str) -> Option<usize> {
@@ -189,8 +187,8 @@ pub async fn convert(request: &ConvertRequest<'_>) -> Result<Converted, SolveErr
     let mut converted = stages.converted[target]
         .take()
         .ok_or_else(|| SolveError::Other("the target stage was not converted".into()))?;
-    converted.steps = stages.steps.lock().map(|s| s.clone()).unwrap_or_default();
-    converted.lints = stages.lints.lock().map(|l| l.clone()).unwrap_or_default();
+    converted.steps = stages.steps.lock().clone();
+    converted.lints = stages.lints.lock().clone();
     converted.needed = needed;
     Ok(converted)
 }
