@@ -12,4 +12,4 @@ pub mod server;
 pub mod session;
 pub mod solver;
 pub mod waitmap;
-pub mod worker;
+pub use nodekit_worker as worker;

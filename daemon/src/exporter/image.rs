@@ -10,11 +10,11 @@ use crate::oci::chain_ids;
 use crate::oci::Platform;
 use crate::solver::{Layer, Ref, SolveError};
 use crate::worker::images::normalize_reference;
+use crate::worker::Descriptor;
 use crate::worker::{
     CommittedLayer, Compression, ImageWrite, IndexEntry, Lease, ManifestFormat, NewLayer, Worker,
     WrittenImage,
 };
-use containerd_client::types::Descriptor;
 
 /// What to export for one platform: its result and the frontend's image config.
 #[derive(Clone, Debug)]

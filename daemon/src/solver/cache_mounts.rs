@@ -6,12 +6,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
-use containerd_client::types::Mount;
 use nodekit_proto::pb::CacheSharingOpt;
+use parking_lot::Mutex;
 use tokio::sync::OwnedMutexGuard;
 
+use crate::worker::Mount;
 use crate::worker::{Worker, WorkerResult};
 
 const GC_ROOT_LABEL: &str = "containerd.io/gc.root";

@@ -5,14 +5,13 @@
 
 use std::sync::Arc;
 
-use containerd_client::types::Descriptor;
+use cachestore::CacheKey;
 use oci_client::Reference;
 use oci_spec::image::{Descriptor as OciDescriptor, ImageConfiguration};
 
-use cachestore::CacheKey;
-
 use crate::oci::chain_ids;
 use crate::worker::chains::LayerBlob;
+use crate::worker::Descriptor;
 use crate::worker::{CommittedLayer, Lease, ResolvedImage, ViewMount};
 
 /// One layer of a result.

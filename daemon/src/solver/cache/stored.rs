@@ -2,12 +2,12 @@
 //! manifest, rebuilt from the content store on a hit) and every other layer, bottom first.
 //! Encoded with postcard after a version byte.
 
-use containerd_client::types::Descriptor;
 use oci_spec::image::{Descriptor as OciDescriptor, DescriptorBuilder, MediaType};
 use serde::{Deserialize, Serialize};
 
 use crate::oci::{chain_ids, Platform};
 use crate::solver::result::{image_layers, ImageLayer, Layer, Ref};
+use crate::worker::Descriptor;
 use crate::worker::{CommittedLayer, ResolvedImage};
 
 /// 2: layers carry their creation time. Records of version 1 decode to nothing: their steps

@@ -232,7 +232,7 @@ async fn view_mounts(
     op: &OpContext<'_>,
     mount: &pb::Mount,
     input: &Ref,
-) -> Result<Vec<containerd_client::types::Mount>, SolveError> {
+) -> Result<Vec<crate::worker::Mount>, SolveError> {
     let key = format!("nodekit-view-{}", crate::worker::random_suffix());
     op.solver
         .worker

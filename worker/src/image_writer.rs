@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use containerd_client::types::Descriptor;
+use nodekit_oci::{self as oci, chain_ids, sha256_digest, Platform};
 use oci_spec::image::{
     Config, ConfigBuilder, Descriptor as OciDescriptor, DescriptorBuilder, Digest, HistoryBuilder,
     ImageConfiguration, ImageConfigurationBuilder, ImageManifestBuilder, MediaType, RootFsBuilder,
 };
+use serde_json::{json, Value};
 
 use super::content;
 use super::context::CallContext;
@@ -17,9 +19,6 @@ use super::error::{WorkerError, WorkerResult};
 use super::images::{get_image, put_image_record, ImageRecord, ResolvedImage};
 use super::layers::CommittedLayer;
 use super::Worker;
-use serde_json::{json, Value};
-
-use crate::oci::{self, chain_ids, sha256_digest, Platform};
 
 /// Which manifest and config media types to write.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

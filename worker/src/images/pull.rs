@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use containerd_client::types::Descriptor;
 use futures::TryStreamExt;
+use nodekit_oci::{self as oci, sha256_digest, Platform};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -14,11 +15,10 @@ use oci_spec::image::Descriptor as OciDescriptor;
 use super::manifest::{self, ImageManifestSet};
 use super::resolve::{ImageOrigin, ResolvedImage};
 use super::store::{put_image_record, ImageRecord};
-use crate::oci::{self, sha256_digest, Platform};
-use crate::worker::content;
-use crate::worker::context::CallContext;
-use crate::worker::error::{WorkerError, WorkerResult};
-use crate::worker::Worker;
+use crate::content;
+use crate::context::CallContext;
+use crate::error::{WorkerError, WorkerResult};
+use crate::Worker;
 
 /// Registries reached over plain HTTP (`[registry."host"] http = true`); loopback always is.
 #[derive(Clone, Debug, Default)]

@@ -9,8 +9,8 @@ use containerd_client::services::v1::{
 use containerd_client::types::Descriptor;
 use tonic::transport::Channel;
 
-use crate::worker::context::CallContext;
-use crate::worker::error::{StatusExt, WorkerResult};
+use crate::context::CallContext;
+use crate::error::{StatusExt, WorkerResult};
 
 /// What an image name points at.
 #[derive(Clone, Debug)]

@@ -32,6 +32,8 @@ use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
 
 pub use connection::{connect, connect_with_backoff, ContainerdInfo};
+/// containerd's descriptor and mount, as the worker hands them out.
+pub use containerd_client::types::{Descriptor, Mount};
 pub use context::CallContext;
 pub use error::{WorkerError, WorkerResult};
 pub use exec::{ExecOutcome, ExecRequest, OutputChunk, OutputStream};
@@ -43,7 +45,7 @@ pub use leases::Lease;
 pub use snapshots::{ActiveSnapshot, Snapshots};
 pub use views::ViewMount;
 
-use crate::oci::Platform;
+use nodekit_oci::Platform;
 
 /// How to reach and use containerd.
 #[derive(Clone, Debug)]

@@ -16,12 +16,12 @@ use super::stdio::Stdio;
 use super::stepdir::StepDir;
 use super::stubs;
 use super::user::{needs_lookup, resolve_user, ResolvedUser};
-use crate::worker::context::CallContext;
-use crate::worker::emulation::{prefix_command, resolve_program, stage_emulator, QEMU_MOUNT};
-use crate::worker::error::{StatusExt, WorkerError, WorkerResult};
-use crate::worker::hostmount::HostMount;
-use crate::worker::snapshots::ActiveSnapshot;
-use crate::worker::Worker;
+use crate::context::CallContext;
+use crate::emulation::{prefix_command, resolve_program, stage_emulator, QEMU_MOUNT};
+use crate::error::{StatusExt, WorkerError, WorkerResult};
+use crate::hostmount::HostMount;
+use crate::snapshots::ActiveSnapshot;
+use crate::Worker;
 
 const RUNTIME: &str = "io.containerd.runc.v2";
 const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
@@ -79,7 +79,7 @@ async fn run_step(
     output: Option<mpsc::Sender<OutputChunk>>,
     cancel: CancellationToken,
 ) -> WorkerResult<ExecOutcome> {
-    let id = format!("nodekit-{}", crate::worker::random_suffix());
+    let id = format!("nodekit-{}", crate::random_suffix());
     let dir = StepDir::create(
         worker.mount_source_root(),
         &id,
@@ -200,7 +200,7 @@ async fn create_container(
     let container = Container {
         id: id.to_string(),
         labels: HashMap::from([(
-            crate::worker::leases::OWNER_LABEL.to_string(),
+            crate::leases::OWNER_LABEL.to_string(),
             worker.config().owner.clone(),
         )]),
         runtime: Some(Runtime {
@@ -338,7 +338,7 @@ async fn wait_or_cancel(
 pub async fn remove_leftover_containers(worker: &Worker) -> WorkerResult<usize> {
     let filter = format!(
         "labels.\"{}\"=={}",
-        crate::worker::leases::OWNER_LABEL,
+        crate::leases::OWNER_LABEL,
         worker.config().owner
     );
     let ctx = worker.ctx();

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::run::{OutputChunk, OutputStream};
-use crate::worker::error::{WorkerError, WorkerResult};
+use crate::error::{WorkerError, WorkerResult};
 
 pub struct Stdio {
     pub stdout: PathBuf,

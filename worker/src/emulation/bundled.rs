@@ -24,7 +24,7 @@ pub fn stage_emulator(mount_root: &Path, step_dir: &Path, qemu: &Path) -> io::Re
         // Concurrent steps may stage at once: each writes its own file and renames it in place.
         let partial = shared_dir.join(format!(
             ".{}-{}",
-            crate::worker::random_suffix(),
+            crate::random_suffix(),
             name.to_string_lossy()
         ));
         std::fs::copy(qemu, &partial)?;
@@ -69,7 +69,7 @@ pub fn resolve_program(rootfs: &Path, name: &str, env: &[String]) -> Option<Stri
         .iter()
         .rev()
         .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or(crate::worker::exec::DEFAULT_PATH.trim_start_matches("PATH="));
+        .unwrap_or(crate::exec::DEFAULT_PATH.trim_start_matches("PATH="));
     path.split(':')
         .filter(|dir| dir.starts_with('/'))
         .map(|dir| format!("{}/{name}", dir.trim_end_matches('/')))

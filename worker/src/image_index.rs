@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use containerd_client::types::Descriptor;
+use nodekit_oci::{self as oci, sha256_digest, Platform};
 use serde_json::{json, Value};
 
 use super::content;
@@ -12,7 +13,6 @@ use super::error::{WorkerError, WorkerResult};
 use super::image_writer::ManifestFormat;
 use super::images::{put_image_record, ImageRecord};
 use super::Worker;
-use crate::oci::{self, sha256_digest, Platform};
 
 /// One platform's manifest in the index.
 #[derive(Clone, Debug)]

@@ -12,7 +12,7 @@ use oci_spec::runtime::{
 };
 
 use super::user::ResolvedUser;
-use crate::worker::error::{WorkerError, WorkerResult};
+use crate::error::{WorkerError, WorkerResult};
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const HOSTNAME: &str = "nodekit";

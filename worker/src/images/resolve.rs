@@ -1,6 +1,7 @@
 //! Store first, registry second.
 
 use containerd_client::types::Descriptor;
+use nodekit_oci::{self as oci, chain_ids, Platform};
 use oci_client::Reference;
 use oci_spec::image::Descriptor as OciDescriptor;
 
@@ -8,10 +9,9 @@ use super::manifest::{self, ImageManifestSet};
 use super::pull;
 use super::reference::{normalize_reference, store_name};
 use super::store::get_image;
-use crate::oci::{self, chain_ids, Platform};
-use crate::worker::content;
-use crate::worker::error::WorkerResult;
-use crate::worker::Worker;
+use crate::content;
+use crate::error::WorkerResult;
+use crate::Worker;
 
 /// Where a resolved image came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

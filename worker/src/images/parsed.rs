@@ -2,11 +2,12 @@
 //! from it. Blobs never change under a digest, so a rebuild on the same base resolves with one
 //! image-store lookup instead of reading index, manifest and config again.
 
-use parking_lot::Mutex;
 use std::collections::HashMap;
 
+use nodekit_oci::Platform;
+use parking_lot::Mutex;
+
 use super::manifest::ImageManifestSet;
-use crate::oci::Platform;
 
 /// How many images are kept; past that the map starts over (bases of a node are few).
 const KEPT: usize = 64;

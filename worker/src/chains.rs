@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use containerd_client::services::v1::diff_client::DiffClient;
 use containerd_client::services::v1::ApplyRequest;
 use containerd_client::types::Descriptor;
+use nodekit_oci::chain_ids;
 use oci_client::Reference;
 use oci_spec::image::Descriptor as OciDescriptor;
 
@@ -15,7 +16,6 @@ use super::error::{StatusExt, WorkerError, WorkerResult};
 use super::images::fetch_blob;
 use super::layer_blobs::ensure_built_blob;
 use super::Worker;
-use crate::oci::chain_ids;
 
 /// One layer to apply: its blob, the diff ID it must unpack to, and where the blob comes from
 /// when the content store lacks it.

@@ -12,7 +12,7 @@ pub use arch::Arch;
 pub use binfmt::{read_handlers, Handler, BINFMT_MISC};
 pub use bundled::{prefix_command, resolve_program, stage_emulator, QEMU_MOUNT};
 
-use crate::oci::Platform;
+use nodekit_oci::Platform;
 
 /// Where Debian's qemu-user-static installs its emulators.
 pub const DEFAULT_QEMU_DIR: &str = "/usr/bin";

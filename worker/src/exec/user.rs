@@ -4,7 +4,7 @@
 
 use nodekit_fileop::userdb::{group_entries, passwd_entries, GroupEntry};
 
-use crate::worker::error::{WorkerError, WorkerResult};
+use crate::error::{WorkerError, WorkerResult};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResolvedUser {

@@ -5,7 +5,7 @@
 use nodekit_oci::Reference as ImageReference;
 use oci_client::Reference;
 
-use crate::worker::error::{WorkerError, WorkerResult};
+use crate::error::{WorkerError, WorkerResult};
 
 /// Parses an image reference the way containerd's CRI names images: `busybox` becomes
 /// `docker.io/library/busybox:latest`.

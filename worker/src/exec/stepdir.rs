@@ -4,7 +4,7 @@
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::worker::error::{WorkerError, WorkerResult};
+use crate::error::{WorkerError, WorkerResult};
 
 const HOSTS: &str = "127.0.0.1\tlocalhost nodekit\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 

@@ -1,7 +1,7 @@
 //! The architectures nodekit can emulate: their OCI names, qemu names and ELF identity (what a
 //! binfmt_misc handler's magic is compared with).
 
-use crate::oci::Platform;
+use nodekit_oci::Platform;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Arch {

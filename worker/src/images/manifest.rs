@@ -1,9 +1,9 @@
 //! Decoding indexes and manifests, and choosing the manifest for a platform.
 
+use nodekit_oci::{self as oci, Platform};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 
-use crate::oci::{self, Platform};
-use crate::worker::error::{WorkerError, WorkerResult};
+use crate::error::{WorkerError, WorkerResult};
 
 /// A platform manifest with its config, as read from the store or a registry.
 #[derive(Clone, Debug)]

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use containerd_client::services::v1::diff_client::DiffClient;
 use containerd_client::services::v1::DiffRequest;
 use containerd_client::types::Descriptor;
+use nodekit_oci::{self as oci, chain_id};
 
 use super::cache_leases::CacheResources;
 use super::compress;
@@ -17,7 +18,6 @@ use super::error::{StatusExt, WorkerError, WorkerResult};
 use super::snapshots::ActiveSnapshot;
 use super::upperdir;
 use super::Worker;
-use crate::oci::{self, chain_id};
 
 /// How a layer blob is compressed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
