@@ -95,7 +95,7 @@ async fn another_snapshot_mounts_read_only() {
     let view = step
         .worker
         .snapshots()
-        .view(&step.lease.context(), &view_key, base_chain.as_deref())
+        .view_mounts(&step.lease.context(), &view_key, base_chain.as_deref())
         .await
         .expect("view of the base image");
     let mut request =

@@ -80,7 +80,7 @@ pub async fn commit_layer(
     compression: Compression,
 ) -> WorkerResult<CommittedLayer> {
     let snapshots = worker.snapshots();
-    let changes = upperdir::changes_dir(&active.mounts, active.parent.is_some());
+    let changes = upperdir::changes_dir(&active.mounts.0, active.parent.is_some());
     if let (Compression::Uncompressed, Some(changes)) = (compression, changes) {
         let blob = hash_upper_layer(changes).await?;
         return commit_as(worker, ctx, active, blob.digest.clone(), blob).await;
@@ -92,7 +92,7 @@ pub async fn commit_layer(
     let diffed = DiffClient::new(worker.channel().clone())
         .diff(ctx.request(DiffRequest {
             left: lower,
-            right: active.mounts.clone(),
+            right: active.mounts.0.clone(),
             media_type: compression.differ_media_type().to_string(),
             r#ref: format!("nodekit-diff-{}", super::random_suffix()),
             labels: HashMap::new(),

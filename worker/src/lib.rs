@@ -3,6 +3,7 @@
 //! and images in the same store.
 
 pub mod cache_leases;
+pub mod cache_mounts;
 pub mod chains;
 mod compress;
 mod connection;
@@ -32,8 +33,8 @@ use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
 
 pub use connection::{connect, connect_with_backoff, ContainerdInfo};
-/// containerd's descriptor and mount, as the worker hands them out.
-pub use containerd_client::types::{Descriptor, Mount};
+/// containerd's descriptor, as the worker hands it out.
+pub use containerd_client::types::Descriptor;
 pub use context::CallContext;
 pub use error::{WorkerError, WorkerResult};
 pub use exec::{ExecOutcome, ExecRequest, OutputChunk, OutputStream};
@@ -42,7 +43,7 @@ pub use image_writer::{ImageWrite, ManifestFormat, NewLayer, WrittenImage};
 pub use images::{ImageOrigin, RegistryHosts, ResolveMode, ResolvedImage};
 pub use layers::{CommittedLayer, Compression};
 pub use leases::Lease;
-pub use snapshots::{ActiveSnapshot, Snapshots};
+pub use snapshots::{ActiveSnapshot, Mounts, Snapshots};
 pub use views::ViewMount;
 
 use nodekit_oci::Platform;
@@ -220,7 +221,7 @@ impl Worker {
         Ok(ActiveSnapshot {
             key,
             parent: parent.map(str::to_string),
-            mounts,
+            mounts: Mounts(mounts),
         })
     }
 

@@ -18,13 +18,18 @@ use super::error::{StatusExt, WorkerError, WorkerResult};
 use super::images::ResolvedImage;
 use super::Worker;
 
+/// A snapshot's mounts as containerd hands them out. Outside the worker they are opaque: only
+/// the worker mounts them, on the host or into a step.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Mounts(pub(crate) Vec<Mount>);
+
 /// A writable snapshot a step runs on.
 #[derive(Clone, Debug)]
 pub struct ActiveSnapshot {
     pub key: String,
     /// The committed snapshot below it (a chain ID), or `None` for scratch.
     pub parent: Option<String>,
-    pub mounts: Vec<Mount>,
+    pub mounts: Mounts,
 }
 
 /// Thin calls on containerd's Snapshots service for one snapshotter.
@@ -85,6 +90,16 @@ impl Snapshots {
             .await
             .op("snapshot prepare")?
             .mounts)
+    }
+
+    /// [`Snapshots::view`], for a step or another crate to hand back to the worker.
+    pub async fn view_mounts(
+        &self,
+        ctx: &CallContext,
+        key: &str,
+        parent: Option<&str>,
+    ) -> WorkerResult<Mounts> {
+        self.view(ctx, key, parent).await.map(Mounts)
     }
 
     /// A read-only view of `parent`; no parent gives an empty list (an empty directory).

@@ -1,11 +1,9 @@
 //! Read-only host mounts of committed snapshots: the gateway reads result files through them
 //! and file operations read their sources from them. The view snapshot belongs to the lease.
 
-use containerd_client::types::Mount;
-
 use super::error::WorkerResult;
 use super::hostmount::HostMount;
-use super::{random_suffix, Lease, Worker};
+use super::{random_suffix, Lease, Mounts, Worker};
 
 pub use super::hostmount::HostMount as ViewMount;
 
@@ -32,16 +30,16 @@ impl Worker {
     /// unmounted when the returned value drops, before the snapshot is committed.
     pub fn mount_active(&self, active: &super::ActiveSnapshot) -> WorkerResult<ViewMount> {
         let target = self.mount_source_root().join("active").join(&active.key);
-        HostMount::mount(&active.mounts, &target)
+        HostMount::mount(&active.mounts.0, &target)
     }
 
     /// A cache mount's snapshot (its containerd mounts) mounted on the host.
-    pub fn mount_cache(&self, mounts: &[Mount]) -> WorkerResult<ViewMount> {
+    pub fn mount_cache(&self, mounts: &Mounts) -> WorkerResult<ViewMount> {
         let target = self
             .mount_source_root()
             .join("caches")
             .join(random_suffix());
-        HostMount::mount(mounts, &target)
+        HostMount::mount(&mounts.0, &target)
     }
 }
 

@@ -31,7 +31,7 @@ pub struct Solver {
     pub worker: Worker,
     pub sessions: Arc<SessionManager>,
     pub local_sources: Arc<LocalSources>,
-    pub cache_mounts: Arc<super::cache_mounts::CacheMounts>,
+    pub cache_mounts: Arc<crate::worker::cache_mounts::CacheMounts>,
     /// Results of earlier builds by cache key.
     pub cache: Arc<dyn ResultCache>,
     /// The node's cache index, when the solver uses one (du, prune, GC).
@@ -80,7 +80,9 @@ impl Solver {
     /// A solver over `worker`; its own state (local source copies) lives under `root`.
     pub fn new(worker: Worker, sessions: Arc<SessionManager>, root: &std::path::Path) -> Solver {
         Solver {
-            cache_mounts: Arc::new(super::cache_mounts::CacheMounts::new(worker.clone())),
+            cache_mounts: Arc::new(crate::worker::cache_mounts::CacheMounts::new(
+                worker.clone(),
+            )),
             worker,
             sessions,
             local_sources: Arc::new(LocalSources::new(root)),

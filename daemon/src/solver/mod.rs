@@ -4,7 +4,6 @@
 
 mod build_lease;
 pub mod cache;
-pub mod cache_mounts;
 mod engine;
 mod error;
 pub mod job;

@@ -155,7 +155,7 @@ fn inspect_rootfs(
     request: &ExecRequest,
     destinations: &[String],
 ) -> WorkerResult<Inspected> {
-    let probe = HostMount::mount(&request.rootfs.mounts, &dir.path().join("rootfs"))?;
+    let probe = HostMount::mount(&request.rootfs.mounts.0, &dir.path().join("rootfs"))?;
     let mut process = request.process.clone();
     if request.emulator.is_some() {
         let argv0 = process.args.first().cloned().unwrap_or_default();
@@ -182,7 +182,7 @@ fn inspect_rootfs(
 }
 
 fn remove_mount_stubs(dir: &StepDir, rootfs: &ActiveSnapshot, stubs: &[PathBuf]) {
-    match HostMount::mount(&rootfs.mounts, &dir.path().join("rootfs")) {
+    match HostMount::mount(&rootfs.mounts.0, &dir.path().join("rootfs")) {
         Ok(probe) => stubs::remove_stubs(probe.path(), stubs),
         Err(error) => tracing::warn!(%error, "could not tidy mount stubs"),
     }
@@ -243,7 +243,7 @@ async fn run_task(
     tasks
         .create(ctx.request(CreateTaskRequest {
             container_id: id.to_string(),
-            rootfs: rootfs.mounts.clone(),
+            rootfs: rootfs.mounts.0.clone(),
             stdout: stdio.stdout.to_string_lossy().into_owned(),
             stderr: stdio.stderr.to_string_lossy().into_owned(),
             ..Default::default()

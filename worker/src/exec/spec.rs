@@ -13,6 +13,7 @@ use oci_spec::runtime::{
 
 use super::user::ResolvedUser;
 use crate::error::{WorkerError, WorkerResult};
+use crate::snapshots::Mounts;
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const HOSTNAME: &str = "nodekit";
@@ -34,10 +35,7 @@ pub enum MountSource {
     /// A fresh tmpfs.
     Tmpfs { size_bytes: Option<u64> },
     /// A containerd snapshot's mounts (another step's result).
-    Snapshot {
-        mounts: Vec<ContainerdMount>,
-        readonly: bool,
-    },
+    Snapshot { mounts: Mounts, readonly: bool },
 }
 
 #[derive(Clone, Debug)]
@@ -208,6 +206,7 @@ fn extra_mount(extra: &ExtraMount) -> WorkerResult<Vec<Mount>> {
                 .map_err(invalid)?])
         }
         MountSource::Snapshot { mounts, readonly } => mounts
+            .0
             .iter()
             .map(|m| snapshot_mount(&extra.destination, m, *readonly))
             .collect(),

@@ -5,12 +5,12 @@
 use nodekit_proto::pb::{self, CacheSharingOpt, ExecOp, MountType};
 
 use super::secrets;
-use crate::solver::cache_mounts::CacheMount;
 use crate::solver::error::SolveError;
 use crate::solver::ops::OpContext;
 use crate::solver::result::Ref;
+use crate::worker::cache_mounts::CacheMount;
 use crate::worker::exec::{ExtraMount, MountSource};
-use crate::worker::{ActiveSnapshot, ViewMount};
+use crate::worker::{ActiveSnapshot, Mounts, ViewMount};
 
 /// A writable snapshot the step runs on, and the output it becomes (if any).
 pub struct Writable {
@@ -103,13 +103,13 @@ impl MountPlan {
             let input = mount_input(mount, inputs)?;
             match selector(mount) {
                 None => (view_mounts(op, mount, &input).await?, true, None),
-                Some(_) => (Vec::new(), true, Some(op.view(&input).await?)),
+                Some(_) => (Mounts::default(), true, Some(op.view(&input).await?)),
             }
         } else {
             let active = self.writable(op, mount, inputs).await?;
             match selector(mount) {
                 None => (active.mounts.clone(), false, None),
-                Some(_) => (Vec::new(), false, Some(op.mount_active(&active)?)),
+                Some(_) => (Mounts::default(), false, Some(op.mount_active(&active)?)),
             }
         };
         let source = match (host, selector(mount)) {
@@ -232,12 +232,12 @@ async fn view_mounts(
     op: &OpContext<'_>,
     mount: &pb::Mount,
     input: &Ref,
-) -> Result<Vec<crate::worker::Mount>, SolveError> {
+) -> Result<Mounts, SolveError> {
     let key = format!("nodekit-view-{}", crate::worker::random_suffix());
     op.solver
         .worker
         .snapshots()
-        .view(
+        .view_mounts(
             &op.lease().await?.context(),
             &key,
             input.chain_id().as_deref(),

@@ -10,8 +10,8 @@ use nodekit_proto::pb::CacheSharingOpt;
 use parking_lot::Mutex;
 use tokio::sync::OwnedMutexGuard;
 
-use crate::worker::Mount;
-use crate::worker::{Worker, WorkerResult};
+use crate::Mounts;
+use crate::{Worker, WorkerResult};
 
 const GC_ROOT_LABEL: &str = "containerd.io/gc.root";
 /// Every cache-mount snapshot's name starts so.
@@ -26,7 +26,7 @@ pub struct CacheMounts {
 
 /// A cache snapshot in use by one step; released when dropped.
 pub struct CacheMount {
-    pub mounts: Vec<Mount>,
+    pub mounts: Mounts,
     key: String,
     busy: Option<Arc<Mutex<HashSet<String>>>>,
     _turn: Option<OwnedMutexGuard<()>>,
@@ -71,7 +71,7 @@ impl CacheMounts {
         };
         // Built before opening, so a failed open still releases the claim.
         let mut cache = CacheMount {
-            mounts: Vec::new(),
+            mounts: Mounts::default(),
             key,
             busy,
             _turn: turn,
@@ -108,20 +108,22 @@ impl CacheMounts {
     }
 
     /// The mounts of snapshot `key`, creating it on `base` the first time.
-    async fn open(&self, key: &str, base: Option<&str>) -> WorkerResult<Vec<Mount>> {
+    async fn open(&self, key: &str, base: Option<&str>) -> WorkerResult<Mounts> {
         let snapshots = self.worker.snapshots();
         let ctx = self.worker.ctx();
         if snapshots.exists(ctx, key).await? {
-            return snapshots.mounts(ctx, key).await;
+            return snapshots.mounts(ctx, key).await.map(Mounts);
         }
         let labels = HashMap::from([(
             GC_ROOT_LABEL.to_string(),
             humantime::format_rfc3339(std::time::SystemTime::now()).to_string(),
         )]);
         match snapshots.prepare_labeled(ctx, key, base, labels).await {
-            Ok(mounts) => Ok(mounts),
+            Ok(mounts) => Ok(Mounts(mounts)),
             // Another step created it a moment ago.
-            Err(_) if snapshots.exists(ctx, key).await? => snapshots.mounts(ctx, key).await,
+            Err(_) if snapshots.exists(ctx, key).await? => {
+                snapshots.mounts(ctx, key).await.map(Mounts)
+            }
             Err(error) => Err(error),
         }
     }
