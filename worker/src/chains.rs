@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use containerd_client::services::v1::diff_client::DiffClient;
 use containerd_client::services::v1::ApplyRequest;
-use containerd_client::types::Descriptor;
 use nodekit_oci::chain_ids;
 use oci_client::Reference;
 use oci_spec::image::Descriptor as OciDescriptor;
@@ -16,6 +15,7 @@ use super::error::{StatusExt, WorkerError, WorkerResult};
 use super::images::fetch_blob;
 use super::layer_blobs::ensure_built_blob;
 use super::Worker;
+use crate::Descriptor;
 
 /// One layer to apply: its blob, the diff ID it must unpack to, and where the blob comes from
 /// when the content store lacks it.
@@ -78,7 +78,7 @@ async fn apply_layer(
     let mounts = snapshots.prepare(ctx, &key, parent).await?;
     let applied = DiffClient::new(worker.channel().clone())
         .apply(ctx.request(ApplyRequest {
-            diff: Some(layer.blob.clone()),
+            diff: Some(layer.blob.clone().into()),
             mounts,
             payloads: HashMap::new(),
             sync_fs: false,

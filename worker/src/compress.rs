@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use containerd_client::types::Descriptor;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::io::ReaderStream;
@@ -18,6 +17,7 @@ use super::context::CallContext;
 use super::error::{WorkerError, WorkerResult};
 use super::layers::Compression;
 use super::Worker;
+use crate::Descriptor;
 
 /// zstd's default level, as BuildKit uses it.
 const ZSTD_LEVEL: i32 = 3;

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use containerd_client::types::Descriptor;
 use nodekit_oci::{self as oci, sha256_digest, Platform};
 use serde_json::{json, Value};
 
@@ -13,6 +12,7 @@ use super::error::{WorkerError, WorkerResult};
 use super::image_writer::ManifestFormat;
 use super::images::{put_image_record, ImageRecord};
 use super::Worker;
+use crate::Descriptor;
 
 /// One platform's manifest in the index.
 #[derive(Clone, Debug)]

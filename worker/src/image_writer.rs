@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use containerd_client::types::Descriptor;
 use nodekit_oci::{self as oci, chain_ids, sha256_digest, Platform};
 use oci_spec::image::{
     Config, ConfigBuilder, Descriptor as OciDescriptor, DescriptorBuilder, Digest, HistoryBuilder,
@@ -19,6 +18,7 @@ use super::error::{WorkerError, WorkerResult};
 use super::images::{get_image, put_image_record, ImageRecord, ResolvedImage};
 use super::layers::CommittedLayer;
 use super::Worker;
+use crate::Descriptor;
 
 /// Which manifest and config media types to write.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use containerd_client::types::Descriptor;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -17,6 +16,7 @@ use super::context::CallContext;
 use super::error::{WorkerError, WorkerResult};
 use super::upperdir;
 use super::Worker;
+use crate::Descriptor;
 
 /// Chunks of layer tar in flight between the writing thread and containerd.
 const CHUNKS_IN_FLIGHT: usize = 4;

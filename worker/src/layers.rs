@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use containerd_client::services::v1::diff_client::DiffClient;
 use containerd_client::services::v1::DiffRequest;
-use containerd_client::types::Descriptor;
 use nodekit_oci::{self as oci, chain_id};
 
 use super::cache_leases::CacheResources;
@@ -18,6 +17,7 @@ use super::error::{StatusExt, WorkerError, WorkerResult};
 use super::snapshots::ActiveSnapshot;
 use super::upperdir;
 use super::Worker;
+use crate::Descriptor;
 
 /// How a layer blob is compressed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -103,9 +103,10 @@ pub async fn commit_layer(
     if active.parent.is_some() {
         snapshots.remove(ctx, &view_key).await?;
     }
-    let blob = diffed?
+    let blob: Descriptor = diffed?
         .diff
-        .ok_or_else(|| WorkerError::Exec("containerd returned no layer descriptor".into()))?;
+        .ok_or_else(|| WorkerError::Exec("containerd returned no layer descriptor".into()))?
+        .into();
     let diff_id = diff_id_of(worker, ctx, &blob, compression).await?;
     let blob = match compression {
         Compression::Zstd => compress::compress_layer(worker, ctx, &blob, compression).await?,
@@ -220,6 +221,7 @@ pub async fn diff_snapshots(
     }
     diffed?
         .diff
+        .map(Descriptor::from)
         .ok_or_else(|| WorkerError::Exec("containerd returned no layer descriptor".into()))
 }
 

@@ -9,6 +9,7 @@ mod compress;
 mod connection;
 mod content;
 mod context;
+mod descriptor;
 pub mod emulation;
 mod error;
 pub mod exec;
@@ -16,12 +17,12 @@ mod hostmount;
 mod image_index;
 mod image_writer;
 pub mod images;
-pub mod layer_blobs;
+mod layer_blobs;
 pub mod layers;
 pub mod leases;
-pub mod leftovers;
-pub mod snapshots;
-pub mod upperdir;
+mod leftovers;
+mod snapshots;
+mod upperdir;
 mod views;
 
 use std::path::{Path, PathBuf};
@@ -33,9 +34,8 @@ use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
 
 pub use connection::{connect, connect_with_backoff, ContainerdInfo};
-/// containerd's descriptor, as the worker hands it out.
-pub use containerd_client::types::Descriptor;
 pub use context::CallContext;
+pub use descriptor::Descriptor;
 pub use error::{WorkerError, WorkerResult};
 pub use exec::{ExecOutcome, ExecRequest, OutputChunk, OutputStream};
 pub use image_index::IndexEntry;
@@ -266,7 +266,7 @@ impl Worker {
         lease: &Lease,
         lower: Option<&str>,
         upper: Option<&str>,
-    ) -> WorkerResult<containerd_client::types::Descriptor> {
+    ) -> WorkerResult<Descriptor> {
         layers::diff_snapshots(self, &lease.context(), lower, upper).await
     }
 
@@ -276,7 +276,7 @@ impl Worker {
         &self,
         lease: &Lease,
         snapshot: &str,
-        blob: &containerd_client::types::Descriptor,
+        blob: &Descriptor,
     ) -> WorkerResult<()> {
         layer_blobs::ensure_built_blob(self, &lease.context(), snapshot, blob).await
     }
@@ -285,9 +285,9 @@ impl Worker {
     pub async fn compress_layer(
         &self,
         lease: &Lease,
-        tar: &containerd_client::types::Descriptor,
+        tar: &Descriptor,
         compression: Compression,
-    ) -> WorkerResult<containerd_client::types::Descriptor> {
+    ) -> WorkerResult<Descriptor> {
         compress::compress_layer(self, &lease.context(), tar, compression).await
     }
 
@@ -307,7 +307,7 @@ impl Worker {
         names: &[String],
         entries: &[IndexEntry],
         format: ManifestFormat,
-    ) -> WorkerResult<containerd_client::types::Descriptor> {
+    ) -> WorkerResult<Descriptor> {
         image_index::write_index(self, &lease.context(), names, entries, format).await
     }
 }

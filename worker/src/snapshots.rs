@@ -8,7 +8,7 @@ use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest,
     StatSnapshotRequest, ViewSnapshotRequest,
 };
-use containerd_client::types::{Descriptor, Mount};
+use containerd_client::types::Mount;
 use tonic::transport::Channel;
 
 use super::chains::{apply_chain, LayerBlob};
@@ -17,6 +17,7 @@ use super::context::CallContext;
 use super::error::{StatusExt, WorkerError, WorkerResult};
 use super::images::ResolvedImage;
 use super::Worker;
+use crate::Descriptor;
 
 /// A snapshot's mounts as containerd hands them out. Outside the worker they are opaque: only
 /// the worker mounts them, on the host or into a step.

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use containerd_client::types::Descriptor;
 use futures::TryStreamExt;
 use nodekit_oci::{self as oci, sha256_digest, Platform};
 use oci_client::client::{ClientConfig, ClientProtocol};
@@ -18,6 +17,7 @@ use super::store::{put_image_record, ImageRecord};
 use crate::content;
 use crate::context::CallContext;
 use crate::error::{WorkerError, WorkerResult};
+use crate::Descriptor;
 use crate::Worker;
 
 /// Registries reached over plain HTTP (`[registry."host"] http = true`); loopback always is.

@@ -1,6 +1,5 @@
 //! Store first, registry second.
 
-use containerd_client::types::Descriptor;
 use nodekit_oci::{self as oci, chain_ids, Platform};
 use oci_client::Reference;
 use oci_spec::image::Descriptor as OciDescriptor;
@@ -11,6 +10,7 @@ use super::reference::{normalize_reference, store_name};
 use super::store::get_image;
 use crate::content;
 use crate::error::WorkerResult;
+use crate::Descriptor;
 use crate::Worker;
 
 /// Where a resolved image came from.

@@ -6,11 +6,11 @@ use containerd_client::services::v1::images_client::ImagesClient;
 use containerd_client::services::v1::{
     CreateImageRequest, GetImageRequest, Image, UpdateImageRequest,
 };
-use containerd_client::types::Descriptor;
 use tonic::transport::Channel;
 
 use crate::context::CallContext;
 use crate::error::{StatusExt, WorkerResult};
+use crate::Descriptor;
 
 /// What an image name points at.
 #[derive(Clone, Debug)]
@@ -33,7 +33,7 @@ pub async fn get_image(
     Ok(image.and_then(|image| {
         image.target.map(|target| ImageRecord {
             name: image.name,
-            target,
+            target: target.into(),
         })
     }))
 }
@@ -47,7 +47,7 @@ pub async fn put_image_record(
     let image = Image {
         name: record.name.clone(),
         labels: HashMap::new(),
-        target: Some(record.target.clone()),
+        target: Some(record.target.clone().into()),
         ..Default::default()
     };
     // A rebuild names an image that exists: update first, create when it is not there.
