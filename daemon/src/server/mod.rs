@@ -22,7 +22,12 @@ pub async fn bind_all(addrs: &[ListenAddr]) -> std::io::Result<Vec<Listener>> {
     let mut listeners = Vec::new();
     for addr in addrs {
         let bound = match addr {
-            ListenAddr::Tcp(socket) => TcpListener::bind(socket).await.map(Listener::Tcp),
+            ListenAddr::Tcp(socket) => {
+                if let Some(warning) = exposure_warning(socket) {
+                    tracing::warn!("{warning}");
+                }
+                TcpListener::bind(socket).await.map(Listener::Tcp)
+            }
             ListenAddr::Unix(path) => bind_unix(path).map(Listener::Unix),
         };
         listeners.push(
@@ -32,6 +37,19 @@ pub async fn bind_all(addrs: &[ListenAddr]) -> std::io::Result<Vec<Listener>> {
         );
     }
     Ok(listeners)
+}
+
+/// What the operator must know about a tcp listener other hosts can reach: it speaks plain h2c,
+/// and whoever reaches it can run builds as root on this node.
+fn exposure_warning(socket: &std::net::SocketAddr) -> Option<String> {
+    (!socket.ip().is_loopback()).then(|| {
+        format!(
+            "tcp://{socket} accepts builds without TLS or client certificates: anyone who can \
+             reach it can run build steps as root on this node and write into its image store. \
+             nodekitd has no TLS yet: restrict who reaches this port (NetworkPolicy, firewall), \
+             or listen on 127.0.0.1 or a unix socket only"
+        )
+    })
 }
 
 fn bind_unix(path: &std::path::Path) -> std::io::Result<UnixListener> {
@@ -107,4 +125,23 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exposure_warning;
+
+    #[test]
+    fn only_listeners_other_hosts_can_reach_are_warned_about() {
+        let warning = |a: &str| exposure_warning(&a.parse().unwrap());
+        assert!(warning("127.0.0.1:2375").is_none());
+        assert!(warning("[::1]:2375").is_none());
+        let exposed = warning("0.0.0.0:2375").expect("a warning for every address");
+        assert!(
+            exposed.contains("tcp://0.0.0.0:2375") && exposed.contains("TLS"),
+            "{exposed}"
+        );
+        assert!(warning("10.1.2.3:2375").is_some());
+        assert!(warning("[::]:2375").is_some());
+    }
 }
