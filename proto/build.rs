@@ -34,8 +34,12 @@ fn main() -> io::Result<()> {
         // pipe's bytes and the file content inside it.
         .bytes(".moby.buildkit.v1.BytesMessage.data")
         .bytes(".fsutil.types.Packet.data")
-        // LLB ops as readable JSON (the Dockerfile converter's golden tests).
-        .type_attribute(".pb", "#[derive(serde::Serialize)]")
+        // LLB ops as readable JSON, for the Dockerfile converter's golden tests only (feature
+        // `serde`, which nothing but tests turns on).
+        .type_attribute(
+            ".pb",
+            "#[cfg_attr(feature = \"serde\", derive(serde::Serialize))]",
+        )
         .build_client(true)
         .build_server(true)
         .compile_protos(&protos, &[root, well_known])

@@ -122,7 +122,7 @@ impl Store {
     /// every [`TOUCH_BATCH`] hits or by [`Store::flush`].
     pub fn touch(&self, key: &CacheKey, now_ms: u64) -> Result<()> {
         let full = {
-            let mut pending = self.lock_pending();
+            let mut pending = self.pending.lock();
             let t = pending.entry(*key).or_default();
             t.last_used_ms = t.last_used_ms.max(now_ms);
             t.hits += 1;
@@ -136,7 +136,7 @@ impl Store {
 
     /// Writes the batched hits.
     pub fn flush(&self) -> Result<()> {
-        let pending = std::mem::take(&mut *self.lock_pending());
+        let pending = std::mem::take(&mut *self.pending.lock());
         if pending.is_empty() {
             return Ok(());
         }
@@ -152,7 +152,7 @@ impl Store {
         });
         if written.is_err() {
             // Keep the hits for the next flush.
-            let mut now = self.lock_pending();
+            let mut now = self.pending.lock();
             for (key, touch) in pending {
                 let t = now.entry(key).or_default();
                 t.last_used_ms = t.last_used_ms.max(touch.last_used_ms);
@@ -209,7 +209,7 @@ impl Store {
             }
             Ok(out)
         })?;
-        let mut pending = self.lock_pending();
+        let mut pending = self.pending.lock();
         for r in &removed {
             pending.remove(&r.key);
         }
@@ -376,15 +376,10 @@ impl Store {
     }
 
     fn apply_pending(&self, r: &mut Record) {
-        if let Some(t) = self.lock_pending().get(&r.key) {
+        if let Some(t) = self.pending.lock().get(&r.key) {
             r.last_used_ms = r.last_used_ms.max(t.last_used_ms);
             r.hit_count += t.hits;
         }
-    }
-
-    fn lock_pending(&self) -> parking_lot::MutexGuard<'_, HashMap<CacheKey, Touch>> {
-        // The map holds plain counters: a panic elsewhere cannot leave it inconsistent.
-        self.pending.lock()
     }
 }
 

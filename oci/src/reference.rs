@@ -46,11 +46,6 @@ impl Reference {
         }
         Ok(reference)
     }
-
-    /// `domain/path`, without tag or digest.
-    pub fn name(&self) -> String {
-        format!("{}/{}", self.domain, self.path)
-    }
 }
 
 impl fmt::Display for Reference {
@@ -264,7 +259,6 @@ mod tests {
             (r.domain.as_str(), r.path.as_str(), r.tag.as_deref()),
             ("127.0.0.1:5000", "team/app", Some("1"))
         );
-        assert_eq!(r.name(), "127.0.0.1:5000/team/app");
     }
 
     #[test]

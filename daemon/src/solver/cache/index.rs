@@ -167,7 +167,6 @@ impl CacheIndex {
             bases.clear();
         }
         bases.insert(digest.clone(), image.clone());
-        drop(bases);
         Some(image)
     }
 
