@@ -59,6 +59,11 @@ main() {
 	# Without these, a signal would kill bash without running the EXIT trap.
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
+	if [[ ${CI:-} == true ]]; then
+		# A fresh clone gains nothing from incremental state; it only costs disk.
+		export CARGO_INCREMENTAL=0
+	fi
+	df -h "$REPO" | sed 's/^/run: disk: /' >&2
 	bash "$REPO/tests/env/up.sh"
 	# shellcheck source=/dev/null # written by up.sh
 	source "$STATE/env"
