@@ -33,7 +33,7 @@ pub struct BuildArgs {
     output: Option<String>,
 }
 
-pub async fn run(addr: &str, args: BuildArgs) -> anyhow::Result<()> {
+pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::Result<()> {
     let request = BuildRequest {
         definition: args.llb.as_ref().map(read_definition).transpose()?,
         frontend: args.frontend.clone(),
@@ -55,7 +55,7 @@ pub async fn run(addr: &str, args: BuildArgs) -> anyhow::Result<()> {
     if request.definition.is_none() && request.frontend.is_none() {
         bail!("give --llb FILE or --frontend NAME");
     }
-    let channel = nodekit::connect::channel(addr).await?;
+    let channel = nodekit::connect::open(target).await?;
     let mut printer = PlainProgress::default();
     let response = build(channel, request, |update| {
         printer.print(update, &mut std::io::stderr())

@@ -5,15 +5,15 @@ use nodekit_proto::moby::buildkit::v1::{DiskUsageRequest, ListWorkersRequest, Pr
 use nodekit_proto::MAX_MESSAGE;
 use tonic::transport::Channel;
 
-use crate::connect;
+use crate::connect::{self, Target};
 
-async fn client(addr: &str) -> anyhow::Result<ControlClient<Channel>> {
-    let channel = connect::channel(addr).await?;
+async fn client(target: &Target) -> anyhow::Result<ControlClient<Channel>> {
+    let channel = connect::open(target).await?;
     Ok(ControlClient::new(channel).max_decoding_message_size(MAX_MESSAGE))
 }
 
-pub async fn workers(addr: &str) -> anyhow::Result<()> {
-    let answer = client(addr)
+pub async fn workers(target: &Target) -> anyhow::Result<()> {
+    let answer = client(target)
         .await?
         .list_workers(ListWorkersRequest::default())
         .await?;
@@ -41,8 +41,8 @@ pub async fn workers(addr: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn disk_usage(addr: &str) -> anyhow::Result<()> {
-    let answer = client(addr)
+pub async fn disk_usage(target: &Target) -> anyhow::Result<()> {
+    let answer = client(target)
         .await?
         .disk_usage(DiskUsageRequest::default())
         .await?;
@@ -60,12 +60,12 @@ pub async fn disk_usage(addr: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn prune(addr: &str, all: bool) -> anyhow::Result<()> {
+pub async fn prune(target: &Target, all: bool) -> anyhow::Result<()> {
     let request = PruneRequest {
         all,
         ..Default::default()
     };
-    let mut stream = client(addr).await?.prune(request).await?.into_inner();
+    let mut stream = client(target).await?.prune(request).await?.into_inner();
     let mut total = 0i64;
     while let Some(record) = stream.message().await? {
         total += record.size;

@@ -2,7 +2,10 @@
 
 mod cli_build;
 
-use nodekit::{connect, control};
+use nodekit::connect::{self, ClientTls, Target};
+use nodekit::control;
+
+use std::path::PathBuf;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,6 +28,18 @@ struct Cli {
         default_value = "unix:///run/nodekit/nodekitd.sock"
     )]
     addr: String,
+    /// CA certificate (PEM) the daemon's TLS certificate must be signed by.
+    #[arg(long, value_name = "FILE")]
+    tlscacert: Option<PathBuf>,
+    /// Client certificate (PEM), for a daemon that requires one.
+    #[arg(long, value_name = "FILE")]
+    tlscert: Option<PathBuf>,
+    /// Client key (PEM) of --tlscert.
+    #[arg(long, value_name = "FILE")]
+    tlskey: Option<PathBuf>,
+    /// Name the daemon's certificate must carry (default: the address's host).
+    #[arg(long, value_name = "NAME")]
+    tlsservername: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,16 +69,17 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let target = cli.target();
     let result = match cli.command {
-        Command::Health { wait } => health(&cli.addr, Duration::from_secs(wait)).await,
-        Command::Workers => control::workers(&cli.addr).await.map(|_| ExitCode::SUCCESS),
-        Command::Build(args) => cli_build::run(&cli.addr, args)
+        Command::Health { wait } => health(&target, Duration::from_secs(wait)).await,
+        Command::Workers => control::workers(&target).await.map(|_| ExitCode::SUCCESS),
+        Command::Build(args) => cli_build::run(&target, args)
             .await
             .map(|_| ExitCode::SUCCESS),
-        Command::Du => control::disk_usage(&cli.addr)
+        Command::Du => control::disk_usage(&target)
             .await
             .map(|_| ExitCode::SUCCESS),
-        Command::Prune { all } => control::prune(&cli.addr, all)
+        Command::Prune { all } => control::prune(&target, all)
             .await
             .map(|_| ExitCode::SUCCESS),
     };
@@ -76,10 +92,28 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn health(addr: &str, wait: Duration) -> anyhow::Result<ExitCode> {
+impl Cli {
+    fn target(&self) -> Target {
+        let any_tls = self.tlscacert.is_some()
+            || self.tlscert.is_some()
+            || self.tlskey.is_some()
+            || self.tlsservername.is_some();
+        Target {
+            addr: self.addr.clone(),
+            tls: any_tls.then(|| ClientTls {
+                ca: self.tlscacert.clone(),
+                cert: self.tlscert.clone(),
+                key: self.tlskey.clone(),
+                server_name: self.tlsservername.clone(),
+            }),
+        }
+    }
+}
+
+async fn health(target: &Target, wait: Duration) -> anyhow::Result<ExitCode> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let answer = check_health(addr).await;
+        let answer = check_health(target).await;
         let serving = matches!(&answer, Ok(status) if status == "SERVING");
         if serving || tokio::time::Instant::now() >= deadline {
             println!("{}", answer?);
@@ -93,8 +127,8 @@ async fn health(addr: &str, wait: Duration) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn check_health(addr: &str) -> anyhow::Result<String> {
-    let channel = connect::channel(addr).await?;
+async fn check_health(target: &Target) -> anyhow::Result<String> {
+    let channel = connect::open(target).await?;
     let response = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: String::new(),

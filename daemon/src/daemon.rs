@@ -39,7 +39,7 @@ pub async fn run_until(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.root)
         .with_context(|| format!("creating root directory {}", config.root.display()))?;
-    let listeners = server::bind_all(&config.addrs).await?;
+    let listeners = server::bind_all(&config.addrs, &config.security).await?;
     for addr in &config.addrs {
         tracing::info!(%addr, "listening");
     }

@@ -12,3 +12,4 @@ mod layers;
 mod local;
 mod mounts;
 mod tcp;
+mod tls;

@@ -52,7 +52,7 @@ async fn tcp_connections_send_small_frames_at_once() {
     let (_, health) = tonic_health::server::health_reporter();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(nodekitd::server::serve(
-        vec![nodekitd::server::Listener::Tcp(listener)],
+        vec![nodekitd::server::Listener::Tcp(listener, None)],
         Routes::new(health),
         async move {
             let _ = stopped.await;

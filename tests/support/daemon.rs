@@ -119,6 +119,7 @@ fn config(test: &str, dir: &std::path::Path, addr: &str) -> Config {
         root: dir.join("root"),
         addrs: vec![ListenAddr::parse(addr).expect("listen address")],
         debug: false,
+        security: Default::default(),
         worker: WorkerConfig {
             socket: env.socket.clone(),
             namespace: env.namespace.clone(),

@@ -5,7 +5,9 @@
 mod containerd;
 mod daemon;
 mod env;
+mod pki;
 
 pub use containerd::{ctr, leases_labelled, Inventory};
 pub use daemon::{wait_serving, TestDaemon};
 pub use env::TestEnv;
+pub use pki::{CertFiles, TestCa};

@@ -27,6 +27,17 @@ pub struct ConfigFile {
 #[serde(default)]
 pub struct Grpc {
     pub address: Vec<String>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub tls: GrpcTls,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct GrpcTls {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

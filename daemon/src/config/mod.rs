@@ -4,6 +4,7 @@
 mod addr;
 mod file;
 pub mod proxy;
+mod security;
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ use clap::Parser;
 
 pub use addr::ListenAddr;
 use file::ConfigFile;
+pub use security::{ListenerSecurity, SocketOwner, TlsFiles};
 
 use crate::worker::emulation::{Emulation, DEFAULT_QEMU_DIR};
 use crate::worker::{RegistryHosts, WorkerConfig};
@@ -55,6 +57,18 @@ pub struct Cli {
     /// Debug logging.
     #[arg(long)]
     pub debug: bool,
+    /// Certificate (PEM) of the tcp listeners' TLS; re-read when the file changes.
+    #[arg(long, value_name = "FILE")]
+    pub tlscert: Option<PathBuf>,
+    /// Private key (PEM) of --tlscert.
+    #[arg(long, value_name = "FILE")]
+    pub tlskey: Option<PathBuf>,
+    /// CA (PEM) whose signed client certificates alone may connect over tcp (mutual TLS).
+    #[arg(long, value_name = "FILE")]
+    pub tlscacert: Option<PathBuf>,
+    /// Group (name or gid) that owns the unix sockets; its members may use nodekitd.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
 }
 
 /// The effective configuration.
@@ -63,6 +77,7 @@ pub struct Config {
     pub root: PathBuf,
     pub addrs: Vec<ListenAddr>,
     pub debug: bool,
+    pub security: ListenerSecurity,
     pub worker: WorkerConfig,
     pub cache: CacheConfig,
 }
@@ -87,6 +102,10 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("invalid --addr {addr:?}: {reason}")]
     Addr { addr: String, reason: String },
+    #[error("invalid TLS settings: {0}")]
+    Tls(String),
+    #[error("invalid --group {group:?}: {reason}")]
+    Group { group: String, reason: String },
 }
 
 impl Config {
@@ -109,6 +128,20 @@ impl Config {
             .iter()
             .map(|a| ListenAddr::parse(a))
             .collect::<Result<Vec<_>, _>>()?;
+        let security = ListenerSecurity {
+            tls: security::tls_files(
+                cli.tlscert.or(file.grpc.tls.cert),
+                cli.tlskey.or(file.grpc.tls.key),
+                cli.tlscacert.or(file.grpc.tls.ca),
+            )?,
+            socket_owner: SocketOwner {
+                uid: file.grpc.uid,
+                gid: match &cli.group {
+                    Some(group) => Some(security::group_id(group)?),
+                    None => file.grpc.gid,
+                },
+            },
+        };
         let containerd = file.worker.containerd;
         let cache = CacheConfig {
             gc: containerd.gc.unwrap_or(true),
@@ -155,6 +188,7 @@ impl Config {
             root,
             addrs,
             debug: cli.debug || file.debug,
+            security,
             worker,
             cache,
         })

@@ -1,7 +1,11 @@
-//! gRPC serving on every configured address (plain h2c over tcp and unix sockets).
+//! gRPC serving on every configured address: tcp (TLS when configured, else h2c) and unix
+//! sockets (never TLS; their file mode and group say who may connect).
+
+pub mod tls;
 
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
 
 use tokio::net::{TcpListener, UnixListener};
 use tokio_stream::wrappers::UnixListenerStream;
@@ -9,26 +13,37 @@ use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 
-use crate::config::ListenAddr;
+use crate::config::{ListenAddr, ListenerSecurity, SocketOwner};
+use tls::ReloadingConfig;
 
 /// A bound listener, ready to serve.
 pub enum Listener {
-    Tcp(TcpListener),
+    Tcp(TcpListener, Option<Arc<ReloadingConfig>>),
     Unix(UnixListener),
 }
 
-/// Binds every address up front, so a taken port fails the start rather than a later moment.
-pub async fn bind_all(addrs: &[ListenAddr]) -> std::io::Result<Vec<Listener>> {
+/// Binds every address up front, so a taken port or an unreadable certificate fails the start
+/// rather than a later moment.
+pub async fn bind_all(
+    addrs: &[ListenAddr],
+    security: &ListenerSecurity,
+) -> anyhow::Result<Vec<Listener>> {
+    let tls = match &security.tls {
+        Some(files) => Some(Arc::new(ReloadingConfig::load(files.clone())?)),
+        None => None,
+    };
     let mut listeners = Vec::new();
     for addr in addrs {
         let bound = match addr {
             ListenAddr::Tcp(socket) => {
-                if let Some(warning) = exposure_warning(socket) {
+                if let Some(warning) = exposure_warning(socket, security.tls.as_ref()) {
                     tracing::warn!("{warning}");
                 }
-                TcpListener::bind(socket).await.map(Listener::Tcp)
+                TcpListener::bind(socket)
+                    .await
+                    .map(|l| Listener::Tcp(l, tls.clone()))
             }
-            ListenAddr::Unix(path) => bind_unix(path).map(Listener::Unix),
+            ListenAddr::Unix(path) => bind_unix(path, &security.socket_owner).map(Listener::Unix),
         };
         listeners.push(
             bound.map_err(|e| {
@@ -39,20 +54,26 @@ pub async fn bind_all(addrs: &[ListenAddr]) -> std::io::Result<Vec<Listener>> {
     Ok(listeners)
 }
 
-/// What the operator must know about a tcp listener other hosts can reach: it speaks plain h2c,
-/// and whoever reaches it can run builds as root on this node.
-fn exposure_warning(socket: &std::net::SocketAddr) -> Option<String> {
-    (!socket.ip().is_loopback()).then(|| {
-        format!(
-            "tcp://{socket} accepts builds without TLS or client certificates: anyone who can \
-             reach it can run build steps as root on this node and write into its image store. \
-             nodekitd has no TLS yet: restrict who reaches this port (NetworkPolicy, firewall), \
-             or listen on 127.0.0.1 or a unix socket only"
-        )
-    })
+/// What the operator must know about a tcp listener other hosts can reach without a client
+/// certificate: whoever reaches it can run builds as root on this node.
+fn exposure_warning(socket: &std::net::SocketAddr, tls: Option<&tls::TlsFiles>) -> Option<String> {
+    if socket.ip().is_loopback() {
+        return None;
+    }
+    let how = match tls {
+        Some(files) if files.ca.is_some() => return None,
+        Some(_) => "accepts TLS clients without client certificates",
+        None => "accepts builds without TLS (plain h2c)",
+    };
+    Some(format!(
+        "tcp://{socket} {how}: anyone who can reach it can run build steps as root on this \
+         node and write into its image store. Require client certificates with --tlscert, \
+         --tlskey and --tlscacert (or [grpc.tls] cert, key and ca), or listen on 127.0.0.1 \
+         or a unix socket only"
+    ))
 }
 
-fn bind_unix(path: &std::path::Path) -> std::io::Result<UnixListener> {
+fn bind_unix(path: &std::path::Path, owner: &SocketOwner) -> std::io::Result<UnixListener> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -62,6 +83,9 @@ fn bind_unix(path: &std::path::Path) -> std::io::Result<UnixListener> {
     }
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    if owner.uid.is_some() || owner.gid.is_some() {
+        std::os::unix::fs::chown(path, owner.uid, owner.gid)?;
+    }
     Ok(listener)
 }
 
@@ -100,10 +124,14 @@ pub async fn serve(
         let server = Server::builder().add_routes(routes.clone());
         servers.push(tokio::spawn(async move {
             match listener {
-                Listener::Tcp(l) => {
+                Listener::Tcp(l, None) => {
                     server
                         .serve_with_incoming_shutdown(tcp_incoming(l), signal)
                         .await
+                }
+                Listener::Tcp(l, Some(tls)) => {
+                    let incoming = tls::tls_incoming(tcp_incoming(l), tls);
+                    server.serve_with_incoming_shutdown(incoming, signal).await
                 }
                 Listener::Unix(l) => {
                     server
@@ -130,10 +158,25 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::exposure_warning;
+    use super::tls::TlsFiles;
 
     #[test]
-    fn only_listeners_other_hosts_can_reach_are_warned_about() {
-        let warning = |a: &str| exposure_warning(&a.parse().unwrap());
+    fn only_listeners_other_hosts_can_reach_without_a_client_certificate_are_warned_about() {
+        let files = |ca: Option<&str>| TlsFiles {
+            cert: "c.pem".into(),
+            key: "k.pem".into(),
+            ca: ca.map(Into::into),
+        };
+        let mtls = files(Some("ca.pem"));
+        let server_only = files(None);
+        let addr = "0.0.0.0:2375".parse().unwrap();
+        assert!(exposure_warning(&addr, Some(&mtls)).is_none());
+        let tls_only = exposure_warning(&addr, Some(&server_only)).expect("a warning");
+        assert!(
+            tls_only.contains("without client certificates"),
+            "{tls_only}"
+        );
+        let warning = |a: &str| exposure_warning(&a.parse().unwrap(), None);
         assert!(warning("127.0.0.1:2375").is_none());
         assert!(warning("[::1]:2375").is_none());
         let exposed = warning("0.0.0.0:2375").expect("a warning for every address");
