@@ -43,6 +43,9 @@ pub async fn run_until(
     for addr in &config.addrs {
         tracing::info!(%addr, "listening");
     }
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_service_status("", ServingStatus::NotServing)

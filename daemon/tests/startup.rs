@@ -22,6 +22,11 @@ struct Daemon {
 
 impl Daemon {
     fn start(test: &str, containerd: &str) -> Daemon {
+        Daemon::start_with(test, containerd, &[])
+    }
+
+    /// As [`Daemon::start`], with more arguments (they win over what comes before).
+    fn start_with(test: &str, containerd: &str, args: &[&str]) -> Daemon {
         let dir = std::env::temp_dir().join(format!("nodekitd-{test}-{}", std::process::id()));
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_nodekitd"))
@@ -33,6 +38,7 @@ impl Daemon {
             .arg(format!("unix://{}", dir.join("nodekitd.sock").display()))
             .arg("--containerd-worker-addr")
             .arg(containerd)
+            .args(args)
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .stdout(Stdio::piped())
@@ -66,15 +72,25 @@ impl Daemon {
 
     /// The first log line containing `needle`, waiting up to `limit`.
     fn wait_for_line(&self, needle: &str, limit: Duration) -> Option<String> {
+        self.lines_until(needle, limit).pop()
+    }
+
+    /// Every log line up to the first containing `needle` (the last one), or none if none comes
+    /// within `limit`.
+    fn lines_until(&self, needle: &str, limit: Duration) -> Vec<String> {
         let deadline = Instant::now() + limit;
+        let mut seen = Vec::new();
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return Some(line),
-                Ok(_) => continue,
-                Err(_) => return None,
+                Ok(line) if line.contains(needle) => {
+                    seen.push(line);
+                    return seen;
+                }
+                Ok(line) => seen.push(line),
+                Err(_) => break,
             }
         }
-        None
+        Vec::new()
     }
 
     async fn health(&self) -> ServingStatus {
@@ -182,4 +198,52 @@ fn bad_flags_and_config_files_fail_with_a_clear_message() {
         stderr.contains(&config.display().to_string()) && stderr.contains("line 2"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_config_key_nodekitd_would_not_honour_stops_the_start_with_its_line() {
+    let config = std::env::temp_dir().join(format!("nodekitd-oci-{}.toml", std::process::id()));
+    std::fs::write(&config, "debug = true\n[worker.oci]\nenabled = true\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_nodekitd"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&config).unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}:line 3: worker.oci.enabled", config.display())),
+        "{stderr}"
+    );
+}
+
+/// The install config loads as is (flags move its paths into the test's own), with no word
+/// about any of its keys; a key nodekit ignores is logged with its file and line.
+#[test]
+fn the_install_config_loads_and_ignored_keys_are_logged_with_their_line() {
+    let install = concat!(env!("CARGO_MANIFEST_DIR"), "/../install/nodekitd.toml");
+    let extra = std::env::temp_dir().join(format!("nodekitd-extra-{}.toml", std::process::id()));
+    let text = std::fs::read_to_string(install).unwrap() + "\n[history]\nmaxAge = 60\n";
+    std::fs::write(&extra, &text).unwrap();
+    let history_line = text.lines().position(|l| l == "[history]").unwrap() + 1;
+    for (config, expected_warning) in [
+        (install.to_string(), None),
+        (extra.display().to_string(), Some(history_line)),
+    ] {
+        let daemon =
+            Daemon::start_with("install-config", &test_containerd(), &["--config", &config]);
+        let lines = daemon.lines_until("containerd worker ready", Duration::from_secs(10));
+        assert!(!lines.is_empty(), "{config}: the worker never became ready");
+        let warnings: Vec<_> = lines.iter().filter(|l| l.contains(&config)).collect();
+        match expected_warning {
+            None => assert!(warnings.is_empty(), "{warnings:?}"),
+            Some(line) => assert!(
+                warnings.len() == 1
+                    && warnings[0].contains(&format!("{config}:line {line}: history: ignored")),
+                "{warnings:?}"
+            ),
+        }
+    }
+    std::fs::remove_file(&extra).unwrap();
 }

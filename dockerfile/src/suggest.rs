@@ -12,7 +12,7 @@ pub fn wrap(message: String, value: &str, options: &[&str], case_sensitive: bool
 
 /// The option closest to `value` (edit distance below 3, first one wins
 /// on ties), or `None` when none is close or one equals `value`.
-pub(crate) fn search(value: &str, options: &[&str], case_sensitive: bool) -> Option<String> {
+pub fn search(value: &str, options: &[&str], case_sensitive: bool) -> Option<String> {
     let val = if case_sensitive {
         value.to_string()
     } else {

@@ -42,6 +42,38 @@ async fn list_workers_describes_the_containerd_worker() {
     assert_eq!(again, id);
 }
 
+/// `[worker.containerd] platforms` and `labels`, as buildkitd: what `debug workers` shows.
+#[tokio::test]
+async fn configured_platforms_and_labels_are_what_the_worker_advertises() {
+    let dir = std::env::temp_dir().join(format!("nodekit-api-advertised-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let daemon = TestDaemon::start_configured("advertised", dir, |config| {
+        config.advertised.platforms = Some(vec![
+            nodekitd::oci::Platform::parse("linux/s390x").unwrap(),
+            nodekitd::oci::Platform::parse("linux/arm/v6").unwrap(),
+        ]);
+        config.advertised.labels = [("team".to_string(), "platform".to_string())].into();
+    })
+    .await;
+    let mut control = ControlClient::new(daemon.channel().await);
+    let workers = control
+        .list_workers(ListWorkersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .record;
+    let platforms: Vec<_> = workers[0]
+        .platforms
+        .iter()
+        .map(|p| format!("{}/{}/{}", p.os, p.architecture, p.variant))
+        .collect();
+    assert_eq!(platforms, ["linux/s390x/", "linux/arm/v6"]);
+    assert_eq!(workers[0].labels["team"], "platform");
+    assert_eq!(workers[0].labels[&format!("{LABEL}executor")], "containerd");
+    drop(control);
+    daemon.stop().await;
+}
+
 #[tokio::test]
 async fn info_disk_usage_and_prune_answer() {
     let daemon = TestDaemon::start("info").await;

@@ -134,6 +134,8 @@ fn config(test: &str, dir: &std::path::Path, addr: &str) -> Config {
             gc: true,
             policies: Vec::new(),
         },
+        advertised: Default::default(),
+        warnings: Vec::new(),
     }
 }
 

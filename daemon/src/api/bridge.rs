@@ -181,8 +181,7 @@ impl LlbBridge for BridgeService {
             Ok(worker) => vec![worker_record(
                 &self.state.worker_id,
                 worker,
-                &self.state.config.cache,
-                &self.state.config.root,
+                &self.state.config,
             )],
             Err(_) => Vec::new(),
         };

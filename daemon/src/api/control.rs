@@ -116,8 +116,7 @@ impl Control for ControlService {
             record: vec![worker_record(
                 &self.state.worker_id,
                 worker,
-                &self.state.config.cache,
-                &self.state.config.root,
+                &self.state.config,
             )],
         }))
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use nodekit_proto::moby::buildkit::v1::types::{BuildkitVersion, GcPolicy, WorkerRecord};
 
-use crate::config::CacheConfig;
+use crate::config::{CacheConfig, Config};
 use nodekit_proto::pb;
 
 use crate::oci::Platform;
@@ -35,7 +35,9 @@ fn new_id() -> String {
         .collect()
 }
 
-pub fn worker_record(id: &str, worker: &Worker, cache: &CacheConfig, root: &Path) -> WorkerRecord {
+/// The worker as `debug workers` and frontends see it: the configured labels and platforms
+/// (`[worker.containerd] labels`, `platforms`) over what the worker finds itself.
+pub fn worker_record(id: &str, worker: &Worker, config: &Config) -> WorkerRecord {
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -47,20 +49,19 @@ pub fn worker_record(id: &str, worker: &Worker, cache: &CacheConfig, root: &Path
         ("containerd.namespace", worker.ctx().namespace().to_string()),
         ("containerd.uuid", worker.containerd().uuid.clone()),
     ];
+    let platforms = match &config.advertised.platforms {
+        Some(configured) => configured.clone(),
+        None => worker.config().emulation.runnable_platforms(),
+    };
     WorkerRecord {
         id: id.to_string(),
         labels: labels
             .into_iter()
             .map(|(k, v)| (format!("{LABEL_PREFIX}{k}"), v))
+            .chain(config.advertised.labels.clone())
             .collect(),
-        platforms: worker
-            .config()
-            .emulation
-            .runnable_platforms()
-            .iter()
-            .map(wire_platform)
-            .collect(),
-        gc_policy: gc_policies(cache, root),
+        platforms: platforms.iter().map(wire_platform).collect(),
+        gc_policy: gc_policies(&config.cache, &config.root),
         buildkit_version: Some(BuildkitVersion {
             package: "nodekit".into(),
             version: env!("CARGO_PKG_VERSION").into(),

@@ -1,11 +1,12 @@
-//! The buildkitd.toml subset nodekit reads. Sections it does not know are ignored, so an
-//! existing buildkitd.toml works unchanged.
+//! The buildkitd.toml keys nodekit honours. Every other key is reported by [`super::audit`]:
+//! an existing buildkitd.toml loads unless it asks for something nodekit would not do.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::audit::Severity;
 use super::ConfigError;
 
 #[derive(Debug, Default, Deserialize)]
@@ -18,6 +19,10 @@ pub struct ConfigFile {
     /// nodekit's own: where static qemu emulators are (`qemu-aarch64-static`, ...).
     #[serde(rename = "qemu-dir")]
     pub qemu_dir: Option<PathBuf>,
+    /// buildkitd's `insecure-entitlements`: what builds may ask for (`security.insecure`,
+    /// `network.host`).
+    #[serde(rename = "insecure-entitlements")]
+    pub insecure_entitlements: Vec<String>,
     pub grpc: Grpc,
     pub worker: Workers,
     pub registry: BTreeMap<String, Registry>,
@@ -56,6 +61,10 @@ pub struct ContainerdWorker {
     pub gc: Option<bool>,
     /// buildkitd's `[[worker.containerd.gcpolicy]]` rules, applied in order.
     pub gcpolicy: Vec<cachestore::GcPolicy>,
+    /// The platforms `debug workers` advertises (default: those the node can run).
+    pub platforms: Vec<String>,
+    /// Extra worker labels, shown by `debug workers` and to frontends.
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -66,12 +75,30 @@ pub struct Registry {
 }
 
 impl ConfigFile {
-    pub fn read(path: &Path) -> Result<ConfigFile, ConfigError> {
+    /// Reads and audits the file: its warnings (`FILE:LINE: key: why`) come back with it; a key
+    /// nodekit would not honour makes it an error that lists them all.
+    pub fn read(path: &Path) -> Result<(ConfigFile, Vec<String>), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        ConfigFile::parse(path, &text)
+        let file = ConfigFile::parse(path, &text)?;
+        let findings = super::audit::audit(&text);
+        let report = |severity| {
+            findings
+                .iter()
+                .filter(|f| f.severity == severity)
+                .map(|f| format!("{}:{f}", path.display()))
+                .collect::<Vec<_>>()
+        };
+        let errors = report(Severity::Error);
+        if !errors.is_empty() {
+            return Err(ConfigError::Unsupported {
+                path: path.to_path_buf(),
+                findings: errors.join("\n  "),
+            });
+        }
+        Ok((file, report(Severity::Warning)))
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
@@ -87,7 +114,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_sections_of_a_buildkitd_toml_are_ignored() {
+    fn keys_nodekit_does_not_honour_do_not_stop_parsing_the_rest() {
         let text = "debug = true\n[worker.oci]\nenabled = false\n[worker.containerd]\ngc = true\n";
         let file = ConfigFile::parse(Path::new("b.toml"), text).unwrap();
         assert!(file.debug);

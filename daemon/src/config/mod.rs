@@ -2,6 +2,7 @@
 //! over the file, the file over the defaults.
 
 mod addr;
+mod audit;
 mod file;
 pub mod proxy;
 mod security;
@@ -80,6 +81,18 @@ pub struct Config {
     pub security: ListenerSecurity,
     pub worker: WorkerConfig,
     pub cache: CacheConfig,
+    /// What `debug workers` shows beyond what the worker finds itself.
+    pub advertised: Advertised,
+    /// The config file's keys nodekitd ignores (`FILE:LINE: key: why`), logged at start.
+    pub warnings: Vec<String>,
+}
+
+/// buildkitd's `platforms` and `labels` of the worker.
+#[derive(Clone, Debug, Default)]
+pub struct Advertised {
+    /// Replaces the platforms the node can run (`worker.containerd.platforms`).
+    pub platforms: Option<Vec<crate::oci::Platform>>,
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// How the build cache is kept in bounds.
@@ -100,21 +113,27 @@ pub enum ConfigError {
     },
     #[error("config file {path} is invalid: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("config file {path} asks for what nodekitd does not do:\n  {findings}")]
+    Unsupported { path: PathBuf, findings: String },
     #[error("invalid --addr {addr:?}: {reason}")]
     Addr { addr: String, reason: String },
     #[error("invalid TLS settings: {0}")]
     Tls(String),
+    #[error("invalid platform {platform:?} in worker.containerd.platforms: {reason}")]
+    Platform { platform: String, reason: String },
     #[error("invalid --group {group:?}: {reason}")]
     Group { group: String, reason: String },
 }
 
 impl Config {
     pub fn load(cli: Cli) -> Result<Config, ConfigError> {
-        let file = match &cli.config {
+        let (file, warnings) = match &cli.config {
             Some(path) => ConfigFile::read(path)?,
-            None => ConfigFile::default(),
+            None => Default::default(),
         };
-        Config::merge(cli, file)
+        let mut config = Config::merge(cli, file)?;
+        config.warnings = warnings;
+        Ok(config)
     }
 
     fn merge(cli: Cli, file: ConfigFile) -> Result<Config, ConfigError> {
@@ -143,6 +162,10 @@ impl Config {
             },
         };
         let containerd = file.worker.containerd;
+        let advertised = Advertised {
+            platforms: advertised_platforms(&containerd.platforms)?,
+            labels: containerd.labels.clone(),
+        };
         let cache = CacheConfig {
             gc: containerd.gc.unwrap_or(true),
             policies: containerd.gcpolicy.clone(),
@@ -191,8 +214,28 @@ impl Config {
             security,
             worker,
             cache,
+            advertised,
+            warnings: Vec::new(),
         })
     }
+}
+
+fn advertised_platforms(
+    texts: &[String],
+) -> Result<Option<Vec<crate::oci::Platform>>, ConfigError> {
+    if texts.is_empty() {
+        return Ok(None);
+    }
+    texts
+        .iter()
+        .map(|text| {
+            crate::oci::Platform::parse(text).map_err(|e| ConfigError::Platform {
+                platform: text.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 pub fn default_mount_source_root(root: &Path) -> PathBuf {
