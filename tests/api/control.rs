@@ -2,8 +2,8 @@
 
 use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
 use nodekit_proto::moby::buildkit::v1::{
-    BuildHistoryRequest, DiskUsageRequest, InfoRequest, ListWorkersRequest, PruneRequest,
-    SolveRequest, UpdateBuildHistoryRequest,
+    BuildHistoryRequest, CacheOptions, CacheOptionsEntry, DiskUsageRequest, InfoRequest,
+    ListWorkersRequest, PruneRequest, SolveRequest, UpdateBuildHistoryRequest,
 };
 use nodekit_proto::pb;
 use nodekit_test_support::{TestDaemon, TestEnv};
@@ -151,6 +151,43 @@ async fn an_unknown_exporter_or_frontend_is_refused() {
         .await
         .unwrap_err();
     assert!(error.message().contains("nosuch.v0"), "{}", error.message());
+
+    // What nodekitd would otherwise drop: a cache export, an attestation.
+    let error = control
+        .solve(SolveRequest {
+            r#ref: "cache-export".into(),
+            definition: Some(Default::default()),
+            cache: Some(CacheOptions {
+                exports: vec![CacheOptionsEntry {
+                    r#type: "local".into(),
+                    attrs: [("dest".to_string(), "/tmp/x".to_string())].into(),
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), tonic::Code::Unimplemented);
+    assert!(
+        error.message().contains("--export-cache type=local"),
+        "{}",
+        error.message()
+    );
+    let error = control
+        .solve(SolveRequest {
+            r#ref: "attest".into(),
+            frontend: "dockerfile.v0".into(),
+            frontend_attrs: [("attest:sbom".to_string(), String::new())].into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        error.message().contains("attest:sbom"),
+        "{}",
+        error.message()
+    );
     daemon.stop().await;
 }
 

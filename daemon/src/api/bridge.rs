@@ -100,6 +100,9 @@ impl LlbBridge for BridgeService {
     ) -> Result<Response<wire::SolveResponse>, Status> {
         let build = self.build(&request).await?;
         let request = request.into_inner();
+        super::unsupported::refuse_cache_imports(
+            request.cache_imports.iter().map(|e| e.r#type.as_str()),
+        )?;
         let result = match request.frontend.as_str() {
             "" => solve_definition(&build, request.definition.clone().unwrap_or_default()).await?,
             name => solve_frontend(&build, name, &request).await?,

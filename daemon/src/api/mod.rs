@@ -5,6 +5,7 @@ mod bridge;
 mod cache;
 mod control;
 mod solve;
+mod unsupported;
 mod workers;
 
 use std::sync::Arc;

@@ -46,6 +46,7 @@ pub async fn solve(
     state: &ApiState,
     request: SolveRequest,
 ) -> Result<BTreeMap<String, String>, Status> {
+    super::unsupported::refuse_unsupported(&request)?;
     let worker = state.worker()?.clone();
     let export = match exporter(&request)? {
         None => None,

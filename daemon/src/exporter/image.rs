@@ -35,10 +35,8 @@ pub struct ImageExport {
 
 impl ImageExport {
     pub fn from_attrs(attrs: &BTreeMap<String, String>) -> Result<ImageExport, SolveError> {
-        if attrs.get("push").is_some_and(|v| v == "true") {
-            return Err(SolveError::Unsupported(
-                "image exporter: push=true is not supported by nodekitd yet (images are stored in the node's image store)".into(),
-            ));
+        for (key, value) in attrs {
+            refuse_unsupported_attr(key, value)?;
         }
         let names = attrs
             .get("name")
@@ -224,9 +222,61 @@ fn default_config() -> Result<Config, SolveError> {
         .map_err(|e| SolveError::Other(format!("image config: {e}")))
 }
 
+/// The image exporter's attributes nodekitd does not implement, refused by name unless they
+/// ask for what it does anyway (`push=false`, `store=true`); unknown ones too, so a misspelt
+/// `name` is not an image stored without one.
+fn refuse_unsupported_attr(key: &str, value: &str) -> Result<(), SolveError> {
+    let is_true = || matches!(value, "true" | "1");
+    let unsupported = match key {
+        "name" | "compression" | "oci-mediatypes" => false,
+        // Deprecated and without effect upstream too.
+        "buildinfo" | "buildinfo-attrs" => false,
+        "push" | "push-by-digest" | "insecure" | "registry.insecure" | "name-canonical"
+        | "oci-artifact" | "force-compression" | "rewrite-timestamp" => is_true(),
+        "store" | "unpack" => !matches!(value, "" | "true" | "1"),
+        "dangling-name-prefix" | "compression-level" | "source-date-epoch" => !value.is_empty(),
+        _ if key.starts_with("annotation") => true,
+        _ => {
+            return Err(SolveError::Unsupported(format!(
+                "image exporter: unknown attribute {key:?} (nodekitd knows name, compression, oci-mediatypes)"
+            )))
+        }
+    };
+    if unsupported {
+        return Err(SolveError::Unsupported(format!(
+            "image exporter: {key}={value} is not supported by nodekitd yet (images are stored, unpacked, in the node's image store)"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attributes_nodekitd_does_not_implement_are_refused_by_name() {
+        for (key, value) in [
+            ("push", "true"),
+            ("store", "false"),
+            ("unpack", "false"),
+            ("annotation.org.opencontainers.image.title", "x"),
+            ("compression-level", "3"),
+            ("nmae", "app:1"),
+        ] {
+            let error = ImageExport::from_attrs(&attrs(&[(key, value)]))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains(key), "{key}={value}: {error:?}");
+        }
+        for (key, value) in [("push", "false"), ("store", "true"), ("unpack", "true")] {
+            assert!(
+                ImageExport::from_attrs(&attrs(&[(key, value)])).is_ok(),
+                "{key}={value}"
+            );
+        }
+    }
 
     fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

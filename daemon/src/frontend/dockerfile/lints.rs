@@ -61,9 +61,22 @@ pub fn report(input: &LintInput<'_>, converted: &[Converted], job: &Job) -> Resu
     for warning in &warnings {
         job.progress.warning(warn_request(input, warning));
     }
+    for key in &input.options.unknown {
+        job.progress.warning(unknown_option(input, key));
+    }
     match lint::lint_error(&warnings, input.config) {
         Some(message) => Err(SolveError::InvalidDefinition(message)),
         None => Ok(()),
+    }
+}
+
+/// An option neither nodekitd nor upstream's Dockerfile frontend reads: a typo, most likely.
+fn unknown_option(input: &LintInput<'_>, key: &str) -> WarnRequest {
+    WarnRequest {
+        digest: input.vertex.to_string(),
+        level: LINT_LEVEL,
+        short: format!("frontend option {key:?} is unknown and has no effect").into_bytes(),
+        ..Default::default()
     }
 }
 

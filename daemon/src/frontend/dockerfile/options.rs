@@ -24,6 +24,8 @@ pub struct Options {
     pub extra_hosts: Vec<(String, String)>,
     /// `context:<name>` overrides: a stage or image name mapped to another source.
     pub named_contexts: BTreeMap<String, String>,
+    /// Options nodekitd does not know (upstream ignores them too): shown as build warnings.
+    pub unknown: Vec<String>,
 }
 
 impl Options {
@@ -58,11 +60,76 @@ impl Options {
                 "no-cache" => self.no_cache = Some(list(value)),
                 "image-resolve-mode" => self.image_resolve_mode = resolve_mode(value)?,
                 "add-hosts" => self.extra_hosts = hosts(value)?,
-                // Everything else (attestations, cache settings, ...) does not change the build.
-                _ => {}
+                _ => self.other(key, value)?,
             }
         }
         Ok(())
+    }
+
+    /// Options beyond the ones that shape the LLB: accepted when they cannot change the build,
+    /// refused by name when nodekitd would have to ignore what they ask.
+    fn other(&mut self, key: &str, value: &str) -> Result<(), SolveError> {
+        let refuse = |what: &str| {
+            Err(SolveError::Unsupported(format!(
+                "frontend option {key}={value}: {what} is not supported by nodekitd yet"
+            )))
+        };
+        match key {
+            // Where the inputs come from, and the source-control facts upstream records only
+            // in attestations.
+            "filename" | "multi-platform" | "contextsubdir" | "cmdline" => Ok(()),
+            "contextkey" if matches!(value, "" | "context") => Ok(()),
+            "dockerfilekey" if matches!(value, "" | "dockerfile") => Ok(()),
+            "contextkey" | "dockerfilekey" => refuse("another name for the build's inputs"),
+            _ if ["local-sessionid:", "input-metadata:", "vcs:"]
+                .iter()
+                .any(|p| key.starts_with(p)) =>
+            {
+                Ok(())
+            }
+            _ if key.starts_with("attest:") && attestation_disabled(value) => Ok(()),
+            _ if key.starts_with("attest:") => refuse("an attestation"),
+            "cache-imports" | "cache-from" if matches!(value.trim(), "" | "[]" | "null") => Ok(()),
+            "cache-imports" | "cache-from" => refuse("cache import"),
+            "force-network-mode" => match value {
+                "" | "sandbox" | "default" => Ok(()),
+                _ => refuse("a network mode for every RUN"),
+            },
+            "requestid" if value.is_empty() => Ok(()),
+            "requestid" => refuse("a frontend subrequest (--call, --check, --print)"),
+            "shm-size" if matches!(value, "" | "0") => Ok(()),
+            "hostname"
+            | "shm-size"
+            | "ulimit"
+            | "cgroup-parent"
+            | "memory"
+            | "memswap"
+            | "cpushares"
+            | "cpuperiod"
+            | "cpuquota"
+            | "cpusetcpus"
+            | "cpusetmems"
+            | "override-copy-image"
+                if !value.is_empty() =>
+            {
+                refuse("a setting for every RUN step")
+            }
+            "hostname"
+            | "ulimit"
+            | "cgroup-parent"
+            | "memory"
+            | "memswap"
+            | "cpushares"
+            | "cpuperiod"
+            | "cpuquota"
+            | "cpusetcpus"
+            | "cpusetmems"
+            | "override-copy-image" => Ok(()),
+            _ => {
+                self.unknown.push(key.to_string());
+                Ok(())
+            }
+        }
     }
 
     /// Whether the cache is to be ignored for stage `name`.
@@ -73,6 +140,14 @@ impl Options {
             Some(stages) => name.is_some_and(|n| stages.iter().any(|s| s.eq_ignore_ascii_case(n))),
         }
     }
+}
+
+/// `attest:sbom=disabled=true`, `attest:provenance=false`: what buildx sends to turn one off.
+fn attestation_disabled(value: &str) -> bool {
+    value == "false"
+        || value
+            .split(',')
+            .any(|part| matches!(part.trim(), "disabled=true" | "mode=disabled"))
 }
 
 fn list(value: &str) -> Vec<String> {
@@ -121,6 +196,35 @@ fn hosts(value: &str) -> Result<Vec<(String, String)>, SolveError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_that_would_be_ignored_are_refused_and_unknown_ones_kept_for_a_warning() {
+        for (key, value) in [
+            ("attest:sbom", ""),
+            ("attest:provenance", "mode=max"),
+            ("requestid", "frontend.outline"),
+            ("force-network-mode", "none"),
+            ("cache-imports", "[{\"Type\":\"local\"}]"),
+            ("ulimit", "nofile=1024:1024"),
+            ("dockerfilekey", "other"),
+        ] {
+            let error = parse(&[(key, value)])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains(key), "{key}={value}: {error:?}");
+        }
+        let options = parse(&[
+            ("attest:sbom", "disabled=true"),
+            ("attest:provenance", "false"),
+            ("cache-imports", "[]"),
+            ("vcs:source", "git@example.com:x.git"),
+            ("filename", ""),
+            ("buidl-arg:X", "1"),
+        ])
+        .unwrap();
+        assert_eq!(options.unknown, ["buidl-arg:X"]);
+    }
 
     fn parse(pairs: &[(&str, &str)]) -> Result<Options, SolveError> {
         Options::parse(

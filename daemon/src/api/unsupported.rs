@@ -1,0 +1,106 @@
+//! Solve request fields nodekitd does not implement: refused with their names, never dropped
+//! (a build that "succeeds" without its cache export or source policy has other semantics than
+//! the client asked for).
+
+use nodekit_proto::moby::buildkit::v1::{CacheOptionsEntry, SolveRequest};
+use tonic::Status;
+
+/// The first field of `request` nodekitd would have to ignore, as an error naming it.
+pub fn refuse_unsupported(request: &SolveRequest) -> Result<(), Status> {
+    let refuse = |what: String| {
+        Err(Status::unimplemented(format!(
+            "{what} is not supported by nodekitd yet"
+        )))
+    };
+    if let Some(cache) = &request.cache {
+        if let Some(kind) = first_type(&cache.exports)
+            .or_else(|| (!cache.export_ref_deprecated.is_empty()).then(|| "registry".to_string()))
+        {
+            return refuse(format!(
+                "cache export (--export-cache type={kind}): nodekitd keeps every step's result in the node's own cache index, and exporting it"
+            ));
+        }
+        if let Some(kind) = first_type(&cache.imports)
+            .or_else(|| (!cache.import_refs_deprecated.is_empty()).then(|| "registry".to_string()))
+        {
+            return refuse(format!(
+                "cache import (--import-cache type={kind}): nodekitd uses the node's own cache index; importing another"
+            ));
+        }
+    }
+    if request
+        .source_policy
+        .as_ref()
+        .is_some_and(|policy| !policy.rules.is_empty())
+        || !request.source_policy_session.is_empty()
+    {
+        return refuse("a source policy (--source-policy-file)".into());
+    }
+    if request.enable_session_exporter {
+        return refuse("choosing exporters through the session (EnableSessionExporter)".into());
+    }
+    if request.proxy_network {
+        return refuse("a proxied build network (ProxyNetwork)".into());
+    }
+    Ok(())
+}
+
+/// Cache imports a gateway frontend asks for with its own solves (their types).
+pub fn refuse_cache_imports<'a>(mut types: impl Iterator<Item = &'a str>) -> Result<(), Status> {
+    match types.next() {
+        Some(kind) => Err(Status::unimplemented(format!(
+            "cache import (type={kind}) is not supported by nodekitd yet: it uses the node's own cache index"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn first_type(entries: &[CacheOptionsEntry]) -> Option<String> {
+    entries.first().map(|e| e.r#type.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nodekit_proto::moby::buildkit::v1::CacheOptions;
+
+    fn entry(kind: &str) -> CacheOptionsEntry {
+        CacheOptionsEntry {
+            r#type: kind.into(),
+            attrs: Default::default(),
+        }
+    }
+
+    #[test]
+    fn cache_options_are_refused_naming_the_flag_and_type() {
+        let mut request = SolveRequest {
+            cache: Some(CacheOptions {
+                exports: vec![entry("local")],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let error = refuse_unsupported(&request).unwrap_err();
+        assert!(
+            error.message().contains("--export-cache type=local"),
+            "{error}"
+        );
+        request.cache = Some(CacheOptions {
+            import_refs_deprecated: vec!["r".into()],
+            ..Default::default()
+        });
+        let error = refuse_unsupported(&request).unwrap_err();
+        assert!(
+            error.message().contains("--import-cache type=registry"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_empty_request_and_empty_cache_options_pass() {
+        let mut request = SolveRequest::default();
+        assert!(refuse_unsupported(&request).is_ok());
+        request.cache = Some(CacheOptions::default());
+        assert!(refuse_unsupported(&request).is_ok());
+    }
+}
