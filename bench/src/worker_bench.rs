@@ -89,6 +89,7 @@ async fn one_build(worker: &Worker, env: &TestEnv, run: usize) -> anyhow::Result
         },
         mounts: Vec::new(),
         network: NetworkMode::Host,
+        sandbox: Default::default(),
         emulator: None,
     };
     let outcome = timed(&mut t, worker.exec(request, None, CancellationToken::new())).await?;

@@ -31,6 +31,9 @@ pub struct BuildArgs {
     /// Exporter, e.g. type=image,name=example.com/app:1.
     #[arg(long)]
     output: Option<String>,
+    /// Entitlement to ask for (security.insecure, network.host); repeatable.
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    allow: Vec<String>,
 }
 
 pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::Result<()> {
@@ -51,6 +54,7 @@ pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::
         },
         exporter: args.output.as_deref().map(exporter).transpose()?,
         build_ref: String::new(),
+        entitlements: args.allow.clone(),
     };
     if request.definition.is_none() && request.frontend.is_none() {
         bail!("give --llb FILE or --frontend NAME");

@@ -5,6 +5,7 @@
 
 mod builds;
 mod control;
+mod entitlements;
 mod frontend;
 mod gateway;
 mod helpers;

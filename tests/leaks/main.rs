@@ -44,6 +44,7 @@ fn request(rootfs: nodekitd::worker::ActiveSnapshot, script: &str) -> ExecReques
         },
         mounts: Vec::new(),
         network: NetworkMode::Host,
+        sandbox: Default::default(),
         emulator: None,
     }
 }

@@ -120,6 +120,7 @@ fn config(test: &str, dir: &std::path::Path, addr: &str) -> Config {
         addrs: vec![ListenAddr::parse(addr).expect("listen address")],
         debug: false,
         security: Default::default(),
+        entitlements: Default::default(),
         worker: WorkerConfig {
             socket: env.socket.clone(),
             namespace: env.namespace.clone(),

@@ -49,6 +49,7 @@ impl Step {
             },
             mounts: Vec::<ExtraMount>::new(),
             network: NetworkMode::Host,
+            sandbox: Default::default(),
             emulator: None,
         }
     }

@@ -32,6 +32,8 @@ pub struct BuildRequest {
     pub exporter: Option<(String, BTreeMap<String, String>)>,
     /// The build ref; random when empty.
     pub build_ref: String,
+    /// Entitlements asked for (`security.insecure`, `network.host`), as buildctl's `--allow`.
+    pub entitlements: Vec<String>,
 }
 
 /// Runs `request`, handing every progress update to `on_progress`; returns the exporter
@@ -96,6 +98,7 @@ fn solve_request(request: &BuildRequest, build_ref: &str, session: &str) -> Solv
             .map(|e| e.attrs.clone())
             .unwrap_or_default(),
         exporters,
+        entitlements: request.entitlements.clone(),
         ..Default::default()
     }
 }

@@ -13,6 +13,7 @@ use crate::exporter::image::ImageExport;
 use crate::exporter::platforms::platform_results;
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
+use crate::solver::entitlements::Entitlements;
 use crate::solver::{SolveContext, SolveError, Solver};
 
 /// How long `Status` waits for its build to start (upstream waits the same).
@@ -60,6 +61,8 @@ pub async fn solve(
         }
     };
     let mode = BuildMode::of(&request)?;
+    let entitlements = Entitlements::grant(&request.entitlements, &state.config.entitlements)
+        .map_err(to_status)?;
     let guard = state.jobs.start(&request.r#ref);
     // A client that disconnects drops this future: cancel the build's steps with it.
     let _cancel_on_drop = guard.job.cancel.clone().drop_guard();
@@ -67,6 +70,7 @@ pub async fn solve(
         guard.job.clone(),
         &worker,
         request.session.clone(),
+        entitlements,
     ));
     // If the client goes away this future is dropped mid-way: break the context's reference
     // cycle so its lease is dropped, and with it deleted.
@@ -192,6 +196,7 @@ pub(super) fn to_status(error: SolveError) -> Status {
         SolveError::InvalidDefinition(_) => Status::invalid_argument(error.to_string()),
         SolveError::Frontend(_) => Status::unknown(error.to_string()),
         SolveError::Unsupported(_) => Status::unimplemented(error.to_string()),
+        SolveError::NotAllowed(_) => Status::permission_denied(error.to_string()),
         _ => Status::unknown(error.to_string()),
     }
 }

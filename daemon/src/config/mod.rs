@@ -15,6 +15,7 @@ pub use addr::ListenAddr;
 use file::ConfigFile;
 pub use security::{ListenerSecurity, SocketOwner, TlsFiles};
 
+use crate::solver::entitlements::Entitlements;
 use crate::worker::emulation::{Emulation, DEFAULT_QEMU_DIR};
 use crate::worker::{RegistryHosts, WorkerConfig};
 
@@ -67,6 +68,10 @@ pub struct Cli {
     /// CA (PEM) whose signed client certificates alone may connect over tcp (mutual TLS).
     #[arg(long, value_name = "FILE")]
     pub tlscacert: Option<PathBuf>,
+    /// Lets builds that ask for it (buildctl --allow) use an entitlement: security.insecure
+    /// (RUN --security=insecure runs privileged) or network.host; repeatable.
+    #[arg(long = "allow-insecure-entitlement", value_name = "NAME")]
+    pub allow_insecure_entitlements: Vec<String>,
     /// Group (name or gid) that owns the unix sockets; its members may use nodekitd.
     #[arg(long, value_name = "GROUP")]
     pub group: Option<String>,
@@ -79,6 +84,8 @@ pub struct Config {
     pub addrs: Vec<ListenAddr>,
     pub debug: bool,
     pub security: ListenerSecurity,
+    /// What builds may be granted (`--allow-insecure-entitlement`, `insecure-entitlements`).
+    pub entitlements: Entitlements,
     pub worker: WorkerConfig,
     pub cache: CacheConfig,
     /// What `debug workers` shows beyond what the worker finds itself.
@@ -117,6 +124,8 @@ pub enum ConfigError {
     Unsupported { path: PathBuf, findings: String },
     #[error("invalid --addr {addr:?}: {reason}")]
     Addr { addr: String, reason: String },
+    #[error("invalid --allow-insecure-entitlement: {0}")]
+    Entitlement(String),
     #[error("invalid TLS settings: {0}")]
     Tls(String),
     #[error("invalid platform {platform:?} in worker.containerd.platforms: {reason}")]
@@ -161,6 +170,11 @@ impl Config {
                 },
             },
         };
+        let entitlements = Entitlements::parse(
+            &first_non_empty(cli.allow_insecure_entitlements, file.insecure_entitlements)
+                .unwrap_or_default(),
+        )
+        .map_err(ConfigError::Entitlement)?;
         let containerd = file.worker.containerd;
         let advertised = Advertised {
             platforms: advertised_platforms(&containerd.platforms)?,
@@ -212,6 +226,7 @@ impl Config {
             addrs,
             debug: cli.debug || file.debug,
             security,
+            entitlements,
             worker,
             cache,
             advertised,

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use super::build_lease::BuildLease;
 use super::cache::index::CacheIndex;
 use super::cache::{self, CacheEntry, CacheKey, NoCache, ResultCache};
+use super::entitlements::{check_graph, Entitlements};
 use super::error::SolveError;
 use super::job::Job;
 use super::local_sources::LocalSources;
@@ -51,16 +52,24 @@ pub struct SolveContext {
     lease: BuildLease,
     /// The session of the client that asked (for local sources, secrets).
     pub session_id: String,
+    /// What the build's steps may do beyond the sandbox.
+    pub entitlements: Entitlements,
     memo: Mutex<HashMap<String, VertexFuture>>,
 }
 
 impl SolveContext {
     /// A build's context; its lease is being created from now on.
-    pub fn new(job: Arc<Job>, worker: &Worker, session_id: String) -> SolveContext {
+    pub fn new(
+        job: Arc<Job>,
+        worker: &Worker,
+        session_id: String,
+        entitlements: Entitlements,
+    ) -> SolveContext {
         SolveContext {
             job,
             lease: BuildLease::start(worker),
             session_id,
+            entitlements,
             memo: Mutex::new(HashMap::new()),
         }
     }
@@ -151,6 +160,7 @@ impl Solver {
         let Some(root) = graph.root().cloned() else {
             return Ok(None);
         };
+        check_graph(&graph, &ctx.entitlements)?;
         let cancel = ctx.job.cancel.clone();
         tokio::select! {
             solved = self.output(&graph, &ctx, &root) => solved.map(Some),

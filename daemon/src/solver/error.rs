@@ -17,6 +17,9 @@ pub enum SolveError {
     ExitCode { command: String, code: u32 },
     #[error("{0}")]
     Unsupported(String),
+    /// An entitlement the build was not granted.
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("{0}")]
     Session(String),
     /// A file action failed (BuildKit's wording: "failed to copy: ...").

@@ -12,6 +12,7 @@ pub use run::{
     exec, remove_leftover_containers, ExecOutcome, ExecRequest, OutputChunk, OutputStream,
 };
 pub use spec::{
-    build_spec, env_with_path, ExtraMount, MountSource, NetworkMode, ProcessSpec, DEFAULT_PATH,
+    build_spec, env_with_path, ExtraMount, MountSource, NetworkMode, ProcessSpec, Rlimit, Sandbox,
+    DEFAULT_PATH,
 };
 pub use user::{resolve_user, ResolvedUser};

@@ -11,7 +11,9 @@ use containerd_client::services::v1::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::spec::{build_spec, ExtraMount, MountSource, NetworkMode, ProcessSpec, SpecInput};
+use super::spec::{
+    build_spec, ExtraMount, MountSource, NetworkMode, ProcessSpec, Sandbox, SpecInput,
+};
 use super::stdio::Stdio;
 use super::stepdir::StepDir;
 use super::stubs;
@@ -34,6 +36,8 @@ pub struct ExecRequest {
     pub process: ProcessSpec,
     pub mounts: Vec<ExtraMount>,
     pub network: NetworkMode,
+    /// Privileges, hostname and resource limits.
+    pub sandbox: Sandbox,
     /// For a foreign platform without a kernel handler: the static qemu to run the command.
     pub emulator: Option<PathBuf>,
 }
@@ -106,6 +110,7 @@ async fn run_step(
         user: &inspected.user,
         mounts: &request.mounts,
         network: request.network,
+        sandbox: &request.sandbox,
         etc_hosts: dir.hosts(),
         etc_resolv_conf: dir.resolv_conf(),
     })?;

@@ -57,6 +57,26 @@ pub struct ProcessSpec {
     pub extra_hosts: Vec<(String, String)>,
 }
 
+/// What a step may do beyond the defaults (ExecOp's security mode, hostname and ulimits).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sandbox {
+    /// `RUN --security=insecure`: every capability, every device, writable /sys and cgroups,
+    /// no masked paths (as `docker run --privileged`).
+    pub privileged: bool,
+    /// The container's hostname; none: nodekit's own.
+    pub hostname: Option<String>,
+    /// Resource limits (`nofile`, `nproc`, ...); none: the containerd shim's own, as BuildKit.
+    pub rlimits: Vec<Rlimit>,
+}
+
+/// One resource limit, as BuildKit's `Ulimit` (`name` without `RLIMIT_`, any case).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
 /// Everything the spec needs besides the defaults.
 pub struct SpecInput<'a> {
     pub container_id: &'a str,
@@ -65,6 +85,7 @@ pub struct SpecInput<'a> {
     pub user: &'a ResolvedUser,
     pub mounts: &'a [ExtraMount],
     pub network: NetworkMode,
+    pub sandbox: &'a Sandbox,
     /// Host files the step sees as /etc/hosts and /etc/resolv.conf.
     pub etc_hosts: PathBuf,
     pub etc_resolv_conf: PathBuf,
@@ -73,7 +94,8 @@ pub struct SpecInput<'a> {
 pub fn build_spec(input: &SpecInput<'_>) -> WorkerResult<Spec> {
     let mut spec = Spec::default();
     spec.set_version("1.0.2".into());
-    spec.set_hostname(Some(HOSTNAME.into()));
+    let hostname = input.sandbox.hostname.as_deref().unwrap_or(HOSTNAME);
+    spec.set_hostname(Some(hostname.into()));
     spec.set_root(Some(
         RootBuilder::default()
             .path("rootfs")
@@ -83,6 +105,9 @@ pub fn build_spec(input: &SpecInput<'_>) -> WorkerResult<Spec> {
     ));
     spec.set_process(Some(process(input)?));
     let mut mounts = spec.mounts().clone().unwrap_or_default();
+    if input.sandbox.privileged {
+        mounts = mounts.into_iter().map(writable).collect();
+    }
     mounts.extend(etc_mounts(input)?);
     for extra in input.mounts {
         mounts.extend(extra_mount(extra)?);
@@ -93,7 +118,11 @@ pub fn build_spec(input: &SpecInput<'_>) -> WorkerResult<Spec> {
 }
 
 fn process(input: &SpecInput<'_>) -> WorkerResult<oci_spec::runtime::Process> {
-    let caps: HashSet<Capability> = default_capabilities();
+    let caps: HashSet<Capability> = if input.sandbox.privileged {
+        all_capabilities()
+    } else {
+        default_capabilities()
+    };
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
@@ -106,29 +135,55 @@ fn process(input: &SpecInput<'_>) -> WorkerResult<oci_spec::runtime::Process> {
         .additional_gids(input.user.additional_gids.clone())
         .build()
         .map_err(invalid)?;
-    // containerd's default; raising the hard limit above the shim's own is not permitted.
-    let rlimit = PosixRlimitBuilder::default()
-        .typ(PosixRlimitType::RlimitNofile)
-        .hard(1024u64)
-        .soft(1024u64)
-        .build()
-        .map_err(invalid)?;
     let cwd = if input.process.cwd.is_empty() {
         "/"
     } else {
         &input.process.cwd
     };
-    ProcessBuilder::default()
+    let mut process = ProcessBuilder::default()
         .terminal(false)
         .args(input.process.args.clone())
         .env(env_with_path(&input.process.env))
         .cwd(cwd)
         .user(user)
         .capabilities(capabilities)
-        .rlimits(vec![rlimit])
         .no_new_privileges(false)
         .build()
-        .map_err(invalid)
+        .map_err(invalid)?;
+    // None unless the step asks: the process keeps the shim's limits, as under BuildKit.
+    process.set_rlimits(rlimits(&input.sandbox.rlimits)?);
+    Ok(process)
+}
+
+fn rlimits(limits: &[Rlimit]) -> WorkerResult<Option<Vec<oci_spec::runtime::PosixRlimit>>> {
+    if limits.is_empty() {
+        return Ok(None);
+    }
+    limits
+        .iter()
+        .map(|limit| {
+            let name = format!("RLIMIT_{}", limit.name.to_ascii_uppercase());
+            let typ = name
+                .parse::<PosixRlimitType>()
+                .map_err(|_| WorkerError::Exec(format!("unknown ulimit {:?}", limit.name)))?;
+            PosixRlimitBuilder::default()
+                .typ(typ)
+                .soft(limit.soft)
+                .hard(limit.hard)
+                .build()
+                .map_err(invalid)
+        })
+        .collect::<WorkerResult<Vec<_>>>()
+        .map(Some)
+}
+
+/// A default mount (/sys, cgroups) made writable for a privileged step.
+fn writable(mut mount: Mount) -> Mount {
+    if let Some(options) = mount.options().clone() {
+        let options = options.into_iter().filter(|o| o != "ro").collect();
+        mount.set_options(Some(options));
+    }
+    mount
 }
 
 /// Adds the default PATH when the step's environment has none, as BuildKit does.
@@ -161,6 +216,74 @@ fn default_capabilities() -> HashSet<Capability> {
     ]
     .into_iter()
     .collect()
+}
+
+/// Every capability this process may pass on (its bounding set), as containerd's
+/// `WithAllCurrentCapabilities` for `--privileged`: asking runc for one beyond it fails.
+fn all_capabilities() -> HashSet<Capability> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .unwrap_or(0);
+    capabilities_in(bounding)
+}
+
+/// The capabilities of a kernel bit mask (bit N: capability number N).
+fn capabilities_in(mask: u64) -> HashSet<Capability> {
+    use Capability::*;
+    // In the kernel's numbering (linux/capability.h).
+    let numbered = [
+        Chown,
+        DacOverride,
+        DacReadSearch,
+        Fowner,
+        Fsetid,
+        Kill,
+        Setgid,
+        Setuid,
+        Setpcap,
+        LinuxImmutable,
+        NetBindService,
+        NetBroadcast,
+        NetAdmin,
+        NetRaw,
+        IpcLock,
+        IpcOwner,
+        SysModule,
+        SysRawio,
+        SysChroot,
+        SysPtrace,
+        SysPacct,
+        SysAdmin,
+        SysBoot,
+        SysNice,
+        SysResource,
+        SysTime,
+        SysTtyConfig,
+        Mknod,
+        Lease,
+        AuditWrite,
+        AuditControl,
+        Setfcap,
+        MacOverride,
+        MacAdmin,
+        Syslog,
+        WakeAlarm,
+        BlockSuspend,
+        AuditRead,
+        Perfmon,
+        Bpf,
+        CheckpointRestore,
+    ];
+    numbered
+        .into_iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1u64 << bit) != 0)
+        .map(|(_, capability)| capability)
+        .collect()
 }
 
 fn etc_mounts(input: &SpecInput<'_>) -> WorkerResult<Vec<Mount>> {
@@ -236,22 +359,30 @@ fn snapshot_mount(
 }
 
 fn linux(input: &SpecInput<'_>) -> WorkerResult<oci_spec::runtime::Linux> {
-    let deny_all = LinuxDeviceCgroupBuilder::default()
-        .allow(false)
+    let privileged = input.sandbox.privileged;
+    let devices = LinuxDeviceCgroupBuilder::default()
+        .allow(privileged)
         .access("rwm")
         .build()
         .map_err(invalid)?;
     let resources = LinuxResourcesBuilder::default()
-        .devices(vec![deny_all])
+        .devices(vec![devices])
         .build()
         .map_err(invalid)?;
     let defaults = oci_spec::runtime::Linux::default();
+    let hidden = |paths: &Option<Vec<String>>| {
+        if privileged {
+            Vec::new()
+        } else {
+            paths.clone().unwrap_or_default()
+        }
+    };
     LinuxBuilder::default()
         .namespaces(namespaces(input.network)?)
         .resources(resources)
         .cgroups_path(format!("/{}/{}", input.namespace, input.container_id))
-        .masked_paths(defaults.masked_paths().clone().unwrap_or_default())
-        .readonly_paths(defaults.readonly_paths().clone().unwrap_or_default())
+        .masked_paths(hidden(defaults.masked_paths()))
+        .readonly_paths(hidden(defaults.readonly_paths()))
         .build()
         .map_err(invalid)
 }
@@ -286,6 +417,10 @@ mod tests {
     use super::*;
 
     fn spec_for(network: NetworkMode, mounts: &[ExtraMount]) -> Spec {
+        spec_in(network, mounts, &Sandbox::default())
+    }
+
+    fn spec_in(network: NetworkMode, mounts: &[ExtraMount], sandbox: &Sandbox) -> Spec {
         let process = ProcessSpec {
             args: vec!["sh".into(), "-c".into(), "true".into()],
             env: vec!["A=1".into()],
@@ -305,10 +440,80 @@ mod tests {
             user: &user,
             mounts,
             network,
+            sandbox,
             etc_hosts: "/root/m/c1/hosts".into(),
             etc_resolv_conf: "/root/m/c1/resolv.conf".into(),
         })
         .unwrap()
+    }
+
+    #[test]
+    fn a_default_step_keeps_the_shims_limits_and_a_privileged_one_gets_everything() {
+        let spec = spec_for(NetworkMode::Host, &[]);
+        let process = spec.process().as_ref().unwrap();
+        assert_eq!(process.rlimits(), &None);
+        let caps = process.capabilities().as_ref().unwrap();
+        assert!(!caps
+            .effective()
+            .as_ref()
+            .unwrap()
+            .contains(&Capability::SysAdmin));
+        let linux = spec.linux().as_ref().unwrap();
+        assert!(!linux.masked_paths().as_ref().unwrap().is_empty());
+
+        let sandbox = Sandbox {
+            privileged: true,
+            hostname: Some("builder-7".into()),
+            rlimits: vec![Rlimit {
+                name: "nofile".into(),
+                soft: 4096,
+                hard: 8192,
+            }],
+        };
+        let spec = spec_in(NetworkMode::Host, &[], &sandbox);
+        assert_eq!(spec.hostname().as_deref(), Some("builder-7"));
+        let process = spec.process().as_ref().unwrap();
+        let limits = process.rlimits().as_ref().unwrap();
+        assert_eq!(limits[0].typ(), PosixRlimitType::RlimitNofile);
+        assert_eq!((limits[0].soft(), limits[0].hard()), (4096, 8192));
+        let caps = process.capabilities().as_ref().unwrap();
+        assert!(caps
+            .effective()
+            .as_ref()
+            .unwrap()
+            .contains(&Capability::SysAdmin));
+        let linux = spec.linux().as_ref().unwrap();
+        assert_eq!(linux.masked_paths().as_deref(), Some(&[][..]));
+        let devices = linux
+            .resources()
+            .as_ref()
+            .unwrap()
+            .devices()
+            .as_ref()
+            .unwrap();
+        assert!(devices[0].allow());
+        let sys = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.destination() == std::path::Path::new("/sys"))
+            .unwrap();
+        assert!(!sys.options().as_ref().unwrap().iter().any(|o| o == "ro"));
+    }
+
+    #[test]
+    fn capability_masks_follow_the_kernels_numbering() {
+        let caps = capabilities_in(0b1 | 1 << 21 | 1 << 40);
+        let expected: HashSet<_> = [
+            Capability::Chown,
+            Capability::SysAdmin,
+            Capability::CheckpointRestore,
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(caps, expected);
+        assert_eq!(capabilities_in(u64::MAX).len(), 41);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! RUN: the command (exec form, shell form or heredoc script), its mounts and network, the
 //! build ARGs in its environment, and upstream's history line.
 
-use nodekit_dockerfile::{Heredoc, Mount, MountType, NetworkMode, RunInstruction, ShareMode};
+use nodekit_dockerfile::{
+    Heredoc, Mount, MountType, NetworkMode, RunInstruction, SecurityMode, ShareMode,
+};
 use nodekit_llb_builder::{
     scratch, CacheSharing, Chown, FileAction, Mkdir, Mkfile, Mount as LlbMount, OpOptions, Run,
     Secret, State,
 };
-use nodekit_proto::pb::NetMode;
+use nodekit_proto::pb::{self, NetMode};
 
 use super::stage::StageBuilder;
 use crate::solver::SolveError;
@@ -45,6 +47,16 @@ pub fn apply(
         NetworkMode::Host => step.network(NetMode::Host),
         NetworkMode::Default => step,
     };
+    // Both need the build's entitlement; the solver checks it before anything runs.
+    if run.security == SecurityMode::Insecure {
+        step = step.security(pb::SecurityMode::Insecure);
+    }
+    if let Some(device) = run.devices.first() {
+        return Err(stage.scope.error(format!(
+            "RUN --device={}: CDI devices are not supported by nodekitd",
+            device.name
+        )));
+    }
     if let Some(script) = script {
         step = step.mount(PIPES, LlbMount::bind(&script).readonly());
     }

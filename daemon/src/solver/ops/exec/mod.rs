@@ -14,7 +14,7 @@ use crate::solver::error::SolveError;
 use crate::solver::ops::OpContext;
 use crate::solver::result::Ref;
 use crate::worker::emulation::Emulator;
-use crate::worker::exec::{NetworkMode, ProcessSpec};
+use crate::worker::exec::{NetworkMode, ProcessSpec, Rlimit, Sandbox};
 use crate::worker::{ActiveSnapshot, ExecRequest, OutputChunk, OutputStream};
 
 use mounts::{MountPlan, Writable};
@@ -44,6 +44,23 @@ pub async fn run(
             }
             Err(error)
         }
+    }
+}
+
+/// The step's privileges, hostname and limits (its entitlements were checked with the graph).
+fn sandbox(exec: &ExecOp, meta: &pb::Meta) -> Sandbox {
+    Sandbox {
+        privileged: exec.security == pb::SecurityMode::Insecure as i32,
+        hostname: (!meta.hostname.is_empty()).then(|| meta.hostname.clone()),
+        rlimits: meta
+            .ulimit
+            .iter()
+            .map(|u| Rlimit {
+                name: u.name.clone(),
+                soft: u64::try_from(u.soft).unwrap_or(u64::MAX),
+                hard: u64::try_from(u.hard).unwrap_or(u64::MAX),
+            })
+            .collect(),
     }
 }
 
@@ -80,6 +97,7 @@ async fn execute(
         },
         mounts: std::mem::take(&mut plan.extra),
         network,
+        sandbox: sandbox(exec, meta),
         emulator,
     };
     let (sender, receiver) = mpsc::channel(64);
