@@ -51,6 +51,7 @@ pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::
                 .iter()
                 .map(|s| secret(s))
                 .collect::<anyhow::Result<_>>()?,
+            docker_config: nodekit::session::default_docker_config(),
         },
         exporter: args.output.as_deref().map(exporter).transpose()?,
         build_ref: String::new(),

@@ -3,6 +3,7 @@
 //! It depends on no other nodekit crate.
 
 mod digest;
+pub mod docker_config;
 mod media_types;
 pub mod platform;
 mod reference;

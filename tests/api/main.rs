@@ -12,5 +12,6 @@ mod helpers;
 mod layers;
 mod local;
 mod mounts;
+mod registry_auth;
 mod tcp;
 mod tls;

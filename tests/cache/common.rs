@@ -98,7 +98,11 @@ pub async fn build_dockerfile_with_secrets(
     let request = BuildRequest {
         frontend: Some("dockerfile.v0".into()),
         frontend_attrs,
-        services: SessionServices { locals, secrets },
+        services: SessionServices {
+            locals,
+            secrets,
+            ..Default::default()
+        },
         exporter,
         ..Default::default()
     };

@@ -79,6 +79,9 @@ pub struct Build {
     pub line_endings: Option<String>,
     /// The Dockerfile is sent with a UTF-8 byte order mark.
     pub bom: bool,
+    /// Entitlements the client asks for (`network.host`, `security.insecure`); the harness's
+    /// daemon allows both.
+    pub allow: Vec<String>,
     pub timeout_secs: u64,
 }
 
@@ -92,6 +95,7 @@ impl Default for Build {
             locals: BTreeMap::new(),
             line_endings: None,
             bom: false,
+            allow: Vec::new(),
             timeout_secs: 300,
         }
     }

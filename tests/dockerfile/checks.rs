@@ -210,11 +210,16 @@ async fn run_build(
     let request = BuildRequest {
         frontend: Some("dockerfile.v0".into()),
         frontend_attrs: attrs,
-        services: SessionServices { locals, secrets },
+        services: SessionServices {
+            locals,
+            secrets,
+            ..Default::default()
+        },
         exporter: Some((
             "image".into(),
             BTreeMap::from([("name".to_string(), image_name.to_string())]),
         )),
+        entitlements: case.spec.build.allow.clone(),
         ..Default::default()
     };
     let mut updates: Vec<StatusResponse> = Vec::new();

@@ -49,7 +49,17 @@ async fn dockerfile_conformance() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(4);
 
-    let daemon = TestDaemon::start("dockerfile-conformance").await;
+    let dir = std::env::temp_dir().join(format!(
+        "nodekit-api-dockerfile-conformance-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let allowed = ["network.host".to_string(), "security.insecure".to_string()];
+    let daemon = TestDaemon::start_configured("dockerfile-conformance", dir, |config| {
+        config.entitlements =
+            nodekitd::solver::entitlements::Entitlements::parse(&allowed).unwrap();
+    })
+    .await;
     let vars = Placeholders::for_run(&env.registry_image);
     let mut outcomes: Vec<Outcome> = futures::stream::iter(cases.iter())
         .map(|case| {

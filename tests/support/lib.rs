@@ -2,11 +2,13 @@
 //! look at what nodekit left in it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
+mod auth_registry;
 mod containerd;
 mod daemon;
 mod env;
 mod pki;
 
+pub use auth_registry::AuthRegistry;
 pub use containerd::{ctr, leases_labelled, Inventory};
 pub use daemon::{wait_serving, TestDaemon};
 pub use env::TestEnv;

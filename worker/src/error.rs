@@ -38,6 +38,10 @@ pub enum WorkerError {
     #[error("registry error for {reference}: {reason}")]
     Registry { reference: String, reason: String },
 
+    /// The registry wants credentials nodekitd did not have, or refused the ones it sent.
+    #[error("pulling {reference}: unauthorized (401): {reason}")]
+    Unauthorized { reference: String, reason: String },
+
     #[error("unknown user {user:?}: {reason}")]
     UnknownUser { user: String, reason: String },
 

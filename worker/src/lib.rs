@@ -40,7 +40,9 @@ pub use error::{WorkerError, WorkerResult};
 pub use exec::{ExecOutcome, ExecRequest, OutputChunk, OutputStream};
 pub use image_index::IndexEntry;
 pub use image_writer::{ImageWrite, ManifestFormat, NewLayer, WrittenImage};
-pub use images::{ImageOrigin, RegistryHosts, ResolveMode, ResolvedImage};
+pub use images::{
+    CredentialSource, Credentials, ImageOrigin, NoClient, RegistryHosts, ResolveMode, ResolvedImage,
+};
 pub use layers::{CommittedLayer, Compression};
 pub use leases::Lease;
 pub use snapshots::{ActiveSnapshot, Mounts, Snapshots};
@@ -180,17 +182,19 @@ impl Worker {
         reference: &str,
         platform: &Platform,
     ) -> WorkerResult<ResolvedImage> {
-        images::resolve(self, reference, platform, ResolveMode::Default).await
+        images::resolve(self, reference, platform, ResolveMode::Default, &NoClient).await
     }
 
-    /// Resolves an image for `platform` the way `mode` asks (see [`ResolveMode`]).
+    /// Resolves an image for `platform` the way `mode` asks (see [`ResolveMode`]); a pull asks
+    /// `credentials` (the build's client) first.
     pub async fn resolve_image_with(
         &self,
         reference: &str,
         platform: &Platform,
         mode: ResolveMode,
+        credentials: &dyn CredentialSource,
     ) -> WorkerResult<ResolvedImage> {
-        images::resolve(self, reference, platform, mode).await
+        images::resolve(self, reference, platform, mode, credentials).await
     }
 
     /// A whole blob of the content store (a config, a manifest).

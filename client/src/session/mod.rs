@@ -1,8 +1,12 @@
 //! The client's side of a BuildKit session: `Control.Session` carries an HTTP/2 connection on
-//! which this client *serves* gRPC (health, local directories, secrets) for the daemon to call.
+//! which this client *serves* gRPC (health, local directories, secrets, registry credentials)
+//! for the daemon to call.
 
+mod auth;
 mod filesync;
 mod secrets;
+
+pub use auth::default_docker_config;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,6 +14,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use nodekit_proto::moby::buildkit::secrets::v1::secrets_server::SecretsServer;
 use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
+use nodekit_proto::moby::filesync::v1::auth_server::AuthServer;
 use nodekit_proto::moby::filesync::v1::file_sync_server::FileSyncServer;
 use nodekit_proto::session_pipe::byte_pipe;
 use nodekit_proto::MAX_MESSAGE;
@@ -24,6 +29,8 @@ pub struct SessionServices {
     pub locals: BTreeMap<String, PathBuf>,
     /// Secret values by id (`--secret id=...`).
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// The docker config whose registry credentials the daemon may ask for.
+    pub docker_config: Option<PathBuf>,
 }
 
 /// A running session; dropping it closes the session.
@@ -97,11 +104,15 @@ async fn serve(pipe: nodekit_proto::session_pipe::SessionPipe, services: Session
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
     let secrets = SecretsServer::new(secrets::StaticSecrets::new(services.secrets));
+    let auth = services
+        .docker_config
+        .map(|file| AuthServer::new(auth::DockerConfigAuth::new(file)));
     let incoming = futures::stream::once(async move { Ok::<_, std::io::Error>(pipe) });
     let served = Server::builder()
         .add_service(health_service)
         .add_service(filesync)
         .add_service(secrets)
+        .add_optional_service(auth)
         .serve_with_incoming(incoming)
         .await;
     if let Err(error) = served {
@@ -128,6 +139,9 @@ fn add_headers(
     }
     if !services.secrets.is_empty() {
         methods.push("/moby.buildkit.secrets.v1.Secrets/GetSecret");
+    }
+    if services.docker_config.is_some() {
+        methods.push("/moby.filesync.v1.Auth/Credentials");
     }
     for method in methods {
         metadata.append("x-docker-expose-session-grpc-method", method.parse()?);

@@ -24,6 +24,7 @@ use super::{worker_record, ApiState};
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{caps, GatewayBuild, ReadRange, Returned, ReturnedResult};
 use crate::oci::Platform;
+use crate::session::SessionCredentials;
 use crate::worker::ResolveMode;
 
 /// The metadata key naming the build a gateway call belongs to.
@@ -61,7 +62,16 @@ impl LlbBridge for BridgeService {
         request: Request<ResolveImageConfigRequest>,
     ) -> Result<Response<ResolveImageConfigResponse>, Status> {
         let worker = self.state.worker()?;
+        let build_session = match self.build(&request).await {
+            Ok(build) => build.ctx.session_id.clone(),
+            Err(_) => String::new(),
+        };
         let request = request.into_inner();
+        let session_id = match request.session_id.as_str() {
+            "" => build_session.as_str(),
+            asked => asked,
+        };
+        let credentials = SessionCredentials::new(self.state.sessions.clone(), session_id);
         let platform = request
             .platform
             .as_ref()
@@ -75,7 +85,7 @@ impl LlbBridge for BridgeService {
             .unwrap_or_else(Platform::native);
         let mode = ResolveMode::parse(&request.resolve_mode).map_err(Status::invalid_argument)?;
         let image = worker
-            .resolve_image_with(&request.r#ref, &platform, mode)
+            .resolve_image_with(&request.r#ref, &platform, mode, &credentials)
             .await
             .map_err(|e| Status::not_found(format!("resolving {}: {e}", request.r#ref)))?;
         let config =

@@ -52,6 +52,7 @@ const RULES: &[(&str, Rule)] = &[
     ("root", Rule::Honoured),
     ("local-mount-source-root", Rule::Honoured),
     ("qemu-dir", Rule::Honoured),
+    ("registry-auth-file", Rule::Honoured),
     ("trace", Rule::Ignored("nodekitd has no trace level; `debug = true` logs the most")),
     ("insecure-entitlements", Rule::Honoured),
     ("log.format", Rule::Ignored("nodekitd logs plain text only")),

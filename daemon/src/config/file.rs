@@ -16,6 +16,9 @@ pub struct ConfigFile {
     pub debug: bool,
     #[serde(rename = "local-mount-source-root")]
     pub local_mount_source_root: Option<PathBuf>,
+    /// nodekit's own: a docker config with registry credentials for builds whose client has none.
+    #[serde(rename = "registry-auth-file")]
+    pub registry_auth_file: Option<PathBuf>,
     /// nodekit's own: where static qemu emulators are (`qemu-aarch64-static`, ...).
     #[serde(rename = "qemu-dir")]
     pub qemu_dir: Option<PathBuf>,

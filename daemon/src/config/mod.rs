@@ -72,6 +72,10 @@ pub struct Cli {
     /// (RUN --security=insecure runs privileged) or network.host; repeatable.
     #[arg(long = "allow-insecure-entitlement", value_name = "NAME")]
     pub allow_insecure_entitlements: Vec<String>,
+    /// A docker config file (config.json, or a Kubernetes .dockerconfigjson) whose registry
+    /// credentials pulls use when the build's client sends none.
+    #[arg(long, value_name = "FILE")]
+    pub registry_auth_file: Option<PathBuf>,
     /// Group (name or gid) that owns the unix sockets; its members may use nodekitd.
     #[arg(long, value_name = "GROUP")]
     pub group: Option<String>,
@@ -202,6 +206,7 @@ impl Config {
                 .or(containerd.snapshotter)
                 .unwrap_or_else(|| DEFAULT_SNAPSHOTTER.into()),
             registry_hosts: RegistryHosts {
+                auth_file: cli.registry_auth_file.or(file.registry_auth_file),
                 plain_http: file
                     .registry
                     .iter()

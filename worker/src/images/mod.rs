@@ -1,6 +1,7 @@
 //! Image resolution: a reference resolves in the host image store first (what the kubelet
 //! pulled is reused as is) and from its registry only when absent there.
 
+mod credentials;
 mod manifest;
 mod parsed;
 mod pull;
@@ -8,6 +9,7 @@ mod reference;
 mod resolve;
 mod store;
 
+pub use credentials::{from_docker_config, CredentialSource, Credentials, NoClient};
 pub use manifest::{select_manifest, ImageManifestSet};
 pub use parsed::ParsedImages;
 pub use pull::{fetch_blob, RegistryHosts};

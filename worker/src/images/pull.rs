@@ -7,10 +7,12 @@ use std::net::IpAddr;
 use futures::TryStreamExt;
 use nodekit_oci::{self as oci, sha256_digest, Platform};
 use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use oci_spec::image::Descriptor as OciDescriptor;
 
+use super::credentials::{self, auth_host, CredentialSource, Found};
 use super::manifest::{self, ImageManifestSet};
 use super::resolve::{ImageOrigin, ResolvedImage};
 use super::store::{put_image_record, ImageRecord};
@@ -20,10 +22,13 @@ use crate::error::{WorkerError, WorkerResult};
 use crate::Descriptor;
 use crate::Worker;
 
-/// Registries reached over plain HTTP (`[registry."host"] http = true`); loopback always is.
+/// How registries are reached: over plain HTTP for the hosts listed (`[registry."host"] http =
+/// true`; loopback always is), with credentials from nodekitd's own docker config when a
+/// build's client has none.
 #[derive(Clone, Debug, Default)]
 pub struct RegistryHosts {
     pub plain_http: Vec<String>,
+    pub auth_file: Option<std::path::PathBuf>,
 }
 
 impl RegistryHosts {
@@ -54,9 +59,14 @@ pub(super) async fn pull(
     reference: &Reference,
     name: &str,
     platform: &Platform,
+    client_credentials: &dyn CredentialSource,
 ) -> WorkerResult<ResolvedImage> {
+    let host = auth_host(reference.resolve_registry());
+    let auth_file = worker.registry_hosts().auth_file.as_deref();
+    let found = credentials::lookup(client_credentials, auth_file, host).await;
     let lease = worker.lease("pull").await?;
-    let result = pull_under_lease(worker, &lease.context(), reference, name, platform).await;
+    let result =
+        pull_under_lease(worker, &lease.context(), reference, name, platform, &found).await;
     lease.release().await?;
     result
 }
@@ -67,18 +77,26 @@ async fn pull_under_lease(
     reference: &Reference,
     name: &str,
     platform: &Platform,
+    found: &Found,
 ) -> WorkerResult<ResolvedImage> {
     let client = worker
         .registry_hosts()
         .client_for(reference.resolve_registry());
-    let unavailable = |reason: String| WorkerError::ImageUnavailable {
-        reference: name.to_string(),
-        namespace: worker.ctx().namespace().to_string(),
-        reason,
+    let auth = match &found.credentials {
+        Some(c) => RegistryAuth::Basic(c.username.clone(), c.secret.clone()),
+        None => RegistryAuth::Anonymous,
     };
-    let (top_bytes, top_digest) = fetch_manifest(&client, reference)
+    let unavailable = |error: WorkerError| match error {
+        WorkerError::Unauthorized { .. } => error,
+        other => WorkerError::ImageUnavailable {
+            reference: name.to_string(),
+            namespace: worker.ctx().namespace().to_string(),
+            reason: other.to_string(),
+        },
+    };
+    let (top_bytes, top_digest) = fetch_manifest(&client, &auth, found, reference)
         .await
-        .map_err(|e| unavailable(e.to_string()))?;
+        .map_err(unavailable)?;
     let top_type = manifest::media_type_of(&top_bytes)
         .ok_or_else(|| manifest::malformed(name, "manifest without a media type".into()))?;
     let target = Descriptor {
@@ -91,7 +109,7 @@ async fn pull_under_lease(
         let index = manifest::parse_index(name, &top_bytes)?;
         let chosen = manifest::select_manifest(name, &index, platform)?;
         let by_digest = reference.clone_with_digest(chosen.digest().to_string());
-        let (bytes, digest) = fetch_manifest(&client, &by_digest).await?;
+        let (bytes, digest) = fetch_manifest(&client, &auth, found, &by_digest).await?;
         (bytes, digest, chosen.media_type().to_string(), Some(index))
     } else {
         (
@@ -156,12 +174,24 @@ fn layer_digests(layers: &[OciDescriptor]) -> Vec<String> {
     layers.iter().map(|l| l.digest().to_string()).collect()
 }
 
-/// Fetches a manifest and checks its bytes against the digest asked for (if any).
-async fn fetch_manifest(client: &Client, reference: &Reference) -> WorkerResult<(Vec<u8>, String)> {
+/// Fetches a manifest and checks its bytes against the digest asked for (if any). The client
+/// keeps the authorization it gets here for the image's blobs.
+async fn fetch_manifest(
+    client: &Client,
+    auth: &RegistryAuth,
+    found: &Found,
+    reference: &Reference,
+) -> WorkerResult<(Vec<u8>, String)> {
     let (bytes, _) = client
-        .pull_manifest_raw(reference, &RegistryAuth::Anonymous, oci::MANIFEST_ACCEPT)
+        .pull_manifest_raw(reference, auth, oci::MANIFEST_ACCEPT)
         .await
-        .map_err(|e| registry_error(reference, e))?;
+        .map_err(|e| {
+            if is_unauthorized(&e) {
+                unauthorized(reference, found)
+            } else {
+                registry_error(reference, e)
+            }
+        })?;
     let digest = sha256_digest(&bytes);
     if let Some(wanted) = reference.digest() {
         if wanted != digest {
@@ -229,6 +259,35 @@ async fn fetch_blob_with(
         HashMap::new(),
     )
     .await
+}
+
+/// Whether the registry answered 401 (oci-client reports it in several shapes).
+fn is_unauthorized(error: &OciDistributionError) -> bool {
+    match error {
+        OciDistributionError::AuthenticationFailure(_)
+        | OciDistributionError::UnauthorizedError { .. } => true,
+        OciDistributionError::ServerError { code, .. } => *code == 401,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, OciErrorCode::Unauthorized)),
+        _ => false,
+    }
+}
+
+fn unauthorized(reference: &Reference, found: &Found) -> WorkerError {
+    let host = auth_host(reference.resolve_registry());
+    let reason = match &found.credentials {
+        None => found.from.clone(),
+        Some(c) => format!(
+            "{host} refused the credentials of user {:?} from {}",
+            c.username, found.from
+        ),
+    };
+    WorkerError::Unauthorized {
+        reference: reference.whole(),
+        reason,
+    }
 }
 
 fn registry_error(reference: &Reference, error: impl std::fmt::Display) -> WorkerError {

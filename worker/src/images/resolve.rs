@@ -4,6 +4,7 @@ use nodekit_oci::{self as oci, chain_ids, Platform};
 use oci_client::Reference;
 use oci_spec::image::Descriptor as OciDescriptor;
 
+use super::credentials::CredentialSource;
 use super::manifest::{self, ImageManifestSet};
 use super::pull;
 use super::reference::{normalize_reference, store_name};
@@ -85,19 +86,20 @@ pub async fn resolve(
     text: &str,
     platform: &Platform,
     mode: ResolveMode,
+    credentials: &dyn CredentialSource,
 ) -> WorkerResult<ResolvedImage> {
     let reference = normalize_reference(text)?;
     let name = store_name(&reference);
     if mode == ResolveMode::Pull {
         tracing::info!(image = %name, %platform, "resolve mode pull: asking the registry");
-        return pull::pull(worker, &reference, &name, platform).await;
+        return pull::pull(worker, &reference, &name, platform, credentials).await;
     }
     if let Some(found) = resolve_in_store(worker, &reference, &name, platform).await? {
         tracing::debug!(image = %name, "resolved from the image store");
         return Ok(found);
     }
     tracing::info!(image = %name, %platform, "not in the image store; pulling");
-    pull::pull(worker, &reference, &name, platform).await
+    pull::pull(worker, &reference, &name, platform, credentials).await
 }
 
 /// The image `name` whose manifest is `manifest`, from blobs in the content store (a cached

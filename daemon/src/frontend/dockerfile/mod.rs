@@ -17,6 +17,7 @@ use futures::FutureExt;
 use super::FrontendRequest;
 use crate::gateway::{GatewayBuild, ReturnedResult, IMAGE_CONFIG_KEY};
 use crate::oci::Platform;
+use crate::session::SessionCredentials;
 use crate::solver::SolveError;
 use crate::worker::{ResolveMode, Worker};
 use convert::{convert, BaseImages, ConvertRequest};
@@ -48,6 +49,7 @@ pub async fn build(
     let lint_config = lints::config(&dockerfile, &options, &source.name)?;
     let bases = WorkerBases {
         worker: build.solver.worker.clone(),
+        credentials: SessionCredentials::new(build.solver.sessions.clone(), &build.ctx.session_id),
         mode: ResolveMode::parse(&options.image_resolve_mode).map_err(SolveError::Frontend)?,
     };
     let build_platform = Platform::native();
@@ -196,6 +198,8 @@ fn locate(error: SolveError, steps: &[(String, usize)], file: &str) -> SolveErro
 /// Base images through the worker: the host image store first, the registry when absent.
 struct WorkerBases {
     worker: Worker,
+    /// The build's client, asked for registry credentials when a base image is pulled.
+    credentials: SessionCredentials,
     mode: ResolveMode,
 }
 
@@ -208,7 +212,7 @@ impl BaseImages for WorkerBases {
         async move {
             let image = self
                 .worker
-                .resolve_image_with(reference, platform, self.mode)
+                .resolve_image_with(reference, platform, self.mode, &self.credentials)
                 .await
                 .map_err(|e| {
                     SolveError::Other(format!(

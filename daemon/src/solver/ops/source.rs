@@ -4,6 +4,7 @@
 use nodekit_proto::pb::SourceOp;
 
 use super::op_platform;
+use crate::session::SessionCredentials;
 use crate::solver::cache::keys;
 use crate::solver::error::SolveError;
 use crate::solver::ops::OpContext;
@@ -37,8 +38,9 @@ async fn image(op: &OpContext<'_>, source: &SourceOp, reference: &str) -> Result
         .map_or("", String::as_str);
     let mode = ResolveMode::parse(mode).map_err(SolveError::InvalidDefinition)?;
     // The lease is made while the image is looked up: both are containerd round trips.
+    let credentials = SessionCredentials::new(op.solver.sessions.clone(), &op.ctx.session_id);
     let (image, lease) = tokio::join!(
-        worker.resolve_image_with(reference, &platform, mode),
+        worker.resolve_image_with(reference, &platform, mode, &credentials),
         op.lease()
     );
     let (image, lease) = (image.map_err(|e| SolveError::worker(&what, e))?, lease?);

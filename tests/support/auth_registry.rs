@@ -1,0 +1,116 @@
+//! A registry of its own for one test, with htpasswd (basic) auth, on a free loopback port:
+//! Debian's docker-registry, started here and stopped by its PID when dropped.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::TestEnv;
+
+pub struct AuthRegistry {
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    pub user: String,
+    pub password: String,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl AuthRegistry {
+    /// Starts a registry that admits `user` with `password` and no one else.
+    pub fn start(test: &str, user: &str, password: &str) -> AuthRegistry {
+        let dir =
+            std::env::temp_dir().join(format!("nodekit-registry-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let hash = bcrypt::hash(password, 5).unwrap();
+        std::fs::write(dir.join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        let config = format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {data}\nhttp:\n  addr: {host}\nauth:\n  htpasswd:\n    realm: nodekit-test\n    path: {htpasswd}\n",
+            data = dir.join("data").display(),
+            htpasswd = dir.join("htpasswd").display(),
+        );
+        std::fs::write(dir.join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("docker-registry starts (tests/env/install.sh installs it)");
+        let registry = AuthRegistry {
+            host,
+            user: user.into(),
+            password: password.into(),
+            dir,
+            child,
+        };
+        registry.wait_answering();
+        registry
+    }
+
+    fn wait_answering(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&self.host).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "registry on {} did not start",
+                self.host
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Copies the test environment's registry image here as `repository:tag`, with the
+    /// registry's credentials; returns the full reference.
+    pub fn seed(&self, repository: &str) -> String {
+        let target = format!("{}/{repository}", self.host);
+        let source = &TestEnv::get().registry_image;
+        let output = Command::new("skopeo")
+            .args([
+                "copy",
+                "-q",
+                "--all",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+            ])
+            .arg(format!("--dest-creds={}:{}", self.user, self.password))
+            .arg(format!("docker://{source}"))
+            .arg(format!("docker://{target}"))
+            .output()
+            .expect("skopeo runs");
+        assert!(
+            output.status.success(),
+            "skopeo copy to {target}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        target
+    }
+
+    /// A docker config file holding this registry's credentials (`auths`, as `docker login`
+    /// writes it), at `path`.
+    pub fn docker_config(&self, path: &std::path::Path, password: &str) -> PathBuf {
+        use base64::Engine;
+        let auth =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", self.user));
+        let config = serde_json::json!({ "auths": { &self.host: { "auth": auth } } });
+        std::fs::write(path, config.to_string()).unwrap();
+        path.to_path_buf()
+    }
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
