@@ -13,5 +13,6 @@ mod layers;
 mod local;
 mod mounts;
 mod registry_auth;
+mod registry_hosts;
 mod tcp;
 mod tls;

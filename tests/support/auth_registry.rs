@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::TestEnv;
+use crate::{CertFiles, TestEnv};
 
 pub struct AuthRegistry {
     /// `127.0.0.1:PORT`.
@@ -17,8 +17,17 @@ pub struct AuthRegistry {
 }
 
 impl AuthRegistry {
-    /// Starts a registry that admits `user` with `password` and no one else.
+    /// Starts a registry that admits `user` with `password` and no one else (plain HTTP).
     pub fn start(test: &str, user: &str, password: &str) -> AuthRegistry {
+        AuthRegistry::start_with(test, user, password, None)
+    }
+
+    /// As [`AuthRegistry::start`], serving TLS with `tls` (a certificate for 127.0.0.1).
+    pub fn start_tls(test: &str, user: &str, password: &str, tls: &CertFiles) -> AuthRegistry {
+        AuthRegistry::start_with(test, user, password, Some(tls))
+    }
+
+    fn start_with(test: &str, user: &str, password: &str, tls: Option<&CertFiles>) -> AuthRegistry {
         let dir =
             std::env::temp_dir().join(format!("nodekit-registry-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -31,8 +40,15 @@ impl AuthRegistry {
             .unwrap()
             .port();
         let host = format!("127.0.0.1:{port}");
+        let tls = tls.map_or_else(String::new, |files| {
+            format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                files.cert.display(),
+                files.key.display()
+            )
+        });
         let config = format!(
-            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {data}\nhttp:\n  addr: {host}\nauth:\n  htpasswd:\n    realm: nodekit-test\n    path: {htpasswd}\n",
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {data}\nhttp:\n  addr: {host}\n{tls}auth:\n  htpasswd:\n    realm: nodekit-test\n    path: {htpasswd}\n",
             data = dir.join("data").display(),
             htpasswd = dir.join("htpasswd").display(),
         );

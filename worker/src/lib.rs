@@ -41,7 +41,8 @@ pub use exec::{ExecOutcome, ExecRequest, OutputChunk, OutputStream};
 pub use image_index::IndexEntry;
 pub use image_writer::{ImageWrite, ManifestFormat, NewLayer, WrittenImage};
 pub use images::{
-    CredentialSource, Credentials, ImageOrigin, NoClient, RegistryHosts, ResolveMode, ResolvedImage,
+    CredentialSource, Credentials, HostConfig, ImageOrigin, NoClient, RegistryHosts, ResolveMode,
+    ResolvedImage,
 };
 pub use layers::{CommittedLayer, Compression};
 pub use leases::Lease;

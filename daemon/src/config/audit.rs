@@ -53,6 +53,7 @@ const RULES: &[(&str, Rule)] = &[
     ("local-mount-source-root", Rule::Honoured),
     ("qemu-dir", Rule::Honoured),
     ("registry-auth-file", Rule::Honoured),
+    ("containerd-hosts-dir", Rule::Honoured),
     ("trace", Rule::Ignored("nodekitd has no trace level; `debug = true` logs the most")),
     ("insecure-entitlements", Rule::Honoured),
     ("log.format", Rule::Ignored("nodekitd logs plain text only")),
@@ -101,11 +102,11 @@ const RULES: &[(&str, Rule)] = &[
     ("worker.containerd.bridgeName", Rule::Ignored(CNI_ONLY)),
     ("worker.containerd.bridgeSubnet", Rule::Ignored(CNI_ONLY)),
     ("registry.*.http", Rule::Honoured),
-    ("registry.*.mirrors", Rule::Refused(REGISTRY_TLS)),
-    ("registry.*.insecure", Rule::Refused(REGISTRY_TLS)),
-    ("registry.*.ca", Rule::Refused(REGISTRY_TLS)),
-    ("registry.*.keypair", Rule::Refused(REGISTRY_TLS)),
-    ("registry.*.tlsconfigdir", Rule::Refused(REGISTRY_TLS)),
+    ("registry.*.mirrors", Rule::Honoured),
+    ("registry.*.insecure", Rule::Honoured),
+    ("registry.*.ca", Rule::Honoured),
+    ("registry.*.tlsconfigdir", Rule::Honoured),
+    ("registry.*.keypair", Rule::Refused(REGISTRY_CLIENT_CERT)),
     ("dns", Rule::Refused("steps use the node's resolv.conf; other nameservers, options or search domains are not supported")),
     ("history", Rule::Ignored("nodekitd keeps no build history")),
     ("frontend.\"dockerfile.v0\".enabled", Rule::Value(dockerfile_enabled)),
@@ -118,7 +119,7 @@ const WORKER_GC_LIMITS: &str =
     "nodekitd takes disk limits from [[worker.containerd.gcpolicy]] rules only (else buildkitd's defaults for the disk)";
 const CNI_ONLY: &str =
     "it configures CNI networking, which nodekit does not have (steps use the host's network)";
-const REGISTRY_TLS: &str = "registry mirrors and TLS settings are not supported yet";
+const REGISTRY_CLIENT_CERT: &str = "nodekitd cannot present client certificates to registries yet";
 
 fn as_bool(value: &DeValue<'_>) -> Option<bool> {
     match value {
@@ -444,10 +445,12 @@ mod tests {
 
     #[test]
     fn registry_hosts_are_any_key_and_quoted_in_reports() {
-        let found = findings("[registry.\"docker.io\"]\nmirrors = [\"m\"]\n");
-        assert_eq!(found.len(), 1);
+        let found = findings(
+            "[registry.\"docker.io\"]\nmirrors = [\"m\"]\n[[registry.\"r.example\".keypair]]\nkey = \"k\"\n",
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
         assert!(
-            found[0].starts_with("line 2: registry.\"docker.io\".mirrors: not supported"),
+            found[0].starts_with("line 3: registry.\"r.example\".keypair: not supported"),
             "{found:?}"
         );
     }

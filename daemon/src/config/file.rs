@@ -19,6 +19,9 @@ pub struct ConfigFile {
     /// nodekit's own: a docker config with registry credentials for builds whose client has none.
     #[serde(rename = "registry-auth-file")]
     pub registry_auth_file: Option<PathBuf>,
+    /// nodekit's own: containerd's registry host directory (its `config_path`).
+    #[serde(rename = "containerd-hosts-dir")]
+    pub containerd_hosts_dir: Option<PathBuf>,
     /// nodekit's own: where static qemu emulators are (`qemu-aarch64-static`, ...).
     #[serde(rename = "qemu-dir")]
     pub qemu_dir: Option<PathBuf>,
@@ -73,8 +76,16 @@ pub struct ContainerdWorker {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Registry {
-    /// Reach this registry over plain HTTP.
-    pub http: bool,
+    /// Hosts tried before this registry for pulls.
+    pub mirrors: Vec<String>,
+    /// Reach this registry over plain HTTP (unset: only loopback registries are).
+    pub http: Option<bool>,
+    /// Skip TLS verification.
+    pub insecure: bool,
+    /// Extra CA certificates (PEM files).
+    pub ca: Vec<PathBuf>,
+    /// A directory of CA certificates (`*.crt`).
+    pub tlsconfigdir: Option<PathBuf>,
 }
 
 impl ConfigFile {

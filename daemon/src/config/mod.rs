@@ -5,6 +5,7 @@ mod addr;
 mod audit;
 mod file;
 pub mod proxy;
+mod registry;
 mod security;
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ pub use security::{ListenerSecurity, SocketOwner, TlsFiles};
 
 use crate::solver::entitlements::Entitlements;
 use crate::worker::emulation::{Emulation, DEFAULT_QEMU_DIR};
-use crate::worker::{RegistryHosts, WorkerConfig};
+use crate::worker::WorkerConfig;
 
 pub const DEFAULT_ROOT: &str = "/var/lib/nodekit";
 pub const DEFAULT_UNIX_ADDR: &str = "unix:///run/nodekit/nodekitd.sock";
@@ -76,6 +77,11 @@ pub struct Cli {
     /// credentials pulls use when the build's client sends none.
     #[arg(long, value_name = "FILE")]
     pub registry_auth_file: Option<PathBuf>,
+    /// containerd's registry host directory (its config_path: DIR/HOST/hosts.toml), whose
+    /// mirrors and CAs apply to hosts the config file does not name (default
+    /// /etc/containerd/certs.d when it exists).
+    #[arg(long, value_name = "DIR")]
+    pub containerd_hosts_dir: Option<PathBuf>,
     /// Group (name or gid) that owns the unix sockets; its members may use nodekitd.
     #[arg(long, value_name = "GROUP")]
     pub group: Option<String>,
@@ -132,6 +138,8 @@ pub enum ConfigError {
     Entitlement(String),
     #[error("invalid TLS settings: {0}")]
     Tls(String),
+    #[error("invalid [registry.\"{host}\"]: {reason}")]
+    Registry { host: String, reason: String },
     #[error("invalid platform {platform:?} in worker.containerd.platforms: {reason}")]
     Platform { platform: String, reason: String },
     #[error("invalid --group {group:?}: {reason}")]
@@ -205,15 +213,11 @@ impl Config {
                 .containerd_worker_snapshotter
                 .or(containerd.snapshotter)
                 .unwrap_or_else(|| DEFAULT_SNAPSHOTTER.into()),
-            registry_hosts: RegistryHosts {
-                auth_file: cli.registry_auth_file.or(file.registry_auth_file),
-                plain_http: file
-                    .registry
-                    .iter()
-                    .filter(|(_, r)| r.http)
-                    .map(|(h, _)| h.clone())
-                    .collect(),
-            },
+            registry_hosts: registry::registry_hosts(
+                &file.registry,
+                cli.registry_auth_file.or(file.registry_auth_file),
+                cli.containerd_hosts_dir.or(file.containerd_hosts_dir),
+            )?,
             mount_source_root,
             emulation: Emulation {
                 qemu_dir: cli
@@ -305,8 +309,8 @@ mod tests {
             vec![ListenAddr::parse("tcp://127.0.0.1:1").unwrap()]
         );
         assert_eq!(
-            config.worker.registry_hosts.plain_http,
-            vec!["reg:5000".to_string()]
+            config.worker.registry_hosts.hosts["reg:5000"].http,
+            Some(true)
         );
     }
 

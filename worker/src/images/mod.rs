@@ -2,6 +2,7 @@
 //! pulled is reused as is) and from its registry only when absent there.
 
 mod credentials;
+mod hosts;
 mod manifest;
 mod parsed;
 mod pull;
@@ -10,9 +11,10 @@ mod resolve;
 mod store;
 
 pub use credentials::{from_docker_config, CredentialSource, Credentials, NoClient};
+pub use hosts::{is_loopback, Endpoint, HostConfig, RegistryHosts};
 pub use manifest::{select_manifest, ImageManifestSet};
 pub use parsed::ParsedImages;
-pub use pull::{fetch_blob, RegistryHosts};
+pub use pull::fetch_blob;
 pub use reference::normalize_reference;
 pub use resolve::{from_content, resolve, ImageOrigin, ResolveMode, ResolvedImage};
 pub use store::{get_image, put_image_record, ImageRecord};

@@ -2,17 +2,16 @@
 //! straight into containerd's content store, then recording the image for the kubelet too.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 use futures::TryStreamExt;
 use nodekit_oci::{self as oci, sha256_digest, Platform};
-use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use oci_spec::image::Descriptor as OciDescriptor;
 
 use super::credentials::{self, auth_host, CredentialSource, Found};
+use super::hosts::Endpoint;
 use super::manifest::{self, ImageManifestSet};
 use super::resolve::{ImageOrigin, ResolvedImage};
 use super::store::{put_image_record, ImageRecord};
@@ -22,38 +21,6 @@ use crate::error::{WorkerError, WorkerResult};
 use crate::Descriptor;
 use crate::Worker;
 
-/// How registries are reached: over plain HTTP for the hosts listed (`[registry."host"] http =
-/// true`; loopback always is), with credentials from nodekitd's own docker config when a
-/// build's client has none.
-#[derive(Clone, Debug, Default)]
-pub struct RegistryHosts {
-    pub plain_http: Vec<String>,
-    pub auth_file: Option<std::path::PathBuf>,
-}
-
-impl RegistryHosts {
-    fn client_for(&self, registry: &str) -> Client {
-        let mut plain = self.plain_http.clone();
-        if is_loopback(registry) {
-            plain.push(registry.to_string());
-        }
-        Client::new(ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(plain),
-            ..Default::default()
-        })
-    }
-}
-
-/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
-fn is_loopback(registry: &str) -> bool {
-    let host = match registry.rsplit_once(':') {
-        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
-        _ => registry,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 pub(super) async fn pull(
     worker: &Worker,
     reference: &Reference,
@@ -61,27 +28,62 @@ pub(super) async fn pull(
     platform: &Platform,
     client_credentials: &dyn CredentialSource,
 ) -> WorkerResult<ResolvedImage> {
-    let host = auth_host(reference.resolve_registry());
-    let auth_file = worker.registry_hosts().auth_file.as_deref();
-    let found = credentials::lookup(client_credentials, auth_file, host).await;
+    let hosts = worker.registry_hosts();
+    let endpoints = hosts.endpoints(reference.registry(), reference.resolve_registry());
     let lease = worker.lease("pull").await?;
-    let result =
-        pull_under_lease(worker, &lease.context(), reference, name, platform, &found).await;
+    let ctx = lease.context();
+    let mut result = Err(WorkerError::Registry {
+        reference: name.to_string(),
+        reason: "no endpoint to pull from".into(),
+    });
+    for endpoint in &endpoints {
+        let host = auth_host(&endpoint.host);
+        let found = credentials::lookup(client_credentials, hosts.auth_file.as_deref(), host).await;
+        let source = Source {
+            endpoint,
+            reference: &endpoint_reference(endpoint, reference),
+            found: &found,
+        };
+        result = pull_under_lease(worker, &ctx, &source, name, platform).await;
+        match &result {
+            Err(error) if endpoint.mirror => {
+                tracing::warn!(image = %name, mirror = %endpoint.host, "pulling from the mirror failed, trying the next: {error}");
+            }
+            _ => break,
+        }
+    }
     lease.release().await?;
-    result
+    result.map(|mut image| {
+        image.reference = reference.clone();
+        image
+    })
+}
+
+/// The registry itself is asked with the reference as written; a mirror with its own host.
+fn endpoint_reference(endpoint: &Endpoint, reference: &Reference) -> Reference {
+    if endpoint.mirror {
+        endpoint.reference(reference)
+    } else {
+        reference.clone()
+    }
+}
+
+/// Where one pull attempt goes: the endpoint, the reference as it serves it, the credentials.
+struct Source<'a> {
+    endpoint: &'a Endpoint,
+    reference: &'a Reference,
+    found: &'a Found,
 }
 
 async fn pull_under_lease(
     worker: &Worker,
     ctx: &CallContext,
-    reference: &Reference,
+    source: &Source<'_>,
     name: &str,
     platform: &Platform,
-    found: &Found,
 ) -> WorkerResult<ResolvedImage> {
-    let client = worker
-        .registry_hosts()
-        .client_for(reference.resolve_registry());
+    let (reference, found) = (source.reference, source.found);
+    let client = source.endpoint.client()?;
     let auth = match &found.credentials {
         Some(c) => RegistryAuth::Basic(c.username.clone(), c.secret.clone()),
         None => RegistryAuth::Anonymous,
@@ -217,17 +219,29 @@ async fn fetch_small_blob(
     Ok(bytes)
 }
 
-/// Streams a blob from the image's registry into the content store unless it is there already.
+/// Streams a blob from the image's registry (or a mirror) into the content store unless it is
+/// there already. Anonymous: a base image's layers are fetched again only after containerd lost
+/// them, and a private one then needs its build's client again.
 pub async fn fetch_blob(
     worker: &Worker,
     ctx: &CallContext,
     reference: &Reference,
     layer: &OciDescriptor,
 ) -> WorkerResult<()> {
-    let client = worker
-        .registry_hosts()
-        .client_for(reference.resolve_registry());
-    fetch_blob_with(worker, ctx, &client, reference, layer).await
+    let hosts = worker.registry_hosts();
+    let endpoints = hosts.endpoints(reference.registry(), reference.resolve_registry());
+    let mut result = Ok(());
+    for endpoint in &endpoints {
+        let at = endpoint_reference(endpoint, reference);
+        result = match endpoint.client() {
+            Ok(client) => fetch_blob_with(worker, ctx, &client, &at, layer).await,
+            Err(error) => Err(error),
+        };
+        if result.is_ok() {
+            break;
+        }
+    }
+    result
 }
 
 async fn fetch_blob_with(
@@ -290,30 +304,19 @@ fn unauthorized(reference: &Reference, found: &Found) -> WorkerError {
     }
 }
 
-fn registry_error(reference: &Reference, error: impl std::fmt::Display) -> WorkerError {
+/// The error with its causes (a TLS failure sits several sources below "error sending request").
+fn registry_error(reference: &Reference, error: impl std::error::Error) -> WorkerError {
+    let mut reason = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !reason.contains(&text) {
+            reason = format!("{reason}: {text}");
+        }
+        cause = inner.source();
+    }
     WorkerError::Registry {
         reference: reference.whole(),
-        reason: error.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_loopback;
-
-    #[test]
-    fn loopback_registries_are_recognised() {
-        for host in [
-            "localhost:5000",
-            "127.0.0.1:5000",
-            "127.1.2.3",
-            "[::1]:5000",
-            "localhost",
-        ] {
-            assert!(is_loopback(host), "{host}");
-        }
-        for host in ["registry.example.com", "10.0.0.1:5000", "docker.io"] {
-            assert!(!is_loopback(host), "{host}");
-        }
+        reason,
     }
 }

@@ -1,0 +1,146 @@
+//! Where pulls go: a registry's mirrors (from nodekit's `[registry."host"]`, and from the node's
+//! containerd `hosts.toml`) before the registry itself, and TLS registries whose certificate a
+//! configured CA signed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use nodekit::build::BuildRequest;
+use nodekit::session::SessionServices;
+use nodekit_llb_builder::{Image, ResolveMode};
+use nodekit_test_support::{ctr, AuthRegistry, TestCa, TestDaemon, TestEnv};
+use nodekitd::worker::{HostConfig, RegistryHosts};
+
+use crate::helpers::{definition, run_build};
+
+fn pull_and_run(reference: &str, docker_config: Option<PathBuf>) -> BuildRequest {
+    let state = Image::new(reference)
+        .resolve_mode(ResolveMode::ForcePull)
+        .into_state()
+        .run(["sh", "-c", "echo pulled > /x"])
+        .root();
+    BuildRequest {
+        definition: Some(definition(&state)),
+        services: SessionServices {
+            docker_config,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+async fn start(test: &str, hosts: RegistryHosts) -> TestDaemon {
+    let dir = std::env::temp_dir().join(format!("nodekit-api-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    TestDaemon::start_configured(test, dir, |config| {
+        config.worker.registry_hosts = hosts;
+    })
+    .await
+}
+
+/// The test registry's image under a registry name that resolves nowhere: only a mirror
+/// can serve it.
+fn unreachable_name(registry: &str) -> String {
+    let path = TestEnv::get()
+        .registry_image
+        .split_once('/')
+        .map(|(_, path)| path.to_string())
+        .unwrap();
+    format!("{registry}/{path}")
+}
+
+#[tokio::test]
+async fn a_mirror_from_nodekits_config_serves_a_registry_that_cannot() {
+    let origin = "origin-a.nodekit.invalid";
+    let hosts = RegistryHosts {
+        hosts: BTreeMap::from([(
+            origin.to_string(),
+            HostConfig {
+                mirrors: vec![TestEnv::get().registry.clone()],
+                ..Default::default()
+            },
+        )]),
+        ..Default::default()
+    };
+    let daemon = start("mirror-own", hosts).await;
+    let reference = unreachable_name(origin);
+    let (result, _) = run_build(&daemon, pull_and_run(&reference, None)).await;
+    result.unwrap();
+    daemon.stop().await;
+    ctr(TestEnv::get(), &["images", "rm", &reference]);
+}
+
+#[tokio::test]
+async fn a_mirror_from_containerds_hosts_toml_serves_a_registry_that_cannot() {
+    let origin = "origin-b.nodekit.invalid";
+    let certs_d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(certs_d.path().join(origin)).unwrap();
+    std::fs::write(
+        certs_d.path().join(origin).join("hosts.toml"),
+        format!(
+            "server = \"https://{origin}\"\n\n[host.\"http://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+            TestEnv::get().registry
+        ),
+    )
+    .unwrap();
+    let hosts = RegistryHosts {
+        containerd_hosts_dir: Some(certs_d.path().into()),
+        ..Default::default()
+    };
+    let daemon = start("mirror-containerd", hosts).await;
+    let reference = unreachable_name(origin);
+    let (result, _) = run_build(&daemon, pull_and_run(&reference, None)).await;
+    result.unwrap();
+
+    // Without the file the registry itself is asked, and cannot answer.
+    std::fs::remove_dir_all(certs_d.path().join(origin)).unwrap();
+    let (result, _) = run_build(&daemon, pull_and_run(&reference, None)).await;
+    let error = result.unwrap_err();
+    assert!(error.contains(origin), "{error}");
+    daemon.stop().await;
+    ctr(TestEnv::get(), &["images", "rm", &reference]);
+}
+
+#[tokio::test]
+async fn a_tls_registry_is_trusted_through_its_configured_ca() {
+    let pki = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("registry CA");
+    let ca_cert = ca.write_cert(&pki.path().join("ca.pem"));
+    let server = ca.server(pki.path(), "registry", &["127.0.0.1"]);
+    let registry = AuthRegistry::start_tls("tls", "dora", "pa55", &server);
+    let reference = registry.seed("team/tls:1");
+    let config = registry.docker_config(&pki.path().join("config.json"), "pa55");
+    let tls = |ca: Vec<PathBuf>, insecure: bool| RegistryHosts {
+        hosts: BTreeMap::from([(
+            registry.host.clone(),
+            HostConfig {
+                http: Some(false),
+                ca,
+                insecure,
+                ..Default::default()
+            },
+        )]),
+        ..Default::default()
+    };
+
+    let untrusting = start("registry-tls-no-ca", tls(Vec::new(), false)).await;
+    let (result, _) = run_build(&untrusting, pull_and_run(&reference, Some(config.clone()))).await;
+    let error = result.unwrap_err();
+    assert!(
+        error.contains(&registry.host) && error.contains("certificate"),
+        "{error}"
+    );
+    untrusting.stop().await;
+
+    let trusting = start("registry-tls-ca", tls(vec![ca_cert], false)).await;
+    let (result, _) = run_build(&trusting, pull_and_run(&reference, Some(config.clone()))).await;
+    result.unwrap();
+    trusting.stop().await;
+
+    // `insecure = true`: no verification at all.
+    let skipping = start("registry-tls-insecure", tls(Vec::new(), true)).await;
+    let (result, _) = run_build(&skipping, pull_and_run(&reference, Some(config))).await;
+    result.unwrap();
+    skipping.stop().await;
+    ctr(TestEnv::get(), &["images", "rm", &reference]);
+}
