@@ -110,12 +110,17 @@ impl Endpoint {
                     })
             })
             .collect::<WorkerResult<Vec<_>>>()?;
-        Ok(Client::new(ClientConfig {
+        // try_from, not new: new falls back to a default client (no CA) on a bad certificate.
+        Client::try_from(ClientConfig {
             protocol,
             accept_invalid_certificates: self.insecure,
             extra_root_certificates,
             ..Default::default()
-        }))
+        })
+        .map_err(|e| WorkerError::Registry {
+            reference: self.host.clone(),
+            reason: format!("cannot configure TLS for {}: {e}", self.host),
+        })
     }
 
     /// `reference` as this endpoint serves it (a mirror keeps the repository path).
