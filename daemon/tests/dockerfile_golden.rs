@@ -38,6 +38,8 @@ const CASES: &[&str] = &[
     "run-mount-tmpfs",
     "run-mount-secret",
     "run-network-none",
+    "run-security-insecure",
+    "run-ulimit-hostname",
     "shell-instruction",
     "user-name-and-ids",
     "workdir",

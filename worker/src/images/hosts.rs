@@ -155,18 +155,28 @@ pub fn is_loopback(registry: &str) -> bool {
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The endpoints containerd's `hosts.toml` for `registry` gives, if it has one: its `[host."…"]`
+/// The endpoints containerd's `hosts.toml` for `registry` (or its `_default`) gives, if any: its `[host."…"]`
 /// entries that may pull, in file order, then `server` (default: the registry itself).
 fn containerd_endpoints(
     dir: &Path,
     registry: &str,
     api_host: &str,
 ) -> Result<Option<Vec<Endpoint>>, String> {
-    let file = dir.join(registry).join("hosts.toml");
-    let text = match std::fs::read_to_string(&file) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", file.display())),
+    // containerd's order: the host's own directory, else `_default`.
+    let mut found = None;
+    for name in [registry, "_default"] {
+        let file = dir.join(name).join("hosts.toml");
+        match std::fs::read_to_string(&file) {
+            Ok(text) => {
+                found = Some((file, text));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: {e}", file.display())),
+        }
+    }
+    let Some((file, text)) = found else {
+        return Ok(None);
     };
     let root = DeTable::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
     let root = root.get_ref();
@@ -336,6 +346,18 @@ mod tests {
         assert_eq!(names, ["zz.example", "aa.example", "r.example"]);
         assert_eq!(endpoints[0].ca, [PathBuf::from("/etc/ca.pem")]);
         assert!(endpoints[1].insecure);
+
+        // A host without a directory of its own takes `_default`'s.
+        assert_eq!(hosts.endpoints("other.example", "other.example").len(), 1);
+        std::fs::create_dir_all(dir.path().join("_default")).unwrap();
+        std::fs::write(
+            dir.path().join("_default/hosts.toml"),
+            "[host.\"https://everyone.example\"]\n",
+        )
+        .unwrap();
+        let endpoints = hosts.endpoints("other.example", "other.example");
+        let names: Vec<_> = endpoints.iter().map(|e| e.host.as_str()).collect();
+        assert_eq!(names, ["everyone.example", "other.example"]);
     }
 
     #[test]

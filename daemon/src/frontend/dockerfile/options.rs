@@ -24,9 +24,45 @@ pub struct Options {
     pub extra_hosts: Vec<(String, String)>,
     /// `context:<name>` overrides: a stage or image name mapped to another source.
     pub named_contexts: BTreeMap<String, String>,
+    /// `ulimit` and `hostname` (or `build-arg:BUILDKIT_SANDBOX_HOSTNAME`): every RUN's sandbox.
+    pub run_sandbox: RunSandbox,
     /// Options nodekitd does not know (upstream ignores them too): shown as build warnings.
     pub unknown: Vec<String>,
 }
+
+/// What every RUN step gets (buildx's `--ulimit`, `--build-arg BUILDKIT_SANDBOX_HOSTNAME`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunSandbox {
+    pub ulimits: Vec<Ulimit>,
+    pub hostname: Option<String>,
+}
+
+/// One resource limit: `nofile=1024:2048` (a missing hard limit is the soft one; -1 unlimited).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// The names Docker's ulimit parser accepts.
+const ULIMIT_NAMES: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
 
 impl Options {
     pub fn parse(raw: &BTreeMap<String, String>) -> Result<Options, SolveError> {
@@ -40,6 +76,10 @@ impl Options {
         }
         if options.platforms.is_empty() {
             options.platforms.push(Platform::native());
+        }
+        if options.run_sandbox.hostname.is_none() {
+            let named = options.build_args.get("BUILDKIT_SANDBOX_HOSTNAME");
+            options.run_sandbox.hostname = named.filter(|h| !h.is_empty()).cloned();
         }
         Ok(options)
     }
@@ -98,9 +138,15 @@ impl Options {
             "requestid" if value.is_empty() => Ok(()),
             "requestid" => refuse("a frontend subrequest (--call, --check, --print)"),
             "shm-size" if matches!(value, "" | "0") => Ok(()),
-            "hostname"
-            | "shm-size"
-            | "ulimit"
+            "hostname" => {
+                self.run_sandbox.hostname = Some(value.to_string()).filter(|h| !h.is_empty());
+                Ok(())
+            }
+            "ulimit" => {
+                self.run_sandbox.ulimits = ulimits(value)?;
+                Ok(())
+            }
+            "shm-size"
             | "cgroup-parent"
             | "memory"
             | "memswap"
@@ -114,9 +160,7 @@ impl Options {
             {
                 refuse("a setting for every RUN step")
             }
-            "hostname"
-            | "ulimit"
-            | "cgroup-parent"
+            "cgroup-parent"
             | "memory"
             | "memswap"
             | "cpushares"
@@ -140,6 +184,40 @@ impl Options {
             Some(stages) => name.is_some_and(|n| stages.iter().any(|s| s.eq_ignore_ascii_case(n))),
         }
     }
+}
+
+/// `ulimit`: comma-separated `name=soft[:hard]`, as buildx sends `--ulimit` values.
+fn ulimits(value: &str) -> Result<Vec<Ulimit>, SolveError> {
+    list(value)
+        .iter()
+        .map(|entry| {
+            let invalid = |why: &str| {
+                SolveError::InvalidDefinition(format!("invalid ulimit {entry:?}: {why}"))
+            };
+            let (name, limits) = entry
+                .split_once('=')
+                .ok_or_else(|| invalid("expected name=soft[:hard]"))?;
+            if !ULIMIT_NAMES.contains(&name) {
+                return Err(invalid("unknown resource"));
+            }
+            let number = |text: &str| {
+                text.parse::<i64>()
+                    .map_err(|_| invalid("limits are numbers"))
+            };
+            let (soft, hard) = match limits.split_once(':') {
+                Some((soft, hard)) => (number(soft)?, number(hard)?),
+                None => (number(limits)?, number(limits)?),
+            };
+            if soft > hard && hard != -1 {
+                return Err(invalid("the soft limit is above the hard one"));
+            }
+            Ok(Ulimit {
+                name: name.to_string(),
+                soft,
+                hard,
+            })
+        })
+        .collect()
 }
 
 /// `attest:sbom=disabled=true`, `attest:provenance=false`: what buildx sends to turn one off.
@@ -205,7 +283,8 @@ mod tests {
             ("requestid", "frontend.outline"),
             ("force-network-mode", "none"),
             ("cache-imports", "[{\"Type\":\"local\"}]"),
-            ("ulimit", "nofile=1024:1024"),
+            ("ulimit", "nofiles=1024:1024"),
+            ("shm-size", "64m"),
             ("dockerfilekey", "other"),
         ] {
             let error = parse(&[(key, value)])
@@ -224,6 +303,30 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(options.unknown, ["buidl-arg:X"]);
+    }
+
+    #[test]
+    fn ulimits_and_the_hostname_reach_every_run() {
+        let options = parse(&[
+            ("ulimit", "nofile=1024:2048,nproc=-1"),
+            ("build-arg:BUILDKIT_SANDBOX_HOSTNAME", "from-arg"),
+        ])
+        .unwrap();
+        let limits: Vec<_> = options
+            .run_sandbox
+            .ulimits
+            .iter()
+            .map(|u| (u.name.as_str(), u.soft, u.hard))
+            .collect();
+        assert_eq!(limits, [("nofile", 1024, 2048), ("nproc", -1, -1)]);
+        assert_eq!(options.run_sandbox.hostname.as_deref(), Some("from-arg"));
+        let options = parse(&[
+            ("hostname", "builder"),
+            ("build-arg:BUILDKIT_SANDBOX_HOSTNAME", "x"),
+        ])
+        .unwrap();
+        assert_eq!(options.run_sandbox.hostname.as_deref(), Some("builder"));
+        assert!(parse(&[("ulimit", "nofile=4096:1024")]).is_err());
     }
 
     fn parse(pairs: &[(&str, &str)]) -> Result<Options, SolveError> {

@@ -17,6 +17,7 @@ use nodekit_proto::pb;
 use super::image::StageImage;
 use super::inputs::CONTEXT;
 use super::options::Options;
+use super::options::RunSandbox;
 use crate::oci::Platform;
 use crate::solver::SolveError;
 pub(super) use scope::set_in_place;
@@ -67,6 +68,8 @@ pub struct Stages {
     named_contexts: std::collections::BTreeMap<String, String>,
     /// `add-hosts`: /etc/hosts entries for every RUN.
     pub extra_hosts: Vec<(String, String)>,
+    /// `ulimit` and `hostname`: the sandbox of every RUN.
+    pub run_sandbox: RunSandbox,
     /// Step names and their Dockerfile lines, to place errors of the solve.
     steps: parking_lot::Mutex<Vec<(String, usize)>>,
     lints: parking_lot::Mutex<Vec<LintWarning>>,
@@ -172,6 +175,7 @@ pub async fn convert(request: &ConvertRequest<'_>) -> Result<Converted, SolveErr
         current: 0,
         named_contexts: request.options.named_contexts.clone(),
         extra_hosts: request.options.extra_hosts.clone(),
+        run_sandbox: request.options.run_sandbox.clone(),
         steps: Default::default(),
         lints: Default::default(),
         converted: vec![None; df.stages.len()],

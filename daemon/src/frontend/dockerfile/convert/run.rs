@@ -39,6 +39,13 @@ pub fn apply(
         })?;
         step = step.add_extra_host(host, ip);
     }
+    let sandbox = &stage.stages.run_sandbox;
+    for limit in &sandbox.ulimits {
+        step = step.add_ulimit(&limit.name, limit.soft, limit.hard);
+    }
+    if let Some(hostname) = &sandbox.hostname {
+        step = step.hostname(hostname);
+    }
     if let Some(proxy) = proxy_env(stage) {
         step = step.proxy_env(proxy);
     }
