@@ -118,3 +118,38 @@ async fn a_steps_ulimits_and_hostname_reach_it() {
     );
     daemon.stop().await;
 }
+
+/// `[dns]`: the configured name servers and search domains replace the host's in every step.
+#[tokio::test]
+async fn dns_settings_reach_every_steps_resolv_conf() {
+    let dir = std::env::temp_dir().join(format!("nodekit-api-dns-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let daemon = TestDaemon::start_configured("dns", dir, |config| {
+        config.worker.dns = nodekitd::worker::exec::Dns {
+            nameservers: vec!["192.0.2.53".into()],
+            search_domains: vec!["builds.example".into()],
+            options: Vec::new(),
+        };
+    })
+    .await;
+    let image = "nodekit.test/api-dns:1";
+    let state = busybox()
+        .run([
+            "sh",
+            "-c",
+            "grep -E '^(nameserver|search)' /etc/resolv.conf > /resolv",
+        ])
+        .root();
+    let request = BuildRequest {
+        definition: Some(definition(&state)),
+        exporter: image_output(image),
+        ..Default::default()
+    };
+    let (result, _) = run_build(&daemon, request).await;
+    result.unwrap();
+    assert_eq!(
+        run_in_image(image, &["cat", "/resolv"]),
+        "nameserver 192.0.2.53\nsearch builds.example\n"
+    );
+    daemon.stop().await;
+}

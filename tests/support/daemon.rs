@@ -129,6 +129,7 @@ fn config(test: &str, dir: &std::path::Path, addr: &str) -> Config {
             mount_source_root: env.mount_source_root(test),
             emulation: Default::default(),
             proxy: None,
+            dns: Default::default(),
             owner: String::new(),
         },
         cache: CacheConfig {

@@ -65,6 +65,7 @@ impl TestEnv {
             mount_source_root: self.mount_source_root(&format!("worker-{test}")),
             emulation: Default::default(),
             proxy: None,
+            dns: Default::default(),
             owner: format!("nodekit-test-{test}"),
         };
         Worker::connect(config)

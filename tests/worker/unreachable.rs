@@ -11,6 +11,7 @@ fn config(socket: &std::path::Path) -> WorkerConfig {
         mount_source_root: std::env::temp_dir().join("nodekit-unreachable"),
         emulation: Default::default(),
         proxy: None,
+        dns: Default::default(),
         owner: "nodekit-test-unreachable".into(),
     }
 }

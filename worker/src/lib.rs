@@ -64,6 +64,8 @@ pub struct WorkerConfig {
     pub emulation: emulation::Emulation,
     /// The daemon's proxy settings, given to steps whose LLB carries none.
     pub proxy: Option<nodekit_proto::pb::ProxyEnv>,
+    /// What steps resolve names with (`[dns]`); empty: the host's resolv.conf.
+    pub dns: exec::Dns,
     /// The value of the owner label on this worker's leases: leftovers of an earlier run of the
     /// same daemon (a crash) are recognised by it and released at start.
     pub owner: String,

@@ -107,7 +107,9 @@ const RULES: &[(&str, Rule)] = &[
     ("registry.*.ca", Rule::Honoured),
     ("registry.*.tlsconfigdir", Rule::Honoured),
     ("registry.*.keypair", Rule::Refused(REGISTRY_CLIENT_CERT)),
-    ("dns", Rule::Refused("steps use the node's resolv.conf; other nameservers, options or search domains are not supported")),
+    ("dns.nameservers", Rule::Honoured),
+    ("dns.options", Rule::Honoured),
+    ("dns.searchDomains", Rule::Honoured),
     ("history", Rule::Ignored("nodekitd keeps no build history")),
     ("frontend.\"dockerfile.v0\".enabled", Rule::Value(dockerfile_enabled)),
     ("frontend.\"gateway.v0\".enabled", Rule::Value(gateway_enabled)),
@@ -404,14 +406,17 @@ mod tests {
     #[test]
     fn keys_that_would_change_a_build_are_errors_with_their_line() {
         let found = audit(
-            "debug = true\n[worker.oci]\nenabled = true\n[dns]\nnameservers = [\"1.1.1.1\"]\n",
+            "debug = true\n[worker.oci]\nenabled = true\n[worker.containerd]\nrootless = true\n",
         );
         let errors: Vec<_> = found
             .iter()
             .filter(|f| f.severity == Severity::Error)
             .map(|f| (f.line, f.key.as_str()))
             .collect();
-        assert_eq!(errors, vec![(3, "worker.oci.enabled"), (4, "dns")]);
+        assert_eq!(
+            errors,
+            vec![(3, "worker.oci.enabled"), (5, "worker.containerd.rootless")]
+        );
     }
 
     #[test]

@@ -30,8 +30,19 @@ pub struct ConfigFile {
     #[serde(rename = "insecure-entitlements")]
     pub insecure_entitlements: Vec<String>,
     pub grpc: Grpc,
+    pub dns: Dns,
     pub worker: Workers,
     pub registry: BTreeMap<String, Registry>,
+}
+
+/// buildkitd's `[dns]`: what RUN steps resolve names with.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Dns {
+    pub nameservers: Vec<String>,
+    pub options: Vec<String>,
+    #[serde(rename = "searchDomains")]
+    pub search_domains: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

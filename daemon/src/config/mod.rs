@@ -227,6 +227,11 @@ impl Config {
                 ..Emulation::default()
             },
             proxy: proxy::proxy_from(|name| std::env::var(name).ok()),
+            dns: crate::worker::exec::Dns {
+                nameservers: file.dns.nameservers,
+                options: file.dns.options,
+                search_domains: file.dns.search_domains,
+            },
             // Replaced by the daemon's worker ID once it is known.
             owner: "nodekitd".into(),
         };
@@ -312,6 +317,19 @@ mod tests {
             config.worker.registry_hosts.hosts["reg:5000"].http,
             Some(true)
         );
+    }
+
+    #[test]
+    fn dns_settings_reach_the_worker() {
+        let file = ConfigFile::parse(
+            Path::new("t.toml"),
+            "[dns]\nnameservers = [\"192.0.2.1\"]\nsearchDomains = [\"a.example\"]\noptions = [\"ndots:2\"]\n",
+        )
+        .unwrap();
+        let dns = Config::merge(cli(&[]), file).unwrap().worker.dns;
+        assert_eq!(dns.nameservers, ["192.0.2.1"]);
+        assert_eq!(dns.search_domains, ["a.example"]);
+        assert_eq!(dns.options, ["ndots:2"]);
     }
 
     #[test]

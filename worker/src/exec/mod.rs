@@ -15,4 +15,5 @@ pub use spec::{
     build_spec, env_with_path, ExtraMount, MountSource, NetworkMode, ProcessSpec, Rlimit, Sandbox,
     DEFAULT_PATH,
 };
+pub use stepdir::Dns;
 pub use user::{resolve_user, ResolvedUser};

@@ -13,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::spec::{
     build_spec, ExtraMount, MountSource, NetworkMode, ProcessSpec, Sandbox, SpecInput,
+    DEFAULT_HOSTNAME,
 };
 use super::stdio::Stdio;
-use super::stepdir::StepDir;
+use super::stepdir::{EtcFiles, StepDir};
 use super::stubs;
 use super::user::{needs_lookup, resolve_user, ResolvedUser};
 use crate::context::CallContext;
@@ -84,11 +85,16 @@ async fn run_step(
     cancel: CancellationToken,
 ) -> WorkerResult<ExecOutcome> {
     let id = format!("nodekit-{}", crate::random_suffix());
-    let dir = StepDir::create(
-        worker.mount_source_root(),
-        &id,
-        &request.process.extra_hosts,
-    )?;
+    let etc = EtcFiles {
+        hostname: request
+            .sandbox
+            .hostname
+            .as_deref()
+            .unwrap_or(DEFAULT_HOSTNAME),
+        extra_hosts: &request.process.extra_hosts,
+        dns: &worker.config().dns,
+    };
+    let dir = StepDir::create(worker.mount_source_root(), &id, &etc)?;
     let mut request = request;
     if let Some(qemu) = request.emulator.clone() {
         let staged = stage_emulator(worker.mount_source_root(), dir.path(), &qemu)

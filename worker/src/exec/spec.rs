@@ -16,7 +16,8 @@ use crate::error::{WorkerError, WorkerResult};
 use crate::snapshots::Mounts;
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const HOSTNAME: &str = "nodekit";
+/// A step's hostname unless it asks for another.
+pub const DEFAULT_HOSTNAME: &str = "nodekit";
 
 /// How a step reaches the network. BuildKit without CNI uses the host's network by default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -94,7 +95,11 @@ pub struct SpecInput<'a> {
 pub fn build_spec(input: &SpecInput<'_>) -> WorkerResult<Spec> {
     let mut spec = Spec::default();
     spec.set_version("1.0.2".into());
-    let hostname = input.sandbox.hostname.as_deref().unwrap_or(HOSTNAME);
+    let hostname = input
+        .sandbox
+        .hostname
+        .as_deref()
+        .unwrap_or(DEFAULT_HOSTNAME);
     spec.set_hostname(Some(hostname.into()));
     spec.set_root(Some(
         RootBuilder::default()
