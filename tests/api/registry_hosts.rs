@@ -107,7 +107,7 @@ async fn a_tls_registry_is_trusted_through_its_configured_ca() {
     let ca = TestCa::new("registry CA");
     let ca_cert = ca.write_cert(&pki.path().join("ca.pem"));
     let server = ca.server(pki.path(), "registry", &["127.0.0.1"]);
-    let registry = AuthRegistry::start_tls("tls", "dora", "pa55", &server);
+    let registry = AuthRegistry::start_tls("tls", "dora", "pa55", &server, None);
     let reference = registry.seed("team/tls:1");
     let config = registry.docker_config(&pki.path().join("config.json"), "pa55");
     let tls = |ca: Vec<PathBuf>, insecure: bool| RegistryHosts {
@@ -142,5 +142,43 @@ async fn a_tls_registry_is_trusted_through_its_configured_ca() {
     let (result, _) = run_build(&skipping, pull_and_run(&reference, Some(config))).await;
     result.unwrap();
     skipping.stop().await;
+    ctr(TestEnv::get(), &["images", "rm", &reference]);
+}
+
+/// `[[registry."host".keypair]]`: a registry that admits only clients with a certificate its CA
+/// signed gets one.
+#[tokio::test]
+async fn a_registry_asking_for_a_client_certificate_gets_the_configured_one() {
+    let pki = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("registry CA");
+    let ca_cert = ca.write_cert(&pki.path().join("ca.pem"));
+    let server = ca.server(pki.path(), "registry", &["127.0.0.1"]);
+    let client = ca.client(pki.path(), "nodekitd");
+    let registry = AuthRegistry::start_tls("mtls", "erin", "pw", &server, Some(&ca_cert));
+    let reference = registry.seed_with_client(&client, &ca_cert, "team/mtls:1");
+    let config = registry.docker_config(&pki.path().join("config.json"), "pw");
+    let hosts = |keypair: Option<(PathBuf, PathBuf)>| RegistryHosts {
+        hosts: BTreeMap::from([(
+            registry.host.clone(),
+            HostConfig {
+                http: Some(false),
+                ca: vec![ca_cert.clone()],
+                keypair,
+                ..Default::default()
+            },
+        )]),
+        ..Default::default()
+    };
+
+    let without = start("registry-mtls-without", hosts(None)).await;
+    let (result, _) = run_build(&without, pull_and_run(&reference, Some(config.clone()))).await;
+    let error = result.unwrap_err();
+    assert!(error.contains(&registry.host), "{error}");
+    without.stop().await;
+
+    let with = start("registry-mtls-with", hosts(Some((client.cert, client.key)))).await;
+    let (result, _) = run_build(&with, pull_and_run(&reference, Some(config))).await;
+    result.unwrap();
+    with.stop().await;
     ctr(TestEnv::get(), &["images", "rm", &reference]);
 }

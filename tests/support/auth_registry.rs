@@ -22,12 +22,24 @@ impl AuthRegistry {
         AuthRegistry::start_with(test, user, password, None)
     }
 
-    /// As [`AuthRegistry::start`], serving TLS with `tls` (a certificate for 127.0.0.1).
-    pub fn start_tls(test: &str, user: &str, password: &str, tls: &CertFiles) -> AuthRegistry {
-        AuthRegistry::start_with(test, user, password, Some(tls))
+    /// As [`AuthRegistry::start`], serving TLS with `tls` (a certificate for 127.0.0.1), and
+    /// with `client_ca`, admitting only clients with a certificate it signed.
+    pub fn start_tls(
+        test: &str,
+        user: &str,
+        password: &str,
+        tls: &CertFiles,
+        client_ca: Option<&std::path::Path>,
+    ) -> AuthRegistry {
+        AuthRegistry::start_with(test, user, password, Some((tls, client_ca)))
     }
 
-    fn start_with(test: &str, user: &str, password: &str, tls: Option<&CertFiles>) -> AuthRegistry {
+    fn start_with(
+        test: &str,
+        user: &str,
+        password: &str,
+        tls: Option<(&CertFiles, Option<&std::path::Path>)>,
+    ) -> AuthRegistry {
         let dir =
             std::env::temp_dir().join(format!("nodekit-registry-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -40,9 +52,12 @@ impl AuthRegistry {
             .unwrap()
             .port();
         let host = format!("127.0.0.1:{port}");
-        let tls = tls.map_or_else(String::new, |files| {
+        let tls = tls.map_or_else(String::new, |(files, client_ca)| {
+            let clientcas = client_ca.map_or_else(String::new, |ca| {
+                format!("    clientcas:\n      - {}\n", ca.display())
+            });
             format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
+                "  tls:\n    certificate: {}\n    key: {}\n{clientcas}",
                 files.cert.display(),
                 files.key.display()
             )
@@ -98,6 +113,37 @@ impl AuthRegistry {
                 "--src-tls-verify=false",
                 "--dest-tls-verify=false",
             ])
+            .arg(format!("--dest-creds={}:{}", self.user, self.password))
+            .arg(format!("docker://{source}"))
+            .arg(format!("docker://{target}"))
+            .output()
+            .expect("skopeo runs");
+        assert!(
+            output.status.success(),
+            "skopeo copy to {target}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        target
+    }
+
+    /// As [`AuthRegistry::seed`], for a registry that wants a client certificate: skopeo
+    /// presents `client` (its cert directory holds the CA, `client.cert` and `client.key`).
+    pub fn seed_with_client(
+        &self,
+        client: &CertFiles,
+        ca: &std::path::Path,
+        repository: &str,
+    ) -> String {
+        let certs = self.dir.join("skopeo-certs");
+        std::fs::create_dir_all(&certs).unwrap();
+        std::fs::copy(ca, certs.join("ca.crt")).unwrap();
+        std::fs::copy(&client.cert, certs.join("client.cert")).unwrap();
+        std::fs::copy(&client.key, certs.join("client.key")).unwrap();
+        let target = format!("{}/{repository}", self.host);
+        let source = &TestEnv::get().registry_image;
+        let output = Command::new("skopeo")
+            .args(["copy", "-q", "--all", "--src-tls-verify=false"])
+            .arg(format!("--dest-cert-dir={}", certs.display()))
             .arg(format!("--dest-creds={}:{}", self.user, self.password))
             .arg(format!("docker://{source}"))
             .arg(format!("docker://{target}"))

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use containerd_client::services::v1::diff_client::DiffClient;
 use containerd_client::services::v1::ApplyRequest;
 use nodekit_oci::chain_ids;
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 use oci_spec::image::Descriptor as OciDescriptor;
 
 use super::context::CallContext;

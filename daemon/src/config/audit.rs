@@ -106,7 +106,8 @@ const RULES: &[(&str, Rule)] = &[
     ("registry.*.insecure", Rule::Honoured),
     ("registry.*.ca", Rule::Honoured),
     ("registry.*.tlsconfigdir", Rule::Honoured),
-    ("registry.*.keypair", Rule::Refused(REGISTRY_CLIENT_CERT)),
+    ("registry.*.keypair.key", Rule::Honoured),
+    ("registry.*.keypair.cert", Rule::Honoured),
     ("dns.nameservers", Rule::Honoured),
     ("dns.options", Rule::Honoured),
     ("dns.searchDomains", Rule::Honoured),
@@ -121,7 +122,6 @@ const WORKER_GC_LIMITS: &str =
     "nodekitd takes disk limits from [[worker.containerd.gcpolicy]] rules only (else buildkitd's defaults for the disk)";
 const CNI_ONLY: &str =
     "it configures CNI networking, which nodekit does not have (steps use the host's network)";
-const REGISTRY_CLIENT_CERT: &str = "nodekitd cannot present client certificates to registries yet";
 
 fn as_bool(value: &DeValue<'_>) -> Option<bool> {
     match value {
@@ -451,11 +451,12 @@ mod tests {
     #[test]
     fn registry_hosts_are_any_key_and_quoted_in_reports() {
         let found = findings(
-            "[registry.\"docker.io\"]\nmirrors = [\"m\"]\n[[registry.\"r.example\".keypair]]\nkey = \"k\"\n",
+            "[registry.\"docker.io\"]\nmirrors = [\"m\"]\n[[registry.\"r.example\".keypair]]\nkey = \"k\"\ncrt = \"c\"\n",
         );
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
-            found[0].starts_with("line 3: registry.\"r.example\".keypair: not supported"),
+            found[0].starts_with("line 5: registry.\"r.example\".keypair.crt: unknown key")
+                && found[0].contains("did you mean cert?"),
             "{found:?}"
         );
     }

@@ -95,8 +95,17 @@ pub struct Registry {
     pub insecure: bool,
     /// Extra CA certificates (PEM files).
     pub ca: Vec<PathBuf>,
-    /// A directory of CA certificates (`*.crt`).
+    /// A directory of CA certificates (`*.crt`) and client certificates (`X.cert` with `X.key`).
     pub tlsconfigdir: Option<PathBuf>,
+    /// Client certificates (`[[registry."host".keypair]]` with `key` and `cert`).
+    pub keypair: Vec<Keypair>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Keypair {
+    pub key: PathBuf,
+    pub cert: PathBuf,
 }
 
 impl ConfigFile {

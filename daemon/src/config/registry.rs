@@ -45,39 +45,66 @@ fn host_config(host: &str, registry: &Registry) -> Result<HostConfig, ConfigErro
         }
     }
     let mut ca = registry.ca.clone();
+    let mut pairs: Vec<(PathBuf, PathBuf)> = registry
+        .keypair
+        .iter()
+        .map(|k| (k.cert.clone(), k.key.clone()))
+        .collect();
     if let Some(dir) = &registry.tlsconfigdir {
-        ca.extend(tls_config_dir_cas(dir).map_err(invalid)?);
+        let found = tls_config_dir(dir).map_err(invalid)?;
+        ca.extend(found.cas);
+        pairs.extend(found.pairs);
+    }
+    if pairs.len() > 1 {
+        return Err(invalid(format!(
+            "{} client certificates; nodekitd presents one per registry",
+            pairs.len()
+        )));
     }
     Ok(HostConfig {
         mirrors: registry.mirrors.clone(),
         http: registry.http,
         insecure: registry.insecure,
         ca,
+        keypair: pairs.pop(),
     })
 }
 
-/// buildkitd's `tlsconfigdir`: `*.crt` files are CAs; `X.cert` with `X.key` would be a client
-/// certificate, which nodekit cannot present yet.
-fn tls_config_dir_cas(dir: &Path) -> Result<Vec<PathBuf>, String> {
+/// What a `tlsconfigdir` holds, as buildkitd reads it: `*.crt` files are CAs, `X.cert` with
+/// `X.key` a client certificate.
+struct TlsConfigDir {
+    cas: Vec<PathBuf>,
+    pairs: Vec<(PathBuf, PathBuf)>,
+}
+
+fn tls_config_dir(dir: &Path) -> Result<TlsConfigDir, String> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("tlsconfigdir {}: {e}", dir.display()))?;
-    let mut cas = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
+    let mut found = TlsConfigDir {
+        cas: Vec::new(),
+        pairs: Vec::new(),
+    };
+    for path in entries.flatten().map(|e| e.path()) {
         match path.extension().and_then(|e| e.to_str()) {
-            Some("crt") => cas.push(path),
+            Some("crt") => found.cas.push(path),
             Some("cert") => {
-                return Err(format!(
-                    "tlsconfigdir {}: client certificate {} is not supported yet",
-                    dir.display(),
-                    path.display()
-                ))
+                let key = path.with_extension("key");
+                if !key.is_file() {
+                    return Err(format!(
+                        "tlsconfigdir {}: {} has no {}",
+                        dir.display(),
+                        path.display(),
+                        key.display()
+                    ));
+                }
+                found.pairs.push((path, key));
             }
             _ => {}
         }
     }
-    cas.sort();
-    Ok(cas)
+    found.cas.sort();
+    found.pairs.sort();
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -101,6 +128,27 @@ mod tests {
         assert_eq!(own.mirrors, ["mirror.local:5000"]);
         assert_eq!((own.http, own.insecure), (Some(true), true));
         assert_eq!(own.ca, [dir.path().join("ca.crt")]);
+        assert_eq!(own.keypair, None);
+
+        std::fs::write(dir.path().join("client.cert"), "x").unwrap();
+        let registry = Registry {
+            tlsconfigdir: Some(dir.path().into()),
+            ..Default::default()
+        };
+        let registries = BTreeMap::from([("r.example".to_string(), registry)]);
+        let error = registry_hosts(&registries, None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("client.key"), "{error}");
+        std::fs::write(dir.path().join("client.key"), "x").unwrap();
+        let hosts = registry_hosts(&registries, None, None).unwrap();
+        assert_eq!(
+            hosts.hosts["r.example"].keypair,
+            Some((
+                dir.path().join("client.cert"),
+                dir.path().join("client.key")
+            ))
+        );
 
         let bad = Registry {
             mirrors: vec!["https://mirror.local/v2".into()],

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use cachestore::CacheKey;
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 use oci_spec::image::{Descriptor as OciDescriptor, ImageConfiguration};
 
 use crate::oci::chain_ids;

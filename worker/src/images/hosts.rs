@@ -8,11 +8,10 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::{Client, Reference};
+use oci_spec::distribution::Reference;
 use toml::de::{DeTable, DeValue};
 
-use crate::error::{WorkerError, WorkerResult};
+use super::distribution::Transport;
 
 /// nodekit's settings of one registry host (`[registry."host"]`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,6 +24,8 @@ pub struct HostConfig {
     pub insecure: bool,
     /// Extra CA certificates (PEM files) for this host.
     pub ca: Vec<PathBuf>,
+    /// A client certificate and its key (PEM files) to present to this host.
+    pub keypair: Option<(PathBuf, PathBuf)>,
 }
 
 /// How registries are reached, and with whose credentials when a build's client has none.
@@ -43,9 +44,7 @@ pub struct RegistryHosts {
 pub struct Endpoint {
     /// `host[:port]` as the client contacts it.
     pub host: String,
-    pub plain_http: bool,
-    pub insecure: bool,
-    pub ca: Vec<PathBuf>,
+    pub transport: Transport,
     /// A mirror (its failure falls through to the next endpoint).
     pub mirror: bool,
 }
@@ -79,50 +78,18 @@ impl RegistryHosts {
     fn endpoint_with(&self, host: &str, own: &HostConfig, mirror: bool) -> Endpoint {
         Endpoint {
             host: host.to_string(),
-            plain_http: own.http.unwrap_or_else(|| is_loopback(host)),
-            insecure: own.insecure,
-            ca: own.ca.clone(),
+            transport: Transport {
+                plain_http: own.http.unwrap_or_else(|| is_loopback(host)),
+                insecure: own.insecure,
+                ca: own.ca.clone(),
+                keypair: own.keypair.clone(),
+            },
             mirror,
         }
     }
 }
 
 impl Endpoint {
-    /// A registry client for this endpoint (its protocol, CAs and verification).
-    pub fn client(&self) -> WorkerResult<Client> {
-        let protocol = if self.plain_http {
-            ClientProtocol::Http
-        } else {
-            ClientProtocol::Https
-        };
-        let extra_root_certificates = self
-            .ca
-            .iter()
-            .map(|path| {
-                std::fs::read(path)
-                    .map(|data| Certificate {
-                        encoding: CertificateEncoding::Pem,
-                        data,
-                    })
-                    .map_err(|e| WorkerError::Registry {
-                        reference: self.host.clone(),
-                        reason: format!("cannot read CA certificate {}: {e}", path.display()),
-                    })
-            })
-            .collect::<WorkerResult<Vec<_>>>()?;
-        // try_from, not new: new falls back to a default client (no CA) on a bad certificate.
-        Client::try_from(ClientConfig {
-            protocol,
-            accept_invalid_certificates: self.insecure,
-            extra_root_certificates,
-            ..Default::default()
-        })
-        .map_err(|e| WorkerError::Registry {
-            reference: self.host.clone(),
-            reason: format!("cannot configure TLS for {}: {e}", self.host),
-        })
-    }
-
     /// `reference` as this endpoint serves it (a mirror keeps the repository path).
     pub fn reference(&self, reference: &Reference) -> Reference {
         let repository = reference.repository().to_string();
@@ -205,9 +172,10 @@ fn containerd_endpoints(
     };
     endpoints.push(origin.unwrap_or_else(|| Endpoint {
         host: api_host.to_string(),
-        plain_http: is_loopback(api_host),
-        insecure: false,
-        ca: Vec::new(),
+        transport: Transport {
+            plain_http: is_loopback(api_host),
+            ..Default::default()
+        },
         mirror: false,
     }));
     Ok(Some(endpoints))
@@ -228,9 +196,6 @@ fn containerd_host(
         if !pulls {
             return Ok(None);
         }
-    }
-    if field("client").is_some() {
-        return Err("client certificates are not supported".into());
     }
     let (plain_http, rest) = match url.split_once("://") {
         Some(("http", rest)) => (true, rest),
@@ -255,11 +220,45 @@ fn containerd_host(
     };
     Ok(Some(Endpoint {
         host: host.to_string(),
-        plain_http,
-        insecure: matches!(field("skip_verify"), Some(DeValue::Boolean(true))),
-        ca,
+        transport: Transport {
+            plain_http,
+            insecure: matches!(field("skip_verify"), Some(DeValue::Boolean(true))),
+            ca,
+            keypair: containerd_client_pair(field("client"))?,
+        },
         mirror,
     }))
+}
+
+/// `client = "cert.pem"` (key in the same file), `client = ["cert", "key"]` or
+/// `client = [["cert", "key"]]` (the first pair; containerd tries each).
+fn containerd_client_pair(
+    value: Option<&DeValue<'_>>,
+) -> Result<Option<(PathBuf, PathBuf)>, String> {
+    let text = |v: &DeValue<'_>| match v {
+        DeValue::String(s) => Some(PathBuf::from(s.as_ref())),
+        _ => None,
+    };
+    let pair = |items: &[toml::Spanned<DeValue<'_>>]| match items {
+        [cert, key] => Some((text(cert.get_ref())?, text(key.get_ref())?)),
+        _ => None,
+    };
+    match value {
+        None => Ok(None),
+        Some(DeValue::String(path)) => Ok(Some((
+            PathBuf::from(path.as_ref()),
+            PathBuf::from(path.as_ref()),
+        ))),
+        Some(DeValue::Array(items)) => match items.first().map(|i| i.get_ref()) {
+            Some(DeValue::Array(first)) => pair(first)
+                .map(Some)
+                .ok_or_else(|| "client: expected [cert, key]".to_string()),
+            _ => pair(items)
+                .map(Some)
+                .ok_or_else(|| "client: expected [cert, key]".to_string()),
+        },
+        Some(_) => Err("client: expected a path or [cert, key]".into()),
+    }
 }
 
 #[cfg(test)]
@@ -297,7 +296,7 @@ mod tests {
         };
         let from_containerd = hosts.endpoints("docker.io", "index.docker.io");
         assert_eq!(from_containerd[0].host, "from-containerd:5000");
-        assert!(from_containerd[0].plain_http && from_containerd[0].mirror);
+        assert!(from_containerd[0].transport.plain_http && from_containerd[0].mirror);
         assert_eq!(from_containerd[1].host, "registry-1.docker.io");
 
         hosts.hosts.insert(
@@ -317,7 +316,7 @@ mod tests {
         let own = hosts.endpoints("docker.io", "index.docker.io");
         let hosts_of: Vec<_> = own
             .iter()
-            .map(|e| (e.host.as_str(), e.plain_http, e.mirror))
+            .map(|e| (e.host.as_str(), e.transport.plain_http, e.mirror))
             .collect();
         assert_eq!(
             hosts_of,
@@ -344,8 +343,8 @@ mod tests {
         let endpoints = hosts.endpoints("r.example", "r.example");
         let names: Vec<_> = endpoints.iter().map(|e| e.host.as_str()).collect();
         assert_eq!(names, ["zz.example", "aa.example", "r.example"]);
-        assert_eq!(endpoints[0].ca, [PathBuf::from("/etc/ca.pem")]);
-        assert!(endpoints[1].insecure);
+        assert_eq!(endpoints[0].transport.ca, [PathBuf::from("/etc/ca.pem")]);
+        assert!(endpoints[1].transport.insecure);
 
         // A host without a directory of its own takes `_default`'s.
         assert_eq!(hosts.endpoints("other.example", "other.example").len(), 1);
@@ -364,9 +363,7 @@ mod tests {
     fn a_mirror_keeps_the_repository_and_the_tag_or_digest() {
         let endpoint = Endpoint {
             host: "mirror:5000".into(),
-            plain_http: true,
-            insecure: false,
-            ca: Vec::new(),
+            transport: Transport::default(),
             mirror: true,
         };
         let original: Reference = "docker.io/library/busybox:1".parse().unwrap();

@@ -2,6 +2,7 @@
 //! pulled is reused as is) and from its registry only when absent there.
 
 mod credentials;
+mod distribution;
 mod hosts;
 mod manifest;
 mod parsed;
@@ -11,6 +12,7 @@ mod resolve;
 mod store;
 
 pub use credentials::{from_docker_config, CredentialSource, Credentials, NoClient};
+pub use distribution::Transport;
 pub use hosts::{is_loopback, Endpoint, HostConfig, RegistryHosts};
 pub use manifest::{select_manifest, ImageManifestSet};
 pub use parsed::ParsedImages;

@@ -5,12 +5,11 @@ use std::collections::HashMap;
 
 use futures::TryStreamExt;
 use nodekit_oci::{self as oci, sha256_digest, Platform};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_spec::distribution::Reference;
 use oci_spec::image::Descriptor as OciDescriptor;
 
 use super::credentials::{self, auth_host, CredentialSource, Found};
+use super::distribution::{Distribution, DistributionError};
 use super::hosts::Endpoint;
 use super::manifest::{self, ImageManifestSet};
 use super::resolve::{ImageOrigin, ResolvedImage};
@@ -82,12 +81,8 @@ async fn pull_under_lease(
     name: &str,
     platform: &Platform,
 ) -> WorkerResult<ResolvedImage> {
-    let (reference, found) = (source.reference, source.found);
-    let client = source.endpoint.client()?;
-    let auth = match &found.credentials {
-        Some(c) => RegistryAuth::Basic(c.username.clone(), c.secret.clone()),
-        None => RegistryAuth::Anonymous,
-    };
+    let reference = source.reference;
+    let client = Fetcher::new(source.endpoint, reference, source.found.clone())?;
     let unavailable = |error: WorkerError| match error {
         WorkerError::Unauthorized { .. } => error,
         other => WorkerError::ImageUnavailable {
@@ -96,7 +91,8 @@ async fn pull_under_lease(
             reason: other.to_string(),
         },
     };
-    let (top_bytes, top_digest) = fetch_manifest(&client, &auth, found, reference)
+    let (top_bytes, top_digest) = client
+        .manifest(&manifest_reference(reference))
         .await
         .map_err(unavailable)?;
     let top_type = manifest::media_type_of(&top_bytes)
@@ -110,8 +106,7 @@ async fn pull_under_lease(
     let (manifest_bytes, manifest_digest, manifest_type, index) = if oci::is_index(&top_type) {
         let index = manifest::parse_index(name, &top_bytes)?;
         let chosen = manifest::select_manifest(name, &index, platform)?;
-        let by_digest = reference.clone_with_digest(chosen.digest().to_string());
-        let (bytes, digest) = fetch_manifest(&client, &auth, found, &by_digest).await?;
+        let (bytes, digest) = client.manifest(chosen.digest().as_ref()).await?;
         (bytes, digest, chosen.media_type().to_string(), Some(index))
     } else {
         (
@@ -123,12 +118,12 @@ async fn pull_under_lease(
     };
     let parsed = manifest::parse_manifest(name, &manifest_bytes)?;
     let config_digest = parsed.config().digest().to_string();
-    let config_bytes = fetch_small_blob(&client, reference, &config_digest).await?;
+    let config_bytes = client.blob(&config_digest).await?;
     let config = manifest::parse_config(name, &config_bytes)?;
     manifest::check_config_platform(name, &config, platform)?;
 
     for layer in parsed.layers() {
-        fetch_blob_with(worker, ctx, &client, reference, layer).await?;
+        client.fetch_layer(worker, ctx, layer).await?;
     }
     let (channel, layer_digests) = (worker.channel(), layer_digests(parsed.layers()));
     content::write_blob(channel, ctx, &config_digest, config_bytes, HashMap::new()).await?;
@@ -176,47 +171,109 @@ fn layer_digests(layers: &[OciDescriptor]) -> Vec<String> {
     layers.iter().map(|l| l.digest().to_string()).collect()
 }
 
-/// Fetches a manifest and checks its bytes against the digest asked for (if any). The client
-/// keeps the authorization it gets here for the image's blobs.
-async fn fetch_manifest(
-    client: &Client,
-    auth: &RegistryAuth,
-    found: &Found,
-    reference: &Reference,
-) -> WorkerResult<(Vec<u8>, String)> {
-    let (bytes, _) = client
-        .pull_manifest_raw(reference, auth, oci::MANIFEST_ACCEPT)
-        .await
-        .map_err(|e| {
-            if is_unauthorized(&e) {
-                unauthorized(reference, found)
-            } else {
-                registry_error(reference, e)
-            }
-        })?;
-    let digest = sha256_digest(&bytes);
-    if let Some(wanted) = reference.digest() {
-        if wanted != digest {
-            return Err(WorkerError::Registry {
-                reference: reference.whole(),
-                reason: format!("manifest digest mismatch: asked for {wanted}, got {digest}"),
-            });
-        }
+/// The tag or digest to ask a registry's manifest endpoint for.
+fn manifest_reference(reference: &Reference) -> String {
+    match (reference.digest(), reference.tag()) {
+        (Some(digest), _) => digest.to_string(),
+        (None, Some(tag)) => tag.to_string(),
+        (None, None) => "latest".to_string(),
     }
-    Ok((bytes.to_vec(), digest))
 }
 
-async fn fetch_small_blob(
-    client: &Client,
-    reference: &Reference,
-    digest: &str,
-) -> WorkerResult<Vec<u8>> {
-    let mut bytes = Vec::new();
-    client
-        .pull_blob(reference, digest, &mut bytes)
+/// One repository of one endpoint, with the credentials for it and the words its errors use.
+struct Fetcher {
+    registry: Distribution,
+    repository: String,
+    reference: Reference,
+    found: Found,
+}
+
+impl Fetcher {
+    fn new(endpoint: &Endpoint, reference: &Reference, found: Found) -> WorkerResult<Fetcher> {
+        let registry = Distribution::new(
+            auth_host(&endpoint.host),
+            &endpoint.transport,
+            found.credentials.clone(),
+        )
+        .map_err(|e| registry_error(reference, &e))?;
+        Ok(Fetcher {
+            registry,
+            repository: reference.repository().to_string(),
+            reference: reference.clone(),
+            found,
+        })
+    }
+
+    /// A manifest (by tag or digest), checked against the digest asked for.
+    async fn manifest(&self, tag_or_digest: &str) -> WorkerResult<(Vec<u8>, String)> {
+        let bytes = self
+            .registry
+            .manifest(
+                &self.repository,
+                tag_or_digest,
+                &oci::MANIFEST_ACCEPT.join(", "),
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let digest = sha256_digest(&bytes);
+        if tag_or_digest.starts_with("sha256:") && tag_or_digest != digest {
+            return Err(WorkerError::Registry {
+                reference: self.reference.whole(),
+                reason: format!(
+                    "manifest digest mismatch: asked for {tag_or_digest}, got {digest}"
+                ),
+            });
+        }
+        Ok((bytes, digest))
+    }
+
+    async fn blob(&self, digest: &str) -> WorkerResult<Vec<u8>> {
+        self.registry
+            .blob(&self.repository, digest)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Streams a layer into the content store unless it is there already.
+    async fn fetch_layer(
+        &self,
+        worker: &Worker,
+        ctx: &CallContext,
+        layer: &OciDescriptor,
+    ) -> WorkerResult<()> {
+        let digest = layer.digest().to_string();
+        if content::info(worker.channel(), ctx, &digest)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        tracing::debug!(image = %self.reference, layer = %digest, "fetching layer");
+        let stream = self
+            .registry
+            .blob_stream(&self.repository, &digest)
+            .await
+            .map_err(|e| self.error(e))?;
+        let stream = stream
+            .map_ok(|bytes| bytes.to_vec())
+            .map_err(|e| std::io::Error::other(e.to_string()));
+        content::write_blob_stream(
+            worker.channel(),
+            ctx,
+            &digest,
+            layer.size() as i64,
+            stream,
+            HashMap::new(),
+        )
         .await
-        .map_err(|e| registry_error(reference, e))?;
-    Ok(bytes)
+    }
+
+    fn error(&self, error: DistributionError) -> WorkerError {
+        match error {
+            DistributionError::Unauthorized => unauthorized(&self.reference, &self.found),
+            other => registry_error(&self.reference, &other),
+        }
+    }
 }
 
 /// Streams a blob from the image's registry (or a mirror) into the content store unless it is
@@ -233,8 +290,8 @@ pub async fn fetch_blob(
     let mut result = Ok(());
     for endpoint in &endpoints {
         let at = endpoint_reference(endpoint, reference);
-        result = match endpoint.client() {
-            Ok(client) => fetch_blob_with(worker, ctx, &client, &at, layer).await,
+        result = match Fetcher::new(endpoint, &at, Found::default()) {
+            Ok(fetcher) => fetcher.fetch_layer(worker, ctx, layer).await,
             Err(error) => Err(error),
         };
         if result.is_ok() {
@@ -242,51 +299,6 @@ pub async fn fetch_blob(
         }
     }
     result
-}
-
-async fn fetch_blob_with(
-    worker: &Worker,
-    ctx: &CallContext,
-    client: &Client,
-    reference: &Reference,
-    layer: &OciDescriptor,
-) -> WorkerResult<()> {
-    let digest = layer.digest().to_string();
-    if content::info(worker.channel(), ctx, &digest)
-        .await?
-        .is_some()
-    {
-        return Ok(());
-    }
-    tracing::debug!(image = %reference, layer = %digest, "fetching layer");
-    let sized = client
-        .pull_blob_stream(reference, digest.as_str())
-        .await
-        .map_err(|e| registry_error(reference, e))?;
-    let stream = sized.stream.map_ok(|bytes| bytes.to_vec());
-    content::write_blob_stream(
-        worker.channel(),
-        ctx,
-        &digest,
-        layer.size() as i64,
-        stream,
-        HashMap::new(),
-    )
-    .await
-}
-
-/// Whether the registry answered 401 (oci-client reports it in several shapes).
-fn is_unauthorized(error: &OciDistributionError) -> bool {
-    match error {
-        OciDistributionError::AuthenticationFailure(_)
-        | OciDistributionError::UnauthorizedError { .. } => true,
-        OciDistributionError::ServerError { code, .. } => *code == 401,
-        OciDistributionError::RegistryError { envelope, .. } => envelope
-            .errors
-            .iter()
-            .any(|e| matches!(e.code, OciErrorCode::Unauthorized)),
-        _ => false,
-    }
 }
 
 fn unauthorized(reference: &Reference, found: &Found) -> WorkerError {
@@ -304,19 +316,9 @@ fn unauthorized(reference: &Reference, found: &Found) -> WorkerError {
     }
 }
 
-/// The error with its causes (a TLS failure sits several sources below "error sending request").
-fn registry_error(reference: &Reference, error: impl std::error::Error) -> WorkerError {
-    let mut reason = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let text = inner.to_string();
-        if !reason.contains(&text) {
-            reason = format!("{reason}: {text}");
-        }
-        cause = inner.source();
-    }
+fn registry_error(reference: &Reference, error: &DistributionError) -> WorkerError {
     WorkerError::Registry {
         reference: reference.whole(),
-        reason,
+        reason: error.to_string(),
     }
 }

@@ -3,7 +3,7 @@
 //! `docker.io/library/busybox:latest`.
 
 use nodekit_oci::Reference as ImageReference;
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 
 use crate::error::{WorkerError, WorkerResult};
 

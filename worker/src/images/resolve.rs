@@ -1,7 +1,7 @@
 //! Store first, registry second.
 
 use nodekit_oci::{self as oci, chain_ids, Platform};
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 use oci_spec::image::Descriptor as OciDescriptor;
 
 use super::credentials::CredentialSource;

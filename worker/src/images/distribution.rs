@@ -1,0 +1,462 @@
+//! The pull side of the OCI distribution API over reqwest: manifests and blobs, with the
+//! registry's authorization challenge answered as Docker's clients do (basic credentials, or a
+//! bearer token from the realm the challenge names). Hand-written rather than oci-client's
+//! because a node's registries need what that client cannot do: present a client certificate
+//! (`keypair`), and refuse a bad CA instead of falling back to a default client.
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use bytes::Bytes;
+use futures::{Stream, TryStreamExt};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::{Response, StatusCode};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use super::credentials::Credentials;
+
+/// How one registry endpoint is reached.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Transport {
+    pub plain_http: bool,
+    /// Skip TLS verification.
+    pub insecure: bool,
+    /// Extra CA certificates (PEM files).
+    pub ca: Vec<PathBuf>,
+    /// A client certificate and its key (PEM files), for registries that ask for one.
+    pub keypair: Option<(PathBuf, PathBuf)>,
+}
+
+/// Why a request failed, in the terms a build error needs.
+#[derive(Debug, thiserror::Error)]
+pub enum DistributionError {
+    /// 401 after the challenge was answered (or could not be).
+    #[error("unauthorized (401)")]
+    Unauthorized,
+    #[error("{0} not found (404)")]
+    NotFound(String),
+    #[error("{url}: HTTP {status}: {body}")]
+    Status {
+        url: String,
+        status: StatusCode,
+        body: String,
+    },
+    #[error("{0}")]
+    Transport(String),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// One registry host, with the authorization it has earned so far.
+pub struct Distribution {
+    http: reqwest::Client,
+    base: String,
+    credentials: Option<Credentials>,
+    authorization: Mutex<Option<HeaderValue>>,
+}
+
+impl Distribution {
+    pub fn new(
+        host: &str,
+        transport: &Transport,
+        credentials: Option<Credentials>,
+    ) -> Result<Distribution, DistributionError> {
+        let scheme = if transport.plain_http {
+            "http"
+        } else {
+            "https"
+        };
+        Ok(Distribution {
+            http: http_client(transport)?,
+            base: format!("{scheme}://{host}"),
+            credentials,
+            authorization: Mutex::new(None),
+        })
+    }
+
+    /// A manifest or index by tag or digest, as the registry has it.
+    pub async fn manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        accept: &str,
+    ) -> Result<Vec<u8>, DistributionError> {
+        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
+        let response = self.get(&url, repository, Some(accept)).await?;
+        Ok(read_body(response).await?.to_vec())
+    }
+
+    /// A whole blob (a config).
+    pub async fn blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>, DistributionError> {
+        let response = self.blob_response(repository, digest).await?;
+        Ok(read_body(response).await?.to_vec())
+    }
+
+    /// A blob as it arrives (a layer).
+    pub async fn blob_stream(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<impl Stream<Item = Result<Bytes, DistributionError>>, DistributionError> {
+        let response = self.blob_response(repository, digest).await?;
+        Ok(response.bytes_stream().map_err(transport))
+    }
+
+    async fn blob_response(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Response, DistributionError> {
+        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
+        self.get(&url, repository, None).await
+    }
+
+    /// GET with the authorization earned so far; a 401 is answered once.
+    async fn get(
+        &self,
+        url: &str,
+        repository: &str,
+        accept: Option<&str>,
+    ) -> Result<Response, DistributionError> {
+        let response = self.send(url, accept).await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return checked(url, response).await;
+        }
+        let challenge = response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or(DistributionError::Unauthorized)?;
+        let answer = self.answer(&challenge, repository).await?;
+        *self.authorization.lock().await = Some(answer);
+        let response = self.send(url, accept).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(DistributionError::Unauthorized);
+        }
+        checked(url, response).await
+    }
+
+    async fn send(&self, url: &str, accept: Option<&str>) -> Result<Response, DistributionError> {
+        let mut request = self.http.get(url);
+        if let Some(accept) = accept {
+            request = request.header(ACCEPT, accept);
+        }
+        if let Some(authorization) = self.authorization.lock().await.clone() {
+            request = request.header(AUTHORIZATION, authorization);
+        }
+        request.send().await.map_err(transport)
+    }
+
+    /// The Authorization header a challenge asks for.
+    async fn answer(
+        &self,
+        challenge: &str,
+        repository: &str,
+    ) -> Result<HeaderValue, DistributionError> {
+        match parse_challenge(challenge) {
+            Some(Challenge::Basic) => {
+                let credentials = self
+                    .credentials
+                    .as_ref()
+                    .ok_or(DistributionError::Unauthorized)?;
+                header(&format!("Basic {}", basic(credentials)))
+            }
+            Some(Challenge::Bearer {
+                realm,
+                service,
+                scope,
+            }) => {
+                let scope = scope.unwrap_or_else(|| format!("repository:{repository}:pull"));
+                let token = self.token(&realm, service.as_deref(), &scope).await?;
+                header(&format!("Bearer {token}"))
+            }
+            None => Err(DistributionError::Unauthorized),
+        }
+    }
+
+    /// A bearer token from the realm, asked with the credentials when there are any (Docker
+    /// Hub gives anonymous tokens for public images).
+    async fn token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<String, DistributionError> {
+        let mut query = vec![("scope", scope)];
+        if let Some(service) = service {
+            query.push(("service", service));
+        }
+        let url = reqwest::Url::parse_with_params(realm, &query)
+            .map_err(|e| DistributionError::Transport(format!("token realm {realm:?}: {e}")))?;
+        let mut request = self.http.get(url);
+        if let Some(credentials) = &self.credentials {
+            request = request.basic_auth(&credentials.username, Some(&credentials.secret));
+        }
+        let response = request.send().await.map_err(transport)?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(DistributionError::Unauthorized);
+        }
+        let body = read_body(checked(realm, response).await?).await?;
+        let token: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| DistributionError::Transport(format!("token from {realm}: {e}")))?;
+        token
+            .token
+            .or(token.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| DistributionError::Transport(format!("{realm} answered no token")))
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    token: Option<String>,
+    access_token: Option<String>,
+}
+
+fn http_client(transport: &Transport) -> Result<reqwest::Client, DistributionError> {
+    let read = |path: &PathBuf| {
+        std::fs::read(path)
+            .map_err(|e| DistributionError::Setup(format!("cannot read {}: {e}", path.display())))
+    };
+    let mut builder = reqwest::Client::builder().danger_accept_invalid_certs(transport.insecure);
+    for path in &transport.ca {
+        let certs = reqwest::Certificate::from_pem_bundle(&read(path)?).map_err(|e| {
+            DistributionError::Setup(format!("CA certificate {}: {e}", path.display()))
+        })?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    if let Some((cert, key)) = &transport.keypair {
+        let mut pem = read(cert)?;
+        pem.push(b'\n');
+        pem.extend(read(key)?);
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            DistributionError::Setup(format!(
+                "client certificate {} with key {}: {e}",
+                cert.display(),
+                key.display()
+            ))
+        })?;
+        builder = builder.identity(identity);
+    }
+    builder
+        .build()
+        .map_err(|e| DistributionError::Setup(error_chain(&e)))
+}
+
+async fn checked(url: &str, response: Response) -> Result<Response, DistributionError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    if status == StatusCode::NOT_FOUND {
+        return Err(DistributionError::NotFound(url.to_string()));
+    }
+    let body = response.text().await.unwrap_or_default();
+    Err(DistributionError::Status {
+        url: url.to_string(),
+        status,
+        body: body.chars().take(300).collect(),
+    })
+}
+
+async fn read_body(response: Response) -> Result<Bytes, DistributionError> {
+    response.bytes().await.map_err(transport)
+}
+
+fn transport(error: reqwest::Error) -> DistributionError {
+    DistributionError::Transport(error_chain(&error))
+}
+
+/// An error with its causes: a TLS failure sits several sources below "error sending request".
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let part = inner.to_string();
+        if !text.contains(&part) {
+            text = format!("{text}: {part}");
+        }
+        cause = inner.source();
+    }
+    text
+}
+
+fn basic(credentials: &Credentials) -> String {
+    base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", credentials.username, credentials.secret))
+}
+
+fn header(value: &str) -> Result<HeaderValue, DistributionError> {
+    HeaderValue::from_str(value)
+        .map_err(|_| DistributionError::Transport("credentials are not a valid header".into()))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
+}
+
+/// `Basic realm="x"` or `Bearer realm="https://auth",service="registry",scope="repository:a:pull"`.
+fn parse_challenge(text: &str) -> Option<Challenge> {
+    let (scheme, params) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+    if scheme.eq_ignore_ascii_case("basic") {
+        return Some(Challenge::Basic);
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let params = challenge_params(params);
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    Some(Challenge::Bearer {
+        realm: get("realm")?,
+        service: get("service"),
+        scope: get("scope"),
+    })
+}
+
+/// `key="value",key=value` pairs; quoted values may hold commas.
+fn challenge_params(text: &str) -> Vec<(String, String)> {
+    let mut params = Vec::new();
+    let mut rest = text.trim();
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key.trim().trim_start_matches(',').trim().to_string();
+        let after = after.trim_start();
+        let (value, remainder) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted.find('"').unwrap_or(quoted.len());
+                (
+                    quoted[..end].to_string(),
+                    quoted.get(end + 1..).unwrap_or(""),
+                )
+            }
+            None => {
+                let end = after.find(',').unwrap_or(after.len());
+                (after[..end].trim().to_string(), &after[end..])
+            }
+        };
+        params.push((key, value));
+        rest = remainder.trim_start().trim_start_matches(',');
+    }
+    params
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, StatusCode as Code};
+    use axum::routing::get;
+
+    /// A registry whose manifests need a bearer token, and the token server it names: the
+    /// token is given only for alice's password.
+    async fn token_registry() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let realm = format!("http://{host}/token");
+        let manifests = move |headers: HeaderMap| {
+            let realm = realm.clone();
+            async move {
+                let authorized = headers
+                    .get("authorization")
+                    .is_some_and(|v| v == "Bearer t0ken");
+                if authorized {
+                    return (Code::OK, HeaderMap::new(), "{\"schemaVersion\":2}");
+                }
+                let mut challenge = HeaderMap::new();
+                let value = format!(
+                    "Bearer realm=\"{realm}\",service=\"test\",scope=\"repository:team/app:pull\""
+                );
+                challenge.insert("www-authenticate", value.parse().unwrap());
+                (Code::UNAUTHORIZED, challenge, "")
+            }
+        };
+        let token = |headers: HeaderMap, uri: axum::http::Uri| async move {
+            let query = uri.query().unwrap_or_default().to_string();
+            let alice = format!(
+                "Basic {}",
+                basic(&Credentials {
+                    username: "alice".into(),
+                    secret: "pw".into(),
+                })
+            );
+            let scoped = query.contains("scope=repository%3Ateam%2Fapp%3Apull")
+                && query.contains("service=test");
+            match headers.get("authorization") {
+                Some(v) if v == alice.as_str() && scoped => (Code::OK, "{\"token\":\"t0ken\"}"),
+                _ => (Code::UNAUTHORIZED, ""),
+            }
+        };
+        let app = axum::Router::new()
+            .route("/v2/team/app/manifests/{tag}", get(manifests))
+            .route("/token", get(token));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        host
+    }
+
+    #[tokio::test]
+    async fn a_bearer_challenge_is_answered_with_a_token_from_its_realm() {
+        let host = token_registry().await;
+        let plain = Transport {
+            plain_http: true,
+            ..Default::default()
+        };
+        let alice = Credentials {
+            username: "alice".into(),
+            secret: "pw".into(),
+        };
+        let registry = Distribution::new(&host, &plain, Some(alice)).unwrap();
+        let manifest = registry
+            .manifest("team/app", "1", "application/json")
+            .await
+            .unwrap();
+        assert_eq!(manifest, b"{\"schemaVersion\":2}");
+
+        let anonymous = Distribution::new(&host, &plain, None).unwrap();
+        let refused = anonymous
+            .manifest("team/app", "1", "application/json")
+            .await;
+        assert!(
+            matches!(refused, Err(DistributionError::Unauthorized)),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn challenges_are_read_as_docker_clients_read_them() {
+        assert_eq!(
+            parse_challenge("Basic realm=\"Registry Realm\""),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(
+            parse_challenge(
+                "Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\",scope=\"repository:library/busybox:pull,push\""
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into()),
+                scope: Some("repository:library/busybox:pull,push".into()),
+            })
+        );
+        assert_eq!(
+            parse_challenge("bearer realm=https://r/token"),
+            Some(Challenge::Bearer {
+                realm: "https://r/token".into(),
+                service: None,
+                scope: None,
+            })
+        );
+        assert_eq!(parse_challenge("Negotiate abc"), None);
+        assert_eq!(parse_challenge("Bearer service=\"x\""), None);
+    }
+}
