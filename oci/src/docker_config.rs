@@ -58,7 +58,12 @@ pub fn from_docker_config(file: &Path, host: &str) -> Result<Option<Credentials>
 
 fn decode(auth: &DockerAuth) -> Result<Credentials, String> {
     if !auth.identitytoken.is_empty() {
-        return Err("identity tokens (docker login with OAuth) are not supported; use a user name and password or token".into());
+        // As buildctl hands it over: no user name, the token as the secret (OAuth's refresh
+        // token, exchanged at the registry's token realm).
+        return Ok(Credentials {
+            username: String::new(),
+            secret: auth.identitytoken.clone(),
+        });
     }
     if !auth.username.is_empty() {
         return Ok(Credentials {
@@ -110,13 +115,15 @@ mod tests {
     }
 
     #[test]
-    fn unusable_entries_say_why() {
+    fn identity_tokens_come_without_a_user_and_bad_entries_say_why() {
         let file = config(
             r#"{"auths": {"r.example": {"identitytoken": "x"}, "s.example": {"auth": "!!"}}}"#,
         );
-        assert!(from_docker_config(&file, "r.example")
-            .unwrap_err()
-            .contains("identity tokens"));
+        let identity = from_docker_config(&file, "r.example").unwrap().unwrap();
+        assert_eq!(
+            (identity.username.as_str(), identity.secret.as_str()),
+            ("", "x")
+        );
         assert!(from_docker_config(&file, "s.example")
             .unwrap_err()
             .contains("auth field"));

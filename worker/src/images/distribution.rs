@@ -177,13 +177,23 @@ impl Distribution {
     }
 
     /// A bearer token from the realm, asked with the credentials when there are any (Docker
-    /// Hub gives anonymous tokens for public images).
+    /// Hub gives anonymous tokens for public images); an identity token (`docker login` through
+    /// OAuth: a secret without a user name) is exchanged as OAuth's refresh token.
     async fn token(
         &self,
         realm: &str,
         service: Option<&str>,
         scope: &str,
     ) -> Result<String, DistributionError> {
+        if let Some(refresh) = self
+            .credentials
+            .as_ref()
+            .filter(|c| c.username.is_empty() && !c.secret.is_empty())
+        {
+            return self
+                .oauth_token(realm, service, scope, &refresh.secret)
+                .await;
+        }
         let mut query = vec![("scope", scope)];
         if let Some(service) = service {
             query.push(("service", service));
@@ -198,15 +208,58 @@ impl Distribution {
         if response.status() == StatusCode::UNAUTHORIZED {
             return Err(DistributionError::Unauthorized);
         }
-        let body = read_body(checked(realm, response).await?).await?;
-        let token: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| DistributionError::Transport(format!("token from {realm}: {e}")))?;
-        token
-            .token
-            .or(token.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| DistributionError::Transport(format!("{realm} answered no token")))
+        token_of(realm, response).await
     }
+
+    /// OAuth's refresh-token grant, as Docker's clients use an identity token.
+    async fn oauth_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+        refresh_token: &str,
+    ) -> Result<String, DistributionError> {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("service", service.unwrap_or_default()),
+            ("scope", scope),
+            ("client_id", "nodekit"),
+        ];
+        let body = reqwest::Url::parse_with_params("http://form.invalid/", &form)
+            .map(|url| url.query().unwrap_or_default().to_string())
+            .map_err(|e| DistributionError::Transport(e.to_string()))?;
+        let response = self
+            .http
+            .post(realm)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        if matches!(
+            response.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST
+        ) {
+            return Err(DistributionError::Unauthorized);
+        }
+        token_of(realm, response).await
+    }
+}
+
+/// The token of a token server's answer (`token`, or OAuth's `access_token`).
+async fn token_of(realm: &str, response: Response) -> Result<String, DistributionError> {
+    let body = read_body(checked(realm, response).await?).await?;
+    let token: TokenResponse = serde_json::from_slice(&body)
+        .map_err(|e| DistributionError::Transport(format!("token from {realm}: {e}")))?;
+    token
+        .token
+        .or(token.access_token)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| DistributionError::Transport(format!("{realm} answered no token")))
 }
 
 #[derive(Deserialize)]
@@ -397,9 +450,19 @@ mod tests {
                 _ => (Code::UNAUTHORIZED, ""),
             }
         };
+        let refresh = |body: String| async move {
+            let granted = body.contains("grant_type=refresh_token")
+                && body.contains("refresh_token=id-t0ken")
+                && body.contains("scope=repository%3Ateam%2Fapp%3Apull");
+            if granted {
+                (Code::OK, "{\"access_token\":\"t0ken\"}")
+            } else {
+                (Code::UNAUTHORIZED, "")
+            }
+        };
         let app = axum::Router::new()
             .route("/v2/team/app/manifests/{tag}", get(manifests))
-            .route("/token", get(token));
+            .route("/token", get(token).post(refresh));
         tokio::spawn(async move { axum::serve(listener, app).await });
         host
     }
@@ -421,6 +484,15 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(manifest, b"{\"schemaVersion\":2}");
+
+        // An identity token: no user name, the secret is OAuth's refresh token.
+        let identity = Credentials {
+            username: String::new(),
+            secret: "id-t0ken".into(),
+        };
+        let registry = Distribution::new(&host, &plain, Some(identity)).unwrap();
+        let manifest = registry.manifest("team/app", "1", "application/json").await;
+        assert_eq!(manifest.unwrap(), b"{\"schemaVersion\":2}");
 
         let anonymous = Distribution::new(&host, &plain, None).unwrap();
         let refused = anonymous

@@ -305,6 +305,9 @@ fn unauthorized(reference: &Reference, found: &Found) -> WorkerError {
     let host = auth_host(reference.resolve_registry());
     let reason = match &found.credentials {
         None => found.from.clone(),
+        Some(c) if c.username.is_empty() => {
+            format!("{host} refused the identity token from {}", found.from)
+        }
         Some(c) => format!(
             "{host} refused the credentials of user {:?} from {}",
             c.username, found.from
