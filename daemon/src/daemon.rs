@@ -60,7 +60,16 @@ pub async fn run_until(
         sessions: Arc::new(SessionManager::default()),
         jobs: Default::default(),
         gateways: Default::default(),
+        metrics: Default::default(),
     });
+    let debug = match config.debug_addr {
+        Some(addr) => {
+            let listener = server::debug::bind(addr).await?;
+            tracing::info!(%addr, "debug listener: /metrics, /healthz, /readyz");
+            Some(tokio::spawn(server::debug::serve(listener, state.clone())))
+        }
+        None => None,
+    };
     let routes = api::routes(state.clone(), Routes::new(health_service));
     let api_state = state.clone();
 
@@ -100,6 +109,9 @@ pub async fn run_until(
     });
     server::serve(listeners, routes, shutdown).await?;
     worker_task.abort();
+    if let Some(debug) = debug {
+        debug.abort();
+    }
     if let Some(solver) = api_state.solver.get() {
         solver.shutdown().await;
     }

@@ -7,6 +7,7 @@ pub mod exporter;
 pub mod frontend;
 pub mod gateway;
 pub mod memory;
+pub mod metrics;
 pub use nodekit_oci as oci;
 pub mod server;
 pub mod session;

@@ -31,6 +31,15 @@ impl<T: Clone> WaitMap<T> {
         self.items.lock().remove(id)
     }
 
+    /// How many items there are now.
+    pub fn len(&self) -> usize {
+        self.items.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The item `id`, waiting up to `wait` for it to be inserted.
     pub async fn get(&self, id: &str, wait: Duration) -> Option<T> {
         let deadline = tokio::time::Instant::now() + wait;

@@ -11,6 +11,7 @@ mod gateway;
 mod helpers;
 mod layers;
 mod local;
+mod metrics;
 mod mounts;
 mod registry_auth;
 mod registry_hosts;

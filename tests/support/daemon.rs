@@ -119,6 +119,7 @@ fn config(test: &str, dir: &std::path::Path, addr: &str) -> Config {
         root: dir.join("root"),
         addrs: vec![ListenAddr::parse(addr).expect("listen address")],
         debug: false,
+        debug_addr: None,
         security: Default::default(),
         entitlements: Default::default(),
         worker: WorkerConfig {

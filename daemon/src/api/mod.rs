@@ -36,6 +36,7 @@ pub struct ApiState {
     pub gateways: Arc<Gateways>,
     /// Stable across restarts (kept under --root).
     pub worker_id: String,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl ApiState {

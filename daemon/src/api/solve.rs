@@ -63,6 +63,8 @@ pub async fn solve(
     let mode = BuildMode::of(&request)?;
     let entitlements = Entitlements::grant(&request.entitlements, &state.config.entitlements)
         .map_err(to_status)?;
+    // Requests refused before this point are not builds.
+    let timer = state.metrics.build_started(mode.label());
     let guard = state.jobs.start(&request.r#ref);
     // A client that disconnects drops this future: cancel the build's steps with it.
     let _cancel_on_drop = guard.job.cancel.clone().drop_guard();
@@ -93,6 +95,11 @@ pub async fn solve(
     // The build's lease goes in the background (shutdown waits for it): the client has its
     // answer without waiting for containerd to delete it.
     drop(ctx);
+    timer.finish(match &outcome {
+        Ok(_) => "success",
+        Err(error) if matches!(error.underlying(), SolveError::Cancelled) => "cancelled",
+        Err(_) => "failure",
+    });
     outcome.map_err(to_status)
 }
 
@@ -115,6 +122,15 @@ enum BuildMode {
 }
 
 impl BuildMode {
+    /// The build's frontend as metrics name it.
+    fn label(&self) -> &str {
+        match self {
+            BuildMode::Definition(_) => "llb",
+            BuildMode::Gateway => "gateway",
+            BuildMode::Frontend(name) => name,
+        }
+    }
+
     fn of(request: &SolveRequest) -> Result<BuildMode, Status> {
         match (&request.definition, request.frontend.as_str()) {
             (Some(definition), "") => {

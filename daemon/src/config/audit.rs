@@ -63,7 +63,7 @@ const RULES: &[(&str, Rule)] = &[
     ("grpc.tls.cert", Rule::Honoured),
     ("grpc.tls.key", Rule::Honoured),
     ("grpc.tls.ca", Rule::Honoured),
-    ("grpc.debugAddress", Rule::Ignored("nodekitd has no debug listener yet")),
+    ("grpc.debugAddress", Rule::Honoured),
     ("grpc.securityDescriptor", Rule::Ignored("it applies to Windows named pipes only")),
     ("otel", Rule::Ignored("nodekitd exports no OpenTelemetry traces")),
     ("cdi.disabled", Rule::Value(cdi_disabled)),

@@ -49,6 +49,8 @@ pub struct Dns {
 #[serde(default)]
 pub struct Grpc {
     pub address: Vec<String>,
+    #[serde(rename = "debugAddress")]
+    pub debug_address: Option<String>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub tls: GrpcTls,

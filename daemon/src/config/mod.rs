@@ -60,6 +60,9 @@ pub struct Cli {
     /// Debug logging.
     #[arg(long)]
     pub debug: bool,
+    /// Address (host:port) of the debug listener: /metrics for Prometheus, /healthz, /readyz.
+    #[arg(long, value_name = "ADDR")]
+    pub debugaddr: Option<String>,
     /// Certificate (PEM) of the tcp listeners' TLS; re-read when the file changes.
     #[arg(long, value_name = "FILE")]
     pub tlscert: Option<PathBuf>,
@@ -93,6 +96,8 @@ pub struct Config {
     pub root: PathBuf,
     pub addrs: Vec<ListenAddr>,
     pub debug: bool,
+    /// The debug listener (`--debugaddr`, `[grpc] debugAddress`); none: off.
+    pub debug_addr: Option<std::net::SocketAddr>,
     pub security: ListenerSecurity,
     /// What builds may be granted (`--allow-insecure-entitlement`, `insecure-entitlements`).
     pub entitlements: Entitlements,
@@ -182,6 +187,10 @@ impl Config {
                 },
             },
         };
+        let debug_addr = match cli.debugaddr.or(file.grpc.debug_address) {
+            Some(text) => Some(debug_address(&text)?),
+            None => None,
+        };
         let entitlements = Entitlements::parse(
             &first_non_empty(cli.allow_insecure_entitlements, file.insecure_entitlements)
                 .unwrap_or_default(),
@@ -239,6 +248,7 @@ impl Config {
             root,
             addrs,
             debug: cli.debug || file.debug,
+            debug_addr,
             security,
             entitlements,
             worker,
@@ -247,6 +257,15 @@ impl Config {
             warnings: Vec::new(),
         })
     }
+}
+
+/// `host:port` (buildkitd's form), or `tcp://host:port`.
+fn debug_address(text: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    let bare = text.strip_prefix("tcp://").unwrap_or(text);
+    bare.parse().map_err(|_| ConfigError::Addr {
+        addr: text.to_string(),
+        reason: "the debug address is host:port with an IP address (e.g. 127.0.0.1:6060)".into(),
+    })
 }
 
 fn advertised_platforms(
@@ -330,6 +349,32 @@ mod tests {
         assert_eq!(dns.nameservers, ["192.0.2.1"]);
         assert_eq!(dns.search_domains, ["a.example"]);
         assert_eq!(dns.options, ["ndots:2"]);
+    }
+
+    #[test]
+    fn the_debug_address_comes_from_the_flag_or_the_file() {
+        let file = ConfigFile::parse(
+            Path::new("t.toml"),
+            "[grpc]\ndebugAddress = \"127.0.0.1:6060\"\n",
+        )
+        .unwrap();
+        let config = Config::merge(cli(&[]), file).unwrap();
+        assert_eq!(config.debug_addr, Some("127.0.0.1:6060".parse().unwrap()));
+        let config = Config::merge(
+            cli(&["--debugaddr", "tcp://127.0.0.1:7070"]),
+            ConfigFile::default(),
+        )
+        .unwrap();
+        assert_eq!(config.debug_addr, Some("127.0.0.1:7070".parse().unwrap()));
+        let error =
+            Config::merge(cli(&["--debugaddr", "localhost"]), ConfigFile::default()).unwrap_err();
+        assert!(error.to_string().contains("localhost"), "{error}");
+        assert_eq!(
+            Config::merge(cli(&[]), ConfigFile::default())
+                .unwrap()
+                .debug_addr,
+            None
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! gRPC serving on every configured address: tcp (TLS when configured, else h2c) and unix
 //! sockets (never TLS; their file mode and group say who may connect).
 
+pub mod debug;
 pub mod tls;
 
 use std::future::Future;

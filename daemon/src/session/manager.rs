@@ -64,6 +64,11 @@ impl SessionManager {
         }
     }
 
+    /// How many client sessions are connected.
+    pub fn active(&self) -> usize {
+        self.sessions.len()
+    }
+
     /// The session `id`, waiting up to [`SESSION_WAIT`] for it to connect.
     pub async fn get(&self, id: &str) -> Result<Arc<Session>, SessionNotFound> {
         self.sessions

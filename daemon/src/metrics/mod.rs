@@ -1,0 +1,269 @@
+//! nodekitd's Prometheus metrics (`nodekit_` names, units in the names): builds by frontend and
+//! outcome with their durations, and at each scrape the cache's counters, the sessions and
+//! builds in flight, and the process's memory, CPU and file descriptors. Encoded by
+//! prometheus-client in Prometheus' text format for the debug listener's `/metrics`.
+
+mod process;
+
+use std::time::Instant;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Build durations from 10 ms to 30 min.
+const BUILD_BUCKETS: [f64; 14] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0, 600.0, 1800.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    frontend: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FrontendLabels {
+    frontend: String,
+}
+
+/// The metrics nodekitd keeps itself; the rest is read at each scrape.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    builds: Family<BuildLabels, Counter>,
+    build_seconds: Family<FrontendLabels, Histogram>,
+    active_builds: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            builds: Family::default(),
+            build_seconds: Family::new_with_constructor(|| {
+                Histogram::new(BUILD_BUCKETS.iter().copied())
+            }),
+            active_builds: Gauge::default(),
+        }
+    }
+}
+
+/// What a scrape reads from the running daemon.
+#[derive(Debug, Default)]
+pub struct ScrapeState {
+    pub cache: Option<cachestore::MetricsSnapshot>,
+    pub active_sessions: usize,
+}
+
+impl Metrics {
+    /// A build of `frontend` (`llb`, `gateway` or the frontend's name) has started; its outcome
+    /// goes to [`BuildTimer::finish`].
+    pub fn build_started(&self, frontend: &str) -> BuildTimer {
+        self.active_builds.inc();
+        BuildTimer {
+            metrics: self.clone(),
+            frontend: frontend.to_string(),
+            started: Instant::now(),
+            finished: false,
+        }
+    }
+
+    /// The exposition of every metric, with `state` read now.
+    pub fn render(&self, state: ScrapeState) -> Result<String, std::fmt::Error> {
+        let mut registry = Registry::with_prefix("nodekit");
+        registry.register(
+            "builds",
+            "Builds by frontend (llb, gateway or its name) and outcome (success, failure, cancelled)",
+            self.builds.clone(),
+        );
+        registry.register(
+            "build_duration_seconds",
+            "How long builds took, by frontend",
+            self.build_seconds.clone(),
+        );
+        registry.register(
+            "active_builds",
+            "Builds running now",
+            self.active_builds.clone(),
+        );
+        registry.register_collector(Box::new(Scraped(state)));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode_registry(&mut text, &registry)?;
+        prometheus_client::encoding::text::encode_eof(&mut text)?;
+        Ok(text)
+    }
+}
+
+/// One build's measurement; a timer dropped unfinished (a client gone mid-build) counts as
+/// cancelled.
+pub struct BuildTimer {
+    metrics: Metrics,
+    frontend: String,
+    started: Instant,
+    finished: bool,
+}
+
+impl BuildTimer {
+    pub fn finish(mut self, outcome: &str) {
+        self.record(outcome);
+    }
+
+    fn record(&mut self, outcome: &str) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let metrics = &self.metrics;
+        metrics.active_builds.dec();
+        let labels = BuildLabels {
+            frontend: self.frontend.clone(),
+            outcome: outcome.to_string(),
+        };
+        metrics.builds.get_or_create(&labels).inc();
+        let frontend = FrontendLabels {
+            frontend: self.frontend.clone(),
+        };
+        let seconds = self.started.elapsed().as_secs_f64();
+        metrics
+            .build_seconds
+            .get_or_create(&frontend)
+            .observe(seconds);
+    }
+}
+
+impl Drop for BuildTimer {
+    fn drop(&mut self) {
+        self.record("cancelled");
+    }
+}
+
+/// The values read at a scrape.
+#[derive(Debug)]
+struct Scraped(ScrapeState);
+
+impl Collector for Scraped {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        gauge(
+            &mut encoder,
+            "active_sessions",
+            "Client sessions connected now.",
+            self.0.active_sessions as i64,
+        )?;
+        if let Some(cache) = &self.0.cache {
+            encode_cache(&mut encoder, cache)?;
+        }
+        process::encode(&mut encoder)
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabels {
+    op: String,
+    result: String,
+}
+
+fn encode_cache(
+    encoder: &mut DescriptorEncoder,
+    cache: &cachestore::MetricsSnapshot,
+) -> Result<(), std::fmt::Error> {
+    let lookups = [("hit", &cache.hits), ("miss", &cache.misses)];
+    let metric = ConstCounter::new(0u64);
+    let mut family = encoder.encode_descriptor(
+        "cache_lookups",
+        "Build cache lookups by op kind and result (hit: the step's result was reused).",
+        None,
+        metric.metric_type(),
+    )?;
+    for (result, counts) in lookups {
+        for (kind, count) in counts.iter() {
+            let labels = OpLabels {
+                op: kind.as_str().to_string(),
+                result: result.to_string(),
+            };
+            ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    gauge(
+        encoder,
+        "cache_records",
+        "Records in the build cache index.",
+        cache.records as i64,
+    )?;
+    gauge(
+        encoder,
+        "cache_bytes",
+        "Bytes the cached results' snapshots use.",
+        cache.bytes as i64,
+    )?;
+    counter(
+        encoder,
+        "cache_gc_runs",
+        "Build cache garbage collections completed.",
+        cache.gc_runs,
+    )?;
+    counter(
+        encoder,
+        "cache_gc_records_removed",
+        "Records the build cache's garbage collection removed.",
+        cache.gc_records_removed,
+    )?;
+    counter(
+        encoder,
+        "cache_gc_reclaimed_bytes",
+        "Bytes the build cache's garbage collection reclaimed.",
+        cache.gc_bytes_reclaimed,
+    )
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: i64,
+) -> Result<(), std::fmt::Error> {
+    let metric = ConstGauge::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let metric = ConstCounter::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_are_counted_by_outcome_and_an_abandoned_one_is_cancelled() {
+        let metrics = Metrics::default();
+        metrics.build_started("dockerfile.v0").finish("success");
+        drop(metrics.build_started("llb"));
+        let text = metrics.render(ScrapeState::default()).unwrap();
+        assert!(
+            text.contains("nodekit_builds_total{frontend=\"dockerfile.v0\",outcome=\"success\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("nodekit_builds_total{frontend=\"llb\",outcome=\"cancelled\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("nodekit_active_builds 0"), "{text}");
+        assert!(
+            text.contains("nodekit_build_duration_seconds_bucket{le=\"0.01\",frontend=\"llb\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("nodekit_process_resident_memory_bytes "),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
