@@ -8,24 +8,33 @@ use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
 use crate::api::{self, load_or_create_worker_id, ApiState};
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::server;
 use crate::session::SessionManager;
 use crate::solver::cache::index::{now_ms, CacheIndex};
 use crate::solver::Solver;
 use crate::worker::{connect_with_backoff, leases, Worker};
 
-pub fn init_logging(debug: bool) {
+/// Logs on stderr: plain text, or one JSON object per line for a node's log pipeline (with
+/// the build's reference, from its span, where one is known).
+pub fn init_logging(debug: bool, format: LogFormat) {
     let default = if debug { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(terminal)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => {
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            builder.with_target(false).with_ansi(terminal).init();
+        }
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -61,6 +70,7 @@ pub async fn run_until(
         jobs: Default::default(),
         gateways: Default::default(),
         metrics: Default::default(),
+        draining: Default::default(),
     });
     let debug = match config.debug_addr {
         Some(addr) => {
@@ -107,7 +117,8 @@ pub async fn run_until(
         }
         anyhow::Ok(())
     });
-    server::serve(listeners, routes, shutdown).await?;
+    let drained = drain_after(shutdown, api_state.clone());
+    server::serve(listeners, routes, drained).await?;
     worker_task.abort();
     if let Some(debug) = debug {
         debug.abort();
@@ -117,6 +128,38 @@ pub async fn run_until(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Once `shutdown` fires: refuse new builds, and give running ones up to the configured grace
+/// period to finish before the listeners close (what is still running then is cancelled and
+/// its leases released, as on any client's disconnect).
+async fn drain_after(shutdown: impl std::future::Future<Output = ()>, state: Arc<ApiState>) {
+    shutdown.await;
+    state
+        .draining
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let grace = state.config.shutdown_grace;
+    let running = state.jobs.running();
+    if running == 0 {
+        return;
+    }
+    tracing::info!(
+        running,
+        ?grace,
+        "shutting down: letting running builds finish"
+    );
+    let deadline = tokio::time::Instant::now() + grace;
+    while state.jobs.running() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let left = state.jobs.running();
+    if left > 0 {
+        tracing::warn!(
+            left,
+            ?grace,
+            "grace period over: cancelling the builds still running"
+        );
+    }
 }
 
 /// How often the build cache is garbage-collected when nothing else triggers it.

@@ -18,7 +18,7 @@ async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    daemon::init_logging(config.debug);
+    daemon::init_logging(config.debug, config.log_format);
     match daemon::run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

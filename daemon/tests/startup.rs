@@ -247,3 +247,18 @@ fn the_install_config_loads_and_ignored_keys_are_logged_with_their_line() {
     }
     std::fs::remove_file(&extra).unwrap();
 }
+
+/// `--log-format json`: one JSON object per line, with timestamp, level and message.
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let daemon = Daemon::start_with("json-logs", &test_containerd(), &["--log-format", "json"]);
+    let lines = daemon.lines_until("containerd worker ready", Duration::from_secs(10));
+    assert!(!lines.is_empty(), "the worker never became ready");
+    for line in &lines {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(object["timestamp"].is_string(), "{line}");
+        assert!(object["level"].is_string(), "{line}");
+        assert!(object["fields"]["message"].is_string(), "{line}");
+    }
+}

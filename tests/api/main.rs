@@ -15,5 +15,6 @@ mod metrics;
 mod mounts;
 mod registry_auth;
 mod registry_hosts;
+mod shutdown;
 mod tcp;
 mod tls;

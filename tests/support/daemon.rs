@@ -64,6 +64,12 @@ impl TestDaemon {
         }
     }
 
+    /// Begins shutting down as SIGTERM does and returns at once: running builds may finish,
+    /// new ones are refused. Waits for the end when the returned handle is joined.
+    pub fn begin_shutdown(&mut self) -> Option<std::thread::JoinHandle<()>> {
+        self.begin_stop()
+    }
+
     /// Shuts the daemon down as SIGTERM does (releasing what it keeps) and waits for it.
     pub async fn stop(mut self) {
         let stopped = self.begin_stop();
@@ -120,6 +126,9 @@ fn config(test: &str, dir: &std::path::Path, addr: &str) -> Config {
         addrs: vec![ListenAddr::parse(addr).expect("listen address")],
         debug: false,
         debug_addr: None,
+        log_format: Default::default(),
+        // Long enough for a test's running build to finish; tests end their builds first.
+        shutdown_grace: Duration::from_secs(30),
         security: Default::default(),
         entitlements: Default::default(),
         worker: WorkerConfig {

@@ -37,11 +37,23 @@ pub struct ApiState {
     /// Stable across restarts (kept under --root).
     pub worker_id: String,
     pub metrics: crate::metrics::Metrics,
+    /// Set when shutdown begins: new builds are refused, running ones may finish.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl ApiState {
     pub fn worker(&self) -> Result<&Worker, tonic::Status> {
         self.worker.get().ok_or_else(|| self.unavailable())
+    }
+
+    /// Refuses a new build once shutdown has begun.
+    pub fn accepting_builds(&self) -> Result<(), tonic::Status> {
+        if self.draining.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(tonic::Status::unavailable(
+                "nodekitd is shutting down: it lets running builds finish but takes no new ones",
+            ));
+        }
+        Ok(())
     }
 
     pub fn solver(&self) -> Result<&Solver, tonic::Status> {

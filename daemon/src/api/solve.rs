@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::Stream;
 use nodekit_proto::moby::buildkit::v1::{SolveRequest, StatusResponse};
 use tonic::Status;
+use tracing::Instrument;
 
 use super::ApiState;
 use crate::exporter::image::ImageExport;
@@ -43,10 +44,20 @@ fn exporter(request: &SolveRequest) -> Result<Option<ExporterSpec>, Status> {
     Ok(exporters.pop())
 }
 
+/// Runs a build; its logs carry its reference (`build_ref`, in JSON logs as the span's field).
 pub async fn solve(
     state: &ApiState,
     request: SolveRequest,
 ) -> Result<BTreeMap<String, String>, Status> {
+    let span = tracing::info_span!("build", build_ref = %request.r#ref);
+    solve_in_span(state, request).instrument(span).await
+}
+
+async fn solve_in_span(
+    state: &ApiState,
+    request: SolveRequest,
+) -> Result<BTreeMap<String, String>, Status> {
+    state.accepting_builds()?;
     super::unsupported::refuse_unsupported(&request)?;
     let worker = state.worker()?.clone();
     let export = match exporter(&request)? {

@@ -30,9 +30,20 @@ pub struct ConfigFile {
     #[serde(rename = "insecure-entitlements")]
     pub insecure_entitlements: Vec<String>,
     pub grpc: Grpc,
+    pub log: Log,
+    /// nodekit's own: how long running builds may finish after SIGTERM (`30s`, `10m`).
+    #[serde(rename = "shutdown-grace")]
+    pub shutdown_grace: Option<String>,
     pub dns: Dns,
     pub worker: Workers,
     pub registry: BTreeMap<String, Registry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Log {
+    /// `text` or `json`.
+    pub format: Option<String>,
 }
 
 /// buildkitd's `[dns]`: what RUN steps resolve names with.

@@ -60,6 +60,13 @@ pub struct Cli {
     /// Debug logging.
     #[arg(long)]
     pub debug: bool,
+    /// Log format on stderr: text, or json (one object per line).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// How long running builds may take to finish after SIGTERM before they are cancelled
+    /// (e.g. 30s, 10m; default 10m). New builds are refused meanwhile.
+    #[arg(long, value_name = "DURATION")]
+    pub shutdown_grace: Option<String>,
     /// Address (host:port) of the debug listener: /metrics for Prometheus, /healthz, /readyz.
     #[arg(long, value_name = "ADDR")]
     pub debugaddr: Option<String>,
@@ -96,6 +103,9 @@ pub struct Config {
     pub root: PathBuf,
     pub addrs: Vec<ListenAddr>,
     pub debug: bool,
+    pub log_format: LogFormat,
+    /// How long running builds may finish after SIGTERM (`--shutdown-grace`).
+    pub shutdown_grace: std::time::Duration,
     /// The debug listener (`--debugaddr`, `[grpc] debugAddress`); none: off.
     pub debug_addr: Option<std::net::SocketAddr>,
     pub security: ListenerSecurity,
@@ -116,6 +126,18 @@ pub struct Advertised {
     pub platforms: Option<Vec<crate::oci::Platform>>,
     pub labels: std::collections::BTreeMap<String, String>,
 }
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Running builds get this long to finish after SIGTERM (the install's DaemonSet gives the pod
+/// a little more before it is killed).
+pub const DEFAULT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// How the build cache is kept in bounds.
 #[derive(Clone, Debug, Default)]
@@ -139,6 +161,12 @@ pub enum ConfigError {
     Unsupported { path: PathBuf, findings: String },
     #[error("invalid --addr {addr:?}: {reason}")]
     Addr { addr: String, reason: String },
+    #[error("invalid {key} {value:?}: expected {expected}")]
+    Value {
+        key: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("invalid --allow-insecure-entitlement: {0}")]
     Entitlement(String),
     #[error("invalid TLS settings: {0}")]
@@ -186,6 +214,25 @@ impl Config {
                     None => file.grpc.gid,
                 },
             },
+        };
+        let log_format = match cli.log_format.or(file.log.format).as_deref() {
+            None | Some("" | "text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Value {
+                    key: "--log-format",
+                    value: other.into(),
+                    expected: "text or json",
+                })
+            }
+        };
+        let shutdown_grace = match cli.shutdown_grace.or(file.shutdown_grace) {
+            None => DEFAULT_SHUTDOWN_GRACE,
+            Some(text) => humantime::parse_duration(&text).map_err(|_| ConfigError::Value {
+                key: "--shutdown-grace",
+                value: text.clone(),
+                expected: "a duration such as 30s or 10m",
+            })?,
         };
         let debug_addr = match cli.debugaddr.or(file.grpc.debug_address) {
             Some(text) => Some(debug_address(&text)?),
@@ -249,6 +296,8 @@ impl Config {
             addrs,
             debug: cli.debug || file.debug,
             debug_addr,
+            log_format,
+            shutdown_grace,
             security,
             entitlements,
             worker,
@@ -374,6 +423,29 @@ mod tests {
                 .unwrap()
                 .debug_addr,
             None
+        );
+    }
+
+    #[test]
+    fn log_format_and_shutdown_grace() {
+        let file = ConfigFile::parse(
+            Path::new("t.toml"),
+            "shutdown-grace = \"45s\"\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
+        let config = Config::merge(cli(&[]), file).unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.shutdown_grace, std::time::Duration::from_secs(45));
+        let config = Config::merge(cli(&[]), ConfigFile::default()).unwrap();
+        assert_eq!(
+            (config.log_format, config.shutdown_grace),
+            (LogFormat::Text, DEFAULT_SHUTDOWN_GRACE)
+        );
+        let error =
+            Config::merge(cli(&["--log-format", "xml"]), ConfigFile::default()).unwrap_err();
+        assert!(
+            error.to_string().contains("--log-format \"xml\""),
+            "{error}"
         );
     }
 
