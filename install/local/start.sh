@@ -77,10 +77,12 @@ start() {
 	else
 		local socket
 		socket=$(containerd_socket)
-		# setsid: nodekitd outlives this script and its terminal.
+		# setsid: nodekitd outlives this script and its terminal. `stop` means now: running
+		# builds are cancelled at once (no grace) and nodekitd releases what they held within
+		# the 5 s `stop` waits before it kills.
 		setsid "$BIN/nodekitd" --root "$ROOT" \
 			--addr "unix://$UNIX_SOCKET" --addr "tcp://0.0.0.0:$PORT" \
-			--containerd-worker-addr "$socket" >"$LOGFILE" 2>&1 </dev/null &
+			--containerd-worker-addr "$socket" --shutdown-grace 0s >"$LOGFILE" 2>&1 </dev/null &
 		echo $! >"$PIDFILE"
 	fi
 	if ! "$BIN/nodekit" --addr "tcp://127.0.0.1:$PORT" health --wait 30 >/dev/null; then
