@@ -6,7 +6,7 @@ use nodekit::build::{build, BuildRequest};
 use nodekit_llb_builder::{marshal, State};
 use nodekit_proto::moby::buildkit::v1::StatusResponse;
 use nodekit_proto::pb;
-use nodekit_test_support::{ctr, TestDaemon, TestEnv};
+use nodekit_test_support::{TestDaemon, TestEnv};
 
 pub fn definition(state: &State) -> pb::Definition {
     marshal(state).expect("the test graph marshals")
@@ -35,17 +35,7 @@ pub async fn run_build(
 
 /// Output of `cmd` run in a container of `image` (via ctr, as a kubelet-side check).
 pub fn run_in_image(image: &str, cmd: &[&str]) -> String {
-    let env = TestEnv::get();
-    let id = format!("nodekit-api-{}", rand::random::<u32>());
-    let mut args = vec!["run", "--rm", image, id.as_str()];
-    args.extend_from_slice(cmd);
-    let output = ctr(env, &args);
-    assert!(
-        output.status.success(),
-        "ctr run {image}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    nodekit_test_support::run_in_image(image, None, cmd)
 }
 
 /// Every log line of every step, in order.

@@ -1,23 +1,13 @@
 //! The debug listener: `/healthz`, `/readyz` and `/metrics`, whose build and cache counters move
 //! with the builds it serves (a rebuild's cached step is a cache hit).
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use nodekit::build::BuildRequest;
-use nodekit_test_support::TestDaemon;
+use nodekit_test_support::{http_get, Prometheus, TestDaemon};
 
 use crate::helpers::{busybox, definition, run_build};
-
-/// Status line, headers and body of a plain HTTP/1.0 GET.
-fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (head.to_string(), body.to_string())
-}
 
 /// The value of the sample `series` (name and labels exactly as exposed).
 fn sample(exposition: &str, series: &str) -> Option<f64> {
@@ -26,18 +16,26 @@ fn sample(exposition: &str, series: &str) -> Option<f64> {
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
-#[tokio::test]
-async fn the_debug_listener_serves_health_readiness_and_moving_metrics() {
-    let debug: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
-        .unwrap();
-    let dir = std::env::temp_dir().join(format!("nodekit-api-metrics-{}", std::process::id()));
+        .unwrap()
+}
+
+async fn start_with_debug(test: &str, debug: SocketAddr) -> TestDaemon {
+    let dir = std::env::temp_dir().join(format!("nodekit-api-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let daemon = TestDaemon::start_configured("metrics", dir, |config| {
+    TestDaemon::start_configured(test, dir, |config| {
         config.debug_addr = Some(debug);
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn the_debug_listener_serves_health_readiness_and_moving_metrics() {
+    let debug = free_addr();
+    let daemon = start_with_debug("metrics", debug).await;
     let (head, body) = http_get(debug, "/healthz");
     assert!(
         head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
@@ -67,7 +65,7 @@ async fn the_debug_listener_serves_health_readiness_and_moving_metrics() {
     let (head, after) = http_get(debug, "/metrics");
     assert!(
         head.to_ascii_lowercase()
-            .contains("content-type: application/openmetrics-text"),
+            .contains("content-type: text/plain; version=0.0.4"),
         "{head}"
     );
     let builds = "nodekit_builds_total{frontend=\"llb\",outcome=\"success\"}";
@@ -92,8 +90,72 @@ async fn the_debug_listener_serves_health_readiness_and_moving_metrics() {
         assert!(sample(&after, family).is_some(), "{family} in {after}");
     }
     assert!(
-        after.contains("# HELP nodekit_builds Builds by frontend"),
+        after.contains("# HELP nodekit_builds_total Builds by frontend"),
         "{after}"
     );
+    daemon.stop().await;
+}
+
+/// Prometheus itself scrapes nodekitd during and after builds, and its query API sees the cache
+/// hit counter grow by the cached steps of a rebuild; promtool accepts the exposition.
+#[tokio::test]
+async fn prometheus_sees_a_rebuilds_cached_steps_as_cache_hits() {
+    let debug = free_addr();
+    let daemon = start_with_debug("prometheus", debug).await;
+    let prometheus = Prometheus::start("scrape", debug);
+    let hits = "nodekit_cache_lookups_total{op=\"exec\",result=\"hit\"}";
+    let before = prometheus
+        .wait_for("up{job=\"nodekitd\"}", 1.0, Duration::from_secs(20))
+        .and_then(|_| prometheus.query(hits));
+    let before = before.expect("prometheus scraped nodekitd");
+
+    let state = busybox()
+        .run([
+            "sh",
+            "-c",
+            &format!("echo {} > /scraped", rand::random::<u64>()),
+        ])
+        .root();
+    let mut cached_steps = 0;
+    for _ in 0..2 {
+        let request = BuildRequest {
+            definition: Some(definition(&state)),
+            ..Default::default()
+        };
+        let (result, updates) = run_build(&daemon, request).await;
+        result.unwrap();
+        cached_steps = updates
+            .iter()
+            .flat_map(|u| u.vertexes.iter())
+            .filter(|v| v.cached && v.name.contains("/scraped"))
+            .map(|v| v.digest.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+    }
+    assert_eq!(cached_steps, 1, "the rebuild's RUN step was cached");
+    let seen = prometheus.wait_for(hits, before + 1.0, Duration::from_secs(20));
+    assert_eq!(seen, Some(before + 1.0));
+
+    let (_, exposition) = http_get(debug, "/metrics");
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    {
+        use std::io::Write;
+        let mut stdin = promtool.stdin.take().unwrap();
+        stdin.write_all(exposition.as_bytes()).unwrap();
+    }
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    drop(prometheus);
     daemon.stop().await;
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use nodekit::build::{build, BuildRequest};
 use nodekit::session::SessionServices;
 use nodekit_proto::moby::buildkit::v1::{StatusResponse, Vertex};
-use nodekit_test_support::{ctr, TestDaemon, TestEnv};
+use nodekit_test_support::TestDaemon;
 
 /// A build context holding `dockerfile` and `files`.
 pub fn context(dockerfile: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -122,20 +122,7 @@ pub fn run_in_image(image: &str, cmd: &[&str]) -> String {
 
 /// Output of `cmd` in a container of `image`, for `platform` when given (`ctr run --platform`).
 pub fn run_for_platform(image: &str, platform: Option<&str>, cmd: &[&str]) -> String {
-    let id = format!("nodekit-test-{}", rand::random::<u32>());
-    let mut args = vec!["run", "--rm"];
-    if let Some(platform) = platform {
-        args.extend(["--platform", platform]);
-    }
-    args.extend([image, id.as_str()]);
-    args.extend_from_slice(cmd);
-    let output = ctr(TestEnv::get(), &args);
-    assert!(
-        output.status.success(),
-        "ctr run {image} ({platform:?}): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    nodekit_test_support::run_in_image(image, platform, cmd)
 }
 
 /// A value no earlier test run used (for cache mount ids and build args).

@@ -30,6 +30,35 @@ pub fn ctr(env: &TestEnv, args: &[&str]) -> Output {
         .expect("ctr runs")
 }
 
+/// Output of `cmd` in a container of `image` (`ctr run --rm`, for `platform` when given), as a
+/// kubelet-side check of an exported image. containerd can lose the output of a process that
+/// exits right after writing it (containerd/containerd#770, concourse/concourse#6775), so an
+/// empty output of a successful run is retried a few times before it is believed.
+pub fn run_in_image(image: &str, platform: Option<&str>, cmd: &[&str]) -> String {
+    let env = TestEnv::get();
+    let mut stdout = String::new();
+    for _ in 0..3 {
+        let id = format!("nodekit-test-{}", rand::random::<u32>());
+        let mut args = vec!["run", "--rm"];
+        if let Some(platform) = platform {
+            args.extend(["--platform", platform]);
+        }
+        args.extend([image, id.as_str()]);
+        args.extend_from_slice(cmd);
+        let output = ctr(env, &args);
+        assert!(
+            output.status.success(),
+            "ctr run {image} ({platform:?}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !stdout.is_empty() {
+            break;
+        }
+    }
+    stdout
+}
+
 /// What nodekit could have left behind in containerd.
 #[derive(Debug, Default)]
 pub struct Inventory {

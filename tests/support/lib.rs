@@ -7,9 +7,11 @@ mod containerd;
 mod daemon;
 mod env;
 mod pki;
+mod prometheus;
 
 pub use auth_registry::AuthRegistry;
-pub use containerd::{ctr, leases_labelled, Inventory};
+pub use containerd::{ctr, leases_labelled, run_in_image, Inventory};
 pub use daemon::{wait_serving, TestDaemon};
 pub use env::TestEnv;
 pub use pki::{CertFiles, TestCa};
+pub use prometheus::{http_get, Prometheus};

@@ -1,7 +1,8 @@
 //! nodekitd's Prometheus metrics (`nodekit_` names, units in the names): builds by frontend and
 //! outcome with their durations, and at each scrape the cache's counters, the sessions and
 //! builds in flight, and the process's memory, CPU and file descriptors. Encoded by
-//! prometheus-client in Prometheus' text format for the debug listener's `/metrics`.
+//! prometheus-client in Prometheus' classic text format (version 0.0.4, which every Prometheus
+//! and promtool reads) for the debug listener's `/metrics`.
 
 mod process;
 
@@ -91,8 +92,7 @@ impl Metrics {
         );
         registry.register_collector(Box::new(Scraped(state)));
         let mut text = String::new();
-        prometheus_client::encoding::text::encode_registry(&mut text, &registry)?;
-        prometheus_client::encoding::text::encode_eof(&mut text)?;
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)?;
         Ok(text)
     }
 }
@@ -257,13 +257,16 @@ mod tests {
         );
         assert!(text.contains("nodekit_active_builds 0"), "{text}");
         assert!(
-            text.contains("nodekit_build_duration_seconds_bucket{le=\"0.01\",frontend=\"llb\"}"),
+            text.contains("nodekit_build_duration_seconds_bucket{frontend=\"llb\",le=\"0.01\"}"),
             "{text}"
         );
         assert!(
             text.contains("nodekit_process_resident_memory_bytes "),
             "{text}"
         );
-        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(
+            text.contains("# TYPE nodekit_builds_total counter"),
+            "{text}"
+        );
     }
 }

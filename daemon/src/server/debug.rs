@@ -15,8 +15,7 @@ use tokio::net::TcpListener;
 use crate::api::ApiState;
 use crate::metrics::ScrapeState;
 
-/// The content type of Prometheus' text exposition format (OpenMetrics' flavour).
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// Binds `addr` now, so a taken port fails the start.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -50,7 +49,7 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
         active_sessions: state.sessions.active(),
     };
     match state.metrics.render(scrape) {
-        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
+        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "encoding the metrics failed\n",
