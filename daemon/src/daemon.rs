@@ -90,6 +90,7 @@ pub async fn run_until(
         let worker = Worker::with_channel(worker_config, channel, containerd)?;
         release_leftovers(&worker).await;
         let mut solver = Solver::new(worker.clone(), state.sessions.clone(), &state.config.root);
+        solver.metrics = state.metrics.clone();
         if let Some(index) = open_cache(&state.config.root, &worker).await {
             if state.config.cache.gc {
                 let (index, cache) = (index.clone(), state.config.cache.clone());

@@ -32,12 +32,45 @@ struct FrontendLabels {
     frontend: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    op: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepKindLabels {
+    op: String,
+}
+
+/// How a step ended, for `nodekit_steps_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// It ran.
+    Executed,
+    /// Its result came from the cache (or from another build running it at the same time).
+    Cached,
+    Failed,
+}
+
+impl StepOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            StepOutcome::Executed => "executed",
+            StepOutcome::Cached => "cached",
+            StepOutcome::Failed => "failed",
+        }
+    }
+}
+
 /// The metrics nodekitd keeps itself; the rest is read at each scrape.
 #[derive(Clone, Debug)]
 pub struct Metrics {
     builds: Family<BuildLabels, Counter>,
     build_seconds: Family<FrontendLabels, Histogram>,
     active_builds: Gauge,
+    steps: Family<StepLabels, Counter>,
+    step_seconds: Family<StepKindLabels, Histogram>,
 }
 
 impl Default for Metrics {
@@ -48,6 +81,10 @@ impl Default for Metrics {
                 Histogram::new(BUILD_BUCKETS.iter().copied())
             }),
             active_builds: Gauge::default(),
+            steps: Family::default(),
+            step_seconds: Family::new_with_constructor(|| {
+                Histogram::new(BUILD_BUCKETS.iter().copied())
+            }),
         }
     }
 }
@@ -72,6 +109,22 @@ impl Metrics {
         }
     }
 
+    /// A step of op kind `op` (`exec`, `file`, ...) ended; steps that ran (or failed) give
+    /// their duration.
+    pub fn step(&self, op: &str, outcome: StepOutcome, ran_for: Option<std::time::Duration>) {
+        let labels = StepLabels {
+            op: op.to_string(),
+            outcome: outcome.as_str().to_string(),
+        };
+        self.steps.get_or_create(&labels).inc();
+        if let Some(duration) = ran_for {
+            let kind = StepKindLabels { op: op.to_string() };
+            self.step_seconds
+                .get_or_create(&kind)
+                .observe(duration.as_secs_f64());
+        }
+    }
+
     /// The exposition of every metric, with `state` read now.
     pub fn render(&self, state: ScrapeState) -> Result<String, std::fmt::Error> {
         let mut registry = Registry::with_prefix("nodekit");
@@ -89,6 +142,16 @@ impl Metrics {
             "active_builds",
             "Builds running now",
             self.active_builds.clone(),
+        );
+        registry.register(
+            "steps",
+            "Build steps by op kind and outcome (executed, cached, failed)",
+            self.steps.clone(),
+        );
+        registry.register(
+            "step_duration_seconds",
+            "How long the steps that ran took, by op kind",
+            self.step_seconds.clone(),
         );
         registry.register_collector(Box::new(Scraped(state)));
         let mut text = String::new();
@@ -245,6 +308,12 @@ mod tests {
     fn builds_are_counted_by_outcome_and_an_abandoned_one_is_cancelled() {
         let metrics = Metrics::default();
         metrics.build_started("dockerfile.v0").finish("success");
+        metrics.step(
+            "exec",
+            StepOutcome::Executed,
+            Some(std::time::Duration::from_millis(30)),
+        );
+        metrics.step("exec", StepOutcome::Cached, None);
         drop(metrics.build_started("llb"));
         let text = metrics.render(ScrapeState::default()).unwrap();
         assert!(
@@ -256,6 +325,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("nodekit_active_builds 0"), "{text}");
+        for line in [
+            "nodekit_steps_total{op=\"exec\",outcome=\"executed\"} 1",
+            "nodekit_steps_total{op=\"exec\",outcome=\"cached\"} 1",
+            "nodekit_step_duration_seconds_count{op=\"exec\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
         assert!(
             text.contains("nodekit_build_duration_seconds_bucket{frontend=\"llb\",le=\"0.01\"}"),
             "{text}"

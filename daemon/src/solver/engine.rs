@@ -19,6 +19,7 @@ use super::ops;
 use super::progress::timestamp;
 use super::result::Ref;
 use super::sharing::{share_key, InFlight, SharedFuture};
+use crate::metrics::StepOutcome;
 use crate::session::SessionManager;
 use crate::worker::{Lease, Worker};
 
@@ -43,6 +44,8 @@ pub struct Solver {
     /// Cache keys being looked up or computed, so that builds needing the same key at the same
     /// time (from different sessions, say) run it once.
     flights: Arc<InFlight<CacheKey, VertexResult>>,
+    /// Where steps are counted (the daemon's metrics).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// One build's solve: its job (progress, cancellation), lease and client session.
@@ -99,6 +102,7 @@ impl Solver {
             index: None,
             in_flight: Arc::default(),
             flights: Arc::default(),
+            metrics: Default::default(),
         }
     }
 
@@ -280,6 +284,7 @@ impl Solver {
         let outputs = flight.await.map_err(SolveError::from_shared)?;
         if !leader {
             // Another build looked it up or ran it: this build shows it as cached.
+            self.count_step(vertex, StepOutcome::Cached, None);
             let mut record = wire_vertex(vertex);
             record.started = Some(timestamp(started));
             record.cached = true;
@@ -332,6 +337,7 @@ impl Solver {
                 .lookup(&key, vertex.output_count as usize, kind)
                 .await
             {
+                self.count_step(vertex, StepOutcome::Cached, None);
                 let mut record = wire_vertex(vertex);
                 record.started = Some(timestamp(started));
                 record.cached = true;
@@ -366,12 +372,28 @@ impl Solver {
         let mut record = wire_vertex(vertex);
         record.started = Some(timestamp(SystemTime::now()));
         ctx.job.progress.vertex(record.clone());
+        let running = std::time::Instant::now();
         let result = self
             .run_op(vertex, inputs, ctx)
             .await
             .map_err(|e| e.in_step(&vertex.name));
+        let outcome = match &result {
+            Ok(_) => StepOutcome::Executed,
+            Err(_) => StepOutcome::Failed,
+        };
+        self.count_step(vertex, outcome, Some(running.elapsed()));
         finish_record(ctx, record, result.as_ref().err().map(|e| e.to_string()));
         result
+    }
+
+    fn count_step(
+        &self,
+        vertex: &Vertex,
+        outcome: StepOutcome,
+        ran_for: Option<std::time::Duration>,
+    ) {
+        self.metrics
+            .step(cache::op_kind(vertex).as_str(), outcome, ran_for);
     }
 
     /// Runs the op under a lease of its own.
