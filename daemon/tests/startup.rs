@@ -184,26 +184,18 @@ fn bad_flags_and_config_files_fail_with_a_clear_message() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("http://nope"));
-    let config = std::env::temp_dir().join(format!("nodekitd-bad-{}.toml", std::process::id()));
-    std::fs::write(&config, "[worker.containerd]\nnamespace = 5\n").unwrap();
-    let output = Command::new(bin)
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    std::fs::remove_file(&config).unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (config, stderr) = refused_config("bad", "[worker.containerd]\nnamespace = 5\n");
     assert!(
         stderr.contains(&config.display().to_string()) && stderr.contains("line 2"),
         "{stderr}"
     );
 }
 
-#[test]
-fn a_config_key_nodekitd_would_not_honour_stops_the_start_with_its_line() {
-    let config = std::env::temp_dir().join(format!("nodekitd-oci-{}.toml", std::process::id()));
-    std::fs::write(&config, "debug = true\n[worker.oci]\nenabled = true\n").unwrap();
+/// Starts nodekitd with a config file of `text`, which must make it exit 2; the file's path
+/// and what nodekitd said.
+fn refused_config(name: &str, text: &str) -> (PathBuf, String) {
+    let config = std::env::temp_dir().join(format!("nodekitd-{name}-{}.toml", std::process::id()));
+    std::fs::write(&config, text).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_nodekitd"))
         .arg("--config")
         .arg(&config)
@@ -211,7 +203,12 @@ fn a_config_key_nodekitd_would_not_honour_stops_the_start_with_its_line() {
         .unwrap();
     std::fs::remove_file(&config).unwrap();
     assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    (config, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn a_config_key_nodekitd_would_not_honour_stops_the_start_with_its_line() {
+    let (config, stderr) = refused_config("oci", "debug = true\n[worker.oci]\nenabled = true\n");
     assert!(
         stderr.contains(&format!("{}:line 3: worker.oci.enabled", config.display())),
         "{stderr}"

@@ -45,9 +45,7 @@ async fn list_workers_describes_the_containerd_worker() {
 /// `[worker.containerd] platforms` and `labels`, as buildkitd: what `debug workers` shows.
 #[tokio::test]
 async fn configured_platforms_and_labels_are_what_the_worker_advertises() {
-    let dir = std::env::temp_dir().join(format!("nodekit-api-advertised-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let daemon = TestDaemon::start_configured("advertised", dir, |config| {
+    let daemon = TestDaemon::start_with("advertised", |config| {
         config.advertised.platforms = Some(vec![
             nodekitd::oci::Platform::parse("linux/s390x").unwrap(),
             nodekitd::oci::Platform::parse("linux/arm/v6").unwrap(),

@@ -10,7 +10,7 @@ use nodekit::session::SessionServices;
 use nodekit_test_support::{TestDaemon, TestEnv};
 use nodekitd::solver::entitlements::Entitlements;
 
-use crate::helpers::{busybox, definition, image_output, run_build, run_in_image};
+use crate::helpers::{built_file, busybox, image_output, run_build, run_in_image};
 
 /// Mounting a filesystem needs CAP_SYS_ADMIN: only a privileged step can.
 const DOCKERFILE: &str = "ARG BASE
@@ -40,10 +40,8 @@ fn insecure_build(dir: &std::path::Path, image: &str, allow: &[&str]) -> BuildRe
 }
 
 async fn start(test: &str, allowed: &[&str]) -> TestDaemon {
-    let dir = std::env::temp_dir().join(format!("nodekit-api-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
     let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
-    TestDaemon::start_configured(test, dir, |config| {
+    TestDaemon::start_with(test, |config| {
         config.entitlements = Entitlements::parse(&allowed).unwrap();
     })
     .await
@@ -105,15 +103,8 @@ async fn a_steps_ulimits_and_hostname_reach_it() {
         .add_ulimit("nofile", 2048, 4096)
         .hostname("builder-7")
         .root();
-    let request = BuildRequest {
-        definition: Some(definition(&state)),
-        exporter: image_output(image),
-        ..Default::default()
-    };
-    let (result, _) = run_build(&daemon, request).await;
-    result.unwrap();
     assert_eq!(
-        run_in_image(image, &["cat", "/limits"]),
+        built_file(&daemon, &state, image, "/limits").await,
         "2048\n4096\nbuilder-7\n"
     );
     daemon.stop().await;
@@ -122,9 +113,7 @@ async fn a_steps_ulimits_and_hostname_reach_it() {
 /// `[dns]`: the configured name servers and search domains replace the host's in every step.
 #[tokio::test]
 async fn dns_settings_reach_every_steps_resolv_conf() {
-    let dir = std::env::temp_dir().join(format!("nodekit-api-dns-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let daemon = TestDaemon::start_configured("dns", dir, |config| {
+    let daemon = TestDaemon::start_with("dns", |config| {
         config.worker.dns = nodekitd::worker::exec::Dns {
             nameservers: vec!["192.0.2.53".into()],
             search_domains: vec!["builds.example".into()],
@@ -140,15 +129,8 @@ async fn dns_settings_reach_every_steps_resolv_conf() {
             "grep -E '^(nameserver|search)' /etc/resolv.conf > /resolv",
         ])
         .root();
-    let request = BuildRequest {
-        definition: Some(definition(&state)),
-        exporter: image_output(image),
-        ..Default::default()
-    };
-    let (result, _) = run_build(&daemon, request).await;
-    result.unwrap();
     assert_eq!(
-        run_in_image(image, &["cat", "/resolv"]),
+        built_file(&daemon, &state, image, "/resolv").await,
         "nameserver 192.0.2.53\nsearch builds.example\n"
     );
     daemon.stop().await;

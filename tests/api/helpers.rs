@@ -38,6 +38,17 @@ pub fn run_in_image(image: &str, cmd: &[&str]) -> String {
     nodekit_test_support::run_in_image(image, None, cmd)
 }
 
+/// Builds `state` into `image` and returns the content of `path` in a container of it.
+pub async fn built_file(daemon: &TestDaemon, state: &State, image: &str, path: &str) -> String {
+    let request = BuildRequest {
+        definition: Some(definition(state)),
+        exporter: image_output(image),
+        ..Default::default()
+    };
+    run_build(daemon, request).await.0.unwrap();
+    run_in_image(image, &["cat", path])
+}
+
 /// Every log line of every step, in order.
 pub fn logs(updates: &[StatusResponse]) -> String {
     updates
@@ -45,6 +56,24 @@ pub fn logs(updates: &[StatusResponse]) -> String {
         .flat_map(|u| u.logs.iter())
         .map(|l| String::from_utf8_lossy(&l.msg).into_owned())
         .collect()
+}
+
+/// A step on `reference` pulled from its registry whatever the store holds, with the client
+/// offering the credentials of `docker_config` (if any).
+pub fn on_pulled_image(reference: &str, docker_config: Option<std::path::PathBuf>) -> BuildRequest {
+    let state = nodekit_llb_builder::Image::new(reference)
+        .resolve_mode(nodekit_llb_builder::ResolveMode::ForcePull)
+        .into_state()
+        .run(["sh", "-c", "echo pulled > /x"])
+        .root();
+    BuildRequest {
+        definition: Some(definition(&state)),
+        services: nodekit::session::SessionServices {
+            docker_config,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
 }
 
 pub fn busybox() -> State {

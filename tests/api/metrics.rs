@@ -24,9 +24,7 @@ fn free_addr() -> SocketAddr {
 }
 
 async fn start_with_debug(test: &str, debug: SocketAddr) -> TestDaemon {
-    let dir = std::env::temp_dir().join(format!("nodekit-api-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    TestDaemon::start_configured(test, dir, |config| {
+    TestDaemon::start_with(test, |config| {
         config.debug_addr = Some(debug);
     })
     .await

@@ -3,29 +3,9 @@
 //! naming the registry, the reference and the status; nodekitd's own docker config serves
 //! builds whose client has none.
 
-use nodekit::build::BuildRequest;
-use nodekit::session::SessionServices;
-use nodekit_llb_builder::{Image, ResolveMode};
 use nodekit_test_support::{ctr, AuthRegistry, TestDaemon, TestEnv};
 
-use crate::helpers::{definition, run_build};
-
-/// A step on the private image, pulled from its registry whatever the store holds.
-fn on_private_image(reference: &str, docker_config: Option<std::path::PathBuf>) -> BuildRequest {
-    let state = Image::new(reference)
-        .resolve_mode(ResolveMode::ForcePull)
-        .into_state()
-        .run(["sh", "-c", "echo from-the-private-base > /x"])
-        .root();
-    BuildRequest {
-        definition: Some(definition(&state)),
-        services: SessionServices {
-            docker_config,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
+use crate::helpers::{on_pulled_image, run_build};
 
 fn remove_image(reference: &str) {
     ctr(TestEnv::get(), &["images", "rm", reference]);
@@ -38,7 +18,7 @@ async fn a_private_base_image_is_pulled_with_the_clients_credentials_only() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = TestDaemon::start("registry-client-auth").await;
 
-    let (result, _) = run_build(&daemon, on_private_image(&reference, None)).await;
+    let (result, _) = run_build(&daemon, on_pulled_image(&reference, None)).await;
     let error = result.unwrap_err();
     let expected = format!(
         "pulling {reference}: unauthorized (401): no credentials for {} were sent by the client",
@@ -47,7 +27,7 @@ async fn a_private_base_image_is_pulled_with_the_clients_credentials_only() {
     assert!(error.contains(&expected), "{error}");
 
     let wrong = registry.docker_config(&dir.path().join("wrong.json"), "not-the-password");
-    let (result, _) = run_build(&daemon, on_private_image(&reference, Some(wrong))).await;
+    let (result, _) = run_build(&daemon, on_pulled_image(&reference, Some(wrong))).await;
     let error = result.unwrap_err();
     assert!(
         error.contains("unauthorized (401)")
@@ -56,7 +36,7 @@ async fn a_private_base_image_is_pulled_with_the_clients_credentials_only() {
     );
 
     let right = registry.docker_config(&dir.path().join("config.json"), "s3cret");
-    let (result, _) = run_build(&daemon, on_private_image(&reference, Some(right))).await;
+    let (result, _) = run_build(&daemon, on_pulled_image(&reference, Some(right))).await;
     result.unwrap();
     daemon.stop().await;
     remove_image(&reference);
@@ -68,16 +48,11 @@ async fn nodekitds_own_docker_config_serves_a_client_without_credentials() {
     let reference = registry.seed("team/base:2");
     let dir = tempfile::tempdir().unwrap();
     let auth_file = registry.docker_config(&dir.path().join("dockerconfig.json"), "hunter2");
-    let root = std::env::temp_dir().join(format!(
-        "nodekit-api-registry-daemon-auth-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&root);
-    let daemon = TestDaemon::start_configured("registry-daemon-auth", root, |config| {
+    let daemon = TestDaemon::start_with("registry-daemon-auth", |config| {
         config.worker.registry_hosts.auth_file = Some(auth_file);
     })
     .await;
-    let (result, _) = run_build(&daemon, on_private_image(&reference, None)).await;
+    let (result, _) = run_build(&daemon, on_pulled_image(&reference, None)).await;
     result.unwrap();
     daemon.stop().await;
     remove_image(&reference);

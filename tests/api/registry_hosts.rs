@@ -5,34 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use nodekit::build::BuildRequest;
-use nodekit::session::SessionServices;
-use nodekit_llb_builder::{Image, ResolveMode};
 use nodekit_test_support::{ctr, AuthRegistry, TestCa, TestDaemon, TestEnv};
 use nodekitd::worker::{HostConfig, RegistryHosts};
 
-use crate::helpers::{definition, run_build};
-
-fn pull_and_run(reference: &str, docker_config: Option<PathBuf>) -> BuildRequest {
-    let state = Image::new(reference)
-        .resolve_mode(ResolveMode::ForcePull)
-        .into_state()
-        .run(["sh", "-c", "echo pulled > /x"])
-        .root();
-    BuildRequest {
-        definition: Some(definition(&state)),
-        services: SessionServices {
-            docker_config,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
+use crate::helpers::{on_pulled_image, run_build};
 
 async fn start(test: &str, hosts: RegistryHosts) -> TestDaemon {
-    let dir = std::env::temp_dir().join(format!("nodekit-api-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    TestDaemon::start_configured(test, dir, |config| {
+    TestDaemon::start_with(test, |config| {
         config.worker.registry_hosts = hosts;
     })
     .await
@@ -64,7 +43,7 @@ async fn a_mirror_from_nodekits_config_serves_a_registry_that_cannot() {
     };
     let daemon = start("mirror-own", hosts).await;
     let reference = unreachable_name(origin);
-    let (result, _) = run_build(&daemon, pull_and_run(&reference, None)).await;
+    let (result, _) = run_build(&daemon, on_pulled_image(&reference, None)).await;
     result.unwrap();
     daemon.stop().await;
     ctr(TestEnv::get(), &["images", "rm", &reference]);
@@ -89,12 +68,12 @@ async fn a_mirror_from_containerds_hosts_toml_serves_a_registry_that_cannot() {
     };
     let daemon = start("mirror-containerd", hosts).await;
     let reference = unreachable_name(origin);
-    let (result, _) = run_build(&daemon, pull_and_run(&reference, None)).await;
+    let (result, _) = run_build(&daemon, on_pulled_image(&reference, None)).await;
     result.unwrap();
 
     // Without the file the registry itself is asked, and cannot answer.
     std::fs::remove_dir_all(certs_d.path().join(origin)).unwrap();
-    let (result, _) = run_build(&daemon, pull_and_run(&reference, None)).await;
+    let (result, _) = run_build(&daemon, on_pulled_image(&reference, None)).await;
     let error = result.unwrap_err();
     assert!(error.contains(origin), "{error}");
     daemon.stop().await;
@@ -124,7 +103,11 @@ async fn a_tls_registry_is_trusted_through_its_configured_ca() {
     };
 
     let untrusting = start("registry-tls-no-ca", tls(Vec::new(), false)).await;
-    let (result, _) = run_build(&untrusting, pull_and_run(&reference, Some(config.clone()))).await;
+    let (result, _) = run_build(
+        &untrusting,
+        on_pulled_image(&reference, Some(config.clone())),
+    )
+    .await;
     let error = result.unwrap_err();
     assert!(
         error.contains(&registry.host) && error.contains("certificate"),
@@ -133,13 +116,13 @@ async fn a_tls_registry_is_trusted_through_its_configured_ca() {
     untrusting.stop().await;
 
     let trusting = start("registry-tls-ca", tls(vec![ca_cert], false)).await;
-    let (result, _) = run_build(&trusting, pull_and_run(&reference, Some(config.clone()))).await;
+    let (result, _) = run_build(&trusting, on_pulled_image(&reference, Some(config.clone()))).await;
     result.unwrap();
     trusting.stop().await;
 
     // `insecure = true`: no verification at all.
     let skipping = start("registry-tls-insecure", tls(Vec::new(), true)).await;
-    let (result, _) = run_build(&skipping, pull_and_run(&reference, Some(config))).await;
+    let (result, _) = run_build(&skipping, on_pulled_image(&reference, Some(config))).await;
     result.unwrap();
     skipping.stop().await;
     ctr(TestEnv::get(), &["images", "rm", &reference]);
@@ -171,13 +154,13 @@ async fn a_registry_asking_for_a_client_certificate_gets_the_configured_one() {
     };
 
     let without = start("registry-mtls-without", hosts(None)).await;
-    let (result, _) = run_build(&without, pull_and_run(&reference, Some(config.clone()))).await;
+    let (result, _) = run_build(&without, on_pulled_image(&reference, Some(config.clone()))).await;
     let error = result.unwrap_err();
     assert!(error.contains(&registry.host), "{error}");
     without.stop().await;
 
     let with = start("registry-mtls-with", hosts(Some((client.cert, client.key)))).await;
-    let (result, _) = run_build(&with, pull_and_run(&reference, Some(config))).await;
+    let (result, _) = run_build(&with, on_pulled_image(&reference, Some(config))).await;
     result.unwrap();
     with.stop().await;
     ctr(TestEnv::get(), &["images", "rm", &reference]);

@@ -20,17 +20,18 @@ fn free_port() -> SocketAddr {
     probe.local_addr().unwrap()
 }
 
+/// Where a test's certificates go (the daemon's own state directory is another).
 fn test_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nodekit-api-{test}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("nodekit-tls-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 /// A nodekitd serving TLS on a loopback tcp port as well as its unix socket.
-async fn start_tls(test: &str, dir: &Path, tls: TlsFiles) -> (TestDaemon, SocketAddr) {
+async fn start_tls(test: &str, tls: TlsFiles) -> (TestDaemon, SocketAddr) {
     let tcp = free_port();
-    let daemon = TestDaemon::start_configured(test, dir.join("daemon"), |config| {
+    let daemon = TestDaemon::start_with(test, |config| {
         config.addrs.push(ListenAddr::Tcp(tcp));
         config.security.tls = Some(tls);
     })
@@ -79,7 +80,7 @@ async fn mutual_tls_admits_only_clients_the_ca_signed() {
         key: server.key.clone(),
         ca: Some(ca_cert.clone()),
     };
-    let (daemon, tcp) = start_tls("tls-mutual", &dir, tls).await;
+    let (daemon, tcp) = start_tls("tls-mutual", tls).await;
 
     // The CA's client builds.
     let admitted = target(tcp, Some(&ca_cert), Some(&client));
@@ -116,7 +117,7 @@ async fn a_rotated_certificate_is_served_to_the_next_connection_and_open_ones_go
         key: served.key.clone(),
         ca: None,
     };
-    let (daemon, tcp) = start_tls("tls-rotate", &dir, tls).await;
+    let (daemon, tcp) = start_tls("tls-rotate", tls).await;
     let server_tls = target(tcp, Some(&ca_cert), None);
     let old = named(server_tls.clone(), "old.nodekit.test");
     let new = named(server_tls, "new.nodekit.test");
@@ -156,7 +157,7 @@ async fn a_missing_key_fails_the_start_naming_the_file() {
 #[tokio::test]
 async fn the_unix_socket_belongs_to_the_configured_group() {
     let gid = 4242;
-    let daemon = TestDaemon::start_configured("socket-group", test_dir("socket-group"), |c| {
+    let daemon = TestDaemon::start_with("socket-group", |c| {
         c.security.socket_owner.gid = Some(gid);
     })
     .await;

@@ -49,13 +49,8 @@ async fn dockerfile_conformance() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(4);
 
-    let dir = std::env::temp_dir().join(format!(
-        "nodekit-api-dockerfile-conformance-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
     let allowed = ["network.host".to_string(), "security.insecure".to_string()];
-    let daemon = TestDaemon::start_configured("dockerfile-conformance", dir, |config| {
+    let daemon = TestDaemon::start_with("dockerfile-conformance", |config| {
         config.entitlements =
             nodekitd::solver::entitlements::Entitlements::parse(&allowed).unwrap();
     })

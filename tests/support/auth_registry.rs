@@ -103,27 +103,7 @@ impl AuthRegistry {
     /// Copies the test environment's registry image here as `repository:tag`, with the
     /// registry's credentials; returns the full reference.
     pub fn seed(&self, repository: &str) -> String {
-        let target = format!("{}/{repository}", self.host);
-        let source = &TestEnv::get().registry_image;
-        let output = Command::new("skopeo")
-            .args([
-                "copy",
-                "-q",
-                "--all",
-                "--src-tls-verify=false",
-                "--dest-tls-verify=false",
-            ])
-            .arg(format!("--dest-creds={}:{}", self.user, self.password))
-            .arg(format!("docker://{source}"))
-            .arg(format!("docker://{target}"))
-            .output()
-            .expect("skopeo runs");
-        assert!(
-            output.status.success(),
-            "skopeo copy to {target}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        target
+        self.copy_in(repository, &["--dest-tls-verify=false".into()])
     }
 
     /// As [`AuthRegistry::seed`], for a registry that wants a client certificate: skopeo
@@ -139,11 +119,20 @@ impl AuthRegistry {
         std::fs::copy(ca, certs.join("ca.crt")).unwrap();
         std::fs::copy(&client.cert, certs.join("client.cert")).unwrap();
         std::fs::copy(&client.key, certs.join("client.key")).unwrap();
+        self.copy_in(
+            repository,
+            &[format!("--dest-cert-dir={}", certs.display())],
+        )
+    }
+
+    /// `skopeo copy` of the test registry's image to `repository` here, with `tls` options for
+    /// this end.
+    fn copy_in(&self, repository: &str, tls: &[String]) -> String {
         let target = format!("{}/{repository}", self.host);
         let source = &TestEnv::get().registry_image;
         let output = Command::new("skopeo")
             .args(["copy", "-q", "--all", "--src-tls-verify=false"])
-            .arg(format!("--dest-cert-dir={}", certs.display()))
+            .args(tls)
             .arg(format!("--dest-creds={}:{}", self.user, self.password))
             .arg(format!("docker://{source}"))
             .arg(format!("docker://{target}"))

@@ -22,9 +22,14 @@ pub struct TestDaemon {
 impl TestDaemon {
     /// Starts nodekitd for `test` on a fresh state directory and waits until it serves.
     pub async fn start(test: &str) -> TestDaemon {
+        TestDaemon::start_with(test, |_| {}).await
+    }
+
+    /// As [`TestDaemon::start`], with `configure` changing the configuration first.
+    pub async fn start_with(test: &str, configure: impl FnOnce(&mut Config)) -> TestDaemon {
         let dir = std::env::temp_dir().join(format!("nodekit-api-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        TestDaemon::start_in(test, dir).await
+        TestDaemon::start_configured(test, dir, configure).await
     }
 
     /// Starts nodekitd for `test` keeping what `dir` holds (a restart).

@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::spec::{
     build_spec, ExtraMount, MountSource, NetworkMode, ProcessSpec, Sandbox, SpecInput,
-    DEFAULT_HOSTNAME,
 };
 use super::stdio::Stdio;
 use super::stepdir::{EtcFiles, StepDir};
@@ -86,11 +85,7 @@ async fn run_step(
 ) -> WorkerResult<ExecOutcome> {
     let id = format!("nodekit-{}", crate::random_suffix());
     let etc = EtcFiles {
-        hostname: request
-            .sandbox
-            .hostname
-            .as_deref()
-            .unwrap_or(DEFAULT_HOSTNAME),
+        hostname: request.sandbox.hostname(),
         extra_hosts: &request.process.extra_hosts,
         dns: &worker.config().dns,
     };

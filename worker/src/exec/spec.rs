@@ -17,7 +17,7 @@ use crate::snapshots::Mounts;
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// A step's hostname unless it asks for another.
-pub const DEFAULT_HOSTNAME: &str = "nodekit";
+const DEFAULT_HOSTNAME: &str = "nodekit";
 
 /// How a step reaches the network. BuildKit without CNI uses the host's network by default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,6 +70,13 @@ pub struct Sandbox {
     pub rlimits: Vec<Rlimit>,
 }
 
+impl Sandbox {
+    /// The container's hostname (and the name /etc/hosts gives 127.0.0.1).
+    pub fn hostname(&self) -> &str {
+        self.hostname.as_deref().unwrap_or(DEFAULT_HOSTNAME)
+    }
+}
+
 /// One resource limit, as BuildKit's `Ulimit` (`name` without `RLIMIT_`, any case).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rlimit {
@@ -95,12 +102,7 @@ pub struct SpecInput<'a> {
 pub fn build_spec(input: &SpecInput<'_>) -> WorkerResult<Spec> {
     let mut spec = Spec::default();
     spec.set_version("1.0.2".into());
-    let hostname = input
-        .sandbox
-        .hostname
-        .as_deref()
-        .unwrap_or(DEFAULT_HOSTNAME);
-    spec.set_hostname(Some(hostname.into()));
+    spec.set_hostname(Some(input.sandbox.hostname().into()));
     spec.set_root(Some(
         RootBuilder::default()
             .path("rootfs")

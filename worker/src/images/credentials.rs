@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use futures::future::BoxFuture;
-pub use nodekit_oci::docker_config::{from_docker_config, Credentials};
+use nodekit_oci::docker_config::from_docker_config;
+pub use nodekit_oci::docker_config::Credentials;
 
 /// What a lookup found, and where: the words an authorization error uses.
 #[derive(Clone, Debug, Default)]

@@ -189,6 +189,13 @@ fn containerd_host(
     mirror: bool,
 ) -> Result<Option<Endpoint>, String> {
     let field = |name: &str| entry.get(name).map(|v| v.get_ref());
+    // What containerd would do with these nodekit does not: a host asking for them is skipped
+    // (with a warning naming the key) rather than used with other semantics.
+    for unsupported in ["header", "override_path", "dial_timeout"] {
+        if field(unsupported).is_some() {
+            return Err(format!("`{unsupported}` is not supported"));
+        }
+    }
     if let Some(DeValue::Array(capabilities)) = field("capabilities") {
         let pulls = capabilities
             .iter()
@@ -348,6 +355,20 @@ mod tests {
 
         // A host without a directory of its own takes `_default`'s.
         assert_eq!(hosts.endpoints("other.example", "other.example").len(), 1);
+
+        // A host with settings nodekit cannot honour is skipped, not used without them.
+        std::fs::create_dir_all(dir.path().join("h.example")).unwrap();
+        std::fs::write(
+            dir.path().join("h.example/hosts.toml"),
+            "[host.\"https://m.example\"]\n[host.\"https://m.example\".header]\nx-token = \"t\"\n",
+        )
+        .unwrap();
+        let names: Vec<_> = hosts
+            .endpoints("h.example", "h.example")
+            .into_iter()
+            .map(|e| e.host)
+            .collect();
+        assert_eq!(names, ["h.example"]);
         std::fs::create_dir_all(dir.path().join("_default")).unwrap();
         std::fs::write(
             dir.path().join("_default/hosts.toml"),

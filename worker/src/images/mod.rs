@@ -11,9 +11,8 @@ mod reference;
 mod resolve;
 mod store;
 
-pub use credentials::{from_docker_config, CredentialSource, Credentials, NoClient};
-pub use distribution::Transport;
-pub use hosts::{is_loopback, Endpoint, HostConfig, RegistryHosts};
+pub use credentials::{CredentialSource, Credentials, NoClient};
+pub use hosts::{HostConfig, RegistryHosts};
 pub use manifest::{select_manifest, ImageManifestSet};
 pub use parsed::ParsedImages;
 pub use pull::fetch_blob;

@@ -45,6 +45,21 @@ pub struct Ulimit {
     pub hard: i64,
 }
 
+/// Options upstream applies to every RUN step that nodekitd does not implement yet: accepted
+/// empty, refused otherwise.
+const PER_RUN_SETTINGS: &[&str] = &[
+    "shm-size",
+    "cgroup-parent",
+    "memory",
+    "memswap",
+    "cpushares",
+    "cpuperiod",
+    "cpuquota",
+    "cpusetcpus",
+    "cpusetmems",
+    "override-copy-image",
+];
+
 /// The names Docker's ulimit parser accepts.
 const ULIMIT_NAMES: &[&str] = &[
     "core",
@@ -146,29 +161,8 @@ impl Options {
                 self.run_sandbox.ulimits = ulimits(value)?;
                 Ok(())
             }
-            "shm-size"
-            | "cgroup-parent"
-            | "memory"
-            | "memswap"
-            | "cpushares"
-            | "cpuperiod"
-            | "cpuquota"
-            | "cpusetcpus"
-            | "cpusetmems"
-            | "override-copy-image"
-                if !value.is_empty() =>
-            {
-                refuse("a setting for every RUN step")
-            }
-            "cgroup-parent"
-            | "memory"
-            | "memswap"
-            | "cpushares"
-            | "cpuperiod"
-            | "cpuquota"
-            | "cpusetcpus"
-            | "cpusetmems"
-            | "override-copy-image" => Ok(()),
+            _ if PER_RUN_SETTINGS.contains(&key) && value.is_empty() => Ok(()),
+            _ if PER_RUN_SETTINGS.contains(&key) => refuse("a setting for every RUN step"),
             _ => {
                 self.unknown.push(key.to_string());
                 Ok(())
