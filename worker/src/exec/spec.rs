@@ -227,7 +227,7 @@ fn default_capabilities() -> HashSet<Capability> {
 
 /// Every capability this process may pass on (its bounding set), as containerd's
 /// `WithAllCurrentCapabilities` for `--privileged`: asking runc for one beyond it fails.
-fn all_capabilities() -> HashSet<Capability> {
+pub fn all_capabilities() -> HashSet<Capability> {
     let bounding = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
