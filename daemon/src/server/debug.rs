@@ -47,6 +47,7 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
             .and_then(|solver| solver.index.as_ref())
             .map(|index| index.store().metrics().snapshot()),
         active_sessions: state.sessions.active(),
+        worker: state.worker.get().map(|worker| worker.stats()),
     };
     match state.metrics.render(scrape) {
         Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
