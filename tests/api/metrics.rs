@@ -1,13 +1,17 @@
-//! The debug listener: `/healthz`, `/readyz` and `/metrics`, whose build and cache counters move
-//! with the builds it serves (a rebuild's cached step is a cache hit).
+//! The debug listener: `/healthz`, `/readyz` and `/metrics`, whose build, cache, context, layer
+//! and containerd counters move with the builds it serves (a rebuild's cached step is a cache
+//! hit, a local source's bytes are counted, an export writes layers).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use nodekit::build::BuildRequest;
+use nodekit::session::SessionServices;
+use nodekit_llb_builder::{Copy, Local};
 use nodekit_test_support::{http_get, Prometheus, TestDaemon};
 
-use crate::helpers::{busybox, definition, run_build};
+use crate::helpers::{busybox, definition, image_output, run_build};
 
 /// The value of the sample `series` (name and labels exactly as exposed).
 fn sample(exposition: &str, series: &str) -> Option<f64> {
@@ -91,6 +95,66 @@ async fn the_debug_listener_serves_health_readiness_and_moving_metrics() {
         after.contains("# HELP nodekit_builds_total Builds by frontend"),
         "{after}"
     );
+    assert_eq!(
+        sample(&after, "nodekit_context_received_bytes_total"),
+        Some(0.0),
+        "no local source yet: {after}"
+    );
+
+    // A local context copied in and exported as an image with gzip layers.
+    let layers = |text: &str, compression: &str| {
+        let series = format!("nodekit_layers_written_total{{compression=\"{compression}\"}}");
+        sample(text, &series).unwrap_or_else(|| panic!("{series} in {text}"))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let payload = format!("{}\n", rand::random::<u64>());
+    std::fs::write(dir.path().join("payload.txt"), &payload).unwrap();
+    let context = Local::new("context").into_state();
+    let state = busybox().file(Copy::new(&context, "/payload.txt", "/payload.txt"));
+    let mut exporter = image_output("nodekit.test/api-metrics:1");
+    if let Some((_, attrs)) = exporter.as_mut() {
+        attrs.insert("compression".into(), "gzip".into());
+    }
+    let request = BuildRequest {
+        definition: Some(definition(&state)),
+        services: SessionServices {
+            locals: BTreeMap::from([("context".to_string(), dir.path().to_path_buf())]),
+            ..Default::default()
+        },
+        exporter,
+        ..Default::default()
+    };
+    run_build(&daemon, request).await.0.unwrap();
+    let (_, exported) = http_get(debug, "/metrics");
+    assert_eq!(
+        sample(&exported, "nodekit_context_received_bytes_total"),
+        Some(payload.len() as f64),
+        "{exported}"
+    );
+    assert_eq!(
+        sample(&exported, "nodekit_context_received_files_total"),
+        Some(1.0),
+        "{exported}"
+    );
+    // The copy's layer: its tar written for the export, then its gzip copy.
+    assert!(
+        layers(&exported, "gzip") >= layers(&after, "gzip") + 1.0,
+        "{exported}"
+    );
+    assert!(
+        layers(&exported, "uncompressed") >= layers(&after, "uncompressed") + 1.0,
+        "{exported}"
+    );
+    assert_eq!(layers(&exported, "zstd"), 0.0, "{exported}");
+    let gzip_bytes = "nodekit_layer_written_bytes_total{compression=\"gzip\"}";
+    assert!(
+        sample(&exported, gzip_bytes).unwrap_or(0.0) > 0.0,
+        "{exported}"
+    );
+    for service in ["images", "content", "snapshots", "containers", "tasks", "leases"] {
+        let series = format!("nodekit_containerd_errors_total{{service=\"{service}\"}}");
+        assert!(sample(&exported, &series).is_some(), "{series} in {exported}");
+    }
     daemon.stop().await;
 }
 
@@ -157,3 +221,4 @@ async fn prometheus_sees_a_rebuilds_cached_steps_as_cache_hits() {
     drop(prometheus);
     daemon.stop().await;
 }
+
