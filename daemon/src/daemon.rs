@@ -75,7 +75,7 @@ pub async fn run_until(
     let debug = match config.debug_addr {
         Some(addr) => {
             let listener = server::debug::bind(addr).await?;
-            tracing::info!(%addr, "debug listener: /metrics, /healthz, /readyz");
+            tracing::info!(%addr, "debug listener: /metrics, /healthz, /readyz, /debug/pprof/profile");
             Some(tokio::spawn(server::debug::serve(listener, state.clone())))
         }
         None => None,
