@@ -56,7 +56,7 @@ pub enum StepOutcome {
 }
 
 impl StepOutcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             StepOutcome::Executed => "executed",
             StepOutcome::Cached => "cached",
