@@ -15,8 +15,9 @@ use crate::solver::cache::index::{now_ms, CacheIndex};
 use crate::solver::Solver;
 use crate::worker::{connect_with_backoff, leases, Worker};
 
-/// Logs on stderr: plain text, or one JSON object per line for a node's log pipeline (with
-/// the build's reference, from its span, where one is known).
+/// Logs on stderr: plain text, or one JSON object per line for a node's log pipeline, with the
+/// spans the line was logged in: `span` the innermost, `spans` all of them from the outermost
+/// (the build's reference, `build_ref`, and while a step runs its vertex digest and op kind).
 pub fn init_logging(debug: bool, format: LogFormat) {
     let default = if debug { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -32,7 +33,7 @@ pub fn init_logging(debug: bool, format: LogFormat) {
         LogFormat::Json => builder
             .json()
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .init(),
     }
 }
@@ -75,7 +76,7 @@ pub async fn run_until(
     let debug = match config.debug_addr {
         Some(addr) => {
             let listener = server::debug::bind(addr).await?;
-            tracing::info!(%addr, "debug listener: /metrics, /healthz, /readyz");
+            tracing::info!(%addr, "debug listener: /metrics, /healthz, /readyz, /debug/pprof/profile");
             Some(tokio::spawn(server::debug::serve(listener, state.clone())))
         }
         None => None,

@@ -27,6 +27,11 @@ impl Daemon {
 
     /// As [`Daemon::start`], with more arguments (they win over what comes before).
     fn start_with(test: &str, containerd: &str, args: &[&str]) -> Daemon {
+        Daemon::start_logging(test, containerd, args, "info")
+    }
+
+    /// As [`Daemon::start_with`], logging what `rust_log` (RUST_LOG) enables.
+    fn start_logging(test: &str, containerd: &str, args: &[&str], rust_log: &str) -> Daemon {
         let dir = std::env::temp_dir().join(format!("nodekitd-{test}-{}", std::process::id()));
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_nodekitd"))
@@ -39,7 +44,7 @@ impl Daemon {
             .arg("--containerd-worker-addr")
             .arg(containerd)
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log)
             .stderr(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -258,4 +263,71 @@ fn json_logs_are_one_object_per_line() {
         assert!(object["level"].is_string(), "{line}");
         assert!(object["fields"]["message"].is_string(), "{line}");
     }
+}
+
+/// `--log-format json` during a build: a line logged while a step runs names the step in its
+/// span list (vertex digest as BuildKit shows it, op kind) inside the build's (its reference).
+#[tokio::test]
+async fn json_logs_of_a_step_carry_its_vertex() {
+    use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
+    use nodekit_proto::moby::buildkit::v1::SolveRequest;
+
+    let daemon = Daemon::start_logging(
+        "json-step",
+        &test_containerd(),
+        &["--log-format", "json"],
+        "info,nodekitd=debug",
+    );
+    let ready = daemon.lines_until("containerd worker ready", Duration::from_secs(10));
+    assert!(!ready.is_empty(), "the worker never became ready");
+    let image = std::env::var("NODEKIT_TEST_LOCAL_IMAGE")
+        .unwrap_or_else(|_| "nodekit.test/busybox:1".into());
+    let state = nodekit_llb_builder::image(&image)
+        .run(["sh", "-c", "echo logged > /json-step"])
+        .root();
+    let definition = nodekit_llb_builder::marshal(&state).unwrap();
+    let digests: Vec<String> = definition
+        .def
+        .iter()
+        .map(|op| nodekit_llb::digest_of(op))
+        .collect();
+    let build_ref = format!("json-step-{}", std::process::id());
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", daemon.port))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    ControlClient::new(channel)
+        .solve(SolveRequest {
+            r#ref: build_ref.clone(),
+            definition: Some(definition),
+            ..Default::default()
+        })
+        .await
+        .expect("the build succeeds");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let step_line = loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .expect("a \"step done\" line of the exec step");
+        let line = daemon.lines.recv_timeout(left).expect("more log lines");
+        let object: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if object["fields"]["message"] == "step done" && object["span"]["op"] == "exec" {
+            break object;
+        }
+    };
+    let spans = step_line["spans"].as_array().expect("a span list");
+    assert_eq!(spans[0]["name"], "build", "{step_line}");
+    assert_eq!(spans[0]["build_ref"], build_ref.as_str(), "{step_line}");
+    let step = spans.last().unwrap();
+    assert_eq!(step["name"], "step", "{step_line}");
+    let vertex = step["vertex"].as_str().unwrap_or_default();
+    assert!(
+        vertex.starts_with("sha256:") && digests.iter().any(|d| d == vertex),
+        "{vertex} is not one of the definition's ops {digests:?}: {step_line}"
+    );
+    assert_eq!(step_line["span"]["vertex"], vertex, "{step_line}");
 }

@@ -1,13 +1,18 @@
-//! The debug listener: `/healthz`, `/readyz` and `/metrics`, whose build and cache counters move
-//! with the builds it serves (a rebuild's cached step is a cache hit).
+//! The debug listener: `/healthz`, `/readyz` and `/metrics`, whose build, cache, context, layer
+//! and containerd counters move with the builds it serves (a rebuild's cached step is a cache
+//! hit, a local source's bytes are counted, an export writes layers); `/debug/pprof/profile`, a
+//! CPU profile pprof tools read.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use nodekit::build::BuildRequest;
-use nodekit_test_support::{http_get, Prometheus, TestDaemon};
+use nodekit::session::SessionServices;
+use nodekit_llb_builder::{Copy, Local};
+use nodekit_test_support::{http_get, http_get_bytes, Prometheus, TestDaemon};
 
-use crate::helpers::{busybox, definition, run_build};
+use crate::helpers::{busybox, definition, image_output, run_build};
 
 /// The value of the sample `series` (name and labels exactly as exposed).
 fn sample(exposition: &str, series: &str) -> Option<f64> {
@@ -91,6 +96,79 @@ async fn the_debug_listener_serves_health_readiness_and_moving_metrics() {
         after.contains("# HELP nodekit_builds_total Builds by frontend"),
         "{after}"
     );
+    assert_eq!(
+        sample(&after, "nodekit_context_received_bytes_total"),
+        Some(0.0),
+        "no local source yet: {after}"
+    );
+
+    // A local context copied in and exported as an image with gzip layers.
+    let layers = |text: &str, compression: &str| {
+        let series = format!("nodekit_layers_written_total{{compression=\"{compression}\"}}");
+        sample(text, &series).unwrap_or_else(|| panic!("{series} in {text}"))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let payload = format!("{}\n", rand::random::<u64>());
+    std::fs::write(dir.path().join("payload.txt"), &payload).unwrap();
+    let context = Local::new("context").into_state();
+    let state = busybox().file(Copy::new(&context, "/payload.txt", "/payload.txt"));
+    let mut exporter = image_output("nodekit.test/api-metrics:1");
+    if let Some((_, attrs)) = exporter.as_mut() {
+        attrs.insert("compression".into(), "gzip".into());
+    }
+    let request = BuildRequest {
+        definition: Some(definition(&state)),
+        services: SessionServices {
+            locals: BTreeMap::from([("context".to_string(), dir.path().to_path_buf())]),
+            ..Default::default()
+        },
+        exporter,
+        ..Default::default()
+    };
+    run_build(&daemon, request).await.0.unwrap();
+    let (_, exported) = http_get(debug, "/metrics");
+    assert_eq!(
+        sample(&exported, "nodekit_context_received_bytes_total"),
+        Some(payload.len() as f64),
+        "{exported}"
+    );
+    assert_eq!(
+        sample(&exported, "nodekit_context_received_files_total"),
+        Some(1.0),
+        "{exported}"
+    );
+    // The copy's layer: its tar written for the export, then its gzip copy.
+    assert!(
+        layers(&exported, "gzip") >= layers(&after, "gzip") + 1.0,
+        "{exported}"
+    );
+    assert!(
+        layers(&exported, "uncompressed") >= layers(&after, "uncompressed") + 1.0,
+        "{exported}"
+    );
+    assert_eq!(layers(&exported, "zstd"), 0.0, "{exported}");
+    let gzip_bytes = "nodekit_layer_written_bytes_total{compression=\"gzip\"}";
+    assert!(
+        sample(&exported, gzip_bytes).unwrap_or(0.0) > 0.0,
+        "{exported}"
+    );
+    for service in [
+        "images",
+        "content",
+        "snapshots",
+        "containers",
+        "tasks",
+        "leases",
+    ] {
+        // Successful builds make no failed calls (absent images, blobs and snapshots are
+        // ordinary answers, not errors).
+        let series = format!("nodekit_containerd_errors_total{{service=\"{service}\"}}");
+        assert_eq!(
+            sample(&exported, &series),
+            Some(0.0),
+            "{series} in {exported}"
+        );
+    }
     daemon.stop().await;
 }
 
@@ -155,5 +233,111 @@ async fn prometheus_sees_a_rebuilds_cached_steps_as_cache_hits() {
         String::from_utf8_lossy(&checked.stderr)
     );
     drop(prometheus);
+    daemon.stop().await;
+}
+
+/// Burns CPU on this thread for `duration`, so a profile of this process has samples.
+fn spin_for_profile(duration: Duration) -> u64 {
+    let started = std::time::Instant::now();
+    let mut x = 0u64;
+    while started.elapsed() < duration {
+        for i in 0..10_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+    }
+    x
+}
+
+/// A CPU profile taken while a build runs is a gzipped pprof protobuf with CPU samples (what
+/// `go tool pprof` reads); a second request meanwhile is refused, and so are bad durations; the
+/// flame graph is an SVG.
+#[tokio::test]
+async fn a_cpu_profile_taken_during_a_build_is_pprof() {
+    use pprof::protos::Message;
+
+    let debug = free_addr();
+    let daemon = start_with_debug("pprof", debug).await;
+    for bad in ["seconds=0", "seconds=301", "seconds=x", "format=png"] {
+        let (head, body) = http_get(debug, &format!("/debug/pprof/profile?{bad}"));
+        assert!(head.contains(" 400 "), "{bad}: {head}\n{body}");
+    }
+
+    let state = busybox()
+        .run([
+            "sh",
+            "-c",
+            &format!("echo {} > /profiled; sleep 1", rand::random::<u64>()),
+        ])
+        .root();
+    let request = BuildRequest {
+        definition: Some(definition(&state)),
+        ..Default::default()
+    };
+    let profile = tokio::task::spawn_blocking(move || {
+        http_get_bytes(debug, "/debug/pprof/profile?seconds=2")
+    });
+    let refused = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        let refused = http_get(debug, "/debug/pprof/profile?seconds=1");
+        spin_for_profile(Duration::from_millis(1000));
+        refused
+    });
+    let (built, profile, refused) = tokio::join!(run_build(&daemon, request), profile, refused);
+    built.0.unwrap();
+    let (head, body) = refused.unwrap();
+    assert!(
+        head.contains(" 409 ") && body.contains("already"),
+        "{head}\n{body}"
+    );
+    let (head, gzipped) = profile.unwrap();
+    assert!(head.contains(" 200 "), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/octet-stream"),
+        "{head}"
+    );
+    let mut encoded = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(gzipped.as_slice()),
+        &mut encoded,
+    )
+    .expect("the profile is gzipped");
+    let profile = pprof::protos::Profile::decode(encoded.as_slice()).expect("a pprof profile");
+    let name = |index: i64| profile.string_table[index as usize].as_str();
+    let types: Vec<(&str, &str)> = profile
+        .sample_type
+        .iter()
+        .map(|t| (name(t.ty), name(t.unit)))
+        .collect();
+    assert_eq!(types, [("samples", "count"), ("cpu", "nanoseconds")]);
+    assert!(!profile.sample.is_empty(), "no samples");
+    assert!(
+        profile.duration_nanos >= 1_900_000_000,
+        "{}",
+        profile.duration_nanos
+    );
+    assert!(
+        profile
+            .string_table
+            .iter()
+            .any(|s| s.contains("spin_for_profile")),
+        "the busy function is in the profile"
+    );
+
+    let flamegraph = tokio::task::spawn_blocking(move || {
+        http_get(debug, "/debug/pprof/profile?seconds=1&format=flamegraph")
+    });
+    let spin = tokio::task::spawn_blocking(|| spin_for_profile(Duration::from_millis(800)));
+    let (flamegraph, _) = tokio::join!(flamegraph, spin);
+    let (head, svg) = flamegraph.unwrap();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: image/svg+xml"),
+        "{head}"
+    );
+    assert!(
+        svg.contains("<svg") && svg.contains("spin_for_profile"),
+        "{head}\n{svg}"
+    );
     daemon.stop().await;
 }

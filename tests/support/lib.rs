@@ -14,4 +14,4 @@ pub use containerd::{ctr, leases_labelled, run_in_image, Inventory};
 pub use daemon::{wait_serving, TestDaemon};
 pub use env::TestEnv;
 pub use pki::{CertFiles, TestCa};
-pub use prometheus::{http_get, Prometheus};
+pub use prometheus::{http_get, http_get_bytes, Prometheus};

@@ -96,12 +96,23 @@ impl Drop for Prometheus {
 
 /// Status line with headers, and body, of a plain HTTP/1.0 GET.
 pub fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
+    let (head, body) = http_get_bytes(addr, path);
+    (head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// As [`http_get`], with the body as it came (a binary answer).
+pub fn http_get_bytes(addr: SocketAddr, path: &str) -> (String, Vec<u8>) {
     let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
-        return (String::new(), String::new());
+        return (String::new(), Vec::new());
     };
     let _ = write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (head.to_string(), body.to_string())
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    match response.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(end) => (
+            String::from_utf8_lossy(&response[..end]).into_owned(),
+            response[end + 4..].to_vec(),
+        ),
+        None => (String::from_utf8_lossy(&response).into_owned(), Vec::new()),
+    }
 }

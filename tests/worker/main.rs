@@ -5,4 +5,5 @@ mod common;
 mod exec;
 mod image;
 mod resolve;
+mod stats;
 mod unreachable;

@@ -113,7 +113,7 @@ async fn store_file(
         .map_err(|e| WorkerError::io(format!("opening {}", path.display()), e))?;
     let labels = HashMap::from([(content::UNCOMPRESSED_LABEL.to_string(), diff_id.to_string())]);
     let stream = ReaderStream::new(file);
-    content::write_blob_stream(
+    let stored = content::write_blob_stream(
         worker.channel(),
         ctx,
         &written.digest,
@@ -122,6 +122,9 @@ async fn store_file(
         labels,
     )
     .await?;
+    if stored {
+        worker.counters().layer_written(compression, written.size);
+    }
     Ok(Descriptor {
         media_type: compression.media_type().to_string(),
         digest: written.digest.clone(),

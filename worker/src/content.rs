@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
+use crate::ContainerdChannel;
 use containerd_client::services::v1::content_client::ContentClient;
 use containerd_client::services::v1::{
     Info, InfoRequest, ReadContentRequest, UpdateRequest, WriteAction, WriteContentRequest,
 };
 use futures::{Stream, StreamExt};
-use tonic::transport::Channel;
 
 use super::context::CallContext;
 use super::error::{StatusExt, WorkerError, WorkerResult};
@@ -18,7 +18,7 @@ const WRITE_CHUNK: usize = 1 << 20;
 
 /// Metadata (size, labels) of a blob, or `None` when containerd does not have it.
 pub async fn info(
-    channel: &Channel,
+    channel: &ContainerdChannel,
     ctx: &CallContext,
     digest: &str,
 ) -> WorkerResult<Option<Info>> {
@@ -32,7 +32,7 @@ pub async fn info(
 
 /// Reads a whole blob into memory (manifests, indexes, configs).
 pub async fn read_blob(
-    channel: &Channel,
+    channel: &ContainerdChannel,
     ctx: &CallContext,
     digest: &str,
 ) -> WorkerResult<Vec<u8>> {
@@ -50,7 +50,7 @@ pub async fn read_blob(
 
 /// Streams a blob's bytes into `sink` as containerd sends them.
 pub async fn read_blob_chunks(
-    channel: &Channel,
+    channel: &ContainerdChannel,
     ctx: &CallContext,
     digest: &str,
     sink: tokio::sync::mpsc::Sender<Vec<u8>>,
@@ -77,7 +77,7 @@ pub async fn read_blob_chunks(
 
 /// Writes `bytes` as the blob `digest` with `labels`; an existing blob counts as written.
 pub async fn write_blob(
-    channel: &Channel,
+    channel: &ContainerdChannel,
     ctx: &CallContext,
     digest: &str,
     bytes: Vec<u8>,
@@ -85,19 +85,22 @@ pub async fn write_blob(
 ) -> WorkerResult<()> {
     let total = bytes.len() as i64;
     let chunks = futures::stream::iter([Ok::<_, std::io::Error>(bytes)]);
-    write_blob_stream(channel, ctx, digest, total, chunks, labels).await
+    write_blob_stream(channel, ctx, digest, total, chunks, labels)
+        .await
+        .map(drop)
 }
 
 /// Streams a blob of `total` bytes into the content store; containerd verifies `digest` on
-/// commit. An already existing blob counts as written (and joins the caller's lease).
+/// commit. An already existing blob counts as written (and joins the caller's lease); the
+/// answer says whether this call wrote it (false: it existed).
 pub async fn write_blob_stream<S, B>(
-    channel: &Channel,
+    channel: &ContainerdChannel,
     ctx: &CallContext,
     digest: &str,
     total: i64,
     data: S,
     labels: HashMap<String, String>,
-) -> WorkerResult<()>
+) -> WorkerResult<bool>
 where
     S: Stream<Item = Result<B, std::io::Error>> + Send + 'static,
     B: AsRef<[u8]> + Send + 'static,
@@ -125,12 +128,12 @@ where
         .await
         .map_err(|e| WorkerError::Exec(format!("content writer task failed: {e}")))?;
     match result {
-        Err(status) if status.code() == tonic::Code::AlreadyExists => Ok(()),
+        Err(status) if status.code() == tonic::Code::AlreadyExists => Ok(false),
         Err(status) => Err(WorkerError::containerd(
             format!("content write {digest}"),
             status,
         )),
-        Ok(()) => produced,
+        Ok(()) => produced.map(|_| true),
     }
 }
 
@@ -194,7 +197,7 @@ fn tokio_stream_from<T: Send + 'static>(
 
 /// Sets (or, with an empty value, removes) labels on an existing blob.
 pub async fn set_labels(
-    channel: &Channel,
+    channel: &ContainerdChannel,
     ctx: &CallContext,
     digest: &str,
     labels: HashMap<String, String>,

@@ -14,6 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::content;
 use super::context::CallContext;
 use super::error::{WorkerError, WorkerResult};
+use super::layers::Compression;
 use super::upperdir;
 use super::Worker;
 use crate::Descriptor;
@@ -88,7 +89,12 @@ async fn write_from_dir(
             blob.digest
         )));
     }
-    stored
+    if stored? {
+        worker
+            .counters()
+            .layer_written(Compression::Uncompressed, blob.size);
+    }
+    Ok(())
 }
 
 /// A `Write` that hands each buffer to the async side as one chunk.

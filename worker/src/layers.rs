@@ -38,6 +38,15 @@ impl Compression {
         }
     }
 
+    /// Its name, as the exporter's `compression` attribute spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Uncompressed => "uncompressed",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+
     /// The layer media type of this compression.
     pub fn media_type(self) -> &'static str {
         match self {
@@ -49,9 +58,14 @@ impl Compression {
 
     /// What to ask containerd's differ for (it cannot write zstd; see `compress`).
     fn differ_media_type(self) -> &'static str {
+        self.differ_compression().media_type()
+    }
+
+    /// What containerd's differ writes for this compression.
+    fn differ_compression(self) -> Compression {
         match self {
-            Compression::Uncompressed | Compression::Zstd => oci::OCI_LAYER,
-            Compression::Gzip => oci::OCI_LAYER_GZIP,
+            Compression::Uncompressed | Compression::Zstd => Compression::Uncompressed,
+            Compression::Gzip => Compression::Gzip,
         }
     }
 }
@@ -107,6 +121,9 @@ pub async fn commit_layer(
         .diff
         .ok_or_else(|| WorkerError::Exec("containerd returned no layer descriptor".into()))?
         .into();
+    worker
+        .counters()
+        .layer_written(compression.differ_compression(), blob.size);
     let diff_id = diff_id_of(worker, ctx, &blob, compression).await?;
     let blob = match compression {
         Compression::Zstd => compress::compress_layer(worker, ctx, &blob, compression).await?,
@@ -219,10 +236,14 @@ pub async fn diff_snapshots(
             snapshots.remove(ctx, key).await?;
         }
     }
-    diffed?
+    let blob = diffed?
         .diff
         .map(Descriptor::from)
-        .ok_or_else(|| WorkerError::Exec("containerd returned no layer descriptor".into()))
+        .ok_or_else(|| WorkerError::Exec("containerd returned no layer descriptor".into()))?;
+    worker
+        .counters()
+        .layer_written(Compression::Uncompressed, blob.size);
+    Ok(blob)
 }
 
 /// Milliseconds since the Unix epoch.

@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
+use crate::ContainerdChannel;
 use containerd_client::services::v1::leases_client::LeasesClient;
 use containerd_client::services::v1::{CreateRequest, DeleteRequest, ListRequest};
 use tokio_util::task::TaskTracker;
-use tonic::transport::Channel;
 
 use super::context::CallContext;
 use super::error::{StatusExt, WorkerResult};
@@ -21,7 +21,7 @@ const DEFAULT_LIFETIME_HOURS: u64 = 24;
 /// panic, a cancelled future) a background task deletes it.
 pub struct Lease {
     id: String,
-    channel: Channel,
+    channel: ContainerdChannel,
     ctx: CallContext,
     released: bool,
     /// Where the deletion of a dropped lease runs, so shutdown can wait for it.
@@ -30,7 +30,7 @@ pub struct Lease {
 
 impl Lease {
     pub async fn create(
-        channel: Channel,
+        channel: ContainerdChannel,
         ctx: &CallContext,
         purpose: &str,
         owner: &str,
@@ -114,7 +114,7 @@ impl Drop for Lease {
 /// Deletes every lease labelled as `owner`'s: what an earlier run of the same daemon left when
 /// it was killed. Returns how many went.
 pub async fn release_leftovers(
-    channel: Channel,
+    channel: ContainerdChannel,
     ctx: &CallContext,
     owner: &str,
 ) -> WorkerResult<usize> {
@@ -133,7 +133,7 @@ pub async fn release_leftovers(
 
 /// Deletes lease `id`; with `sync`, containerd answers once its garbage collection has run.
 async fn delete_lease(
-    channel: Channel,
+    channel: ContainerdChannel,
     ctx: &CallContext,
     id: &str,
     sync: bool,

@@ -5,6 +5,7 @@
 pub mod cache_leases;
 pub mod cache_mounts;
 pub mod chains;
+mod channel;
 mod compress;
 mod connection;
 mod content;
@@ -22,6 +23,7 @@ pub mod layers;
 pub mod leases;
 mod leftovers;
 mod snapshots;
+mod stats;
 mod upperdir;
 mod views;
 
@@ -33,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
 
+pub use channel::ContainerdChannel;
 pub use connection::{connect, connect_with_backoff, ContainerdInfo};
 pub use context::CallContext;
 pub use descriptor::Descriptor;
@@ -47,6 +50,7 @@ pub use images::{
 pub use layers::{CommittedLayer, Compression};
 pub use leases::Lease;
 pub use snapshots::{ActiveSnapshot, Mounts, Snapshots};
+pub use stats::{LayersWritten, StatsSnapshot};
 pub use views::ViewMount;
 
 use nodekit_oci::Platform;
@@ -78,7 +82,8 @@ pub struct Worker {
 }
 
 struct Inner {
-    channel: Channel,
+    channel: ContainerdChannel,
+    stats: Arc<stats::WorkerStats>,
     ctx: CallContext,
     config: WorkerConfig,
     containerd: ContainerdInfo,
@@ -100,9 +105,11 @@ impl Worker {
         containerd: ContainerdInfo,
     ) -> WorkerResult<Worker> {
         prepare_mount_source_root(&config.mount_source_root)?;
+        let stats = Arc::new(stats::WorkerStats::default());
         Ok(Worker {
             inner: Arc::new(Inner {
-                channel,
+                channel: ContainerdChannel::new(channel, stats.clone()),
+                stats,
                 ctx: CallContext::new(config.namespace.clone()),
                 config,
                 containerd,
@@ -112,8 +119,18 @@ impl Worker {
         })
     }
 
-    pub fn channel(&self) -> &Channel {
+    /// The channel to containerd (it counts failed calls for [`Worker::stats`]).
+    pub fn channel(&self) -> &ContainerdChannel {
         &self.inner.channel
+    }
+
+    /// The worker's counters now: layer blobs written, failed containerd calls.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    pub(crate) fn counters(&self) -> &stats::WorkerStats {
+        &self.inner.stats
     }
 
     /// Calls in the worker's namespace, without a lease.

@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
+use crate::ContainerdChannel;
 use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
 use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest,
     StatSnapshotRequest, ViewSnapshotRequest,
 };
 use containerd_client::types::Mount;
-use tonic::transport::Channel;
 
 use super::chains::{apply_chain, LayerBlob};
 use super::content;
@@ -36,19 +36,19 @@ pub struct ActiveSnapshot {
 /// Thin calls on containerd's Snapshots service for one snapshotter.
 #[derive(Clone)]
 pub struct Snapshots {
-    channel: Channel,
+    channel: ContainerdChannel,
     snapshotter: String,
 }
 
 impl Snapshots {
-    pub fn new(channel: Channel, snapshotter: &str) -> Self {
+    pub fn new(channel: ContainerdChannel, snapshotter: &str) -> Self {
         Snapshots {
             channel,
             snapshotter: snapshotter.to_string(),
         }
     }
 
-    fn client(&self) -> SnapshotsClient<Channel> {
+    fn client(&self) -> SnapshotsClient<ContainerdChannel> {
         SnapshotsClient::new(self.channel.clone())
     }
 

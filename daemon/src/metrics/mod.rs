@@ -1,6 +1,8 @@
 //! nodekitd's Prometheus metrics (`nodekit_` names, units in the names): builds by frontend and
-//! outcome with their durations, and at each scrape the cache's counters, the sessions and
-//! builds in flight, and the process's memory, CPU and file descriptors. Encoded by
+//! outcome with their durations, steps, the build contexts received through file sync, and at
+//! each scrape the cache's counters, the sessions and builds in flight, the worker's counters
+//! (layer blobs written by compression, failed containerd calls by service) and the process's
+//! memory, CPU and file descriptors. Encoded by
 //! prometheus-client in Prometheus' classic text format (version 0.0.4, which every Prometheus
 //! and promtool reads) for the debug listener's `/metrics`.
 
@@ -54,7 +56,7 @@ pub enum StepOutcome {
 }
 
 impl StepOutcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             StepOutcome::Executed => "executed",
             StepOutcome::Cached => "cached",
@@ -71,6 +73,8 @@ pub struct Metrics {
     active_builds: Gauge,
     steps: Family<StepLabels, Counter>,
     step_seconds: Family<StepKindLabels, Histogram>,
+    context_bytes: Counter,
+    context_files: Counter,
 }
 
 impl Default for Metrics {
@@ -85,6 +89,8 @@ impl Default for Metrics {
             step_seconds: Family::new_with_constructor(|| {
                 Histogram::new(BUILD_BUCKETS.iter().copied())
             }),
+            context_bytes: Counter::default(),
+            context_files: Counter::default(),
         }
     }
 }
@@ -94,6 +100,8 @@ impl Default for Metrics {
 pub struct ScrapeState {
     pub cache: Option<cachestore::MetricsSnapshot>,
     pub active_sessions: usize,
+    /// The worker's counters (None until containerd has answered).
+    pub worker: Option<crate::worker::StatsSnapshot>,
 }
 
 impl Metrics {
@@ -125,6 +133,13 @@ impl Metrics {
         }
     }
 
+    /// A local source's sync received `files` files of `bytes` bytes of content from the client
+    /// (files kept from the previous sync are not sent again, and not counted).
+    pub fn context_received(&self, bytes: u64, files: u64) {
+        self.context_bytes.inc_by(bytes);
+        self.context_files.inc_by(files);
+    }
+
     /// The exposition of every metric, with `state` read now.
     pub fn render(&self, state: ScrapeState) -> Result<String, std::fmt::Error> {
         let mut registry = Registry::with_prefix("nodekit");
@@ -152,6 +167,16 @@ impl Metrics {
             "step_duration_seconds",
             "How long the steps that ran took, by op kind",
             self.step_seconds.clone(),
+        );
+        registry.register(
+            "context_received_bytes",
+            "Bytes of file content received from clients' local sources (build contexts) through the session's file sync",
+            self.context_bytes.clone(),
+        );
+        registry.register(
+            "context_received_files",
+            "Files received from clients' local sources through the session's file sync (unchanged files are not sent again)",
+            self.context_files.clone(),
         );
         registry.register_collector(Box::new(Scraped(state)));
         let mut text = String::new();
@@ -217,6 +242,9 @@ impl Collector for Scraped {
         if let Some(cache) = &self.0.cache {
             encode_cache(&mut encoder, cache)?;
         }
+        if let Some(worker) = &self.0.worker {
+            encode_worker(&mut encoder, worker)?;
+        }
         process::encode(&mut encoder)
     }
 }
@@ -280,6 +308,60 @@ fn encode_cache(
     )
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CompressionLabels {
+    compression: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabels {
+    service: String,
+}
+
+fn encode_worker(
+    encoder: &mut DescriptorEncoder,
+    worker: &crate::worker::StatsSnapshot,
+) -> Result<(), std::fmt::Error> {
+    let metric = ConstCounter::new(0u64);
+    let mut family = encoder.encode_descriptor(
+        "layers_written",
+        "Layer blobs written into containerd's content store (image exports, merges), by compression.",
+        None,
+        metric.metric_type(),
+    )?;
+    for layers in &worker.layers_written {
+        let labels = CompressionLabels {
+            compression: layers.compression.as_str().to_string(),
+        };
+        ConstCounter::new(layers.blobs).encode(family.encode_family(&labels)?)?;
+    }
+    let mut family = encoder.encode_descriptor(
+        "layer_written_bytes",
+        "Bytes of the layer blobs written into containerd's content store, by compression.",
+        None,
+        metric.metric_type(),
+    )?;
+    for layers in &worker.layers_written {
+        let labels = CompressionLabels {
+            compression: layers.compression.as_str().to_string(),
+        };
+        ConstCounter::new(layers.bytes).encode(family.encode_family(&labels)?)?;
+    }
+    let mut family = encoder.encode_descriptor(
+        "containerd_errors",
+        "Failed containerd calls by gRPC service (no answer, or a status other than OK; NotFound and AlreadyExists are ordinary answers and not counted).",
+        None,
+        metric.metric_type(),
+    )?;
+    for (service, count) in &worker.containerd_errors {
+        let labels = ServiceLabels {
+            service: service.clone(),
+        };
+        ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
 fn gauge(
     encoder: &mut DescriptorEncoder,
     name: &str,
@@ -315,7 +397,21 @@ mod tests {
         );
         metrics.step("exec", StepOutcome::Cached, None);
         drop(metrics.build_started("llb"));
-        let text = metrics.render(ScrapeState::default()).unwrap();
+        metrics.context_received(1500, 3);
+        metrics.context_received(500, 1);
+        let worker = crate::worker::StatsSnapshot {
+            layers_written: vec![crate::worker::LayersWritten {
+                compression: crate::worker::Compression::Gzip,
+                blobs: 2,
+                bytes: 4096,
+            }],
+            containerd_errors: [("tasks".to_string(), 3)].into(),
+        };
+        let state = ScrapeState {
+            worker: Some(worker),
+            ..Default::default()
+        };
+        let text = metrics.render(state).unwrap();
         assert!(
             text.contains("nodekit_builds_total{frontend=\"dockerfile.v0\",outcome=\"success\"} 1"),
             "{text}"
@@ -329,6 +425,12 @@ mod tests {
             "nodekit_steps_total{op=\"exec\",outcome=\"executed\"} 1",
             "nodekit_steps_total{op=\"exec\",outcome=\"cached\"} 1",
             "nodekit_step_duration_seconds_count{op=\"exec\"} 1",
+            "nodekit_context_received_bytes_total 2000",
+            "nodekit_context_received_files_total 4",
+            "nodekit_layers_written_total{compression=\"gzip\"} 2",
+            "nodekit_layer_written_bytes_total{compression=\"gzip\"} 4096",
+            "nodekit_containerd_errors_total{service=\"tasks\"} 3",
+            "# TYPE nodekit_containerd_errors_total counter",
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }

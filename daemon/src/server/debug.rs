@@ -1,6 +1,7 @@
 //! The debug listener (`--debugaddr`, `[grpc] debugAddress`, off by default): `/metrics` in
-//! Prometheus' text format, `/healthz` (the process serves) and `/readyz` (containerd answered
-//! and the build cache is open). Plain HTTP: put it on loopback or a pod-local address.
+//! Prometheus' text format, `/healthz` (the process serves), `/readyz` (containerd answered
+//! and the build cache is open) and `/debug/pprof/profile` (a CPU profile, see [`super::profile`]).
+//! Plain HTTP: put it on loopback or a pod-local address.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub async fn serve(listener: TcpListener, state: Arc<ApiState>) {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
+        .route("/debug/pprof/profile", get(super::profile::profile))
         .with_state(state);
     if let Err(error) = axum::serve(listener, app).await {
         tracing::warn!("the debug listener stopped: {error}");
@@ -47,6 +49,7 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
             .and_then(|solver| solver.index.as_ref())
             .map(|index| index.store().metrics().snapshot()),
         active_sessions: state.sessions.active(),
+        worker: state.worker.get().map(|worker| worker.stats()),
     };
     match state.metrics.render(scrape) {
         Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),

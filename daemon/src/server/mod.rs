@@ -2,6 +2,7 @@
 //! sockets (never TLS; their file mode and group say who may connect).
 
 pub mod debug;
+pub mod profile;
 pub mod tls;
 
 use std::future::Future;

@@ -7,6 +7,7 @@ use nodekit_llb::{Graph, OutputRef, Vertex};
 use nodekit_proto::moby::buildkit::v1::Vertex as WireVertex;
 use nodekit_proto::pb::op::Op as OpKind;
 use parking_lot::Mutex;
+use tracing::Instrument;
 
 use super::build_lease::BuildLease;
 use super::cache::index::CacheIndex;
@@ -362,7 +363,10 @@ impl Solver {
         Ok(outputs)
     }
 
-    /// Runs the vertex's op, reporting it started and completed (or failed).
+    /// Runs the vertex's op, reporting it started and completed (or failed). It runs in a `step`
+    /// span (inside the build's) naming the vertex as BuildKit's progress does (`sha256:...`)
+    /// and its op kind, so the daemon's log lines meanwhile carry them (in JSON logs, in the
+    /// span list).
     async fn run_reported(
         &self,
         vertex: &Vertex,
@@ -372,15 +376,21 @@ impl Solver {
         let mut record = wire_vertex(vertex);
         record.started = Some(timestamp(SystemTime::now()));
         ctx.job.progress.vertex(record.clone());
+        let op = cache::op_kind(vertex).as_str();
+        let span = tracing::info_span!("step", vertex = %vertex.digest, op);
         let running = std::time::Instant::now();
         let result = self
             .run_op(vertex, inputs, ctx)
+            .instrument(span.clone())
             .await
             .map_err(|e| e.in_step(&vertex.name));
         let outcome = match &result {
             Ok(_) => StepOutcome::Executed,
             Err(_) => StepOutcome::Failed,
         };
+        span.in_scope(|| {
+            tracing::debug!(outcome = outcome.as_str(), took = ?running.elapsed(), "step done");
+        });
         self.count_step(vertex, outcome, Some(running.elapsed()));
         finish_record(ctx, record, result.as_ref().err().map(|e| e.to_string()));
         result

@@ -266,6 +266,7 @@ impl Fetcher {
             HashMap::new(),
         )
         .await
+        .map(drop)
     }
 
     fn error(&self, error: DistributionError) -> WorkerError {

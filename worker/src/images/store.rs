@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 
+use crate::ContainerdChannel;
 use containerd_client::services::v1::images_client::ImagesClient;
 use containerd_client::services::v1::{
     CreateImageRequest, GetImageRequest, Image, UpdateImageRequest,
 };
-use tonic::transport::Channel;
 
 use crate::context::CallContext;
 use crate::error::{StatusExt, WorkerResult};
@@ -20,7 +20,7 @@ pub struct ImageRecord {
 }
 
 pub async fn get_image(
-    channel: &Channel,
+    channel: &ContainerdChannel,
     ctx: &CallContext,
     name: &str,
 ) -> WorkerResult<Option<ImageRecord>> {
@@ -40,7 +40,7 @@ pub async fn get_image(
 
 /// Creates the image record, or points an existing one at the new target.
 pub async fn put_image_record(
-    channel: &Channel,
+    channel: &ContainerdChannel,
     ctx: &CallContext,
     record: &ImageRecord,
 ) -> WorkerResult<()> {

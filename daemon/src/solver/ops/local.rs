@@ -72,6 +72,9 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp, name: &str) -> Result<Re
         }
     };
     tracing::debug!(name, files = summary.files_transferred, reused = summary.files_reused, took = ?started.elapsed(), "local source synced");
+    solver
+        .metrics
+        .context_received(summary.bytes_transferred, summary.files_transferred);
     ctx.job.progress.transfer(&op.vertex.digest, name, &summary);
     let content = std::sync::Arc::new(std::mem::take(&mut summary.entries));
     let key = keys::content_key("source.local", &summary.digest, &[]);
