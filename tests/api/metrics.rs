@@ -249,15 +249,15 @@ fn spin_for_profile(duration: Duration) -> u64 {
 }
 
 /// A CPU profile taken while a build runs is a gzipped pprof protobuf with CPU samples (what
-/// `go tool pprof` reads); a second request meanwhile is refused, and so are bad durations; the
-/// flame graph is an SVG.
+/// `go tool pprof` reads); a second request meanwhile is refused, and so are bad durations and
+/// formats other than pprof's.
 #[tokio::test]
 async fn a_cpu_profile_taken_during_a_build_is_pprof() {
     use pprof::protos::Message;
 
     let debug = free_addr();
     let daemon = start_with_debug("pprof", debug).await;
-    for bad in ["seconds=0", "seconds=301", "seconds=x", "format=png"] {
+    for bad in ["seconds=0", "seconds=301", "seconds=x", "format=flamegraph"] {
         let (head, body) = http_get(debug, &format!("/debug/pprof/profile?{bad}"));
         assert!(head.contains(" 400 "), "{bad}: {head}\n{body}");
     }
@@ -324,20 +324,5 @@ async fn a_cpu_profile_taken_during_a_build_is_pprof() {
         "the busy function is in the profile"
     );
 
-    let flamegraph = tokio::task::spawn_blocking(move || {
-        http_get(debug, "/debug/pprof/profile?seconds=1&format=flamegraph")
-    });
-    let spin = tokio::task::spawn_blocking(|| spin_for_profile(Duration::from_millis(800)));
-    let (flamegraph, _) = tokio::join!(flamegraph, spin);
-    let (head, svg) = flamegraph.unwrap();
-    assert!(
-        head.to_ascii_lowercase()
-            .contains("content-type: image/svg+xml"),
-        "{head}"
-    );
-    assert!(
-        svg.contains("<svg") && svg.contains("spin_for_profile"),
-        "{head}\n{svg}"
-    );
     daemon.stop().await;
 }

@@ -1,9 +1,8 @@
 //! `GET /debug/pprof/profile?seconds=N` on the debug listener: a CPU profile of nodekitd, taken by
 //! sampling its threads 99 times a second for N seconds (default 30, at most 300) with pprof-rs,
 //! served as Go serves it: a gzipped pprof protobuf, so `go tool pprof
-//! http://ADDR/debug/pprof/profile?seconds=10` and every pprof viewer read it. With
-//! `format=flamegraph` the answer is an SVG flame graph instead. The sampler is process-wide:
-//! one profile at a time (another request meanwhile is refused with 409), and a client that goes
+//! http://ADDR/debug/pprof/profile?seconds=10` and every pprof viewer read it (`go tool pprof
+//! -http` draws the flame graph). The sampler is process-wide: one profile at a time (another request meanwhile is refused with 409), and a client that goes
 //! away stops it.
 
 use std::io::Write;
@@ -21,29 +20,17 @@ const FREQUENCY: i32 = 99;
 /// unsafe there, and their time shows as the caller's).
 const BLOCKLIST: [&str; 4] = ["libc", "libgcc", "pthread", "vdso"];
 
-/// The flame graph of a profile without samples.
-const IDLE_SVG: &str = "<?xml version=\"1.0\" standalone=\"no\"?>\n<svg version=\"1.1\" width=\"600\" height=\"40\" xmlns=\"http://www.w3.org/2000/svg\"><text x=\"10\" y=\"25\">No CPU samples: nodekitd was idle during the profile</text></svg>\n";
-
 /// What a request asks for.
 #[derive(Debug, PartialEq, Eq)]
 struct ProfileRequest {
     seconds: u64,
-    format: Format,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
-    /// gzipped pprof protobuf
-    Pprof,
-    /// SVG flame graph
-    Flamegraph,
-}
-
-/// Reads `seconds` and `format` from the query; other parameters (Go's `debug`, ...) are ignored.
+/// Reads `seconds` (and `format`, which may only name the one served) from the query; other
+/// parameters (Go's `debug`, ...) are ignored.
 fn parse(query: Option<&str>) -> Result<ProfileRequest, String> {
     let mut request = ProfileRequest {
         seconds: DEFAULT_SECONDS,
-        format: Format::Pprof,
     };
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -59,16 +46,10 @@ fn parse(query: Option<&str>) -> Result<ProfileRequest, String> {
                         )
                     })?;
             }
-            "format" => {
-                request.format = match value {
-                    "" | "pprof" | "proto" => Format::Pprof,
-                    "flamegraph" | "svg" => Format::Flamegraph,
-                    other => {
-                        return Err(format!(
-                            "format={other:?}: use pprof (the default) or flamegraph"
-                        ))
-                    }
-                };
+            "format" if !matches!(value, "" | "pprof" | "proto") => {
+                return Err(format!(
+                    "format={value:?}: only pprof's protobuf is served; `go tool pprof -http` draws its flame graph"
+                ));
             }
             _ => {}
         }
@@ -120,63 +101,43 @@ pub async fn profile(uri: Uri) -> Response {
     tokio::time::sleep(Duration::from_secs(request.seconds)).await;
     // Symbolizing the samples takes a while: off the runtime's threads.
     let encoded = tokio::task::spawn_blocking(move || {
-        let encoded = encode(&guard, request.format);
+        let encoded = encode(&guard);
         drop(guard);
         drop(taking);
         encoded
     })
     .await;
     match encoded {
-        Ok(Ok(body)) => match request.format {
-            Format::Pprof => (
-                [
-                    (header::CONTENT_TYPE, "application/octet-stream"),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"profile\"",
-                    ),
-                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                ],
-                body,
-            )
-                .into_response(),
-            Format::Flamegraph => ([(header::CONTENT_TYPE, "image/svg+xml")], body).into_response(),
-        },
+        Ok(Ok(body)) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"profile\"",
+                ),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            body,
+        )
+            .into_response(),
         Ok(Err(message)) => failed(message),
         Err(error) => failed(format!("encoding the CPU profile failed: {error}")),
     }
 }
 
-/// The profile taken so far in `format`.
-fn encode(guard: &pprof::ProfilerGuard<'_>, format: Format) -> Result<Vec<u8>, String> {
-    let report = guard
+/// The profile taken so far, as a gzipped pprof protobuf.
+fn encode(guard: &pprof::ProfilerGuard<'_>) -> Result<Vec<u8>, String> {
+    let profile = guard
         .report()
         .build()
-        .map_err(|e| format!("reading the CPU profile: {e}"))?;
-    match format {
-        Format::Pprof => {
-            let profile = report
-                .pprof()
-                .map_err(|e| format!("encoding the CPU profile: {e}"))?;
-            let bytes = pprof::protos::Message::encode_to_vec(&profile);
-            let mut gzip =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            gzip.write_all(&bytes)
-                .and_then(|_| gzip.finish())
-                .map_err(|e| format!("compressing the CPU profile: {e}"))
-        }
-        Format::Flamegraph => {
-            let mut svg = Vec::new();
-            report
-                .flamegraph(&mut svg)
-                .map_err(|e| format!("drawing the flame graph: {e}"))?;
-            if svg.is_empty() {
-                // pprof-rs draws nothing without samples.
-                svg = IDLE_SVG.as_bytes().to_vec();
-            }
-            Ok(svg)
-        }
-    }
+        .map_err(|e| format!("reading the CPU profile: {e}"))?
+        .pprof()
+        .map_err(|e| format!("encoding the CPU profile: {e}"))?;
+    let bytes = pprof::protos::Message::encode_to_vec(&profile);
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(&bytes)
+        .and_then(|_| gzip.finish())
+        .map_err(|e| format!("compressing the CPU profile: {e}"))
 }
 
 fn failed(message: String) -> Response {
@@ -190,13 +151,10 @@ mod tests {
 
     #[test]
     fn seconds_and_format_are_read_and_bad_values_refused() {
-        let parsed = |q: Option<&str>| parse(q).map(|r| (r.seconds, r.format));
-        assert_eq!(parsed(None), Ok((30, Format::Pprof)));
-        assert_eq!(parsed(Some("seconds=5")), Ok((5, Format::Pprof)));
-        assert_eq!(
-            parsed(Some("debug=0&seconds=300&format=flamegraph")),
-            Ok((300, Format::Flamegraph))
-        );
+        let parsed = |q: Option<&str>| parse(q).map(|r| r.seconds);
+        assert_eq!(parsed(None), Ok(30));
+        assert_eq!(parsed(Some("seconds=5")), Ok(5));
+        assert_eq!(parsed(Some("debug=0&seconds=300&format=pprof")), Ok(300));
         for bad in [
             "seconds=0",
             "seconds=301",
@@ -204,6 +162,7 @@ mod tests {
             "seconds=abc",
             "seconds=",
             "format=png",
+            "format=flamegraph",
         ] {
             assert!(parse(Some(bad)).is_err(), "{bad}");
         }
