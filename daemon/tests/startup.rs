@@ -116,8 +116,17 @@ impl Daemon {
     }
 }
 
+/// Stopped as SIGTERM stops it, so it releases what it holds in the shared test containerd (a
+/// kill right after a build would leave the build's leases behind for later tests to find);
+/// killed if it has not ended within 10 s.
 impl Drop for Daemon {
     fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
