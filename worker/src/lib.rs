@@ -179,6 +179,17 @@ impl Worker {
         .map(|lease| lease.tracked_by(&self.inner.releases))
     }
 
+    /// Runs `work` (a lease's creation or release) as one of the releases [`Worker::settle`]
+    /// waits for, so a shutdown does not cut it off between containerd's answer and our
+    /// bookkeeping.
+    pub fn spawn_tracked<F>(&self, work: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.releases.spawn(work)
+    }
+
     /// Runs containerd's garbage collection and waits for it (containerd 1.6 offers it only as
     /// the synchronous deletion of a lease, so an empty one is made and deleted), as upstream
     /// does after a prune: what was released is off the disk when this returns.

@@ -17,17 +17,27 @@ pub struct BuildLease {
 }
 
 impl BuildLease {
-    /// Starts creating the lease now. If nobody ever asks for it, it is released once made.
+    /// Starts creating the lease now. If nobody ever asks for it (the build ended first), the
+    /// creating task releases it itself; the worker tracks that task, so a daemon stopping
+    /// right after such a build waits for the lease to be gone instead of leaving it behind.
     pub fn start(worker: &Worker) -> BuildLease {
-        let worker = worker.clone();
-        let creation = tokio::spawn(async move { worker.lease("build").await });
+        let (made, receiver) = tokio::sync::oneshot::channel();
+        let creator = worker.clone();
+        drop(worker.spawn_tracked(async move {
+            let lease = creator.lease("build").await;
+            if let Err(Ok(unwanted)) = made.send(lease) {
+                if let Err(error) = unwanted.release().await {
+                    tracing::warn!(%error, "could not release an unused build lease");
+                }
+            }
+        }));
         let created = async move {
-            match creation.await {
+            match receiver.await {
                 Ok(Ok(lease)) => Ok(Arc::new(lease)),
                 Ok(Err(error)) => Err(Arc::new(SolveError::worker("creating a lease", error))),
-                Err(error) => Err(Arc::new(SolveError::Other(format!(
-                    "creating a lease: {error}"
-                )))),
+                Err(_) => Err(Arc::new(SolveError::Other(
+                    "creating a lease: the daemon is stopping".into(),
+                ))),
             }
         };
         BuildLease {
