@@ -40,12 +40,12 @@ async fn the_daemonsets_pod_runs_the_image_nodekit_built_and_builds_over_mutual_
 
     let name = format!("nodekit.test/built-in-pod:{}", std::process::id());
     let refused = pod.client_build(&dir, &name, false);
-    // rustls names the alert "CertificateRequired"; Go's TLS "certificate required".
-    let refusal = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        !refused.status.success() && refusal.to_lowercase().contains("certificate"),
-        "a client without a certificate is refused: {refusal}"
+        !refused.status.success(),
+        "a client without a certificate is refused"
     );
+    // What the client sees depends on timing (the alert, or a broken pipe); nodekitd logs why.
+    pod.wait_for_log("peer sent no certificates", Duration::from_secs(5));
     let built = pod.client_build(&dir, &name, true);
     assert!(
         built.status.success(),
@@ -332,6 +332,19 @@ impl Pod {
             .arg(format!("--output=type=image,name={name}"))
             .output()
             .unwrap()
+    }
+
+    /// Waits up to `limit` for the pod's log to contain `needle`.
+    fn wait_for_log(&self, needle: &str, limit: Duration) {
+        let start = Instant::now();
+        while !self.log().contains(needle) {
+            assert!(
+                start.elapsed() < limit,
+                "no {needle:?} in the pod's log: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn log(&self) -> String {
