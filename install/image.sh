@@ -152,12 +152,14 @@ main() {
 	STAGE=$(mktemp -d)
 	trap 'rm -rf "$STAGE"' EXIT
 	rootfs
-	local platform arch
+	local platform arch binary
 	for platform in ${PLATFORMS//,/ }; do
 		arch=${platform#linux/}
 		[[ $platform == linux/* && $arch != */* ]] || die "unsupported platform $platform"
 		mkdir -p "$STAGE/$arch"
-		install -m 0755 "$(static_nodekitd "$arch")" "$STAGE/$arch/nodekitd"
+		# An assignment, so that a failed build stops the script here (set -e).
+		binary=$(static_nodekitd "$arch")
+		install -m 0755 "$binary" "$STAGE/$arch/nodekitd"
 		emulators "$arch" "$STAGE/$arch/qemu"
 	done
 	local buildctl

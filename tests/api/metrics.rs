@@ -10,7 +10,7 @@ use std::time::Duration;
 use nodekit::build::BuildRequest;
 use nodekit::session::SessionServices;
 use nodekit_llb_builder::{Copy, Local};
-use nodekit_test_support::{http_get, http_get_bytes, Prometheus, TestDaemon};
+use nodekit_test_support::{free_loopback_addr, http_get, http_get_bytes, Prometheus, TestDaemon};
 
 use crate::helpers::{busybox, definition, image_output, run_build};
 
@@ -19,13 +19,6 @@ fn sample(exposition: &str, series: &str) -> Option<f64> {
     exposition
         .lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 async fn start_with_debug(test: &str, debug: SocketAddr) -> TestDaemon {
@@ -37,7 +30,7 @@ async fn start_with_debug(test: &str, debug: SocketAddr) -> TestDaemon {
 
 #[tokio::test]
 async fn the_debug_listener_serves_health_readiness_and_moving_metrics() {
-    let debug = free_addr();
+    let debug = free_loopback_addr();
     let daemon = start_with_debug("metrics", debug).await;
     let (head, body) = http_get(debug, "/healthz");
     assert!(
@@ -176,7 +169,7 @@ async fn the_debug_listener_serves_health_readiness_and_moving_metrics() {
 /// hit counter grow by the cached steps of a rebuild; promtool accepts the exposition.
 #[tokio::test]
 async fn prometheus_sees_a_rebuilds_cached_steps_as_cache_hits() {
-    let debug = free_addr();
+    let debug = free_loopback_addr();
     let daemon = start_with_debug("prometheus", debug).await;
     let prometheus = Prometheus::start("scrape", debug);
     let hits = "nodekit_cache_lookups_total{op=\"exec\",result=\"hit\"}";
@@ -255,7 +248,7 @@ fn spin_for_profile(duration: Duration) -> u64 {
 async fn a_cpu_profile_taken_during_a_build_is_pprof() {
     use pprof::protos::Message;
 
-    let debug = free_addr();
+    let debug = free_loopback_addr();
     let daemon = start_with_debug("pprof", debug).await;
     for bad in ["seconds=0", "seconds=301", "seconds=x", "format=flamegraph"] {
         let (head, body) = http_get(debug, &format!("/debug/pprof/profile?{bad}"));

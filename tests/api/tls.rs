@@ -8,17 +8,12 @@ use std::path::{Path, PathBuf};
 
 use nodekit::build::{build, BuildRequest};
 use nodekit::connect::{ClientTls, Target};
-use nodekit_test_support::{CertFiles, TestCa, TestDaemon};
+use nodekit_test_support::{free_loopback_addr, CertFiles, TestCa, TestDaemon};
 use nodekitd::config::{ListenAddr, TlsFiles};
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
 use crate::helpers::{busybox, definition};
-
-fn free_port() -> SocketAddr {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap()
-}
 
 /// Where a test's certificates go (the daemon's own state directory is another).
 fn test_dir(test: &str) -> PathBuf {
@@ -30,7 +25,7 @@ fn test_dir(test: &str) -> PathBuf {
 
 /// A nodekitd serving TLS on a loopback tcp port as well as its unix socket.
 async fn start_tls(test: &str, tls: TlsFiles) -> (TestDaemon, SocketAddr) {
-    let tcp = free_port();
+    let tcp = free_loopback_addr();
     let daemon = TestDaemon::start_with(test, |config| {
         config.addrs.push(ListenAddr::Tcp(tcp));
         config.security.tls = Some(tls);

@@ -20,13 +20,18 @@ pub fn render(dir: &str) -> String {
         Command::new("kustomize").arg("build").arg(&path).output()
     }
     .expect("kubectl or kustomize runs (tests/env/install.sh installs one)");
+    let output = succeeded(output, &format!("kustomize {}", path.display()));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `output` of a command that must have succeeded (`what` it was, with its stderr, otherwise).
+pub fn succeeded(output: std::process::Output, what: &str) -> std::process::Output {
     assert!(
         output.status.success(),
-        "kustomize {}: {}",
-        path.display(),
+        "{what}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout).unwrap()
+    output
 }
 
 fn which(program: &str) -> bool {
@@ -132,9 +137,5 @@ pub fn make_certs(dir: &Path) {
         .arg(dir)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "certs.sh: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(output, "certs.sh");
 }

@@ -16,10 +16,12 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use nodekit_test_support::{ctr, http_get, run_in_image, TestDaemon, TestEnv};
+use nodekit_test_support::{ctr, free_loopback_addr, http_get, run_in_image, TestDaemon, TestEnv};
 use serde_json::Value;
 
-use crate::kube::{config_toml, container, documents, find, make_certs, render, strings, volume};
+use crate::kube::{
+    config_toml, container, documents, find, make_certs, render, strings, succeeded, volume,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemonsets_pod_runs_the_image_nodekit_built_and_builds_over_mutual_tls() {
@@ -96,22 +98,13 @@ fn build_nodekit_image(addr: &str, image: &str) {
         .env("NODEKIT_IMAGE_EMULATORS", "aarch64")
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "install/image.sh: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(output, "install/image.sh");
 }
 
 /// target/, above the test binary's target/<profile>/deps.
 fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.ancestors().nth(3).unwrap().to_path_buf()
-}
-
-fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().port()
 }
 
 /// The test's stand-ins for the node's paths; removed at the end, with the shared bind mounts
@@ -192,11 +185,9 @@ impl Pod {
             env,
             &["images", "mount", "--rw", image, rootfs.to_str().unwrap()],
         );
-        assert!(
-            mounted.status.success(),
-            "{}",
-            String::from_utf8_lossy(&mounted.stderr)
-        );
+        succeeded(mounted, "ctr images mount");
+        // Made before its spec, so that its drop unmounts the rootfs if the spec fails; the
+        // spec picks the listeners' ports.
         let mut pod = Pod {
             id: format!("nodekitd-pod-{}", std::process::id()),
             grpc: "127.0.0.1:0".parse().unwrap(),
@@ -220,11 +211,7 @@ impl Pod {
                 &pod.id,
             ],
         );
-        assert!(
-            output.status.success(),
-            "ctr run: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        succeeded(output, "ctr run");
         pod
     }
 
@@ -440,7 +427,7 @@ impl NodePaths {
                 .find(|p| p["name"] == name)
                 .and_then(|p| p["containerPort"].as_u64())
                 .unwrap();
-            let here: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+            let here = free_loopback_addr();
             replace(config, &format!("0.0.0.0:{port}"), &here.to_string());
             here
         };

@@ -46,11 +46,7 @@ impl AuthRegistry {
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let hash = bcrypt::hash(password, 5).unwrap();
         std::fs::write(dir.join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::free_loopback_addr().port();
         let host = format!("127.0.0.1:{port}");
         let tls = tls.map_or_else(String::new, |(files, client_ca)| {
             let clientcas = client_ca.map_or_else(String::new, |ca| {

@@ -6,6 +6,7 @@ mod auth_registry;
 mod containerd;
 mod daemon;
 mod env;
+mod net;
 mod pki;
 mod prometheus;
 
@@ -13,5 +14,6 @@ pub use auth_registry::AuthRegistry;
 pub use containerd::{ctr, leases_labelled, run_in_image, Inventory};
 pub use daemon::{wait_serving, TestDaemon};
 pub use env::TestEnv;
+pub use net::free_loopback_addr;
 pub use pki::{CertFiles, TestCa};
 pub use prometheus::{http_get, http_get_bytes, Prometheus};
