@@ -26,8 +26,9 @@ struct ProfileRequest {
     seconds: u64,
 }
 
-/// Reads `seconds` (and `format`, which may only name the one served) from the query; other
-/// parameters (Go's `debug`, ...) are ignored.
+/// Reads `seconds` (and `format`, which may only name the one served) from the query. Go's
+/// `debug` does not change a CPU profile (Go's handler ignores it too); any other parameter is
+/// refused by name rather than ignored.
 fn parse(query: Option<&str>) -> Result<ProfileRequest, String> {
     let mut request = ProfileRequest {
         seconds: DEFAULT_SECONDS,
@@ -51,7 +52,12 @@ fn parse(query: Option<&str>) -> Result<ProfileRequest, String> {
                     "format={value:?}: only pprof's protobuf is served; `go tool pprof -http` draws its flame graph"
                 ));
             }
-            _ => {}
+            "format" | "debug" => {}
+            other => {
+                return Err(format!(
+                    "{other:?}: not a parameter of a CPU profile (seconds, format)"
+                ));
+            }
         }
     }
     Ok(request)
@@ -163,6 +169,7 @@ mod tests {
             "seconds=",
             "format=png",
             "format=flamegraph",
+            "gc=1",
         ] {
             assert!(parse(Some(bad)).is_err(), "{bad}");
         }
