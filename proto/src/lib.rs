@@ -87,3 +87,11 @@ pub mod google {
 }
 
 pub mod session_pipe;
+
+/// Packages under `perftools.*`.
+pub mod perftools {
+    /// `perftools.profiles`: the pprof profile format (nodekitd's CPU profiles).
+    pub mod profiles {
+        tonic::include_proto!("perftools.profiles");
+    }
+}

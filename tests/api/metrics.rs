@@ -246,7 +246,8 @@ fn spin_for_profile(duration: Duration) -> u64 {
 /// formats other than pprof's.
 #[tokio::test]
 async fn a_cpu_profile_taken_during_a_build_is_pprof() {
-    use pprof::protos::Message;
+    use nodekit_proto::perftools::profiles::Profile;
+    use prost::Message;
 
     let debug = free_loopback_addr();
     let daemon = start_with_debug("pprof", debug).await;
@@ -295,12 +296,12 @@ async fn a_cpu_profile_taken_during_a_build_is_pprof() {
         &mut encoded,
     )
     .expect("the profile is gzipped");
-    let profile = pprof::protos::Profile::decode(encoded.as_slice()).expect("a pprof profile");
+    let profile = Profile::decode(encoded.as_slice()).expect("a pprof profile");
     let name = |index: i64| profile.string_table[index as usize].as_str();
     let types: Vec<(&str, &str)> = profile
         .sample_type
         .iter()
-        .map(|t| (name(t.ty), name(t.unit)))
+        .map(|t| (name(t.r#type), name(t.unit)))
         .collect();
     assert_eq!(types, [("samples", "count"), ("cpu", "nanoseconds")]);
     assert!(!profile.sample.is_empty(), "no samples");
@@ -315,6 +316,13 @@ async fn a_cpu_profile_taken_during_a_build_is_pprof() {
             .iter()
             .any(|s| s.contains("spin_for_profile")),
         "the busy function is in the profile"
+    );
+    assert!(
+        !profile
+            .string_table
+            .iter()
+            .any(|s| s.contains("trace_unsynchronized")),
+        "the sampler's own frames are not in the profile"
     );
 
     daemon.stop().await;

@@ -44,8 +44,7 @@ impl AuthRegistry {
             std::env::temp_dir().join(format!("nodekit-registry-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("data")).unwrap();
-        let hash = bcrypt::hash(password, 5).unwrap();
-        std::fs::write(dir.join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
+        std::fs::write(dir.join("htpasswd"), htpasswd_entry(user, password)).unwrap();
         let port = crate::free_loopback_addr().port();
         let host = format!("127.0.0.1:{port}");
         let tls = tls.map_or_else(String::new, |(files, client_ca)| {
@@ -160,4 +159,19 @@ impl Drop for AuthRegistry {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A bcrypt htpasswd line (the only hash the registry accepts), from apache2-utils' htpasswd:
+/// cost 5, as low as it goes, since only the registry's check of it matters here.
+fn htpasswd_entry(user: &str, password: &str) -> String {
+    let output = Command::new("htpasswd")
+        .args(["-n", "-b", "-B", "-C", "5", user, password])
+        .output()
+        .expect("htpasswd (apache2-utils, installed by tests/env/install.sh)");
+    assert!(output.status.success(), "htpasswd: {output:?}");
+    String::from_utf8(output.stdout)
+        .expect("htpasswd prints text")
+        .trim_end()
+        .to_string()
+        + "\n"
 }

@@ -14,7 +14,6 @@ use crate::exporter::image::ImageExport;
 use crate::exporter::platforms::platform_results;
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
-use crate::solver::entitlements::Entitlements;
 use crate::solver::{SolveContext, SolveError, Solver};
 
 /// How long `Status` waits for its build to start (upstream waits the same).
@@ -72,8 +71,9 @@ async fn solve_in_span(
         }
     };
     let mode = BuildMode::of(&request)?;
-    let entitlements = Entitlements::grant(&request.entitlements, &state.config.entitlements)
-        .map_err(to_status)?;
+    let entitlements =
+        crate::solver::entitlements::grant(&request.entitlements, &state.config.entitlements)
+            .map_err(to_status)?;
     // Requests refused before this point are not builds.
     let timer = state.metrics.build_started(mode.label());
     let guard = state.jobs.start(&request.r#ref);

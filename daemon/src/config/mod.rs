@@ -3,6 +3,7 @@
 
 mod addr;
 mod audit;
+pub mod entitlements;
 mod file;
 pub mod proxy;
 mod registry;
@@ -16,9 +17,9 @@ pub use addr::ListenAddr;
 use file::ConfigFile;
 pub use security::{ListenerSecurity, SocketOwner, TlsFiles};
 
-use crate::solver::entitlements::Entitlements;
 use crate::worker::emulation::{Emulation, DEFAULT_QEMU_DIR};
 use crate::worker::WorkerConfig;
+use entitlements::Entitlements;
 
 pub const DEFAULT_ROOT: &str = "/var/lib/nodekit";
 pub const DEFAULT_UNIX_ADDR: &str = "unix:///run/nodekit/nodekitd.sock";

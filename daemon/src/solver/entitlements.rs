@@ -4,75 +4,21 @@
 //! checked before anything runs, so a cached result never reaches a build that may not have it.
 //! ExecOp fields nodekitd does not implement are refused here too.
 
-use std::collections::BTreeSet;
-use std::fmt;
-
 use nodekit_llb::Graph;
 use nodekit_proto::pb::{self, op::Op, NetMode, SecurityMode};
 
 use super::SolveError;
+pub use crate::config::entitlements::{Entitlement, Entitlements};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Entitlement {
-    NetworkHost,
-    SecurityInsecure,
-}
-
-impl Entitlement {
-    pub fn parse(name: &str) -> Result<Entitlement, String> {
-        match name {
-            "network.host" => Ok(Entitlement::NetworkHost),
-            "security.insecure" => Ok(Entitlement::SecurityInsecure),
-            _ if name == "device" || name.starts_with("device=") => {
-                Err(format!("entitlement {name:?}: nodekitd has no CDI devices"))
-            }
-            _ => Err(format!(
-                "unknown entitlement {name:?} (network.host or security.insecure)"
-            )),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Entitlement::NetworkHost => "network.host",
-            Entitlement::SecurityInsecure => "security.insecure",
-        }
-    }
-}
-
-impl fmt::Display for Entitlement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A set of entitlements: what the daemon allows, or what a build was granted.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Entitlements(BTreeSet<Entitlement>);
-
-impl Entitlements {
-    pub fn parse(names: &[String]) -> Result<Entitlements, String> {
-        names
-            .iter()
-            .map(|n| Entitlement::parse(n))
-            .collect::<Result<_, _>>()
-            .map(Entitlements)
-    }
-
-    pub fn contains(&self, entitlement: Entitlement) -> bool {
-        self.0.contains(&entitlement)
-    }
-
-    /// What a build gets: what its client asked for, each of which the daemon must allow
-    /// (upstream's wording when it does not).
-    pub fn grant(requested: &[String], allowed: &Entitlements) -> Result<Entitlements, SolveError> {
-        let requested = Entitlements::parse(requested).map_err(SolveError::NotAllowed)?;
-        match requested.0.iter().find(|e| !allowed.contains(**e)) {
-            Some(missing) => Err(SolveError::NotAllowed(format!(
-                "granting entitlement {missing} is not allowed by build daemon configuration (nodekitd --allow-insecure-entitlement {missing})"
-            ))),
-            None => Ok(requested),
-        }
+/// What a build gets: what its client asked for, each of which the daemon must allow
+/// (upstream's wording when it does not).
+pub fn grant(requested: &[String], allowed: &Entitlements) -> Result<Entitlements, SolveError> {
+    let requested = Entitlements::parse(requested).map_err(SolveError::NotAllowed)?;
+    match requested.first_missing_from(allowed) {
+        Some(missing) => Err(SolveError::NotAllowed(format!(
+            "granting entitlement {missing} is not allowed by build daemon configuration (nodekitd --allow-insecure-entitlement {missing})"
+        ))),
+        None => Ok(requested),
     }
 }
 
@@ -129,10 +75,10 @@ mod tests {
     #[test]
     fn a_build_gets_only_what_it_asks_and_the_daemon_allows() {
         let allowed = Entitlements::parse(&names(&["security.insecure"])).unwrap();
-        let granted = Entitlements::grant(&names(&["security.insecure"]), &allowed).unwrap();
+        let granted = grant(&names(&["security.insecure"]), &allowed).unwrap();
         assert!(granted.contains(Entitlement::SecurityInsecure));
-        assert!(Entitlements::grant(&[], &allowed).unwrap() == Entitlements::default());
-        let error = Entitlements::grant(&names(&["network.host"]), &allowed)
+        assert!(grant(&[], &allowed).unwrap() == Entitlements::default());
+        let error = grant(&names(&["network.host"]), &allowed)
             .unwrap_err()
             .to_string();
         assert!(

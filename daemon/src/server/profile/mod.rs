@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use prost::Message;
+
+mod pprof_format;
 
 const DEFAULT_SECONDS: u64 = 30;
 const MAX_SECONDS: u64 = 300;
@@ -133,13 +136,11 @@ pub async fn profile(uri: Uri) -> Response {
 
 /// The profile taken so far, as a gzipped pprof protobuf.
 fn encode(guard: &pprof::ProfilerGuard<'_>) -> Result<Vec<u8>, String> {
-    let profile = guard
+    let report = guard
         .report()
         .build()
-        .map_err(|e| format!("reading the CPU profile: {e}"))?
-        .pprof()
-        .map_err(|e| format!("encoding the CPU profile: {e}"))?;
-    let bytes = pprof::protos::Message::encode_to_vec(&profile);
+        .map_err(|e| format!("reading the CPU profile: {e}"))?;
+    let bytes = pprof_format::profile(&report).encode_to_vec();
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gzip.write_all(&bytes)
         .and_then(|_| gzip.finish())
