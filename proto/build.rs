@@ -34,6 +34,8 @@ fn main() -> io::Result<()> {
         // pipe's bytes and the file content inside it.
         .bytes(".moby.buildkit.v1.BytesMessage.data")
         .bytes(".fsutil.types.Packet.data")
+        .bytes(".nodekit.cache.v1.ImportChunk.data")
+        .bytes(".nodekit.cache.v1.ExportMessage.data")
         // LLB ops as readable JSON, for the Dockerfile converter's golden tests only (feature
         // `serde`, which nothing but tests turns on).
         .type_attribute(

@@ -12,11 +12,14 @@
 //! - [`usage`]: `du` records (in use, shared, parents).
 //! - [`filter`]: containerd-style filters as buildctl sends them (`type==regular`, `id~=^ab`).
 //! - [`metrics`]: hit/miss and GC counters.
+//! - [`bundle`]: records and their blobs as one versioned, checksummed stream (cache export and
+//!   import between nodes).
 //!
 //! What the daemon keeps doing: existence checks of snapshots, leases (create before
 //! [`Store::insert`], release after a record is removed), the order "snapshot committed, then
 //! record inserted", and mapping LLB ops onto [`KeyEncoder`].
 
+pub mod bundle;
 pub mod error;
 pub mod filter;
 pub mod gc;

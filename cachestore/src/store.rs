@@ -172,6 +172,22 @@ impl Store {
         self.write(|t| records.iter().try_for_each(|r| t.put(r)))
     }
 
+    /// Stores, in one transaction, those of `records` whose key holds no record yet; returns
+    /// the others (left out: what the node has already stays as it is).
+    pub fn insert_absent(&self, records: Vec<Record>) -> Result<Vec<Record>> {
+        self.write(|t| {
+            let mut present = Vec::new();
+            for record in records {
+                if t.get(&record.key)?.is_some() {
+                    present.push(record);
+                } else {
+                    t.put(&record)?;
+                }
+            }
+            Ok(present)
+        })
+    }
+
     /// Records the layer blob computed for `key`'s snapshot; false when there is no such record.
     pub fn set_layer(&self, key: &CacheKey, layer: LayerDescriptor) -> Result<bool> {
         self.write(|t| match t.get(key)? {

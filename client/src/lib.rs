@@ -2,6 +2,7 @@
 //! nodekitd (or any BuildKit daemon) over BuildKit's API.
 
 pub mod build;
+pub mod cache;
 pub mod connect;
 pub mod control;
 pub mod session;

@@ -64,6 +64,28 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Move a node's build cache to another node (or keep it) as a bundle file.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheCommand {
+    /// Write the node's cache records and the blobs they need as one bundle.
+    Export {
+        /// Export only records matching a filter, as `buildctl du --filter` takes them
+        /// (`type==regular`, `description~=RUN`); repeat for any of several.
+        #[arg(long = "filter", value_name = "FILTER")]
+        filters: Vec<String>,
+        /// The bundle file (`-`: standard output, the default).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Read a bundle into the node's cache: all of it, or nothing if any of it is wrong.
+    Import {
+        /// The bundle file (`-` or none: standard input).
+        input: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -82,6 +104,7 @@ async fn main() -> ExitCode {
         Command::Prune { all } => control::prune(&target, all)
             .await
             .map(|_| ExitCode::SUCCESS),
+        Command::Cache(command) => cache(&target, command).await,
     };
     match result {
         Ok(code) => code,
@@ -108,6 +131,32 @@ impl Cli {
             }),
         }
     }
+}
+
+async fn cache(target: &Target, command: CacheCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        CacheCommand::Export { filters, output } => {
+            let summary = nodekit::cache::export(target, filters, output.as_deref()).await?;
+            eprintln!(
+                "exported {} records and {} blobs",
+                summary.records, summary.blobs
+            );
+            for skipped in &summary.skipped {
+                eprintln!("left out {skipped}");
+            }
+        }
+        CacheCommand::Import { input } => {
+            let answer = nodekit::cache::import(target, input.as_deref()).await?;
+            eprintln!(
+                "imported {} records ({} were here already); blobs: {} written, {} here already",
+                answer.records_imported,
+                answer.records_present,
+                answer.blobs_written,
+                answer.blobs_present
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn health(target: &Target, wait: Duration) -> anyhow::Result<ExitCode> {

@@ -88,6 +88,17 @@ pub mod google {
 
 pub mod session_pipe;
 
+/// nodekit's own services (not BuildKit's).
+pub mod nodekit {
+    /// Packages under `nodekit.cache`.
+    pub mod cache {
+        /// `nodekit.cache.v1`: cache bundles (export and import of a node's cache).
+        pub mod v1 {
+            tonic::include_proto!("nodekit.cache.v1");
+        }
+    }
+}
+
 /// Packages under `perftools.*`.
 pub mod perftools {
     /// `perftools.profiles`: the pprof profile format (nodekitd's CPU profiles).

@@ -3,6 +3,7 @@
 //! names, and concurrent identical builds run each step once.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
+mod bundle;
 mod common;
 mod crash;
 mod proxy;

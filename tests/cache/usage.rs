@@ -6,7 +6,7 @@ use nodekit_test_support::{TestDaemon, TestEnv};
 
 use crate::common::{build_dockerfile, context, unique};
 
-async fn disk_usage(daemon: &TestDaemon, filter: &[&str]) -> Vec<UsageRecord> {
+pub(crate) async fn disk_usage(daemon: &TestDaemon, filter: &[&str]) -> Vec<UsageRecord> {
     let request = DiskUsageRequest {
         filter: filter.iter().map(|f| f.to_string()).collect(),
         age_limit: 0,
@@ -19,7 +19,7 @@ async fn disk_usage(daemon: &TestDaemon, filter: &[&str]) -> Vec<UsageRecord> {
         .record
 }
 
-async fn prune(daemon: &TestDaemon, request: PruneRequest) -> Vec<UsageRecord> {
+pub(crate) async fn prune(daemon: &TestDaemon, request: PruneRequest) -> Vec<UsageRecord> {
     let mut stream = ControlClient::new(daemon.channel().await)
         .prune(request)
         .await

@@ -233,6 +233,47 @@ impl Worker {
         content::read_blob(self.channel(), self.ctx(), digest).await
     }
 
+    /// The size of blob `digest` in the content store, or None when it has no such blob.
+    pub async fn blob_size(&self, digest: &str) -> WorkerResult<Option<u64>> {
+        let info = content::info(self.channel(), self.ctx(), digest).await?;
+        Ok(info.map(|info| info.size.max(0) as u64))
+    }
+
+    /// Streams blob `digest` into `sink` in containerd's chunks (bounded memory).
+    pub async fn read_blob_into(
+        &self,
+        digest: &str,
+        sink: mpsc::Sender<Vec<u8>>,
+    ) -> WorkerResult<()> {
+        content::read_blob_chunks(self.channel(), self.ctx(), digest, sink).await
+    }
+
+    /// Writes a blob of `size` bytes from `chunks` under `lease`; containerd verifies `digest`
+    /// on commit. Returns whether it was written (false: the store had it).
+    pub async fn write_blob_from<S, B>(
+        &self,
+        lease: &Lease,
+        digest: &str,
+        size: u64,
+        chunks: S,
+    ) -> WorkerResult<bool>
+    where
+        S: futures::Stream<Item = Result<B, std::io::Error>> + Send + 'static,
+        B: AsRef<[u8]> + Send + 'static,
+    {
+        let size = i64::try_from(size)
+            .map_err(|_| WorkerError::Exec(format!("blob {digest}: size {size} too large")))?;
+        content::write_blob_stream(
+            self.channel(),
+            &lease.context(),
+            digest,
+            size,
+            chunks,
+            Default::default(),
+        )
+        .await
+    }
+
     /// Unpacks the image's layers as chain-ID snapshots; returns the top one.
     pub async fn unpack(
         &self,

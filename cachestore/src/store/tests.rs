@@ -50,6 +50,19 @@ fn insert_get_len_size() {
 }
 
 #[test]
+fn insert_absent_keeps_what_is_there() {
+    let (_d, s) = open();
+    s.insert(&rec(1, &[])).unwrap();
+    let mut newer = rec(1, &[]);
+    newer.snapshot = "imported".into();
+    let present = s.insert_absent(vec![newer.clone(), rec(2, &[1])]).unwrap();
+    assert_eq!(present, vec![newer]);
+    assert_eq!(s.get(&key(1)).unwrap(), Some(rec(1, &[])));
+    assert_eq!(s.get(&key(2)).unwrap(), Some(rec(2, &[1])));
+    assert_eq!(s.children_of(&key(1)).unwrap(), vec![key(2)]);
+}
+
+#[test]
 fn replacing_a_record_keeps_indexes_right() {
     let (_d, s) = open();
     s.insert_many(&[rec(1, &[]), rec(9, &[]), rec(2, &[1])])

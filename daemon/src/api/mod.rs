@@ -1,7 +1,8 @@
 //! The gRPC API nodekitd serves: BuildKit's Control service (and, with the solver, the
-//! LLBBridge gateway). Translates wire messages into domain calls; no business logic here.
+//! LLBBridge gateway), and nodekit's own CacheBundle service (cache export and import). Translates wire messages into domain calls; no business logic here.
 
 mod bridge;
+mod bundle;
 mod cache;
 mod control;
 mod solve;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use nodekit_proto::moby::buildkit::v1::control_server::ControlServer;
 use nodekit_proto::moby::buildkit::v1::frontend::llb_bridge_server::LlbBridgeServer;
+use nodekit_proto::nodekit::cache::v1::cache_bundle_server::CacheBundleServer;
 use nodekit_proto::MAX_MESSAGE;
 use tonic::service::Routes;
 
@@ -75,8 +77,13 @@ pub fn routes(state: Arc<ApiState>, routes: Routes) -> Routes {
     let control = ControlServer::new(control::ControlService::new(state.clone()))
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
-    let bridge = LlbBridgeServer::new(bridge::BridgeService::new(state))
+    let bridge = LlbBridgeServer::new(bridge::BridgeService::new(state.clone()))
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
-    routes.add_service(control).add_service(bridge)
+    // nodekit's own; its messages are chunks of at most 1 MiB.
+    let bundles = CacheBundleServer::new(bundle::CacheBundleService::new(state));
+    routes
+        .add_service(control)
+        .add_service(bridge)
+        .add_service(bundles)
 }

@@ -60,6 +60,10 @@ impl CacheIndex {
         })
     }
 
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
@@ -145,7 +149,7 @@ impl CacheIndex {
         })
     }
 
-    async fn base(
+    pub(super) async fn base(
         &self,
         base: &super::stored::StoredBase,
     ) -> Option<Arc<crate::worker::ResolvedImage>> {
@@ -203,11 +207,7 @@ impl CacheIndex {
         for (index, output) in entry.outputs.iter().enumerate() {
             let key = entry.key.for_output(index as u32);
             let stored = StoredRef::of(output);
-            let lease = format!(
-                "nodekit-cache-{}-{}",
-                &key.to_hex()[..24],
-                crate::worker::random_suffix()
-            );
+            let lease = cache_lease_name(&key);
             let resources = CacheResources {
                 snapshot: output.chain_id(),
                 blobs: stored.blobs(),
@@ -242,6 +242,15 @@ impl CacheIndex {
         self.grew.notify_one();
         Ok(())
     }
+}
+
+/// A new name for the cache lease of the record under `key`.
+pub(super) fn cache_lease_name(key: &CacheKey) -> String {
+    format!(
+        "nodekit-cache-{}-{}",
+        &key.to_hex()[..24],
+        crate::worker::random_suffix()
+    )
 }
 
 /// The layer the result's op added (what `du` sizes the record by).

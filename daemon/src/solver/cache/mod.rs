@@ -3,12 +3,14 @@
 //! (`cachestore`'s canonical encoding of LLB ops), [`index::CacheIndex`] is the node's cache
 //! (the redb index plus containerd snapshots and leases), [`NoCache`] remembers nothing.
 
+mod bundle;
 pub mod index;
 pub mod keys;
 mod maintenance;
 mod selection;
 mod stored;
 
+pub use bundle::{ExportSummary, ImportFailure, ImportSummary};
 pub use cachestore::metrics::OpKind;
 pub use cachestore::CacheKey;
 use futures::future::BoxFuture;

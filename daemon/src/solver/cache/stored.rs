@@ -76,11 +76,27 @@ impl StoredRef {
 
     /// Every blob the result needs (its layers', its base image's manifest, config, layers).
     pub fn blobs(&self) -> Vec<String> {
-        let mut blobs: Vec<String> = self.layers.iter().map(|l| l.blob.digest.clone()).collect();
+        self.blobs_with_media_types()
+            .into_iter()
+            .map(|(digest, _)| digest)
+            .collect()
+    }
+
+    /// [`StoredRef::blobs`] with the media type of each where the record knows it (its
+    /// layers and its base's manifest; "" for the base's config and layers).
+    pub fn blobs_with_media_types(&self) -> Vec<(String, String)> {
+        let mut blobs: Vec<(String, String)> = self
+            .layers
+            .iter()
+            .map(|l| (l.blob.digest.clone(), l.blob.media_type.clone()))
+            .collect();
         if let Some(base) = &self.base {
-            blobs.push(base.manifest.digest.clone());
-            blobs.push(base.config.clone());
-            blobs.extend(base.layer_blobs.iter().cloned());
+            blobs.push((
+                base.manifest.digest.clone(),
+                base.manifest.media_type.clone(),
+            ));
+            blobs.push((base.config.clone(), String::new()));
+            blobs.extend(base.layer_blobs.iter().map(|d| (d.clone(), String::new())));
         }
         blobs
     }

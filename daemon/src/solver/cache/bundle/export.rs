@@ -1,0 +1,185 @@
+//! Export: the selected records and the blobs they need, written as a bundle into a channel.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use cachestore::bundle::{BlobHeader, BundleHeader, BundleWriter};
+use cachestore::filter::Subject;
+use cachestore::{Filters, Record};
+use tokio::sync::mpsc;
+
+use super::ChunkWriter;
+use crate::solver::cache::index::{now_ms, CacheIndex};
+use crate::solver::cache::stored::StoredRef;
+use crate::solver::result::Layer;
+use crate::worker::Lease;
+
+/// What an export sent.
+#[derive(Debug, Default)]
+pub struct ExportSummary {
+    pub records: u64,
+    pub blobs: u64,
+    /// Records selected but left out, each with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// What the writing thread is handed, in bundle order.
+enum Item {
+    /// A blob's header, then its bytes as they are read from containerd.
+    Blob(BlobHeader, mpsc::Receiver<Vec<u8>>),
+    Record(Box<Record>),
+}
+
+impl CacheIndex {
+    /// Writes the records `filters` select (every record when empty) and their blobs as one
+    /// bundle into `sink`.
+    pub async fn export_bundle(
+        &self,
+        filters: Vec<String>,
+        sink: mpsc::Sender<Bytes>,
+    ) -> Result<ExportSummary, String> {
+        let filters = Filters::parse(&filters).map_err(|e| e.to_string())?;
+        let records = self.selected(filters).await?;
+        let lease = self
+            .worker()
+            .lease("cache-export")
+            .await
+            .map_err(|e| e.to_string())?;
+        let (items, received) = mpsc::channel(1);
+        let producer = format!("nodekitd {}", env!("CARGO_PKG_VERSION"));
+        let writer = tokio::task::spawn_blocking(move || write_bundle(received, sink, &producer));
+        let sent = self.send_items(records, &lease, items).await;
+        let written = writer
+            .await
+            .map_err(|e| format!("the bundle writer failed: {e}"))?;
+        let _ = lease.release().await;
+        let summary = sent?;
+        written.map_err(|e| format!("writing the bundle: {e}"))?;
+        Ok(summary)
+    }
+
+    async fn selected(&self, filters: Filters) -> Result<Vec<Record>, String> {
+        let store = self.store().clone();
+        let records = tokio::task::spawn_blocking(move || store.records())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        Ok(records
+            .into_iter()
+            .filter(|record| {
+                filters.matches(&Subject {
+                    record,
+                    in_use: false,
+                    shared: false,
+                })
+            })
+            .collect())
+    }
+
+    /// Hands each record to the writer after its blobs; stops at the first failure to read
+    /// a blob that was announced (the bundle cannot be completed then).
+    async fn send_items(
+        &self,
+        records: Vec<Record>,
+        lease: &Lease,
+        items: mpsc::Sender<Item>,
+    ) -> Result<ExportSummary, String> {
+        let mut summary = ExportSummary::default();
+        let mut sent: HashSet<String> = HashSet::new();
+        let writer_gone = || "the bundle writer stopped".to_string();
+        for record in records {
+            let blobs = match self.blobs_of(&record, lease).await {
+                Ok(blobs) => blobs,
+                Err(reason) => {
+                    summary
+                        .skipped
+                        .push(format!("{} ({}): {reason}", record.key, record.description));
+                    continue;
+                }
+            };
+            for blob in blobs {
+                if !sent.insert(blob.digest.clone()) {
+                    continue;
+                }
+                let (chunks, received) = mpsc::channel(4);
+                let digest = blob.digest.clone();
+                items
+                    .send(Item::Blob(blob, received))
+                    .await
+                    .map_err(|_| writer_gone())?;
+                self.worker()
+                    .read_blob_into(&digest, chunks)
+                    .await
+                    .map_err(|e| format!("reading blob {digest}: {e}"))?;
+                summary.blobs += 1;
+            }
+            items
+                .send(Item::Record(Box::new(record)))
+                .await
+                .map_err(|_| writer_gone())?;
+            summary.records += 1;
+        }
+        Ok(summary)
+    }
+
+    /// The blobs `record`'s result needs, each in the content store (a step's layer is
+    /// written there from its snapshot under `lease` if nothing wrote it yet).
+    async fn blobs_of(&self, record: &Record, lease: &Lease) -> Result<Vec<BlobHeader>, String> {
+        let stored = StoredRef::decode(&record.payload)
+            .ok_or("its result was recorded by an older nodekitd")?;
+        let base = match &stored.base {
+            Some(base) => Some(
+                self.base(base)
+                    .await
+                    .ok_or("its base image is no longer in containerd's content store")?,
+            ),
+            None => None,
+        };
+        let layers = stored
+            .layers_on(base.as_deref())
+            .ok_or("its layers do not decode")?;
+        for layer in &layers {
+            if let Layer::Built(built) = layer {
+                self.worker()
+                    .ensure_layer_blob(lease, &built.chain_id, &built.blob)
+                    .await
+                    .map_err(|e| format!("writing its layer {}: {e}", built.blob.digest))?;
+            }
+        }
+        let mut headers = Vec::new();
+        for (digest, media_type) in stored.blobs_with_media_types() {
+            let size = self
+                .worker()
+                .blob_size(&digest)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("blob {digest} is not in containerd's content store"))?;
+            headers.push(BlobHeader {
+                digest,
+                media_type,
+                size,
+            });
+        }
+        Ok(headers)
+    }
+}
+
+/// The writing thread: the bundle's sections in the order they arrive.
+fn write_bundle(
+    mut items: mpsc::Receiver<Item>,
+    sink: mpsc::Sender<Bytes>,
+    producer: &str,
+) -> std::io::Result<()> {
+    let header = BundleHeader::new(producer, now_ms());
+    let mut writer = BundleWriter::new(ChunkWriter::new(sink), &header)?;
+    while let Some(item) = items.blocking_recv() {
+        match item {
+            Item::Blob(header, chunks) => {
+                writer.blob(&header, &mut super::ChunkReader::new(chunks))?
+            }
+            Item::Record(record) => writer.record(&record)?,
+        }
+    }
+    writer.finish()?;
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! The cache between nodes: two daemons with their own roots (so their own worker IDs) and
+//! their own containerd namespaces compute the same keys, and a bundle exported from one and
+//! imported into the other makes the other's first build all cached.
+
+use std::path::Path;
+
+use nodekit::connect::Target;
+use nodekit_proto::moby::buildkit::v1::PruneRequest;
+use nodekit_test_support::{ctr, TestDaemon, TestEnv};
+
+use crate::common::{build_dockerfile, context, unique};
+use crate::usage::{disk_usage, prune};
+
+/// Six steps over a 2,000-file context; the base image comes from the loopback registry, so a
+/// daemon in an empty namespace finds it too.
+fn six_steps(base: &str) -> String {
+    format!(
+        "FROM {base}
+RUN echo one > /one
+COPY files /files
+RUN find /files -type f | wc -l > /count
+COPY a.txt /a.txt
+RUN cat /a.txt /count > /out
+"
+    )
+}
+
+fn two_thousand_files(dir: &Path) {
+    let files = dir.join("files");
+    for n in 0..2_000 {
+        let sub = files.join(format!("d{}", n % 20));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join(format!("f{n}")), format!("file {n}\n")).unwrap();
+    }
+}
+
+/// A daemon of its own in containerd namespace `namespace`.
+async fn node(test: &str, namespace: &str) -> TestDaemon {
+    let namespace = namespace.to_string();
+    TestDaemon::start_with(test, move |config| config.worker.namespace = namespace).await
+}
+
+fn target(daemon: &TestDaemon) -> Target {
+    Target {
+        addr: daemon.addr.clone(),
+        tls: None,
+    }
+}
+
+async fn regular_keys(daemon: &TestDaemon) -> Vec<String> {
+    let mut keys: Vec<String> = disk_usage(daemon, &["type==regular"])
+        .await
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Everything the test made in `namespace`: records (and their leases), images (the pulled base
+/// image too), the namespace itself.
+async fn remove_node(daemon: TestDaemon, namespace: &str) {
+    prune(
+        &daemon,
+        PruneRequest {
+            all: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    daemon.stop().await;
+    let env = TestEnv::get();
+    let images = ctr(env, &["-n", namespace, "images", "ls", "-q"]);
+    for image in String::from_utf8_lossy(&images.stdout).lines() {
+        ctr(env, &["-n", namespace, "images", "rm", "--sync", image]);
+    }
+    let removed = ctr(env, &["namespaces", "rm", namespace]);
+    assert!(
+        removed.status.success(),
+        "{namespace} is left with something: {}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+}
+
+/// The same step keyed on two daemons that share nothing but containerd (roots, worker IDs,
+/// namespaces differ) has the same key: keys are content, not places.
+#[tokio::test]
+async fn two_nodes_compute_the_same_keys() {
+    let env = TestEnv::get();
+    let nonce = unique();
+    let dockerfile = format!(
+        "FROM {}\nRUN echo {nonce} > /n\nCOPY a.txt /a.txt\n",
+        env.registry_image
+    );
+    let dir = context(&dockerfile, &[("a.txt", "a\n")]);
+    let (ns_a, ns_b) = (format!("nk-keys-a-{nonce}"), format!("nk-keys-b-{nonce}"));
+    let a = node("keys-a", &ns_a).await;
+    let b = node("keys-b", &ns_b).await;
+    for daemon in [&a, &b] {
+        build_dockerfile(daemon, dir.path(), &[], None)
+            .await
+            .result
+            .expect("the build");
+    }
+    let keys = regular_keys(&a).await;
+    assert_eq!(keys.len(), 2, "one record per step: {keys:?}");
+    assert_eq!(keys, regular_keys(&b).await);
+    remove_node(a, &ns_a).await;
+    remove_node(b, &ns_b).await;
+}
+
+/// Node A builds and exports its cache; every damaged copy of the bundle is refused by node B
+/// with nothing imported; the bundle itself makes B's first build all cached with A's image
+/// digest; importing it again changes nothing; a one-file change re-runs only what reads it.
+#[tokio::test]
+async fn a_bundle_carries_the_cache_to_another_node() {
+    let env = TestEnv::get();
+    let nonce = unique();
+    let dir = context(&six_steps(&env.registry_image), &[("a.txt", &nonce)]);
+    two_thousand_files(dir.path());
+    let (ns_a, ns_b) = (
+        format!("nk-bundle-a-{nonce}"),
+        format!("nk-bundle-b-{nonce}"),
+    );
+    let image = format!("nodekit.test/bundle:{nonce}");
+    let a = node("bundle-a", &ns_a).await;
+    let b = node("bundle-b", &ns_b).await;
+
+    let built_a = build_dockerfile(&a, dir.path(), &[], Some(&image)).await;
+    let digest_a = built_a.result.expect("node A's build")["containerimage.digest"].clone();
+    let bundle = tempfile::tempdir().unwrap();
+    let path = bundle.path().join("cache.bundle");
+    let exported = nodekit::cache::export(&target(&a), Vec::new(), Some(&path))
+        .await
+        .expect("the export");
+    assert!(exported.skipped.is_empty(), "{:?}", exported.skipped);
+    assert!(exported.records >= 5, "{exported:?}");
+
+    refuse_damaged_copies(&b, &path).await;
+
+    let imported = nodekit::cache::import(&target(&b), Some(&path))
+        .await
+        .expect("the import");
+    assert_eq!(imported.records_imported, exported.records, "{imported:?}");
+    let built_b = build_dockerfile(&b, dir.path(), &[], Some(&image)).await;
+    let digest_b =
+        built_b.result.as_ref().expect("node B's build")["containerimage.digest"].clone();
+    assert_eq!(
+        built_b.ran(),
+        Vec::<String>::new(),
+        "every step cached on B"
+    );
+    assert_eq!(digest_b, digest_a, "the same image");
+
+    let again = nodekit::cache::import(&target(&b), Some(&path))
+        .await
+        .expect("the second import");
+    assert_eq!(
+        (
+            again.records_imported,
+            again.records_present,
+            again.blobs_written
+        ),
+        (0, exported.records, 0),
+        "{again:?}"
+    );
+
+    std::fs::write(dir.path().join("a.txt"), "changed\n").unwrap();
+    let changed = build_dockerfile(&b, dir.path(), &[], None).await;
+    changed.result.as_ref().expect("the changed build");
+    assert_eq!(
+        changed.ran(),
+        [
+            "[stage-0 5/6] COPY a.txt /a.txt",
+            "[stage-0 6/6] RUN cat /a.txt /count > /out"
+        ],
+    );
+    remove_node(a, &ns_a).await;
+    remove_node(b, &ns_b).await;
+}
+
+/// Copies of the bundle cut short, with a flipped byte, or claiming a future format version are
+/// each refused, and B's cache stays empty.
+async fn refuse_damaged_copies(b: &TestDaemon, path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    let signature = cachestore::bundle::MAGIC.len();
+    let mut newer = bytes.clone();
+    newer[signature + 1] += 1;
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() * 2 / 3] ^= 0x01;
+    let mut copies = vec![("newer", newer, "newer"), ("flipped", flipped, "corrupt")];
+    for cut in [10, signature + 2, bytes.len() / 2, bytes.len() - 1] {
+        copies.push(("cut", bytes[..cut].to_vec(), ""));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (what, copy, says) in copies {
+        let damaged = dir.path().join(what);
+        std::fs::write(&damaged, &copy).unwrap();
+        let error = nodekit::cache::import(&target(b), Some(&damaged))
+            .await
+            .expect_err(&format!(
+                "a {what} bundle of {} bytes is refused",
+                copy.len()
+            ));
+        let message = format!("{error:#}");
+        assert!(
+            message.contains(says) && message.contains("nothing was imported"),
+            "{what}: {message}"
+        );
+        assert!(
+            disk_usage(b, &[]).await.is_empty(),
+            "{what}: nothing imported"
+        );
+    }
+}
