@@ -173,11 +173,16 @@ impl Store {
     }
 
     /// Stores, in one transaction, those of `records` whose key holds no record yet; returns
-    /// the others (left out: what the node has already stays as it is).
-    pub fn insert_absent(&self, records: Vec<Record>) -> Result<Vec<Record>> {
+    /// the others (left out: what the node has already stays as it is). The records may come
+    /// from anywhere (a file): the first error aborts the transaction, storing none.
+    pub fn insert_absent(
+        &self,
+        records: impl IntoIterator<Item = Result<Record>>,
+    ) -> Result<Vec<Record>> {
         self.write(|t| {
             let mut present = Vec::new();
             for record in records {
+                let record = record?;
                 if t.get(&record.key)?.is_some() {
                     present.push(record);
                 } else {
@@ -258,6 +263,29 @@ impl Store {
             f(record)?;
         }
         Ok(())
+    }
+
+    /// Up to `limit` records in key order after `after` (from the first without), for reading
+    /// a large index in bounded memory without holding one read transaction throughout.
+    pub fn records_after(&self, after: Option<&CacheKey>, limit: usize) -> Result<Vec<Record>> {
+        use std::ops::Bound;
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(RECORDS)?;
+        let start = match after {
+            Some(key) => Bound::Excluded(key.as_bytes()),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for entry in table
+            .range::<&[u8; 32]>((start, Bound::Unbounded))?
+            .take(limit)
+        {
+            let (k, v) = entry?;
+            let mut record = Record::decode(CacheKey::from_bytes(*k.value()), v.value())?;
+            self.apply_pending(&mut record);
+            out.push(record);
+        }
+        Ok(out)
     }
 
     /// Every record, in key order.

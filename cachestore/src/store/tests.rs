@@ -55,11 +55,41 @@ fn insert_absent_keeps_what_is_there() {
     s.insert(&rec(1, &[])).unwrap();
     let mut newer = rec(1, &[]);
     newer.snapshot = "imported".into();
-    let present = s.insert_absent(vec![newer.clone(), rec(2, &[1])]).unwrap();
+    let present = s
+        .insert_absent(vec![Ok(newer.clone()), Ok(rec(2, &[1]))])
+        .unwrap();
     assert_eq!(present, vec![newer]);
     assert_eq!(s.get(&key(1)).unwrap(), Some(rec(1, &[])));
     assert_eq!(s.get(&key(2)).unwrap(), Some(rec(2, &[1])));
     assert_eq!(s.children_of(&key(1)).unwrap(), vec![key(2)]);
+    // A failing source stores nothing.
+    let failing = vec![Ok(rec(3, &[])), Err(crate::Error::Key("bad".into()))];
+    assert!(s.insert_absent(failing).is_err());
+    assert_eq!(s.get(&key(3)).unwrap(), None);
+}
+
+#[test]
+fn records_come_in_pages_in_key_order() {
+    let (_d, s) = open();
+    s.insert_many(&(1..=7).map(|n| rec(n, &[])).collect::<Vec<_>>())
+        .unwrap();
+    let keys = |page: Vec<Record>| page.into_iter().map(|r| r.key).collect::<Vec<_>>();
+    assert_eq!(
+        keys(s.records_after(None, 3).unwrap()),
+        [key(1), key(2), key(3)]
+    );
+    assert_eq!(
+        keys(s.records_after(Some(&key(3)), 3).unwrap()),
+        [key(4), key(5), key(6)]
+    );
+    assert_eq!(keys(s.records_after(Some(&key(6)), 3).unwrap()), [key(7)]);
+    assert!(s.records_after(Some(&key(7)), 3).unwrap().is_empty());
+    // A key that is not there starts the page at the next one.
+    s.remove(&[key(4)]).unwrap();
+    assert_eq!(
+        keys(s.records_after(Some(&key(4)), 2).unwrap()),
+        [key(5), key(6)]
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use cachestore::bundle::{BlobHeader, BundleHeader, BundleWriter};
 use cachestore::filter::Subject;
-use cachestore::{Filters, Record};
+use cachestore::{CacheKey, Filters, Record};
 use tokio::sync::mpsc;
 
 use super::ChunkWriter;
@@ -13,6 +13,9 @@ use crate::solver::cache::index::{now_ms, CacheIndex};
 use crate::solver::cache::stored::StoredRef;
 use crate::solver::result::Layer;
 use crate::worker::Lease;
+
+/// Records read from the index at a time.
+const PAGE: usize = 256;
 
 /// What an export sent.
 #[derive(Debug, Default)]
@@ -39,7 +42,6 @@ impl CacheIndex {
         sink: mpsc::Sender<Bytes>,
     ) -> Result<ExportSummary, String> {
         let filters = Filters::parse(&filters).map_err(|e| e.to_string())?;
-        let records = self.selected(filters).await?;
         let lease = self
             .worker()
             .lease("cache-export")
@@ -48,7 +50,7 @@ impl CacheIndex {
         let (items, received) = mpsc::channel(1);
         let producer = format!("nodekitd {}", env!("CARGO_PKG_VERSION"));
         let writer = tokio::task::spawn_blocking(move || write_bundle(received, sink, &producer));
-        let sent = self.send_items(records, &lease, items).await;
+        let sent = self.send_items(&filters, &lease, items).await;
         let written = writer
             .await
             .map_err(|e| format!("the bundle writer failed: {e}"))?;
@@ -58,68 +60,106 @@ impl CacheIndex {
         Ok(summary)
     }
 
-    async fn selected(&self, filters: Filters) -> Result<Vec<Record>, String> {
-        let store = self.store().clone();
-        let records = tokio::task::spawn_blocking(move || store.records())
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        Ok(records
-            .into_iter()
-            .filter(|record| {
-                filters.matches(&Subject {
-                    record,
-                    in_use: false,
-                    shared: false,
+    /// The next page of records after `after` that `filters` select (empty: no more).
+    async fn next_selected(
+        &self,
+        filters: &Filters,
+        after: &mut Option<CacheKey>,
+    ) -> Result<Vec<Record>, String> {
+        loop {
+            let store = self.store().clone();
+            let from = *after;
+            let page =
+                tokio::task::spawn_blocking(move || store.records_after(from.as_ref(), PAGE))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+            let Some(last) = page.last() else {
+                return Ok(Vec::new());
+            };
+            *after = Some(last.key);
+            let selected: Vec<Record> = page
+                .into_iter()
+                .filter(|record| {
+                    filters.matches(&Subject {
+                        record,
+                        in_use: false,
+                        shared: false,
+                    })
                 })
-            })
-            .collect())
+                .collect();
+            if !selected.is_empty() {
+                return Ok(selected);
+            }
+        }
     }
 
     /// Hands each record to the writer after its blobs; stops at the first failure to read
     /// a blob that was announced (the bundle cannot be completed then).
     async fn send_items(
         &self,
-        records: Vec<Record>,
+        filters: &Filters,
         lease: &Lease,
         items: mpsc::Sender<Item>,
     ) -> Result<ExportSummary, String> {
         let mut summary = ExportSummary::default();
         let mut sent: HashSet<String> = HashSet::new();
-        let writer_gone = || "the bundle writer stopped".to_string();
-        for record in records {
-            let blobs = match self.blobs_of(&record, lease).await {
-                Ok(blobs) => blobs,
-                Err(reason) => {
-                    summary
-                        .skipped
-                        .push(format!("{} ({}): {reason}", record.key, record.description));
-                    continue;
-                }
-            };
-            for blob in blobs {
-                if !sent.insert(blob.digest.clone()) {
-                    continue;
-                }
-                let (chunks, received) = mpsc::channel(4);
-                let digest = blob.digest.clone();
-                items
-                    .send(Item::Blob(blob, received))
-                    .await
-                    .map_err(|_| writer_gone())?;
-                self.worker()
-                    .read_blob_into(&digest, chunks)
-                    .await
-                    .map_err(|e| format!("reading blob {digest}: {e}"))?;
-                summary.blobs += 1;
+        let mut after = None;
+        loop {
+            let page = self.next_selected(filters, &mut after).await?;
+            if page.is_empty() {
+                break;
             }
-            items
-                .send(Item::Record(Box::new(record)))
-                .await
-                .map_err(|_| writer_gone())?;
-            summary.records += 1;
+            for record in page {
+                self.send_record(record, lease, &items, &mut sent, &mut summary)
+                    .await?;
+            }
         }
         Ok(summary)
+    }
+
+    /// Hands `record` to the writer after those of its blobs not sent yet; stops at the first
+    /// failure to read a blob that was announced (the bundle cannot be completed then).
+    async fn send_record(
+        &self,
+        record: Record,
+        lease: &Lease,
+        items: &mpsc::Sender<Item>,
+        sent: &mut HashSet<String>,
+        summary: &mut ExportSummary,
+    ) -> Result<(), String> {
+        let writer_gone = || "the bundle writer stopped".to_string();
+        let blobs = match self.blobs_of(&record, lease).await {
+            Ok(blobs) => blobs,
+            Err(reason) => {
+                summary
+                    .skipped
+                    .push(format!("{} ({}): {reason}", record.key, record.description));
+                return Ok(());
+            }
+        };
+        for blob in blobs {
+            if !sent.insert(blob.digest.clone()) {
+                continue;
+            }
+            let (chunks, received) = mpsc::channel(4);
+            let digest = blob.digest.clone();
+            items
+                .send(Item::Blob(blob, received))
+                .await
+                .map_err(|_| writer_gone())?;
+            self.worker()
+                .read_blob_into(&digest, chunks)
+                .await
+                .map_err(|e| format!("reading blob {digest}: {e}"))?;
+            summary.blobs += 1;
+        }
+        items
+            .send(Item::Record(Box::new(record)))
+            .await
+            .map_err(|_| writer_gone())?;
+        summary.records += 1;
+        Ok(())
     }
 
     /// The blobs `record`'s result needs, each in the content store (a step's layer is

@@ -2,6 +2,7 @@
 //! they stream (under the import's lease), its records made visible at the end, all or none.
 
 use std::io::Read;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -11,6 +12,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::spool::Spool;
 use super::{ChunkReader, CHUNK};
 use crate::solver::cache::index::{cache_lease_name, now_ms, CacheIndex};
 use crate::solver::cache::stored::StoredRef;
@@ -47,7 +49,7 @@ struct Importer {
     worker: Worker,
     lease: Arc<Lease>,
     runtime: Handle,
-    records: Vec<Record>,
+    records: Spool,
     blobs_written: u64,
     blobs_present: u64,
 }
@@ -101,8 +103,9 @@ impl BundleVisitor for Importer {
                 record.key, record.description
             ));
         }
-        self.records.push(record);
-        Ok(())
+        self.records
+            .push(&record)
+            .map_err(|e| format!("keeping the bundle's records until it is verified: {e}"))
     }
 }
 
@@ -143,11 +146,14 @@ impl CacheIndex {
                 .await
                 .map_err(|e| ImportFailure::Node(e.to_string()))?,
         );
+        let spool = self
+            .spool()
+            .map_err(|e| ImportFailure::Node(format!("a file for the bundle's records: {e}")))?;
         let mut importer = Importer {
             worker: self.worker().clone(),
             lease: lease.clone(),
             runtime: Handle::current(),
-            records: Vec::new(),
+            records: spool,
             blobs_written: 0,
             blobs_present: 0,
         };
@@ -172,8 +178,9 @@ impl CacheIndex {
         outcome
     }
 
-    /// Unpacks each record new to this node, gives it a cache lease, and inserts them all in
-    /// one transaction; on failure releases the leases it made.
+    /// Unpacks each record new to this node and gives it a cache lease (kept in a second spool
+    /// as this node will store it), then inserts them all in one transaction; on failure
+    /// releases the leases it made.
     async fn make_visible(
         &self,
         importer: Importer,
@@ -184,8 +191,50 @@ impl CacheIndex {
             blobs_present: importer.blobs_present,
             ..ImportSummary::default()
         };
-        let mut fresh = Vec::new();
-        for record in importer.records {
+        let mut ready = self.spool().map_err(|e| e.to_string())?;
+        let mut made = Vec::new();
+        let materialized = self
+            .materialize_all(importer.records, lease, &mut ready, &mut made, &mut summary)
+            .await;
+        let inserted = match materialized {
+            Ok(()) => {
+                let store = self.store().clone();
+                let records = ready.read().map_err(|e| e.to_string())?;
+                tokio::task::spawn_blocking(move || {
+                    store.insert_absent(records.map(|r| r.map_err(spool_error)))
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|inserted| inserted.map_err(|e| e.to_string()))
+            }
+            Err(error) => Err(error),
+        };
+        let present = match inserted {
+            Ok(present) => present,
+            Err(error) => {
+                self.release_leases(&made).await;
+                return Err(error);
+            }
+        };
+        // Recorded meanwhile by a build on this node: that one stays.
+        self.release(&present).await;
+        summary.records_imported = made.len() as u64 - present.len() as u64;
+        summary.records_present += present.len() as u64;
+        self.grew.notify_one();
+        Ok(summary)
+    }
+
+    async fn materialize_all(
+        &self,
+        records: Spool,
+        lease: &Lease,
+        ready: &mut Spool,
+        made: &mut Vec<String>,
+        summary: &mut ImportSummary,
+    ) -> Result<(), String> {
+        // Small reads of a local file, buffered: not worth a thread each.
+        for record in records.read().map_err(|e| e.to_string())? {
+            let record = record.map_err(|e| format!("reading back the bundle's records: {e}"))?;
             if self
                 .store()
                 .get(&record.key)
@@ -195,26 +244,25 @@ impl CacheIndex {
                 summary.records_present += 1;
                 continue;
             }
-            match self.materialize(record, lease).await {
-                Ok(record) => fresh.push(record),
-                Err(error) => {
-                    self.release(&fresh).await;
-                    return Err(error);
-                }
+            let record = self.materialize(record, lease).await?;
+            made.push(record.lease.clone());
+            ready.push(&record).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn release_leases(&self, leases: &[String]) {
+        for lease in leases {
+            if let Err(error) = self.worker().delete_cache_lease(lease).await {
+                tracing::warn!(%lease, %error, "could not release a cache lease of a failed import");
             }
         }
-        let store = self.store().clone();
-        let inserted = fresh.len() as u64;
-        let present = tokio::task::spawn_blocking(move || store.insert_absent(fresh))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        // Recorded meanwhile by a build on this node: that one stays.
-        self.release(&present).await;
-        summary.records_imported = inserted - present.len() as u64;
-        summary.records_present += present.len() as u64;
-        self.grew.notify_one();
-        Ok(summary)
+    }
+
+    /// An empty spool next to the index.
+    fn spool(&self) -> std::io::Result<Spool> {
+        let dir = self.store().path().parent().unwrap_or(Path::new("."));
+        Spool::new(dir)
     }
 
     /// The record as this node keeps it: its layers unpacked as chain-ID snapshots, a cache
@@ -256,5 +304,12 @@ impl CacheIndex {
             hit_count: 0,
             ..record
         })
+    }
+}
+
+fn spool_error(error: std::io::Error) -> cachestore::Error {
+    cachestore::Error::Io {
+        path: "the import's record spool".into(),
+        source: error,
     }
 }

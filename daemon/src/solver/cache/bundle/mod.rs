@@ -11,6 +11,7 @@
 
 mod export;
 mod import;
+mod spool;
 
 use std::io::{self, Read, Write};
 
