@@ -17,8 +17,8 @@ bash tests/env/up.sh >&2
 source "${NODEKIT_TESTENV:-/var/tmp/nodekit-testenv}/env"
 if [[ -z ${NODEKITD:-} || -z ${NODEKIT:-} ]]; then
 	cargo build -q --release -p nodekitd -p nodekit
-	NODEKITD=$REPO/target/release/nodekitd
-	NODEKIT=$REPO/target/release/nodekit
+	NODEKITD=${CARGO_TARGET_DIR:-$REPO/target}/release/nodekitd
+	NODEKIT=${CARGO_TARGET_DIR:-$REPO/target}/release/nodekit
 fi
 WORK=$(mktemp -d /var/tmp/nodekit-bundle-bench.XXXXXX)
 SUFFIX=$$
@@ -30,9 +30,15 @@ cleanup() {
 	done
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	local ns image
 	for node in a b; do
-		ctr -a "$NODEKIT_TEST_CONTAINERD_SOCK" -n "nk-bench-$node-$SUFFIX" content prune references >/dev/null 2>&1 || true
-		ctr -a "$NODEKIT_TEST_CONTAINERD_SOCK" namespaces rm "nk-bench-$node-$SUFFIX" >/dev/null 2>&1 || true
+		ns=nk-bench-$node-$SUFFIX
+		# The base image each node pulled into its namespace, then the namespace itself.
+		for image in $(ctr -a "$NODEKIT_TEST_CONTAINERD_SOCK" -n "$ns" images ls -q 2>/dev/null); do
+			ctr -a "$NODEKIT_TEST_CONTAINERD_SOCK" -n "$ns" images rm --sync "$image" >/dev/null 2>&1 || true
+		done
+		ctr -a "$NODEKIT_TEST_CONTAINERD_SOCK" namespaces rm "$ns" >/dev/null 2>&1 ||
+			echo "cache-bundle: namespace $ns is left with something" >&2
 	done
 	rm -rf "$WORK"
 }
@@ -69,7 +75,7 @@ DOCKERFILE
 }
 
 build() {
-	nk "$1" build --frontend dockerfile.v0 --local "context=$WORK/ctx" --local "dockerfile=$WORK/ctx" >/dev/null
+	nk "$1" build --frontend dockerfile.v0 --local "context=$WORK/ctx" --local "dockerfile=$WORK/ctx" >/dev/null 2>&1
 }
 
 timed() {

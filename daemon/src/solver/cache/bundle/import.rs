@@ -140,6 +140,7 @@ impl CacheIndex {
         &self,
         source: mpsc::Receiver<Bytes>,
     ) -> Result<ImportSummary, ImportFailure> {
+        let started = std::time::Instant::now();
         let lease = Arc::new(
             self.worker()
                 .lease("cache-import")
@@ -162,10 +163,21 @@ impl CacheIndex {
         })
         .await
         .map_err(|e| ImportFailure::Node(format!("the bundle reader failed: {e}")))?;
+        let read_at = started.elapsed();
         let outcome = match read {
             Ok(importer) => self
                 .make_visible(importer, &lease)
                 .await
+                .inspect(|summary| {
+                    tracing::info!(
+                        records = summary.records_imported,
+                        present = summary.records_present,
+                        blobs = summary.blobs_written,
+                        reading_ms = read_at.as_millis() as u64,
+                        unpacking_ms = (started.elapsed() - read_at).as_millis() as u64,
+                        "imported a cache bundle"
+                    )
+                })
                 .map_err(ImportFailure::Node),
             // A refusal of this node's (containerd could not take a blob) reads as the bundle's
             // error message, which names it.
@@ -197,16 +209,7 @@ impl CacheIndex {
             .materialize_all(importer.records, lease, &mut ready, &mut made, &mut summary)
             .await;
         let inserted = match materialized {
-            Ok(()) => {
-                let store = self.store().clone();
-                let records = ready.read().map_err(|e| e.to_string())?;
-                tokio::task::spawn_blocking(move || {
-                    store.insert_absent(records.map(|r| r.map_err(spool_error)))
-                })
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|inserted| inserted.map_err(|e| e.to_string()))
-            }
+            Ok(()) => self.insert_spooled(ready).await,
             Err(error) => Err(error),
         };
         let present = match inserted {
@@ -222,6 +225,18 @@ impl CacheIndex {
         summary.records_present += present.len() as u64;
         self.grew.notify_one();
         Ok(summary)
+    }
+
+    /// Inserts the spooled records in one transaction; returns those a build recorded first.
+    async fn insert_spooled(&self, ready: Spool) -> Result<Vec<Record>, String> {
+        let store = self.store().clone();
+        let records = ready.read().map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(move || {
+            store.insert_absent(records.map(|r| r.map_err(spool_error)))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
     }
 
     async fn materialize_all(
