@@ -12,6 +12,8 @@
 //! - [`usage`]: `du` records (in use, shared, parents).
 //! - [`filter`]: containerd-style filters as buildctl sends them (`type==regular`, `id~=^ab`).
 //! - [`metrics`]: hit/miss and GC counters.
+//! - [`remote`]: BuildKit's remote cache config for nodekit's records (registry, local, inline
+//!   cache), built and parsed.
 //! - [`bundle`]: records and their blobs as one versioned, checksummed stream (cache export and
 //!   import between nodes).
 //!
@@ -26,6 +28,7 @@ pub mod gc;
 pub mod key;
 pub mod metrics;
 pub mod record;
+pub mod remote;
 pub mod store;
 pub mod tree;
 pub mod usage;
