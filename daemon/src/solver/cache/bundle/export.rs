@@ -12,6 +12,7 @@ use super::ChunkWriter;
 use crate::solver::cache::index::{now_ms, CacheIndex};
 use crate::solver::cache::stored::StoredRef;
 use crate::solver::result::Layer;
+use crate::worker::cache_leases::CacheResources;
 use crate::worker::Lease;
 
 /// Records read from the index at a time.
@@ -186,6 +187,16 @@ impl CacheIndex {
                     .map_err(|e| format!("writing its layer {}: {e}", built.blob.digest))?;
             }
         }
+        // Held by the export's lease before they are read: a prune meanwhile may release the
+        // record's own lease, and the bundle must not lose a blob it announced.
+        let held = CacheResources {
+            snapshot: None,
+            blobs: stored.blobs(),
+        };
+        self.worker()
+            .add_to_lease(lease.id(), &held)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut headers = Vec::new();
         for (digest, media_type) in stored.blobs_with_media_types() {
             let size = self
