@@ -109,9 +109,18 @@ async fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("nodekit: {error:#}");
+            eprintln!("nodekit: {}", describe(&error));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error as a user reads it: a daemon's refusal by its message alone (tonic's own
+/// rendering leads with the gRPC code's description), anything else with its causes.
+fn describe(error: &anyhow::Error) -> String {
+    match error.downcast_ref::<tonic::Status>() {
+        Some(status) if error.chain().count() == 1 => status.message().to_string(),
+        _ => format!("{error:#}"),
     }
 }
 
