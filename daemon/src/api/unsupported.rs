@@ -5,6 +5,8 @@
 use nodekit_proto::moby::buildkit::v1::{CacheOptionsEntry, SolveRequest};
 use tonic::Status;
 
+use crate::solver::cache::remote::options;
+
 /// The first field of `request` nodekitd would have to ignore, as an error naming it.
 pub fn refuse_unsupported(request: &SolveRequest) -> Result<(), Status> {
     let refuse = |what: String| {
@@ -13,11 +15,12 @@ pub fn refuse_unsupported(request: &SolveRequest) -> Result<(), Status> {
         )))
     };
     if let Some(cache) = &request.cache {
-        if let Some(kind) = first_type(&cache.exports)
-            .or_else(|| (!cache.export_ref_deprecated.is_empty()).then(|| "registry".to_string()))
-        {
+        // Read as buildkitd reads them first: a bad request fails with buildkitd's words.
+        let exports = options::exports(cache).map_err(Status::invalid_argument)?;
+        if let Some(export) = exports.first() {
             return refuse(format!(
-                "cache export (--export-cache type={kind}): nodekitd keeps every step's result in the node's own cache index, and exporting it"
+                "cache export (--export-cache type={}): nodekitd keeps every step's result in the node's own cache index, and exporting it",
+                export.target.kind()
             ));
         }
         if let Some(kind) = first_type(&cache.imports)
@@ -75,7 +78,10 @@ mod tests {
     fn cache_options_are_refused_naming_the_flag_and_type() {
         let mut request = SolveRequest {
             cache: Some(CacheOptions {
-                exports: vec![entry("local")],
+                exports: vec![CacheOptionsEntry {
+                    r#type: "local".into(),
+                    attrs: [("dest".to_string(), "/tmp/c".to_string())].into(),
+                }],
                 ..Default::default()
             }),
             ..Default::default()
@@ -93,6 +99,23 @@ mod tests {
         assert!(
             error.message().contains("--import-cache type=registry"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_bad_cache_export_fails_with_buildkits_words() {
+        let request = SolveRequest {
+            cache: Some(CacheOptions {
+                exports: vec![entry("local")],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let error = refuse_unsupported(&request).unwrap_err();
+        assert_eq!(error.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            error.message(),
+            "failed to configure local cache exporter: local cache exporter requires dest"
         );
     }
 

@@ -7,6 +7,7 @@ mod bundle;
 pub mod index;
 pub mod keys;
 mod maintenance;
+pub mod remote;
 mod selection;
 mod stored;
 
