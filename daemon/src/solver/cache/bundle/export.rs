@@ -15,6 +15,9 @@ use crate::solver::result::Layer;
 use crate::worker::cache_leases::CacheResources;
 use crate::worker::Lease;
 
+/// What sending to the bundle writer reports once it stopped (its own error says why).
+const WRITER_GONE: &str = "the bundle writer stopped";
+
 /// Records read from the index at a time.
 const PAGE: usize = 256;
 
@@ -56,9 +59,15 @@ impl CacheIndex {
             .await
             .map_err(|e| format!("the bundle writer failed: {e}"))?;
         let _ = lease.release().await;
-        let summary = sent?;
-        written.map_err(|e| format!("writing the bundle: {e}"))?;
-        Ok(summary)
+        match (sent, written) {
+            (Ok(summary), Ok(())) => Ok(summary),
+            // The writer's own error says why it stopped (the client went away, ...).
+            (Err(error), Err(written)) if error == WRITER_GONE => {
+                Err(format!("writing the bundle: {written}"))
+            }
+            (Err(error), _) => Err(error),
+            (Ok(_), Err(written)) => Err(format!("writing the bundle: {written}")),
+        }
     }
 
     /// The next page of records after `after` that `filters` select (empty: no more).
@@ -129,7 +138,6 @@ impl CacheIndex {
         sent: &mut HashSet<String>,
         summary: &mut ExportSummary,
     ) -> Result<(), String> {
-        let writer_gone = || "the bundle writer stopped".to_string();
         let blobs = match self.blobs_of(&record, lease).await {
             Ok(blobs) => blobs,
             Err(reason) => {
@@ -148,7 +156,7 @@ impl CacheIndex {
             items
                 .send(Item::Blob(blob, received))
                 .await
-                .map_err(|_| writer_gone())?;
+                .map_err(|_| WRITER_GONE.to_string())?;
             self.worker()
                 .read_blob_into(&digest, chunks)
                 .await
@@ -158,7 +166,7 @@ impl CacheIndex {
         items
             .send(Item::Record(Box::new(record)))
             .await
-            .map_err(|_| writer_gone())?;
+            .map_err(|_| WRITER_GONE.to_string())?;
         summary.records += 1;
         Ok(())
     }
