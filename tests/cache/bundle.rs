@@ -213,3 +213,59 @@ async fn refuse_damaged_copies(b: &TestDaemon, path: &Path) {
         );
     }
 }
+
+/// A client that goes away in the middle of an export leaves nothing behind (the export's
+/// lease goes with it) and the next export is whole.
+#[tokio::test]
+async fn an_export_the_client_abandons_leaves_nothing() {
+    use nodekit_proto::nodekit::cache::v1::cache_bundle_client::CacheBundleClient;
+    use nodekit_proto::nodekit::cache::v1::ExportRequest;
+
+    let env = TestEnv::get();
+    let nonce = unique();
+    // 32 MiB of noise: more than the channels and HTTP/2 windows between daemon and client hold.
+    let dockerfile = format!(
+        "FROM {}\nRUN head -c 33554432 /dev/urandom > /noise && echo {nonce}\n",
+        env.registry_image
+    );
+    let dir = context(&dockerfile, &[]);
+    let namespace = format!("nk-abandon-{nonce}");
+    let daemon = node("abandon", &namespace).await;
+    build_dockerfile(&daemon, dir.path(), &[], None)
+        .await
+        .result
+        .expect("the build");
+
+    let mut stream = CacheBundleClient::new(daemon.channel().await)
+        .export(ExportRequest::default())
+        .await
+        .expect("the export starts")
+        .into_inner();
+    stream.message().await.expect("a first chunk");
+    let export_leases = || {
+        let leases = ctr(env, &["-n", &namespace, "leases", "ls", "-q"]);
+        String::from_utf8_lossy(&leases.stdout)
+            .lines()
+            .filter(|l| l.contains("cache-export"))
+            .count()
+    };
+    // The client reads no further, so the export waits, holding its lease.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(export_leases(), 1, "the export in progress holds a lease");
+    drop(stream);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while export_leases() > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(export_leases(), 0, "the abandoned export's lease is gone");
+
+    let bundle = tempfile::tempdir().unwrap();
+    let path = bundle.path().join("again.bundle");
+    let again = nodekit::cache::export(&target(&daemon), Vec::new(), Some(&path))
+        .await
+        .expect("the next export");
+    assert_eq!((again.records, again.skipped.len()), (1, 0));
+    assert!(std::fs::metadata(&path).unwrap().len() > 32 << 20);
+    remove_node(daemon, &namespace).await;
+}
