@@ -36,6 +36,8 @@ fn main() -> io::Result<()> {
         .bytes(".fsutil.types.Packet.data")
         .bytes(".nodekit.cache.v1.ImportChunk.data")
         .bytes(".nodekit.cache.v1.ExportMessage.data")
+        .bytes(".containerd.services.content.v1.WriteContentRequest.data")
+        .bytes(".containerd.services.content.v1.ReadContentResponse.data")
         // LLB ops as readable JSON, for the Dockerfile converter's golden tests only (feature
         // `serde`, which nothing but tests turns on).
         .type_attribute(

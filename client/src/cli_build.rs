@@ -52,6 +52,8 @@ pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::
                 .map(|s| secret(s))
                 .collect::<anyhow::Result<_>>()?,
             docker_config: nodekit::session::default_docker_config(),
+            // No --export-cache/--import-cache yet: the daemon refuses them.
+            content_stores: Default::default(),
         },
         exporter: args.output.as_deref().map(exporter).transpose()?,
         build_ref: String::new(),

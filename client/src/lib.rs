@@ -5,4 +5,5 @@ pub mod build;
 pub mod cache;
 pub mod connect;
 pub mod control;
+pub mod ociindex;
 pub mod session;

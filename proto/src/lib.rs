@@ -54,6 +54,21 @@ pub mod moby {
     }
 }
 
+/// Packages under `containerd.*`: the containerd services a BuildKit session carries.
+pub mod containerd {
+    /// Packages under `containerd.services`.
+    pub mod services {
+        /// Packages under `containerd.services.content`.
+        pub mod content {
+            /// `containerd.services.content.v1`: the Content service, which a session's client
+            /// serves over its local cache and OCI layout directories.
+            pub mod v1 {
+                tonic::include_proto!("containerd.services.content.v1");
+            }
+        }
+    }
+}
+
 /// Packages under `fsutil.*`.
 pub mod fsutil {
     /// `fsutil.types`: DiffCopy Packet and Stat.

@@ -143,3 +143,70 @@ fn definition_with_metadata_roundtrip() {
     let back = pb::Definition::decode(def.encode_to_vec().as_slice()).unwrap();
     assert_eq!(back, def);
 }
+
+#[test]
+fn containerd_content_field_numbers() {
+    use nodekit_proto::containerd::services::content::v1 as content;
+    // action 1 (varint), ref 2, total 3, expected 4, offset 5, data 6.
+    let write = content::WriteContentRequest {
+        action: content::WriteAction::Commit as i32,
+        r#ref: "r".into(),
+        total: 5,
+        expected: "e".into(),
+        offset: 3,
+        data: bytes::Bytes::from_static(b"x"),
+        labels: Default::default(),
+    };
+    assert_eq!(
+        write.encode_to_vec(),
+        [
+            0x08, 0x02, 0x12, 0x01, b'r', 0x18, 0x05, 0x22, 0x01, b'e', 0x28, 0x03, 0x32, 0x01,
+            b'x'
+        ]
+    );
+    // action 1, offset 4, total 5, digest 6 (the timestamps 2 and 3 left out).
+    let answer = content::WriteContentResponse {
+        action: content::WriteAction::Write as i32,
+        offset: 4,
+        total: 5,
+        digest: "d".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        answer.encode_to_vec(),
+        [0x08, 0x01, 0x20, 0x04, 0x28, 0x05, 0x32, 0x01, b'd']
+    );
+    // digest 1, offset 2, size 3.
+    let read = content::ReadContentRequest {
+        digest: "d".into(),
+        offset: 1,
+        size: 2,
+    };
+    assert_eq!(
+        read.encode_to_vec(),
+        [0x0a, 0x01, b'd', 0x10, 0x01, 0x18, 0x02]
+    );
+    // digest 1, size 2, labels 5 (a map entry: key 1, value 2).
+    let info = content::Info {
+        digest: "d".into(),
+        size: 2,
+        labels: [("a".to_string(), "b".to_string())].into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        info.encode_to_vec(),
+        [0x0a, 0x01, b'd', 0x10, 0x02, 0x2a, 0x06, 0x0a, 0x01, b'a', 0x12, 0x01, b'b']
+    );
+    // ref 3, offset 4, total 5, expected 6.
+    let status = content::Status {
+        r#ref: "r".into(),
+        offset: 4,
+        total: 5,
+        expected: "e".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        status.encode_to_vec(),
+        [0x1a, 0x01, b'r', 0x20, 0x04, 0x28, 0x05, 0x32, 0x01, b'e']
+    );
+}

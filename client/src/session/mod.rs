@@ -1,8 +1,9 @@
 //! The client's side of a BuildKit session: `Control.Session` carries an HTTP/2 connection on
-//! which this client *serves* gRPC (health, local directories, secrets, registry credentials)
-//! for the daemon to call.
+//! which this client *serves* gRPC (health, local directories, secrets, registry credentials,
+//! local content stores) for the daemon to call.
 
 mod auth;
+pub mod content;
 mod filesync;
 mod secrets;
 
@@ -31,6 +32,9 @@ pub struct SessionServices {
     pub secrets: BTreeMap<String, Vec<u8>>,
     /// The docker config whose registry credentials the daemon may ask for.
     pub docker_config: Option<PathBuf>,
+    /// Content stores by store id (`local:<dir>` for a local cache export's `dest` or import's
+    /// `src`, see [`content::local_store_id`]) to the directory the daemon reads and writes.
+    pub content_stores: BTreeMap<String, PathBuf>,
 }
 
 /// A running session; dropping it closes the session.
@@ -107,12 +111,15 @@ async fn serve(pipe: nodekit_proto::session_pipe::SessionPipe, services: Session
     let auth = services
         .docker_config
         .map(|file| AuthServer::new(auth::DockerConfigAuth::new(file)));
+    let content = (!services.content_stores.is_empty())
+        .then(|| content::ContentStores::new(services.content_stores).into_server());
     let incoming = futures::stream::once(async move { Ok::<_, std::io::Error>(pipe) });
     let served = Server::builder()
         .add_service(health_service)
         .add_service(filesync)
         .add_service(secrets)
         .add_optional_service(auth)
+        .add_optional_service(content)
         .serve_with_incoming(incoming)
         .await;
     if let Err(error) = served {
@@ -143,6 +150,9 @@ fn add_headers(
     if services.docker_config.is_some() {
         methods.push("/moby.filesync.v1.Auth/Credentials");
     }
+    if !services.content_stores.is_empty() {
+        methods.extend(content::METHODS);
+    }
     for method in methods {
         metadata.append("x-docker-expose-session-grpc-method", method.parse()?);
     }
@@ -170,4 +180,133 @@ pub fn random_id() -> String {
     (0..25)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use futures::StreamExt;
+    use hyper_util::rt::TokioIo;
+    use nodekit_proto::containerd::services::content::v1::content_client::ContentClient;
+    use nodekit_proto::containerd::services::content::v1::{
+        InfoRequest, WriteAction, WriteContentRequest,
+    };
+    use nodekit_proto::moby::buildkit::v1::BytesMessage;
+    use tokio::sync::mpsc;
+    use tokio_stream::wrappers::ReceiverStream;
+    use tonic::transport::Endpoint;
+
+    use super::*;
+
+    /// Copies one end's outgoing messages into the other end's incoming channel.
+    fn wire(
+        outgoing: impl futures::Stream<Item = Result<BytesMessage, tonic::Status>> + Send + 'static,
+        incoming: mpsc::Sender<Result<BytesMessage, tonic::Status>>,
+    ) {
+        tokio::spawn(async move {
+            let mut outgoing = std::pin::pin!(outgoing);
+            while let Some(message) = outgoing.next().await {
+                if incoming.send(message).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Serves `services` on one end of an in-process session pipe and dials the other end,
+    /// as the daemon does.
+    async fn session_channel(services: SessionServices) -> Channel {
+        let (to_client, client_incoming) = mpsc::channel(16);
+        let (to_daemon, daemon_incoming) = mpsc::channel(16);
+        let (client_pipe, client_outgoing) = byte_pipe(ReceiverStream::new(client_incoming));
+        let (daemon_pipe, daemon_outgoing) = byte_pipe(ReceiverStream::new(daemon_incoming));
+        wire(client_outgoing, to_daemon);
+        wire(daemon_outgoing, to_client);
+        tokio::spawn(serve(client_pipe, services));
+        let pipe = Arc::new(Mutex::new(Some(daemon_pipe)));
+        let connector = tower::service_fn(move |_| {
+            let taken = pipe.lock().unwrap().take();
+            async move {
+                taken
+                    .map(TokioIo::new)
+                    .ok_or_else(|| std::io::Error::other("dialled twice"))
+            }
+        });
+        Endpoint::from_static("http://localhost")
+            .connect_with_connector(connector)
+            .await
+            .unwrap()
+    }
+
+    fn with_store<T>(message: T, id: &str) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        let value = id.parse().unwrap();
+        request.metadata_mut().insert(content::STORE_ID_KEY, value);
+        request
+    }
+
+    #[tokio::test]
+    async fn content_stores_are_served_on_the_session() {
+        let tmp = tempfile::tempdir().unwrap();
+        let id = content::local_store_id("cache-dir");
+        let services = SessionServices {
+            content_stores: BTreeMap::from([(id.clone(), tmp.path().to_path_buf())]),
+            ..Default::default()
+        };
+        let mut client = ContentClient::new(session_channel(services).await);
+        let digest = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        let commit = WriteContentRequest {
+            action: WriteAction::Commit as i32,
+            r#ref: "hello".into(),
+            total: 5,
+            expected: digest.into(),
+            data: bytes::Bytes::from_static(b"hello"),
+            ..Default::default()
+        };
+        let stream = futures::stream::iter([commit]);
+        let mut responses = client
+            .write(with_store(stream, &id))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(responses.message().await.unwrap().unwrap().digest, digest);
+        let info = InfoRequest {
+            digest: digest.into(),
+        };
+        let info = client.info(with_store(info, &id)).await.unwrap();
+        assert_eq!(info.into_inner().info.unwrap().size, 5);
+    }
+
+    #[tokio::test]
+    async fn without_content_stores_the_service_is_not_there() {
+        let mut client = ContentClient::new(session_channel(SessionServices::default()).await);
+        let info = InfoRequest {
+            digest: format!("sha256:{}", "0".repeat(64)),
+        };
+        let status = client.info(with_store(info, "local:x")).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unimplemented);
+    }
+
+    #[test]
+    fn the_content_methods_are_announced_with_the_stores() {
+        let announced = |services: &SessionServices| {
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            add_headers(&mut metadata, "id", "key", services).unwrap();
+            metadata
+                .get_all("x-docker-expose-session-grpc-method")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        let without = announced(&SessionServices::default());
+        assert!(!without.iter().any(|m| m.contains("content")));
+        let with = announced(&SessionServices {
+            content_stores: BTreeMap::from([("local:d".into(), PathBuf::from("d"))]),
+            ..Default::default()
+        });
+        for method in content::METHODS {
+            assert!(with.iter().any(|m| m == method), "{method} not announced");
+        }
+    }
 }
