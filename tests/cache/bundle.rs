@@ -171,8 +171,8 @@ async fn a_bundle_carries_the_cache_to_another_node() {
     assert_eq!(
         changed.ran(),
         [
-            "[stage-0 5/6] COPY a.txt /a.txt",
-            "[stage-0 6/6] RUN cat /a.txt /count > /out"
+            "[5/6] COPY a.txt /a.txt",
+            "[6/6] RUN cat /a.txt /count > /out"
         ],
     );
     remove_node(a, &ns_a).await;

@@ -313,14 +313,23 @@ async fn convert_stage(
     };
     let base_name = from_scope.expand(&stage.from.image)?;
     let (state, mut image) = base(request, stages, &base_name, &platform, &from_scope).await?;
-    let mut label = stage
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("stage-{index}"));
-    // As upstream: with several target platforms, each step names the platform it is for.
-    if request.options.platforms.len() > 1 {
-        label = format!("{platform} {label}");
-    }
+    // As upstream: steps are named by their stage, unless the Dockerfile has only one, and by
+    // the platform they are for when there are several.
+    let stage_label = match request.dockerfile.stages.len() {
+        1 => None,
+        _ => Some(
+            stage
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("stage-{index}")),
+        ),
+    };
+    let platform_label = (request.options.platforms.len() > 1).then(|| platform.to_string());
+    let label = [platform_label, stage_label]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
     let triggers = image.strings("OnBuild");
     image.set("OnBuild", serde_json::Value::Null);
     let mut builder = StageBuilder {

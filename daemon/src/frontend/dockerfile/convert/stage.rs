@@ -45,9 +45,15 @@ impl StageBuilder<'_> {
         }
     }
 
-    /// `[stage n/m] text`, as upstream names steps.
+    /// `[stage n/m] text`, as upstream names steps: `n` padded to the width of `m`, no label
+    /// for the one stage of a single-stage Dockerfile.
     pub fn step_name(&self, text: &str) -> String {
-        format!("[{} {}/{}] {text}", self.label, self.step, self.steps)
+        let width = self.steps.to_string().len();
+        let count = format!("{:>width$}/{}", self.step, self.steps);
+        match self.label.as_str() {
+            "" => format!("[{count}] {text}"),
+            label => format!("[{label} {count}] {text}"),
+        }
     }
 
     pub fn shell(&self) -> Vec<String> {
