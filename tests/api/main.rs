@@ -15,6 +15,7 @@ mod metrics;
 mod mounts;
 mod registry_auth;
 mod registry_hosts;
+mod session_content;
 mod shutdown;
 mod tcp;
 mod tls;

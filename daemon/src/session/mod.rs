@@ -1,6 +1,8 @@
 //! Client sessions: the HTTP/2 client over each `Control.Session` byte stream, lookup by id,
-//! health checks, and the services reached through it (file sync, secrets, auth).
+//! health checks, and the services reached through it (file sync, secrets, auth, content
+//! stores).
 
+pub mod content;
 mod credentials;
 mod health;
 mod manager;
