@@ -88,12 +88,7 @@ struct Writer {
 
 impl Writer {
     fn open(store: Arc<LocalStore>, first: &WriteContentRequest) -> Result<Writer, ContentError> {
-        let expected = announced_digest(&first.expected)?;
-        if let Some(digest) = &expected {
-            if store.contains(digest) {
-                return Err(ContentError::AlreadyExists(digest.to_string()));
-            }
-        }
+        let expected = not_stored(&store, &first.expected)?;
         let hold = store.hold(&first.r#ref)?;
         let ingest = Ingest::open(hold, first.total, expected.as_ref())?;
         Ok(Writer {
@@ -137,10 +132,7 @@ impl Writer {
 
     /// Takes the size and digest `request` announces; a digest already stored ends the write.
     fn announce(&mut self, request: &WriteContentRequest) -> Result<(), ContentError> {
-        if let Some(digest) = announced_digest(&request.expected)? {
-            if self.store.contains(&digest) {
-                return Err(ContentError::AlreadyExists(digest.to_string()));
-            }
+        if let Some(digest) = not_stored(&self.store, &request.expected)? {
             self.expected = Some(digest);
         }
         if request.total > 0 {
@@ -182,11 +174,14 @@ impl Writer {
     }
 }
 
-/// The digest a request announces, if any.
-fn announced_digest(text: &str) -> Result<Option<BlobDigest>, ContentError> {
+/// The digest a request announces, if any; one `store` has already ends the write.
+fn not_stored(store: &LocalStore, text: &str) -> Result<Option<BlobDigest>, ContentError> {
     if text.is_empty() {
-        Ok(None)
-    } else {
-        BlobDigest::parse(text).map(Some)
+        return Ok(None);
     }
+    let digest = BlobDigest::parse(text)?;
+    if store.contains(&digest) {
+        return Err(ContentError::AlreadyExists(digest.to_string()));
+    }
+    Ok(Some(digest))
 }

@@ -197,16 +197,17 @@ impl CacheIndex {
         }
         // Held by the export's lease before they are read: a prune meanwhile may release the
         // record's own lease, and the bundle must not lose a blob it announced.
+        let blobs = stored.blobs_with_media_types();
         let held = CacheResources {
             snapshot: None,
-            blobs: stored.blobs(),
+            blobs: blobs.iter().map(|(digest, _)| digest.clone()).collect(),
         };
         self.worker()
             .add_to_lease(lease.id(), &held)
             .await
             .map_err(|e| e.to_string())?;
         let mut headers = Vec::new();
-        for (digest, media_type) in stored.blobs_with_media_types() {
+        for (digest, media_type) in blobs {
             let size = self
                 .worker()
                 .blob_size(&digest)
