@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use nodekit::build::{build, BuildRequest, PlainProgress};
+use nodekit::build::{build, BuildRequest, CacheEntry, PlainProgress};
 use nodekit::session::SessionServices;
 use nodekit_proto::pb;
 use prost::Message;
@@ -34,6 +34,12 @@ pub struct BuildArgs {
     /// Entitlement to ask for (security.insecure, network.host); repeatable.
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     allow: Vec<String>,
+    /// Cache export, e.g. type=local,dest=DIR,mode=max or type=registry,ref=REF; repeatable.
+    #[arg(long = "export-cache")]
+    export_cache: Vec<String>,
+    /// Cache import, e.g. type=local,src=DIR or type=registry,ref=REF; repeatable.
+    #[arg(long = "import-cache")]
+    import_cache: Vec<String>,
 }
 
 pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::Result<()> {
@@ -52,12 +58,14 @@ pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::
                 .map(|s| secret(s))
                 .collect::<anyhow::Result<_>>()?,
             docker_config: nodekit::session::default_docker_config(),
-            // No --export-cache/--import-cache yet: the daemon refuses them.
+            // The local cache directories are added by the build.
             content_stores: Default::default(),
         },
         exporter: args.output.as_deref().map(exporter).transpose()?,
         build_ref: String::new(),
         entitlements: args.allow.clone(),
+        cache_exports: cache_entries(&args.export_cache)?,
+        cache_imports: cache_entries(&args.import_cache)?,
     };
     if request.definition.is_none() && request.frontend.is_none() {
         bail!("give --llb FILE or --frontend NAME");
@@ -72,6 +80,10 @@ pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::
         println!("{key}={value}");
     }
     Ok(())
+}
+
+fn cache_entries(texts: &[String]) -> anyhow::Result<Vec<CacheEntry>> {
+    texts.iter().map(|t| CacheEntry::parse(t)).collect()
 }
 
 fn read_definition(path: &PathBuf) -> anyhow::Result<pb::Definition> {

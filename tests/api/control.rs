@@ -157,8 +157,8 @@ async fn an_unknown_exporter_or_frontend_is_refused() {
             definition: Some(Default::default()),
             cache: Some(CacheOptions {
                 exports: vec![CacheOptionsEntry {
-                    r#type: "local".into(),
-                    attrs: [("dest".to_string(), "/tmp/x".to_string())].into(),
+                    r#type: "gha".into(),
+                    attrs: [("scope".to_string(), "x".to_string())].into(),
                 }],
                 ..Default::default()
             }),
@@ -166,9 +166,11 @@ async fn an_unknown_exporter_or_frontend_is_refused() {
         })
         .await
         .unwrap_err();
-    assert_eq!(error.code(), tonic::Code::Unimplemented);
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
     assert!(
-        error.message().contains("--export-cache type=local"),
+        error.message().contains(
+            "failed to configure gha cache exporter: nodekitd keeps no gha cache backend"
+        ),
         "{}",
         error.message()
     );

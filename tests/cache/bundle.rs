@@ -4,83 +4,11 @@
 
 use std::path::Path;
 
-use nodekit::connect::Target;
-use nodekit_proto::moby::buildkit::v1::PruneRequest;
 use nodekit_test_support::{ctr, TestDaemon, TestEnv};
 
 use crate::common::{build_dockerfile, context, unique};
-use crate::usage::{disk_usage, prune};
-
-/// Six steps over a 2,000-file context; the base image comes from the loopback registry, so a
-/// daemon in an empty namespace finds it too.
-fn six_steps(base: &str) -> String {
-    format!(
-        "FROM {base}
-RUN echo one > /one
-COPY files /files
-RUN find /files -type f | wc -l > /count
-COPY a.txt /a.txt
-RUN cat /a.txt /count > /out
-"
-    )
-}
-
-fn two_thousand_files(dir: &Path) {
-    let files = dir.join("files");
-    for n in 0..2_000 {
-        let sub = files.join(format!("d{}", n % 20));
-        std::fs::create_dir_all(&sub).unwrap();
-        std::fs::write(sub.join(format!("f{n}")), format!("file {n}\n")).unwrap();
-    }
-}
-
-/// A daemon of its own in containerd namespace `namespace`.
-async fn node(test: &str, namespace: &str) -> TestDaemon {
-    let namespace = namespace.to_string();
-    TestDaemon::start_with(test, move |config| config.worker.namespace = namespace).await
-}
-
-fn target(daemon: &TestDaemon) -> Target {
-    Target {
-        addr: daemon.addr.clone(),
-        tls: None,
-    }
-}
-
-async fn regular_keys(daemon: &TestDaemon) -> Vec<String> {
-    let mut keys: Vec<String> = disk_usage(daemon, &["type==regular"])
-        .await
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-    keys.sort();
-    keys
-}
-
-/// Everything the test made in `namespace`: records (and their leases), images (the pulled base
-/// image too), the namespace itself.
-async fn remove_node(daemon: TestDaemon, namespace: &str) {
-    prune(
-        &daemon,
-        PruneRequest {
-            all: true,
-            ..Default::default()
-        },
-    )
-    .await;
-    daemon.stop().await;
-    let env = TestEnv::get();
-    let images = ctr(env, &["-n", namespace, "images", "ls", "-q"]);
-    for image in String::from_utf8_lossy(&images.stdout).lines() {
-        ctr(env, &["-n", namespace, "images", "rm", "--sync", image]);
-    }
-    let removed = ctr(env, &["namespaces", "rm", namespace]);
-    assert!(
-        removed.status.success(),
-        "{namespace} is left with something: {}",
-        String::from_utf8_lossy(&removed.stderr)
-    );
-}
+use crate::nodes::{node, regular_keys, remove_node, six_steps, target, two_thousand_files};
+use crate::usage::disk_usage;
 
 /// The same step keyed on two daemons that share nothing but containerd (roots, worker IDs,
 /// namespaces differ) has the same key: keys are content, not places.

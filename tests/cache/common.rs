@@ -79,6 +79,20 @@ pub async fn build_dockerfile_with_secrets(
     image: Option<&str>,
     secrets: BTreeMap<String, Vec<u8>>,
 ) -> Built {
+    build_dockerfile_with(daemon, dir, args, image, |request| {
+        request.services.secrets = secrets
+    })
+    .await
+}
+
+/// [`build_dockerfile`] with the request changed by `adjust` (cache options, say).
+pub async fn build_dockerfile_with(
+    daemon: &TestDaemon,
+    dir: &Path,
+    args: &[(&str, &str)],
+    image: Option<&str>,
+    adjust: impl FnOnce(&mut BuildRequest),
+) -> Built {
     let locals = BTreeMap::from([
         ("context".to_string(), dir.to_path_buf()),
         ("dockerfile".to_string(), dir.to_path_buf()),
@@ -95,17 +109,17 @@ pub async fn build_dockerfile_with_secrets(
         let attrs = BTreeMap::from([("name".to_string(), name.to_string())]);
         ("image".to_string(), attrs)
     });
-    let request = BuildRequest {
+    let mut request = BuildRequest {
         frontend: Some("dockerfile.v0".into()),
         frontend_attrs,
         services: SessionServices {
             locals,
-            secrets,
             ..Default::default()
         },
         exporter,
         ..Default::default()
     };
+    adjust(&mut request);
     let mut updates = Vec::new();
     let channel = daemon.channel().await;
     let result = build(channel, request, |u| updates.push(u.clone())).await;

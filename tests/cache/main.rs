@@ -6,7 +6,9 @@
 mod bundle;
 mod common;
 mod crash;
+mod nodes;
 mod proxy;
+mod remote;
 mod usage;
 
 use common::{build_dockerfile, context, run_in_image, unique};

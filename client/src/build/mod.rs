@@ -1,6 +1,7 @@
 //! Running a build: a session serving the client's files and secrets, `Control.Solve` with the
 //! definition (or frontend), and the `Status` stream for progress, all under one build ref.
 
+mod cache;
 mod progress;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use tonic::transport::Channel;
 
 use crate::session::{random_id, ClientSession, SessionServices};
 
+pub use cache::{CacheEntry, CachePlan};
 pub use progress::PlainProgress;
 
 /// How long to keep reading progress after the solve returned (buildctl waits as long).
@@ -34,6 +36,9 @@ pub struct BuildRequest {
     pub build_ref: String,
     /// Entitlements asked for (`security.insecure`, `network.host`), as buildctl's `--allow`.
     pub entitlements: Vec<String>,
+    /// `--export-cache` and `--import-cache` entries.
+    pub cache_exports: Vec<CacheEntry>,
+    pub cache_imports: Vec<CacheEntry>,
 }
 
 /// Runs `request`, handing every progress update to `on_progress`; returns the exporter
@@ -43,14 +48,17 @@ pub async fn build(
     request: BuildRequest,
     mut on_progress: impl FnMut(&StatusResponse) + Send,
 ) -> anyhow::Result<BTreeMap<String, String>> {
-    let session = ClientSession::start(channel.clone(), request.services.clone()).await?;
+    let cache = CachePlan::new(&request.cache_exports, &request.cache_imports)?;
+    let mut services = request.services.clone();
+    services.content_stores.extend(cache.stores.clone());
+    let session = ClientSession::start(channel.clone(), services).await?;
     let build_ref = if request.build_ref.is_empty() {
         random_id()
     } else {
         request.build_ref.clone()
     };
     let mut control = ControlClient::new(channel.clone()).max_decoding_message_size(16 << 20);
-    let solve = control.solve(solve_request(&request, &build_ref, &session.id));
+    let solve = control.solve(solve_request(&request, &cache, &build_ref, &session.id));
     let mut status = std::pin::pin!(stream_status(channel, build_ref.clone(), &mut on_progress));
     let mut solve = std::pin::pin!(solve);
     let mut status_done = false;
@@ -67,14 +75,25 @@ pub async fn build(
     let response = solved
         .map_err(|status| anyhow::anyhow!("{}", status.message()))
         .context("build failed")?;
-    Ok(response
+    let response: BTreeMap<String, String> = response
         .into_inner()
         .exporter_response
         .into_iter()
-        .collect())
+        .collect();
+    cache.finish(&response)?;
+    Ok(response)
 }
 
-fn solve_request(request: &BuildRequest, build_ref: &str, session: &str) -> SolveRequest {
+fn solve_request(
+    request: &BuildRequest,
+    cache: &CachePlan,
+    build_ref: &str,
+    session: &str,
+) -> SolveRequest {
+    let mut frontend_attrs = request.frontend_attrs.clone();
+    if let (Some(_), Some(imports)) = (&request.frontend, cache.frontend_imports()) {
+        frontend_attrs.insert("cache-imports".into(), imports);
+    }
     let exporters: Vec<Exporter> = request
         .exporter
         .iter()
@@ -87,7 +106,7 @@ fn solve_request(request: &BuildRequest, build_ref: &str, session: &str) -> Solv
         r#ref: build_ref.to_string(),
         definition: request.definition.clone(),
         frontend: request.frontend.clone().unwrap_or_default(),
-        frontend_attrs: request.frontend_attrs.clone(),
+        frontend_attrs,
         session: session.to_string(),
         exporter_deprecated: exporters
             .first()
@@ -99,6 +118,7 @@ fn solve_request(request: &BuildRequest, build_ref: &str, session: &str) -> Solv
             .unwrap_or_default(),
         exporters,
         entitlements: request.entitlements.clone(),
+        cache: Some(cache.options.clone()),
         ..Default::default()
     }
 }

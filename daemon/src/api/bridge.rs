@@ -110,9 +110,10 @@ impl LlbBridge for BridgeService {
     ) -> Result<Response<wire::SolveResponse>, Status> {
         let build = self.build(&request).await?;
         let request = request.into_inner();
-        super::unsupported::refuse_cache_imports(
-            request.cache_imports.iter().map(|e| e.r#type.as_str()),
-        )?;
+        build
+            .ctx
+            .remote_cache
+            .add_entries(&cache_entries(&request.cache_imports), &build.ctx.job);
         let result = match request.frontend.as_str() {
             "" => solve_definition(&build, request.definition.clone().unwrap_or_default()).await?,
             name => solve_frontend(&build, name, &request).await?,
@@ -378,4 +379,17 @@ fn returned_result(
         }
     }
     Ok(returned)
+}
+
+/// A frontend's cache imports as the control API's entries (the same message, generated twice).
+fn cache_entries(
+    entries: &[wire::CacheOptionsEntry],
+) -> Vec<nodekit_proto::moby::buildkit::v1::CacheOptionsEntry> {
+    entries
+        .iter()
+        .map(|e| nodekit_proto::moby::buildkit::v1::CacheOptionsEntry {
+            r#type: e.r#type.clone(),
+            attrs: e.attrs.clone(),
+        })
+        .collect()
 }

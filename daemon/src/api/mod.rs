@@ -5,6 +5,7 @@ mod bridge;
 mod bundle;
 mod cache;
 mod control;
+mod remote_cache;
 mod solve;
 mod unsupported;
 mod workers;

@@ -9,11 +9,12 @@ use nodekit_proto::moby::buildkit::v1::{SolveRequest, StatusResponse};
 use tonic::Status;
 use tracing::Instrument;
 
-use super::ApiState;
+use super::{remote_cache, ApiState};
 use crate::exporter::image::ImageExport;
 use crate::exporter::platforms::platform_results;
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
+use crate::solver::cache::remote::options::CacheExport;
 use crate::solver::{SolveContext, SolveError, Solver};
 
 /// How long `Status` waits for its build to start (upstream waits the same).
@@ -88,6 +89,8 @@ async fn solve_in_span(
     // If the client goes away this future is dropped mid-way: break the context's reference
     // cycle so its lease is dropped, and with it deleted.
     let clear_on_drop = ClearOnDrop(ctx.clone());
+    remote_cache::register_imports(&ctx, request.cache.as_ref());
+    let cache_exports = remote_cache::requested_exports(request.cache.as_ref());
     let solver = state.solver()?.clone();
     let outcome = match mode {
         BuildMode::Definition(graph) => solver
@@ -97,10 +100,15 @@ async fn solve_in_span(
         BuildMode::Gateway => gateway_result(state, &request.r#ref, &solver, &ctx).await,
         BuildMode::Frontend(name) => frontend_result(&name, &request, &solver, &ctx).await,
     };
-    let outcome = match (outcome, export) {
-        (Ok(result), Some(export)) => export_result(&solver, &ctx, &export, result).await,
-        (Ok(_), None) => Ok(BTreeMap::new()),
-        (Err(error), _) => Err(error),
+    let outcome = match outcome {
+        Ok(result) => {
+            let exports = Exports {
+                image: export.as_ref(),
+                caches: &cache_exports,
+            };
+            exports.write(&solver, &ctx, result).await
+        }
+        Err(error) => Err(error),
     };
     drop(clear_on_drop);
     // The build's lease goes in the background (shutdown waits for it): the client has its
@@ -189,6 +197,32 @@ async fn gateway_result(
     match outcome? {
         Returned::Result(result) => Ok(result),
         Returned::Error(message) => Err(SolveError::Frontend(message)),
+    }
+}
+
+/// Where a build's result goes: the exporter's, then the cache exports.
+struct Exports<'a> {
+    image: Option<&'a ImageExport>,
+    caches: &'a [CacheExport],
+}
+
+impl Exports<'_> {
+    async fn write(
+        &self,
+        solver: &Solver,
+        ctx: &Arc<SolveContext>,
+        result: ReturnedResult,
+    ) -> Result<BTreeMap<String, String>, SolveError> {
+        let finals = remote_cache::final_layers(&result);
+        let mut response = match self.image {
+            Some(export) => export_result(solver, ctx, export, result).await?,
+            None => BTreeMap::new(),
+        };
+        if !self.caches.is_empty() {
+            let written = remote_cache::export_caches(solver, ctx, self.caches, &finals).await?;
+            response.extend(written);
+        }
+        Ok(response)
     }
 }
 

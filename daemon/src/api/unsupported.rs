@@ -2,7 +2,7 @@
 //! (a build that "succeeds" without its cache export or source policy has other semantics than
 //! the client asked for).
 
-use nodekit_proto::moby::buildkit::v1::{CacheOptionsEntry, SolveRequest};
+use nodekit_proto::moby::buildkit::v1::SolveRequest;
 use tonic::Status;
 
 use crate::solver::cache::remote::options;
@@ -17,17 +17,10 @@ pub fn refuse_unsupported(request: &SolveRequest) -> Result<(), Status> {
     if let Some(cache) = &request.cache {
         // Read as buildkitd reads them first: a bad request fails with buildkitd's words.
         let exports = options::exports(cache).map_err(Status::invalid_argument)?;
-        if let Some(export) = exports.first() {
+        if let Some(export) = exports.iter().find(|e| !is_implemented(&e.target)) {
             return refuse(format!(
-                "cache export (--export-cache type={}): nodekitd keeps every step's result in the node's own cache index, and exporting it",
+                "cache export (--export-cache type={})",
                 export.target.kind()
-            ));
-        }
-        if let Some(kind) = first_type(&cache.imports)
-            .or_else(|| (!cache.import_refs_deprecated.is_empty()).then(|| "registry".to_string()))
-        {
-            return refuse(format!(
-                "cache import (--import-cache type={kind}): nodekitd uses the node's own cache index; importing another"
             ));
         }
     }
@@ -48,24 +41,15 @@ pub fn refuse_unsupported(request: &SolveRequest) -> Result<(), Status> {
     Ok(())
 }
 
-/// Cache imports a gateway frontend asks for with its own solves (their types).
-pub fn refuse_cache_imports<'a>(mut types: impl Iterator<Item = &'a str>) -> Result<(), Status> {
-    match types.next() {
-        Some(kind) => Err(Status::unimplemented(format!(
-            "cache import (type={kind}) is not supported by nodekitd yet: it uses the node's own cache index"
-        ))),
-        None => Ok(()),
-    }
-}
-
-fn first_type(entries: &[CacheOptionsEntry]) -> Option<String> {
-    entries.first().map(|e| e.r#type.clone())
+/// The cache exports nodekitd writes so far.
+fn is_implemented(target: &options::ExportTarget) -> bool {
+    matches!(target, options::ExportTarget::Local { .. })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nodekit_proto::moby::buildkit::v1::CacheOptions;
+    use nodekit_proto::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry};
 
     fn entry(kind: &str) -> CacheOptionsEntry {
         CacheOptionsEntry {
@@ -75,12 +59,12 @@ mod tests {
     }
 
     #[test]
-    fn cache_options_are_refused_naming_the_flag_and_type() {
-        let mut request = SolveRequest {
+    fn cache_exports_not_written_yet_are_refused_naming_the_flag_and_type() {
+        let request = SolveRequest {
             cache: Some(CacheOptions {
                 exports: vec![CacheOptionsEntry {
-                    r#type: "local".into(),
-                    attrs: [("dest".to_string(), "/tmp/c".to_string())].into(),
+                    r#type: "registry".into(),
+                    attrs: [("ref".to_string(), "example.com/c".to_string())].into(),
                 }],
                 ..Default::default()
             }),
@@ -88,16 +72,7 @@ mod tests {
         };
         let error = refuse_unsupported(&request).unwrap_err();
         assert!(
-            error.message().contains("--export-cache type=local"),
-            "{error}"
-        );
-        request.cache = Some(CacheOptions {
-            import_refs_deprecated: vec!["r".into()],
-            ..Default::default()
-        });
-        let error = refuse_unsupported(&request).unwrap_err();
-        assert!(
-            error.message().contains("--import-cache type=registry"),
+            error.message().contains("--export-cache type=registry"),
             "{error}"
         );
     }

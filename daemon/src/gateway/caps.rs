@@ -20,6 +20,7 @@ pub const FRONTEND_API: &[&str] = &[
     "gateway.evaluate",
     "gateway.solve.evaluate",
     "gateway.warnings",
+    "importcaches",
 ];
 
 /// LLB capabilities (upstream `solver/pb/caps.go`).

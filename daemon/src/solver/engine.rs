@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use super::build_lease::BuildLease;
 use super::cache::index::CacheIndex;
+use super::cache::remote::{BuildCache, ImportContext};
 use super::cache::{self, CacheEntry, CacheKey, NoCache, ResultCache};
 use super::entitlements::{check_graph, Entitlements};
 use super::error::SolveError;
@@ -58,6 +59,8 @@ pub struct SolveContext {
     pub session_id: String,
     /// What the build's steps may do beyond the sandbox.
     pub entitlements: Entitlements,
+    /// The results it used and the caches it imports (`--export-cache`, `--import-cache`).
+    pub remote_cache: BuildCache,
     memo: Mutex<HashMap<String, VertexFuture>>,
 }
 
@@ -74,6 +77,7 @@ impl SolveContext {
             lease: BuildLease::start(worker),
             session_id,
             entitlements,
+            remote_cache: BuildCache::default(),
             memo: Mutex::new(HashMap::new()),
         }
     }
@@ -283,6 +287,7 @@ impl Solver {
         };
         let started = SystemTime::now();
         let outputs = flight.await.map_err(SolveError::from_shared)?;
+        ctx.remote_cache.note(&outputs);
         if !leader {
             // Another build looked it up or ran it: this build shows it as cached.
             self.count_step(vertex, StepOutcome::Cached, None);
@@ -332,12 +337,7 @@ impl Solver {
             .ok_or_else(|| SolveError::InvalidDefinition(format!("unknown vertex {digest}")))?;
         let started = SystemTime::now();
         if !cache::ignores_cache(vertex) {
-            let kind = cache::op_kind(vertex);
-            if let Some(hit) = self
-                .cache
-                .lookup(&key, vertex.output_count as usize, kind)
-                .await
-            {
+            if let Some(hit) = self.cached(ctx, vertex, key).await {
                 self.count_step(vertex, StepOutcome::Cached, None);
                 let mut record = wire_vertex(vertex);
                 record.started = Some(timestamp(started));
@@ -361,6 +361,30 @@ impl Solver {
         };
         self.cache.record(entry).await;
         Ok(outputs)
+    }
+
+    /// The vertex's outputs from the node's cache, or from a cache the build imports.
+    async fn cached(
+        &self,
+        ctx: &Arc<SolveContext>,
+        vertex: &Vertex,
+        key: CacheKey,
+    ) -> Option<Vec<Ref>> {
+        let (kind, outputs) = (cache::op_kind(vertex), vertex.output_count as usize);
+        if let Some(hit) = self.cache.lookup(&key, outputs, kind).await {
+            return Some(hit);
+        }
+        let index = self.index.as_ref()?;
+        let keys: Vec<CacheKey> = (0..outputs as u32).map(|i| key.for_output(i)).collect();
+        let context = ImportContext {
+            sessions: &self.sessions,
+            session_id: &ctx.session_id,
+            job: &ctx.job,
+        };
+        if !ctx.remote_cache.import(index, &context, &keys).await {
+            return None;
+        }
+        self.cache.lookup(&key, outputs, kind).await
     }
 
     /// Runs the vertex's op, reporting it started and completed (or failed). It runs in a `step`

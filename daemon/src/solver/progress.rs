@@ -119,6 +119,23 @@ impl Progress {
         });
     }
 
+    /// Records a piece of work of a step's that is done, as BuildKit's one-off statuses (`writing
+    /// layer sha256:...`): started at `started`, completed now.
+    pub fn status_done(&self, vertex: &str, name: &str, started: SystemTime) {
+        self.push(StatusResponse {
+            statuses: vec![VertexStatus {
+                id: name.to_string(),
+                vertex: vertex.to_string(),
+                name: name.to_string(),
+                timestamp: Some(timestamp(SystemTime::now())),
+                started: Some(timestamp(started)),
+                completed: Some(timestamp(SystemTime::now())),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+    }
+
     /// Records how a local source's transfer went (files and bytes sent vs kept).
     pub fn transfer(&self, vertex: &str, name: &str, summary: &nodekit_filesync::ReceiveSummary) {
         let now = Some(timestamp(SystemTime::now()));

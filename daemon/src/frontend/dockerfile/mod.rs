@@ -31,6 +31,10 @@ pub async fn build(
     request: FrontendRequest<'_>,
 ) -> Result<ReturnedResult, SolveError> {
     let options = Options::parse(request.options)?;
+    build
+        .ctx
+        .remote_cache
+        .add_entries(&options.cache_imports, &build.ctx.job);
     let source = inputs::read(build, &options.filename).await?;
     if source.text.trim().is_empty() {
         return Err(SolveError::InvalidDefinition(

@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use nodekit_proto::moby::buildkit::v1::CacheOptionsEntry;
+
 use crate::oci::Platform;
 use crate::solver::SolveError;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Options {
     /// The Dockerfile's path inside the `dockerfile` local directory.
     pub filename: String,
@@ -26,6 +28,9 @@ pub struct Options {
     pub named_contexts: BTreeMap<String, String>,
     /// `ulimit` and `hostname` (or `build-arg:BUILDKIT_SANDBOX_HOSTNAME`): every RUN's sandbox.
     pub run_sandbox: RunSandbox,
+    /// `cache-imports` (JSON, as buildctl and buildx send it) and `cache-from` (registry
+    /// references): caches the build's steps may come from.
+    pub cache_imports: Vec<CacheOptionsEntry>,
     /// Options nodekitd does not know (upstream ignores them too): shown as build warnings.
     pub unknown: Vec<String>,
 }
@@ -89,6 +94,10 @@ impl Options {
         for (key, value) in raw {
             options.apply(key, value)?;
         }
+        // After `cache-imports`, as buildkitd appends them.
+        if let Some(refs) = raw.get("cache-from") {
+            options.cache_imports.extend(cache_from(refs));
+        }
         if options.platforms.is_empty() {
             options.platforms.push(Platform::native());
         }
@@ -144,8 +153,13 @@ impl Options {
             }
             _ if key.starts_with("attest:") && attestation_disabled(value) => Ok(()),
             _ if key.starts_with("attest:") => refuse("an attestation"),
-            "cache-imports" | "cache-from" if matches!(value.trim(), "" | "[]" | "null") => Ok(()),
-            "cache-imports" | "cache-from" => refuse("cache import"),
+            "cache-imports" => {
+                let entries = cache_imports(value)?;
+                self.cache_imports.extend(entries);
+                Ok(())
+            }
+            // Read after the others (see `parse`).
+            "cache-from" => Ok(()),
             "force-network-mode" => match value {
                 "" | "sandbox" | "default" => Ok(()),
                 _ => refuse("a network mode for every RUN"),
@@ -265,9 +279,95 @@ fn hosts(value: &str) -> Result<Vec<(String, String)>, SolveError> {
         .collect()
 }
 
+/// `cache-imports`: a JSON list of `{"Type": ..., "Attrs": {...}}` (keys in any case, as Go
+/// decodes them).
+fn cache_imports(value: &str) -> Result<Vec<CacheOptionsEntry>, SolveError> {
+    if matches!(value.trim(), "" | "null") {
+        return Ok(Vec::new());
+    }
+    let entries: Vec<BTreeMap<String, serde_json::Value>> = serde_json::from_str(value)
+        .map_err(|e| SolveError::Frontend(format!("failed to unmarshal cache-imports ({e})")))?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| {
+            let field = |name: &str| {
+                entry
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone())
+            };
+            let attrs = match field("attrs") {
+                Some(serde_json::Value::Object(attrs)) => attrs
+                    .into_iter()
+                    .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                    .collect(),
+                _ => Default::default(),
+            };
+            CacheOptionsEntry {
+                r#type: field("type")
+                    .and_then(|t| t.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                attrs,
+            }
+        })
+        .collect())
+}
+
+/// `cache-from`: comma-separated registry references.
+fn cache_from(value: &str) -> Vec<CacheOptionsEntry> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|reference| CacheOptionsEntry {
+            r#type: "registry".into(),
+            attrs: [("ref".to_string(), reference.to_string())].into(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_imports_and_cache_from_are_read_as_buildkit_sends_them() {
+        let options = parse(&[
+            (
+                "cache-imports",
+                r#"[{"Type":"local","Attrs":{"src":"/c","digest":"sha256:aa"}},{"type":"registry","attrs":{"ref":"r/c"}}]"#,
+            ),
+            ("cache-from", "r/one, r/two"),
+        ])
+        .unwrap();
+        let read: Vec<(&str, Vec<(&str, &str)>)> = options
+            .cache_imports
+            .iter()
+            .map(|e| {
+                let mut attrs: Vec<(&str, &str)> = e
+                    .attrs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                attrs.sort();
+                (e.r#type.as_str(), attrs)
+            })
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("local", vec![("digest", "sha256:aa"), ("src", "/c")]),
+                ("registry", vec![("ref", "r/c")]),
+                ("registry", vec![("ref", "r/one")]),
+                ("registry", vec![("ref", "r/two")]),
+            ]
+        );
+        let error = parse(&[("cache-imports", "{")]).unwrap_err().to_string();
+        assert!(
+            error.contains("failed to unmarshal cache-imports"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn options_that_would_be_ignored_are_refused_and_unknown_ones_kept_for_a_warning() {
@@ -276,7 +376,6 @@ mod tests {
             ("attest:provenance", "mode=max"),
             ("requestid", "frontend.outline"),
             ("force-network-mode", "none"),
-            ("cache-imports", "[{\"Type\":\"local\"}]"),
             ("ulimit", "nofiles=1024:1024"),
             ("shm-size", "64m"),
             ("dockerfilekey", "other"),

@@ -14,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::spool::Spool;
 use super::{ChunkReader, CHUNK};
-use crate::solver::cache::index::{cache_lease_name, now_ms, CacheIndex};
+use crate::solver::cache::index::CacheIndex;
 use crate::solver::cache::stored::StoredRef;
 use crate::worker::cache_leases::CacheResources;
 use crate::worker::{Lease, Worker};
@@ -298,27 +298,8 @@ impl CacheIndex {
             .layers_on(base.as_deref())
             .ok_or_else(|| format!("record {what}: its layers do not decode"))?;
         let blobs: Vec<_> = layers.iter().map(|l| l.to_blob()).collect();
-        let snapshot = self
-            .worker()
-            .apply_chain(lease, &blobs, &what)
+        self.unpack_record(record, &stored, &blobs, Vec::new(), lease)
             .await
-            .map_err(|e| format!("record {what}: unpacking its layers: {e}"))?;
-        let cache_lease = cache_lease_name(&record.key);
-        let resources = CacheResources {
-            snapshot: snapshot.clone(),
-            blobs: stored.blobs(),
-        };
-        self.worker()
-            .create_cache_lease(&cache_lease, &resources)
-            .await
-            .map_err(|e| format!("record {what}: {e}"))?;
-        Ok(Record {
-            snapshot: snapshot.unwrap_or_default(),
-            lease: cache_lease,
-            last_used_ms: now_ms(),
-            hit_count: 0,
-            ..record
-        })
     }
 }
 

@@ -1,5 +1,182 @@
 //! BuildKit's remote cache (`--export-cache`, `--import-cache`: registry, local, inline) for the
-//! node's records. So far the requests as buildkitd reads them ([`options`]); the cache config
-//! itself is `cachestore::remote`. Facts: `docs/buildkit-remote-cache.md`.
+//! node's records. The requests as buildkitd reads them ([`options`]); per build, the results it
+//! used and the caches it imports ([`BuildCache`]); an export ([`export`]: records and blobs
+//! ([`collect`]) as BuildKit's cache image ([`image`]) written to a store ([`target`])); an
+//! import ([`import`]) whose records become the node's when a build reaches them ([`lazy`]).
+//! The cache config itself is `cachestore::remote`. Facts: `docs/buildkit-remote-cache.md`.
 
+pub mod collect;
+pub mod export;
+pub mod image;
+pub mod import;
+mod lazy;
 pub mod options;
+pub mod target;
+
+use std::sync::Arc;
+
+use cachestore::CacheKey;
+use nodekit_proto::moby::buildkit::v1::CacheOptionsEntry;
+use parking_lot::Mutex;
+use tokio::sync::OnceCell;
+
+use self::import::ImportedCache;
+use self::options::{ImportSource, Mode};
+use self::target::CacheStore;
+use super::index::CacheIndex;
+use crate::session::content::SessionContentStore;
+use crate::session::SessionManager;
+use crate::solver::job::Job;
+use crate::solver::result::{Layer, Ref};
+
+/// One build's side of the remote cache.
+#[derive(Default)]
+pub struct BuildCache {
+    /// The results the build reached (hits and recorded), with their layers' diff IDs.
+    used: Mutex<Vec<(CacheKey, Vec<String>)>>,
+    imports: Mutex<Vec<Arc<PendingImport>>>,
+}
+
+/// An import named by the request, read when a step first misses the node's cache.
+struct PendingImport {
+    /// As buildkitd names it in the step `importing cache manifest from <id>`.
+    id: String,
+    source: ImportSource,
+    /// None when it could not be read (reported on its step; the build goes on without it).
+    read: OnceCell<Option<Arc<ImportedCache>>>,
+}
+
+/// What reading an import needs of the build.
+pub struct ImportContext<'a> {
+    pub sessions: &'a SessionManager,
+    pub session_id: &'a str,
+    pub job: &'a Job,
+}
+
+impl BuildCache {
+    /// Notes results the build reached (their records are what an export carries).
+    pub fn note(&self, results: &[Ref]) {
+        let mut used = self.used.lock();
+        for result in results {
+            if let Some(key) = result.key {
+                used.push((key, diff_ids(result)));
+            }
+        }
+    }
+
+    /// The records an export of `mode` carries: every result the build reached (`max`), or
+    /// those whose layers are the bottom of one of `finals`' (`min`: the image's layers).
+    pub fn keys(&self, mode: Mode, finals: &[Vec<String>]) -> Vec<CacheKey> {
+        let used = self.used.lock();
+        let mut keys: Vec<CacheKey> = used
+            .iter()
+            .filter(|(_, layers)| {
+                mode == Mode::Max || finals.iter().any(|last| last.starts_with(layers))
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// Adds the imports a request names; one that cannot be read as an import is reported
+    /// on a failed step of its own, and the build goes on without it (as buildkitd).
+    pub fn add_entries(&self, entries: &[CacheOptionsEntry], job: &Job) {
+        for (entry, read) in entries.iter().zip(options::imports(entries)) {
+            match read {
+                Ok(source) => self.add_import(source),
+                Err(error) => {
+                    let name = format!("importing cache manifest from {}", entry.r#type);
+                    let step = job.progress.begin_step(&job.id, &name);
+                    job.progress.end_step(step, Some(error));
+                }
+            }
+        }
+    }
+
+    /// Adds an import (once per place).
+    pub fn add_import(&self, source: ImportSource) {
+        let id = match &source {
+            ImportSource::Registry { reference, .. } => reference.clone(),
+            ImportSource::Local { src, digest } => format!("local:{src}@{digest}"),
+        };
+        let mut imports = self.imports.lock();
+        if imports.iter().all(|i| i.id != id) {
+            imports.push(Arc::new(PendingImport {
+                id,
+                source,
+                read: OnceCell::new(),
+            }));
+        }
+    }
+
+    /// After a miss of the node's cache: makes the records under `keys` the node's from the
+    /// first import that offers them all; whether one did.
+    pub async fn import(
+        &self,
+        index: &CacheIndex,
+        context: &ImportContext<'_>,
+        keys: &[CacheKey],
+    ) -> bool {
+        let imports: Vec<Arc<PendingImport>> = self.imports.lock().clone();
+        for pending in imports {
+            let Some(cache) = pending.cached(context).await else {
+                continue;
+            };
+            if !cache.offers(keys) {
+                continue;
+            }
+            match index.import_records(&cache, keys).await {
+                Ok(()) => return true,
+                Err(error) => {
+                    tracing::warn!(import = %pending.id, %error, "an imported record could not be used; the step runs");
+                }
+            }
+        }
+        false
+    }
+}
+
+impl PendingImport {
+    async fn cached(&self, context: &ImportContext<'_>) -> Option<Arc<ImportedCache>> {
+        self.read
+            .get_or_init(|| async {
+                let name = format!("importing cache manifest from {}", self.id);
+                let step = context.job.progress.begin_step(&context.job.id, &name);
+                let read = self.read_cache(context).await;
+                let error = read.as_ref().err().cloned();
+                context.job.progress.end_step(step, error);
+                read.ok().map(Arc::new)
+            })
+            .await
+            .clone()
+    }
+
+    async fn read_cache(&self, context: &ImportContext<'_>) -> Result<ImportedCache, String> {
+        match &self.source {
+            ImportSource::Local { src, digest } => {
+                let session = context
+                    .sessions
+                    .get(context.session_id)
+                    .await
+                    .map_err(|_| "local cache importer requires session".to_string())?;
+                let store =
+                    SessionContentStore::new(session.channel.clone(), &format!("local:{src}"));
+                ImportedCache::read(CacheStore::Local(store), digest).await
+            }
+            ImportSource::Registry { reference, .. } => Err(format!(
+                "importing a cache from a registry ({reference}) is not supported by nodekitd yet"
+            )),
+        }
+    }
+}
+
+fn diff_ids(result: &Ref) -> Vec<String> {
+    result
+        .layers
+        .iter()
+        .map(Layer::diff_id)
+        .map(str::to_string)
+        .collect()
+}

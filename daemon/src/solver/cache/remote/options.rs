@@ -44,11 +44,8 @@ pub enum Mode {
 /// How the layer blobs of an export are compressed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerCompression {
-    /// `uncompressed`, `gzip` (the default), `estargz` or `zstd`.
+    /// `uncompressed`, `gzip` (the default) or `zstd`.
     pub kind: String,
-    pub level: Option<i32>,
-    /// Recompress blobs that exist in another compression.
-    pub force: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -186,21 +183,24 @@ fn compression(attrs: &BTreeMap<String, String>) -> Result<LayerCompression, Str
         .get("compression")
         .map_or("gzip", String::as_str)
         .to_string();
-    if !matches!(kind.as_str(), "uncompressed" | "gzip" | "estargz" | "zstd") {
-        return Err(format!("unsupported compression type {kind}"));
+    match kind.as_str() {
+        "uncompressed" | "gzip" | "zstd" => {}
+        "estargz" => {
+            return Err(
+                "compression estargz is not supported by nodekitd (uncompressed, gzip, zstd)"
+                    .into(),
+            )
+        }
+        _ => return Err(format!("unsupported compression type {kind}")),
     }
-    let level = attrs
-        .get("compression-level")
-        .map(|l| {
-            l.parse::<i32>()
-                .map_err(|_| format!("non-integer value {l} specified for compression-level"))
-        })
-        .transpose()?;
-    Ok(LayerCompression {
-        kind,
-        level,
-        force: flag(attrs, "force-compression", false)?,
-    })
+    for refused in ["compression-level", "force-compression"] {
+        if attrs.contains_key(refused) {
+            return Err(format!(
+                "{refused} is not supported by nodekitd for cache exports yet"
+            ));
+        }
+    }
+    Ok(LayerCompression { kind })
 }
 
 /// The imports `entries` ask for, each read on its own: buildkitd fails an import, not the

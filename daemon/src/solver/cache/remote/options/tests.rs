@@ -29,8 +29,6 @@ fn an_export_gets_buildkits_defaults() {
             mode: Mode::Min,
             compression: LayerCompression {
                 kind: "gzip".into(),
-                level: None,
-                force: false
             },
             oci_mediatypes: true,
             image_manifest: true,
@@ -47,7 +45,6 @@ fn registry_refs_are_normalized_and_attributes_read() {
             ("ref", "team/cache"),
             ("mode", "max"),
             ("compression", "zstd"),
-            ("compression-level", "3"),
             ("oci-mediatypes", "false"),
             ("ignore-error", "yes please"),
         ],
@@ -62,7 +59,7 @@ fn registry_refs_are_normalized_and_attributes_read() {
         }
     );
     assert_eq!(export.mode, Mode::Max);
-    assert_eq!(export.compression.level, Some(3));
+    assert_eq!(export.compression.kind, "zstd");
     // Without OCI media types the default is an index (a Docker manifest list).
     assert!(!export.oci_mediatypes && !export.image_manifest);
     assert!(!export.ignore_error, "not a bool: false, as buildkitd");
@@ -175,4 +172,20 @@ fn each_import_is_read_on_its_own() {
         .as_ref()
         .unwrap_err()
         .contains("unknown cache importer"));
+}
+
+#[test]
+fn compression_settings_nodekitd_cannot_honour_are_refused_by_name() {
+    for (key, value) in [
+        ("compression", "estargz"),
+        ("compression-level", "3"),
+        ("force-compression", "true"),
+    ] {
+        let error = exports(&options(vec![entry(
+            "local",
+            &[("dest", "/tmp/c"), (key, value)],
+        )]))
+        .unwrap_err();
+        assert!(error.contains(key) || error.contains(value), "{error}");
+    }
 }

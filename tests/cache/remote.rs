@@ -1,0 +1,141 @@
+//! `--export-cache` / `--import-cache` between two nodes: node A builds six steps over a
+//! 2,000-file context and exports its cache; node B, cold, imports it and runs nothing, writes
+//! the same image, and after a one-file change re-runs only what reads the file.
+
+use std::path::Path;
+
+use nodekit::build::CacheEntry;
+use nodekit_test_support::{TestDaemon, TestEnv};
+
+use crate::common::{build_dockerfile_with, context, unique, Built};
+use crate::nodes::{node, remove_node, six_steps, two_thousand_files};
+
+fn entry(text: &str) -> CacheEntry {
+    CacheEntry::parse(text).expect("a cache entry")
+}
+
+async fn build_with_cache(
+    daemon: &TestDaemon,
+    dir: &Path,
+    image: Option<&str>,
+    exports: &[String],
+    imports: &[String],
+) -> Built {
+    build_dockerfile_with(daemon, dir, &[], image, |request| {
+        request.cache_exports = exports.iter().map(|e| entry(e)).collect();
+        request.cache_imports = imports.iter().map(|i| entry(i)).collect();
+    })
+    .await
+}
+
+/// The names of the steps `built` reported, with whether they failed.
+fn step_errors(built: &Built) -> Vec<(String, String)> {
+    let mut seen = std::collections::BTreeMap::new();
+    for vertex in built.updates.iter().flat_map(|u| u.vertexes.iter()) {
+        seen.insert(vertex.name.clone(), vertex.error.clone());
+    }
+    seen.into_iter().collect()
+}
+
+/// Node A exports its cache with `export`; node B imports it with `import` and runs nothing.
+async fn cache_travels(name: &str, export: &str, import: &str) {
+    let env = TestEnv::get();
+    let nonce = unique();
+    let dir = context(&six_steps(&env.registry_image), &[("a.txt", &nonce)]);
+    two_thousand_files(dir.path());
+    let (ns_a, ns_b) = (
+        format!("nk-{name}-a-{nonce}"),
+        format!("nk-{name}-b-{nonce}"),
+    );
+    let image = format!("nodekit.test/{name}:{nonce}");
+    let a = node(&format!("{name}-a"), &ns_a).await;
+    let b = node(&format!("{name}-b"), &ns_b).await;
+
+    let built_a = build_with_cache(&a, dir.path(), Some(&image), &[export.into()], &[]).await;
+    let response = built_a.result.as_ref().expect("node A's build");
+    assert!(
+        response.contains_key("cache.manifest"),
+        "{response:?} {:?}",
+        step_errors(&built_a)
+    );
+    let digest_a = response["containerimage.digest"].clone();
+
+    let built_b = build_with_cache(&b, dir.path(), Some(&image), &[], &[import.into()]).await;
+    let response = built_b.result.as_ref().expect("node B's build");
+    assert_eq!(
+        built_b.ran(),
+        Vec::<String>::new(),
+        "every step cached on B: {:?}",
+        step_errors(&built_b)
+    );
+    assert_eq!(
+        response["containerimage.digest"], digest_a,
+        "the same image"
+    );
+
+    std::fs::write(dir.path().join("a.txt"), "changed\n").unwrap();
+    let changed = build_with_cache(&b, dir.path(), None, &[], &[import.into()]).await;
+    changed.result.as_ref().expect("the changed build");
+    assert_eq!(
+        changed.ran(),
+        [
+            "[5/6] COPY a.txt /a.txt",
+            "[6/6] RUN cat /a.txt /count > /out"
+        ],
+    );
+    remove_node(a, &ns_a).await;
+    remove_node(b, &ns_b).await;
+}
+
+#[tokio::test]
+async fn a_local_cache_directory_carries_the_cache_to_another_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache = cache.display();
+    cache_travels(
+        "local-cache",
+        &format!("type=local,dest={cache},mode=max"),
+        &format!("type=local,src={cache}"),
+    )
+    .await;
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("cache/index.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "latest"
+    );
+}
+
+/// An import that cannot be read is reported on its own step and the build runs without it.
+#[tokio::test]
+async fn an_unreadable_import_fails_its_step_not_the_build() {
+    let env = TestEnv::get();
+    let nonce = unique();
+    let dir = context(
+        &format!("FROM {}\nRUN echo {nonce}\n", env.registry_image),
+        &[],
+    );
+    let namespace = format!("nk-bad-import-{nonce}");
+    let daemon = node("bad-import", &namespace).await;
+    let empty = tempfile::tempdir().unwrap();
+    // The client resolved a digest the directory does not have.
+    let import = format!(
+        "type=local,src={},digest=sha256:{}",
+        empty.path().display(),
+        "0".repeat(64)
+    );
+    let built = build_with_cache(&daemon, dir.path(), None, &[], &[import]).await;
+    built
+        .result
+        .as_ref()
+        .expect("the build succeeds without the cache");
+    let errors = step_errors(&built);
+    let (_, error) = errors
+        .iter()
+        .find(|(name, _)| name.starts_with("importing cache manifest from local:"))
+        .expect("the import's step");
+    assert!(error.contains("not in the cache's directory"), "{error}");
+    assert_eq!(built.ran().len(), 1);
+    remove_node(daemon, &namespace).await;
+}
