@@ -134,7 +134,24 @@ fn config_record(
     chains: &ChainTable,
     index: &HashMap<CacheKey, i64>,
 ) -> Result<CacheRecord, String> {
-    let record = export.record;
+    let mut entry = config_record_of(export.record, index)?;
+    entry.results = chains
+        .top_of(&export.chain)
+        .map(|layer| CacheResult {
+            layer,
+            created_at: rfc3339(export.record.created_ms),
+        })
+        .into_iter()
+        .collect();
+    Ok(entry)
+}
+
+/// A record's entry without its results: its key, the inputs exported beside it, nodekit's
+/// stored form.
+fn config_record_of(
+    record: &Record,
+    index: &HashMap<CacheKey, i64>,
+) -> Result<CacheRecord, String> {
     let stored = record.encode().map_err(|e| e.to_string())?;
     // Only parents exported beside it: BuildKit refuses an input without links.
     let inputs = record
@@ -148,18 +165,10 @@ fn config_record(
             }]
         })
         .collect();
-    let results = chains
-        .top_of(&export.chain)
-        .map(|layer| CacheResult {
-            layer,
-            created_at: rfc3339(record.created_ms),
-        })
-        .into_iter()
-        .collect();
     Ok(CacheRecord {
         digest: format!("{KEY_PREFIX}{}", record.key.to_hex()),
         inputs,
-        results,
+        results: Vec::new(),
         chained: Vec::new(),
         nodekit: Some(base64::engine::general_purpose::STANDARD.encode(stored)),
     })
@@ -209,6 +218,56 @@ impl ChainTable {
 pub fn parse(json: &[u8]) -> Result<(Vec<ImportedRecord>, usize), ConfigError> {
     let config: CacheConfig =
         serde_json::from_slice(json).map_err(|e| ConfigError::Json(e.to_string()))?;
+    parse_config(&config)
+}
+
+/// The image-config key an inline cache is kept under (BuildKit's).
+pub const INLINE_KEY: &str = "moby.buildkit.cache.v0";
+
+/// An inline cache: the records whose results are the image's bottom layers, each given with
+/// how many of the image's layers it is; a result's layer is the index of its top one in the
+/// image's manifest (as BuildKit writes it). Records of no layers are left out.
+pub fn build_inline(records: &[(&Record, usize)]) -> Result<Vec<u8>, String> {
+    let mut order: Vec<&(&Record, usize)> = records.iter().filter(|(_, n)| *n > 0).collect();
+    order.sort_by_key(|(record, _)| record.key);
+    let index: HashMap<CacheKey, i64> = order
+        .iter()
+        .enumerate()
+        .map(|(i, (r, _))| (r.key, i as i64))
+        .collect();
+    let inline: Vec<CacheRecord> = order
+        .iter()
+        .map(|(record, layers)| {
+            let mut entry = config_record_of(record, &index)?;
+            entry.results = vec![CacheResult {
+                layer: *layers as i64 - 1,
+                created_at: rfc3339(record.created_ms),
+            }];
+            Ok(entry)
+        })
+        .collect::<Result<_, String>>()?;
+    serde_json::to_vec(&inline).map_err(|e| e.to_string())
+}
+
+/// Reads an inline cache (the records JSON) of an image whose manifest lists `image_layers`.
+pub fn parse_inline(
+    json: &[u8],
+    image_layers: &[String],
+) -> Result<(Vec<ImportedRecord>, usize), ConfigError> {
+    let records: Vec<CacheRecord> =
+        serde_json::from_slice(json).map_err(|e| ConfigError::Json(e.to_string()))?;
+    let layers = image_layers
+        .iter()
+        .enumerate()
+        .map(|(i, blob)| CacheLayer {
+            blob: blob.clone(),
+            parent: i as i64 - 1,
+        })
+        .collect();
+    parse_config(&CacheConfig { layers, records })
+}
+
+fn parse_config(config: &CacheConfig) -> Result<(Vec<ImportedRecord>, usize), ConfigError> {
     let chains = resolve_chains(&config.layers)?;
     let mut records = Vec::new();
     let mut foreign = 0;

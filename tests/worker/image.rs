@@ -90,3 +90,43 @@ async fn zstd_and_docker_media_types_on_request() {
     )
     .await;
 }
+
+/// A layer compressed once is not compressed again: the copy is found by the label on the
+/// uncompressed layer (a later push or cache export sends the same blob).
+#[tokio::test]
+async fn a_layer_is_compressed_once() {
+    let env = TestEnv::get();
+    let step = Step::on_busybox("compress-once").await;
+    let script = format!("echo {} > /noise", std::process::id());
+    let (outcome, _) = step.run(step.request(&script)).await;
+    assert_eq!(outcome.exit_code, 0);
+    let layer = step
+        .worker
+        .commit_layer(&step.lease, step.rootfs.clone(), Compression::Uncompressed)
+        .await
+        .expect("commit");
+    step.worker
+        .ensure_layer_blob(&step.lease, &layer.chain_id, &layer.blob)
+        .await
+        .expect("the uncompressed layer");
+    let compress = || {
+        step.worker
+            .compress_layer(&step.lease, &layer.blob, Compression::Gzip)
+    };
+    let first = compress().await.expect("compressing");
+    let listing = ctr(env, &["content", "ls"]);
+    let label = format!("containerd.io/gc.ref.content.nodekit.gzip={}", first.digest);
+    assert!(
+        String::from_utf8_lossy(&listing.stdout)
+            .lines()
+            .any(|l| l.starts_with(&layer.blob.digest) && l.contains(&label)),
+        "the layer names its gzip copy"
+    );
+    // Point the label at another blob the store has: the next call answers with it.
+    let other = step.base.layers()[0].digest().to_string();
+    let relabel = format!("containerd.io/gc.ref.content.nodekit.gzip={other}");
+    let labelled = ctr(env, &["content", "label", &layer.blob.digest, &relabel]);
+    assert!(labelled.status.success());
+    assert_eq!(compress().await.expect("compressing again").digest, other);
+    step.lease.release().await.expect("release");
+}

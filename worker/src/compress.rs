@@ -33,6 +33,9 @@ pub async fn compress_layer(
     if compression == Compression::Uncompressed {
         return Ok(tar.clone());
     }
+    if let Some(kept) = kept_copy(worker, ctx, tar, compression).await? {
+        return Ok(kept);
+    }
     let scratch = worker
         .mount_source_root()
         .join(format!(".layer-{}", super::random_suffix()));
@@ -42,6 +45,40 @@ pub async fn compress_layer(
     };
     let _ = tokio::fs::remove_file(&scratch).await;
     result
+}
+
+/// The label on an uncompressed layer naming its `compression` copy. A containerd GC
+/// reference: the copy lives as long as the layer does (a later push or cache export of the
+/// layer sends it again without compressing it again).
+fn copy_label(compression: Compression) -> String {
+    format!(
+        "containerd.io/gc.ref.content.nodekit.{}",
+        compression.as_str()
+    )
+}
+
+/// The `compression` copy an earlier compression of `tar` left, if it is still there.
+async fn kept_copy(
+    worker: &Worker,
+    ctx: &CallContext,
+    tar: &Descriptor,
+    compression: Compression,
+) -> WorkerResult<Option<Descriptor>> {
+    let Some(info) = content::info(worker.channel(), ctx, &tar.digest).await? else {
+        return Ok(None);
+    };
+    let Some(digest) = info.labels.get(&copy_label(compression)) else {
+        return Ok(None);
+    };
+    let Some(copy) = content::info(worker.channel(), ctx, digest).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Descriptor {
+        media_type: compression.media_type().to_string(),
+        digest: digest.clone(),
+        size: copy.size,
+        annotations: HashMap::new(),
+    }))
 }
 
 /// Digest and size of a compressed scratch file.
@@ -125,6 +162,8 @@ async fn store_file(
     if stored {
         worker.counters().layer_written(compression, written.size);
     }
+    let label = HashMap::from([(copy_label(compression), written.digest.clone())]);
+    content::set_labels(worker.channel(), ctx, diff_id, label).await?;
     Ok(Descriptor {
         media_type: compression.media_type().to_string(),
         digest: written.digest.clone(),

@@ -141,3 +141,27 @@ fn a_nodekit_record_naming_a_missing_layer_is_refused() {
     let error = parse(json.as_bytes()).unwrap_err().to_string();
     assert!(error.contains("layer 3, which does not exist"), "{error}");
 }
+
+#[test]
+fn an_inline_cache_names_image_layers_by_index_and_parses_back_on_the_manifests_blobs() {
+    let (records, _) = sample();
+    // Records 3 and 1 are the image's bottom 2 and 3 layers; 2 has none (left out).
+    let inline = build_inline(&[(&records[0], 2), (&records[1], 3), (&records[2], 0)]).unwrap();
+    let raw: Vec<serde_json::Value> = serde_json::from_slice(&inline).unwrap();
+    assert_eq!(raw.len(), 2);
+    assert!(raw.iter().all(|r| r.get("layers").is_some()));
+    let layers = blobs(&["base0", "base1", "top"]);
+    let (imported, foreign) = parse_inline(&inline, &layers).unwrap();
+    assert_eq!(foreign, 0);
+    let chain_of = |key: CacheKey| {
+        imported
+            .iter()
+            .find(|r| r.record.key == key)
+            .map(|r| r.chain.clone())
+            .unwrap()
+    };
+    assert_eq!(chain_of(records[0].key), layers[..2].to_vec());
+    assert_eq!(chain_of(records[1].key), layers);
+    // A layer index past the image's is refused, as a config's would be.
+    assert!(parse_inline(&inline, &layers[..1]).is_err());
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use nodekit_proto::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry};
 
+use crate::exporter::image::PlatformResult;
 use crate::gateway::ReturnedResult;
 use crate::session::content::SessionContentStore;
 use crate::solver::cache::remote::export::{step_name, ExportRun, CACHE_MANIFEST_KEY};
@@ -54,6 +55,33 @@ pub fn final_layers(result: &ReturnedResult) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// `type=inline`: each platform's image config gets the records of its layers.
+pub fn add_inline_caches(
+    solver: &Solver,
+    ctx: &SolveContext,
+    parts: &mut [PlatformResult],
+) -> Result<(), SolveError> {
+    let Some(index) = &solver.index else {
+        return Err(SolveError::Other(
+            "nodekitd runs without a cache index: there is no inline cache to export".into(),
+        ));
+    };
+    for part in parts {
+        let layers: Vec<String> = part
+            .result
+            .layers
+            .iter()
+            .map(Layer::diff_id)
+            .map(str::to_string)
+            .collect();
+        let bottoms = ctx.remote_cache.bottoms_of(&layers);
+        part.inline_cache = index
+            .inline_cache(&bottoms)
+            .map_err(|e| SolveError::Other(format!("exporting the inline cache: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Writes every export; a failure fails the build unless its `ignore-error` is set.
 pub async fn export_caches(
     solver: &Solver,
@@ -62,7 +90,8 @@ pub async fn export_caches(
     finals: &[Vec<String>],
 ) -> Result<BTreeMap<String, String>, SolveError> {
     let mut response = BTreeMap::new();
-    for (number, export) in exports.iter().enumerate() {
+    let written_elsewhere = |e: &&CacheExport| e.target != ExportTarget::Inline;
+    for (number, export) in exports.iter().filter(written_elsewhere).enumerate() {
         let name = step_name(&export.target);
         let job = &ctx.job;
         let step = job

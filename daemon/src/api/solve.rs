@@ -14,7 +14,7 @@ use crate::exporter::image::ImageExport;
 use crate::exporter::platforms::platform_results;
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
-use crate::solver::cache::remote::options::CacheExport;
+use crate::solver::cache::remote::options::{CacheExport, ExportTarget};
 use crate::solver::{SolveContext, SolveError, Solver};
 
 /// How long `Status` waits for its build to start (upstream waits the same).
@@ -71,6 +71,15 @@ async fn solve_in_span(
             )))
         }
     };
+    let cache_exports = remote_cache::requested_exports(request.cache.as_ref());
+    let inline = cache_exports
+        .iter()
+        .any(|c| c.target == ExportTarget::Inline);
+    if inline && export.is_none() {
+        return Err(Status::invalid_argument(
+            "cache export type=inline needs an image exporter (--output type=image): the inline cache is kept in the image's config",
+        ));
+    }
     let mode = BuildMode::of(&request)?;
     let entitlements =
         crate::solver::entitlements::grant(&request.entitlements, &state.config.entitlements)
@@ -90,7 +99,6 @@ async fn solve_in_span(
     // cycle so its lease is dropped, and with it deleted.
     let clear_on_drop = ClearOnDrop(ctx.clone());
     remote_cache::register_imports(&ctx, request.cache.as_ref());
-    let cache_exports = remote_cache::requested_exports(request.cache.as_ref());
     let solver = state.solver()?.clone();
     let outcome = match mode {
         BuildMode::Definition(graph) => solver
@@ -214,8 +222,9 @@ impl Exports<'_> {
         result: ReturnedResult,
     ) -> Result<BTreeMap<String, String>, SolveError> {
         let finals = remote_cache::final_layers(&result);
+        let inline = self.caches.iter().any(|c| c.target == ExportTarget::Inline);
         let mut response = match self.image {
-            Some(export) => export_result(solver, ctx, export, result).await?,
+            Some(export) => export_result(solver, ctx, export, result, inline).await?,
             None => BTreeMap::new(),
         };
         if !self.caches.is_empty() {
@@ -231,13 +240,17 @@ async fn export_result(
     ctx: &Arc<SolveContext>,
     export: &ImageExport,
     result: ReturnedResult,
+    inline_cache: bool,
 ) -> Result<BTreeMap<String, String>, SolveError> {
     // Shown as upstream shows it, so the export's share of a build is visible in the progress.
     let step = ctx
         .job
         .progress
         .begin_step(&ctx.job.id, "exporting to image");
-    let parts = platform_results(result)?;
+    let mut parts = platform_results(result)?;
+    if inline_cache {
+        remote_cache::add_inline_caches(solver, ctx, &mut parts)?;
+    }
     let exported = match ctx.lease().await {
         Ok(lease) => match parts.as_slice() {
             [one] => export.export(&solver.worker, &lease, one).await,

@@ -43,7 +43,10 @@ pub fn refuse_unsupported(request: &SolveRequest) -> Result<(), Status> {
 
 /// The cache exports nodekitd writes so far.
 fn is_implemented(target: &options::ExportTarget) -> bool {
-    matches!(target, options::ExportTarget::Local { .. })
+    matches!(
+        target,
+        options::ExportTarget::Local { .. } | options::ExportTarget::Inline
+    )
 }
 
 #[cfg(test)]

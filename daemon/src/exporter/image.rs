@@ -22,6 +22,9 @@ pub struct PlatformResult {
     pub platform: Platform,
     pub result: Ref,
     pub config: Option<serde_json::Value>,
+    /// `--export-cache type=inline`: the records to keep in the image config (BuildKit's
+    /// `moby.buildkit.cache.v0`, already base64).
+    pub inline_cache: Option<String>,
 }
 
 /// The exporter's options, from `--output type=image,...` attributes.
@@ -124,13 +127,14 @@ impl ImageExport {
             Some(_) => None,
             None => Some(default_config()?),
         };
+        let full_config = with_inline_cache(part.config.clone(), part.inline_cache.as_deref())?;
         let write = ImageWrite {
             names: names.to_vec(),
             base: part.result.base.as_deref(),
             platform: part.platform.clone(),
             layers,
             config,
-            full_config: part.config.clone(),
+            full_config,
             format: self.format,
         };
         worker
@@ -215,6 +219,25 @@ impl ImageExport {
 }
 
 /// BuildKit's config for a raw LLB result: just a default PATH.
+/// The frontend's config with the inline cache under BuildKit's key.
+fn with_inline_cache(
+    config: Option<serde_json::Value>,
+    inline: Option<&str>,
+) -> Result<Option<serde_json::Value>, SolveError> {
+    let Some(inline) = inline else {
+        return Ok(config);
+    };
+    match config {
+        Some(serde_json::Value::Object(mut fields)) => {
+            fields.insert(cachestore::remote::INLINE_KEY.into(), inline.into());
+            Ok(Some(serde_json::Value::Object(fields)))
+        }
+        _ => Err(SolveError::Unsupported(
+            "cache export type=inline: nodekitd keeps an inline cache in the image config a frontend (dockerfile.v0) made; this build has none".into(),
+        )),
+    }
+}
+
 fn default_config() -> Result<Config, SolveError> {
     ConfigBuilder::default()
         .env(vec![crate::worker::exec::DEFAULT_PATH.to_string()])

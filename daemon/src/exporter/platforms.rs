@@ -45,6 +45,7 @@ pub fn platform_results(mut result: ReturnedResult) -> Result<Vec<PlatformResult
             platform,
             result: only,
             config,
+            inline_cache: None,
         }]);
     }
     let listed = platforms_metadata(&result)?;
@@ -63,6 +64,7 @@ pub fn platform_results(mut result: ReturnedResult) -> Result<Vec<PlatformResult
                 platform: Platform::new(&p.os, &p.architecture, p.variant.as_deref()),
                 result: part,
                 config,
+                inline_cache: None,
             })
         })
         .collect()

@@ -3,6 +3,8 @@
 //! the config (`image-manifest=false`; a Docker manifest list without `oci-mediatypes`).
 //! Pure: bytes and descriptors, nothing written.
 
+pub mod inline;
+
 use std::collections::{HashMap, HashSet};
 
 use cachestore::remote::{self, ExportRecord, CACHE_CONFIG_MEDIA_TYPE};

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use cachestore::remote::{self, ImportedRecord};
 use cachestore::CacheKey;
 
-use super::image::{parse_top, CacheParts};
+use super::image::{inline, parse_top, CacheParts};
 use super::target::CacheStore;
 use crate::worker::Descriptor;
 
@@ -24,31 +24,68 @@ pub struct ImportedCache {
 }
 
 impl ImportedCache {
-    /// Reads the manifest `top` of `store` and the cache config it names.
+    /// Reads the manifest `top` of `store` and the cache config it names, or, for an image,
+    /// the inline cache in its config (each platform's, for an index).
     pub async fn read(store: CacheStore, top: &str) -> Result<ImportedCache, String> {
         let bytes = store.read_small(top, MANIFEST_LIMIT).await?;
-        let Some(CacheParts { config, layers }) = parse_top(&bytes)? else {
-            // An image without a cache config: what an inline cache would be read from.
-            return Err(format!(
-                "{top} is not a cache manifest (it names no cache config)"
-            ));
+        let mut cache = ImportedCache {
+            store,
+            layers: HashMap::new(),
+            records: HashMap::new(),
         };
-        let config = store.read_small(&config.digest, CONFIG_LIMIT).await?;
-        let (records, foreign) = remote::parse(&config).map_err(|e| e.to_string())?;
+        match parse_top(&bytes)? {
+            Some(CacheParts { config, layers }) => {
+                let config = cache.store.read_small(&config.digest, CONFIG_LIMIT).await?;
+                let (records, foreign) = remote::parse(&config).map_err(|e| e.to_string())?;
+                cache.add(records, foreign, layers);
+            }
+            None => cache.read_inline(&bytes).await?,
+        }
+        Ok(cache)
+    }
+
+    fn add(
+        &mut self,
+        records: Vec<ImportedRecord>,
+        foreign: usize,
+        layers: HashMap<String, Descriptor>,
+    ) {
         if foreign > 0 {
             tracing::info!(
                 foreign,
                 "the imported cache holds records of another builder, which nodekitd never hits"
             );
         }
-        Ok(ImportedCache {
-            store,
-            layers,
-            records: records
-                .into_iter()
-                .map(|found| (found.record.key, found))
-                .collect(),
-        })
+        self.layers.extend(layers);
+        self.records
+            .extend(records.into_iter().map(|found| (found.record.key, found)));
+    }
+
+    /// An image's inline caches: its manifest's, or each of its index's manifests'.
+    async fn read_inline(&mut self, top: &[u8]) -> Result<(), String> {
+        let manifests = match inline::manifests_of(top)? {
+            Some(manifests) => {
+                let mut read = Vec::new();
+                for digest in manifests {
+                    read.push(self.store.read_small(&digest, MANIFEST_LIMIT).await?);
+                }
+                read
+            }
+            None => vec![top.to_vec()],
+        };
+        for manifest in manifests {
+            let Some(image) = inline::ImageManifest::parse(&manifest)? else {
+                continue;
+            };
+            let config = self.store.read_small(&image.config, CONFIG_LIMIT).await?;
+            if let Some((records, layers)) = image.inline_records(&config)? {
+                self.add(records, 0, layers);
+            }
+        }
+        if self.records.is_empty() {
+            return Err("the image holds no inline cache of nodekitd's".into());
+        }
+        Ok(())
     }
 
     /// Whether the cache offers every one of `keys`.

@@ -9,6 +9,7 @@ pub mod collect;
 pub mod export;
 pub mod image;
 pub mod import;
+mod inline;
 mod lazy;
 pub mod options;
 pub mod target;
@@ -78,6 +79,20 @@ impl BuildCache {
         keys.sort();
         keys.dedup();
         keys
+    }
+
+    /// The results the build reached whose layers are the bottom of `layers` (a result's),
+    /// each with how many layers it is: what an inline cache of that result carries.
+    pub fn bottoms_of(&self, layers: &[String]) -> Vec<(CacheKey, usize)> {
+        let used = self.used.lock();
+        let mut found: Vec<(CacheKey, usize)> = used
+            .iter()
+            .filter(|(_, bottom)| layers.starts_with(bottom))
+            .map(|(key, bottom)| (*key, bottom.len()))
+            .collect();
+        found.sort();
+        found.dedup();
+        found
     }
 
     /// Adds the imports a request names; one that cannot be read as an import is reported
