@@ -377,6 +377,7 @@ impl Solver {
         let index = self.index.as_ref()?;
         let keys: Vec<CacheKey> = (0..outputs as u32).map(|i| key.for_output(i)).collect();
         let context = ImportContext {
+            worker: &self.worker,
             sessions: &self.sessions,
             session_id: &ctx.session_id,
             job: &ctx.job,

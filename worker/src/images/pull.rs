@@ -59,7 +59,7 @@ pub(super) async fn pull(
 }
 
 /// The registry itself is asked with the reference as written; a mirror with its own host.
-fn endpoint_reference(endpoint: &Endpoint, reference: &Reference) -> Reference {
+pub(super) fn endpoint_reference(endpoint: &Endpoint, reference: &Reference) -> Reference {
     if endpoint.mirror {
         endpoint.reference(reference)
     } else {
@@ -172,7 +172,7 @@ fn layer_digests(layers: &[OciDescriptor]) -> Vec<String> {
 }
 
 /// The tag or digest to ask a registry's manifest endpoint for.
-fn manifest_reference(reference: &Reference) -> String {
+pub(super) fn manifest_reference(reference: &Reference) -> String {
     match (reference.digest(), reference.tag()) {
         (Some(digest), _) => digest.to_string(),
         (None, Some(tag)) => tag.to_string(),
@@ -181,7 +181,7 @@ fn manifest_reference(reference: &Reference) -> String {
 }
 
 /// One repository of one endpoint, with the credentials for it and the words its errors use.
-struct Fetcher {
+pub(super) struct Fetcher {
     registry: Distribution,
     repository: String,
     reference: Reference,
@@ -189,7 +189,11 @@ struct Fetcher {
 }
 
 impl Fetcher {
-    fn new(endpoint: &Endpoint, reference: &Reference, found: Found) -> WorkerResult<Fetcher> {
+    pub(super) fn new(
+        endpoint: &Endpoint,
+        reference: &Reference,
+        found: Found,
+    ) -> WorkerResult<Fetcher> {
         let registry = Distribution::new(
             auth_host(&endpoint.host),
             &endpoint.transport,
@@ -205,7 +209,7 @@ impl Fetcher {
     }
 
     /// A manifest (by tag or digest), checked against the digest asked for.
-    async fn manifest(&self, tag_or_digest: &str) -> WorkerResult<(Vec<u8>, String)> {
+    pub(super) async fn manifest(&self, tag_or_digest: &str) -> WorkerResult<(Vec<u8>, String)> {
         let bytes = self
             .registry
             .manifest(
@@ -227,7 +231,7 @@ impl Fetcher {
         Ok((bytes, digest))
     }
 
-    async fn blob(&self, digest: &str) -> WorkerResult<Vec<u8>> {
+    pub(super) async fn blob(&self, digest: &str) -> WorkerResult<Vec<u8>> {
         self.registry
             .blob(&self.repository, digest)
             .await
@@ -235,7 +239,7 @@ impl Fetcher {
     }
 
     /// Streams a layer into the content store unless it is there already.
-    async fn fetch_layer(
+    pub(super) async fn fetch_layer(
         &self,
         worker: &Worker,
         ctx: &CallContext,

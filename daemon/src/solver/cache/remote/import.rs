@@ -8,7 +8,7 @@ use cachestore::remote::{self, ImportedRecord};
 use cachestore::CacheKey;
 
 use super::image::{inline, parse_top, CacheParts};
-use super::target::CacheStore;
+use super::source::CacheSource;
 use crate::worker::Descriptor;
 
 /// The largest manifest read (as buildkitd).
@@ -18,7 +18,7 @@ const CONFIG_LIMIT: u64 = 64 << 20;
 
 /// A cache imported for a build: where it is, and what it offers.
 pub struct ImportedCache {
-    pub store: CacheStore,
+    pub source: CacheSource,
     pub layers: HashMap<String, Descriptor>,
     pub records: HashMap<CacheKey, ImportedRecord>,
 }
@@ -26,16 +26,16 @@ pub struct ImportedCache {
 impl ImportedCache {
     /// Reads the manifest `top` of `store` and the cache config it names, or, for an image,
     /// the inline cache in its config (each platform's, for an index).
-    pub async fn read(store: CacheStore, top: &str) -> Result<ImportedCache, String> {
-        let bytes = store.read_small(top, MANIFEST_LIMIT).await?;
+    pub async fn read(source: CacheSource, top: &str) -> Result<ImportedCache, String> {
+        let bytes = source.manifest(top, MANIFEST_LIMIT).await?;
         let mut cache = ImportedCache {
-            store,
+            source,
             layers: HashMap::new(),
             records: HashMap::new(),
         };
         match parse_top(&bytes)? {
             Some(CacheParts { config, layers }) => {
-                let config = cache.store.read_small(&config.digest, CONFIG_LIMIT).await?;
+                let config = cache.source.config(&config.digest, CONFIG_LIMIT).await?;
                 let (records, foreign) = remote::parse(&config).map_err(|e| e.to_string())?;
                 cache.add(records, foreign, layers);
             }
@@ -67,7 +67,7 @@ impl ImportedCache {
             Some(manifests) => {
                 let mut read = Vec::new();
                 for digest in manifests {
-                    read.push(self.store.read_small(&digest, MANIFEST_LIMIT).await?);
+                    read.push(self.source.manifest(&digest, MANIFEST_LIMIT).await?);
                 }
                 read
             }
@@ -77,7 +77,7 @@ impl ImportedCache {
             let Some(image) = inline::ImageManifest::parse(&manifest)? else {
                 continue;
             };
-            let config = self.store.read_small(&image.config, CONFIG_LIMIT).await?;
+            let config = self.source.config(&image.config, CONFIG_LIMIT).await?;
             if let Some((records, layers)) = image.inline_records(&config)? {
                 self.add(records, 0, layers);
             }

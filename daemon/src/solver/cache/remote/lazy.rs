@@ -185,7 +185,7 @@ impl CacheIndex {
                 .await
                 .map_err(|e| e.to_string())?;
             if size != Some(blob.size.max(0) as u64) {
-                cache.store.fetch_into(worker, lease, blob).await?;
+                cache.source.fetch_into(worker, lease, blob).await?;
             }
         }
         Ok(())

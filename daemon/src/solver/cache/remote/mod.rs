@@ -12,6 +12,7 @@ pub mod import;
 mod inline;
 mod lazy;
 pub mod options;
+pub mod source;
 pub mod target;
 
 use std::sync::Arc;
@@ -23,12 +24,14 @@ use tokio::sync::OnceCell;
 
 use self::import::ImportedCache;
 use self::options::{ImportSource, Mode};
-use self::target::CacheStore;
+use self::source::CacheSource;
 use super::index::CacheIndex;
 use crate::session::content::SessionContentStore;
-use crate::session::SessionManager;
+use crate::session::{SessionCredentials, SessionManager};
 use crate::solver::job::Job;
 use crate::solver::result::{Layer, Ref};
+use crate::worker::images::{normalize_reference, RegistryReader};
+use crate::worker::Worker;
 
 /// One build's side of the remote cache.
 #[derive(Default)]
@@ -49,7 +52,8 @@ struct PendingImport {
 
 /// What reading an import needs of the build.
 pub struct ImportContext<'a> {
-    pub sessions: &'a SessionManager,
+    pub worker: &'a Worker,
+    pub sessions: &'a Arc<SessionManager>,
     pub session_id: &'a str,
     pub job: &'a Job,
 }
@@ -178,11 +182,18 @@ impl PendingImport {
                     .map_err(|_| "local cache importer requires session".to_string())?;
                 let store =
                     SessionContentStore::new(session.channel.clone(), &format!("local:{src}"));
-                ImportedCache::read(CacheStore::Local(store), digest).await
+                ImportedCache::read(CacheSource::Local(store), digest).await
             }
-            ImportSource::Registry { reference, .. } => Err(format!(
-                "importing a cache from a registry ({reference}) is not supported by nodekitd yet"
-            )),
+            ImportSource::Registry { reference } => {
+                let reference = normalize_reference(reference).map_err(|e| e.to_string())?;
+                let credentials =
+                    SessionCredentials::new(context.sessions.clone(), context.session_id);
+                let reader = RegistryReader::open(context.worker, &reference, &credentials)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let top = reader.top.1.clone();
+                ImportedCache::read(CacheSource::Registry(reader), &top).await
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use nodekit_proto::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExportTarget {
     /// A registry reference (normalized, `:latest` when it has no tag or digest).
-    Registry { reference: String, insecure: bool },
+    Registry { reference: String },
     /// A directory of the client's, through its session (`local:<dest>`).
     Local { dest: String },
     /// Into the config of the image the build exports.
@@ -65,7 +65,6 @@ pub struct CacheExport {
 pub enum ImportSource {
     Registry {
         reference: String,
-        insecure: bool,
     },
     /// The client resolved `digest` from its directory's index.json.
     Local {
@@ -139,7 +138,6 @@ fn export(kind: &str, attrs: &BTreeMap<String, String>) -> Result<CacheExport, S
     let target = match kind {
         "registry" => ExportTarget::Registry {
             reference: registry_reference(attrs)?,
-            insecure: flag(attrs, "registry.insecure", false)?,
         },
         "local" => ExportTarget::Local {
             dest: attrs
@@ -228,7 +226,6 @@ fn import(kind: &str, attrs: &BTreeMap<String, String>) -> Result<ImportSource, 
     match kind {
         "registry" => Ok(ImportSource::Registry {
             reference: registry_reference(attrs)?,
-            insecure: flag(attrs, "registry.insecure", false)?,
         }),
         "local" => {
             let digest = attrs.get("digest").filter(|d| !d.is_empty());
@@ -249,8 +246,15 @@ fn import(kind: &str, attrs: &BTreeMap<String, String>) -> Result<ImportSource, 
     }
 }
 
+/// `registry.insecure=true` replaces the daemon's settings for the registry in buildkitd; here
+/// a registry's transport is the daemon's registry configuration's alone.
+const INSECURE_REFUSED: &str = "registry.insecure=true is not supported by nodekitd: configure the registry as plain HTTP or insecure in nodekitd's registry settings ([registry.\"host\"] http/insecure, or containerd's hosts.toml)";
+
 /// `ref`, normalized as buildkitd does (`docker.io/library/`, `:latest` without a tag).
 fn registry_reference(attrs: &BTreeMap<String, String>) -> Result<String, String> {
+    if flag(attrs, "registry.insecure", false)? {
+        return Err(INSECURE_REFUSED.into());
+    }
     let reference = attrs
         .get("ref")
         .filter(|r| !r.is_empty())

@@ -1,5 +1,5 @@
-//! Where a cache export's blobs and manifest go, and where an import reads them from: a
-//! directory of the client's, through its session's content store (`type=local`).
+//! Where a cache export's blobs and manifest go: a directory of the client's, through its
+//! session's content store (`type=local`).
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::session::content::SessionContentStore;
-use crate::worker::{Descriptor, Lease, Worker};
+use crate::worker::{Descriptor, Worker};
 
 /// Chunks in flight between containerd and the place a blob goes.
 const CHUNKS_IN_FLIGHT: usize = 4;
@@ -64,58 +64,8 @@ impl CacheStore {
                 .map_err(status_text),
         }
     }
-
-    /// A whole small blob (a manifest, a config) of at most `limit` bytes.
-    pub async fn read_small(&self, digest: &str, limit: u64) -> Result<Vec<u8>, String> {
-        match self {
-            CacheStore::Local(store) => {
-                let size = store
-                    .size(digest)
-                    .await
-                    .map_err(status_text)?
-                    .ok_or_else(|| format!("{digest} is not in the cache's directory"))?;
-                if size > limit {
-                    return Err(format!("blob {digest} is too large ({size} bytes)"));
-                }
-                let (chunks, mut received) = mpsc::channel(CHUNKS_IN_FLIGHT);
-                let reading = store.read(digest, chunks);
-                let collecting = async {
-                    let mut bytes = Vec::with_capacity(size as usize);
-                    while let Some(chunk) = received.recv().await {
-                        bytes.extend_from_slice(&chunk);
-                    }
-                    bytes
-                };
-                let (read, bytes) = tokio::join!(reading, collecting);
-                read.map_err(status_text)?;
-                Ok(bytes)
-            }
-        }
-    }
-
-    /// Copies `blob` from this store into containerd's content store, under `lease`.
-    pub async fn fetch_into(
-        &self,
-        worker: &Worker,
-        lease: &Lease,
-        blob: &Descriptor,
-    ) -> Result<(), String> {
-        match self {
-            CacheStore::Local(store) => {
-                let (chunks, received) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
-                let reading = store.read(&blob.digest, chunks);
-                let data = ReceiverStream::new(received).map(Ok::<_, std::io::Error>);
-                let writing =
-                    worker.write_blob_from(lease, &blob.digest, blob.size.max(0) as u64, data);
-                let (read, written) = tokio::join!(reading, writing);
-                // The writer's error says more when both failed (the reader stops when it goes).
-                written.map_err(|e| format!("writing {} into containerd: {e}", blob.digest))?;
-                read.map_err(status_text)
-            }
-        }
-    }
 }
 
-fn status_text(status: tonic::Status) -> String {
+pub(super) fn status_text(status: tonic::Status) -> String {
     status.message().to_string()
 }

@@ -73,10 +73,7 @@ impl ImageManifest {
 
     /// The records the image config keeps inline, with the layers (by digest, annotated with
     /// their diff IDs); None when it keeps none or its layers are not its config's.
-    pub fn inline_records(
-        &self,
-        config: &[u8],
-    ) -> Result<Option<InlineRecords>, String> {
+    pub fn inline_records(&self, config: &[u8]) -> Result<Option<InlineRecords>, String> {
         let parsed: ImageConfig = serde_json::from_slice(config)
             .map_err(|e| format!("an image config that is not JSON: {e}"))?;
         let diff_ids = parsed.rootfs.map(|r| r.diff_ids).unwrap_or_default();
