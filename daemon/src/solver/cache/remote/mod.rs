@@ -192,7 +192,7 @@ impl PendingImport {
                     .await
                     .map_err(|e| e.to_string())?;
                 let top = reader.top.1.clone();
-                ImportedCache::read(CacheSource::Registry(reader), &top).await
+                ImportedCache::read(CacheSource::Registry(Box::new(reader)), &top).await
             }
         }
     }

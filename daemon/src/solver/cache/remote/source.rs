@@ -17,7 +17,7 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 pub enum CacheSource {
     /// The client's directory (`local:<dir>`).
     Local(SessionContentStore),
-    Registry(RegistryReader),
+    Registry(Box<RegistryReader>),
 }
 
 impl CacheSource {
