@@ -152,7 +152,7 @@ fn config_record_of(
     record: &Record,
     index: &HashMap<CacheKey, i64>,
 ) -> Result<CacheRecord, String> {
-    let stored = record.encode().map_err(|e| e.to_string())?;
+    let stored = portable(record).encode().map_err(|e| e.to_string())?;
     // Only parents exported beside it: BuildKit refuses an input without links.
     let inputs = record
         .parents
@@ -356,6 +356,19 @@ fn imported(
         record: record_of,
         chain,
     }))
+}
+
+/// The record as it travels: what only this node knows (its snapshot, lease and use) left
+/// out, so the same record is the same bytes from every node (an inline cache is part of the
+/// image, whose digest must not depend on the node that exported it).
+fn portable(record: &Record) -> Record {
+    Record {
+        snapshot: String::new(),
+        lease: String::new(),
+        last_used_ms: 0,
+        hit_count: 0,
+        ..record.clone()
+    }
 }
 
 /// Milliseconds since the epoch as RFC 3339 in UTC (BuildKit writes Go's RFC3339Nano).

@@ -39,6 +39,11 @@ fn step_errors(built: &Built) -> Vec<(String, String)> {
 
 /// Node A exports its cache with `export`; node B imports it with `import` and runs nothing.
 async fn cache_travels(name: &str, export: &str, import: &str) {
+    cache_travels_with(name, export, import, None).await
+}
+
+/// [`cache_travels`], node A's image named `pushed` and pushed (an inline cache's way).
+async fn cache_travels_with(name: &str, export: &str, import: &str, pushed: Option<&str>) {
     let env = TestEnv::get();
     let nonce = unique();
     let dir = context(&six_steps(&env.registry_image), &[("a.txt", &nonce)]);
@@ -51,16 +56,36 @@ async fn cache_travels(name: &str, export: &str, import: &str) {
     let a = node(&format!("{name}-a"), &ns_a).await;
     let b = node(&format!("{name}-b"), &ns_b).await;
 
-    let built_a = build_with_cache(&a, dir.path(), Some(&image), &[export.into()], &[]).await;
+    let built_a = match pushed {
+        Some(pushed) => {
+            build_dockerfile_with(&a, dir.path(), &[], None, |request| {
+                request.exporter = Some(("image".into(), push_attrs(pushed)));
+                request.cache_exports = vec![entry(export)];
+            })
+            .await
+        }
+        None => build_with_cache(&a, dir.path(), Some(&image), &[export.into()], &[]).await,
+    };
     let response = built_a.result.as_ref().expect("node A's build");
     assert!(
-        response.contains_key("cache.manifest"),
+        pushed.is_some() || response.contains_key("cache.manifest"),
         "{response:?} {:?}",
         step_errors(&built_a)
     );
     let digest_a = response["containerimage.digest"].clone();
 
-    let built_b = build_with_cache(&b, dir.path(), Some(&image), &[], &[import.into()]).await;
+    let built_b = match pushed {
+        // Built as A built it: the same image, pushed with its inline cache.
+        Some(pushed) => {
+            build_dockerfile_with(&b, dir.path(), &[], None, |request| {
+                request.exporter = Some(("image".into(), push_attrs(pushed)));
+                request.cache_exports = vec![entry(export)];
+                request.cache_imports = vec![entry(import)];
+            })
+            .await
+        }
+        None => build_with_cache(&b, dir.path(), Some(&image), &[], &[import.into()]).await,
+    };
     let response = built_b.result.as_ref().expect("node B's build");
     assert_eq!(
         built_b.ran(),
@@ -85,6 +110,39 @@ async fn cache_travels(name: &str, export: &str, import: &str) {
     );
     remove_node(a, &ns_a).await;
     remove_node(b, &ns_b).await;
+}
+
+fn push_attrs(name: &str) -> std::collections::BTreeMap<String, String> {
+    [("name", name), ("push", "true")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_registry_cache_carries_the_cache_to_another_node() {
+    let env = TestEnv::get();
+    let reference = format!("{}/nodekit/cache-{}:max", env.registry, unique());
+    cache_travels(
+        "registry-cache",
+        &format!("type=registry,ref={reference},mode=max"),
+        &format!("type=registry,ref={reference}"),
+    )
+    .await;
+}
+
+/// The image carries its own cache: node B imports it from the pushed image.
+#[tokio::test]
+async fn an_inline_cache_carries_the_cache_to_another_node() {
+    let env = TestEnv::get();
+    let reference = format!("{}/nodekit/inline-{}:1", env.registry, unique());
+    cache_travels_with(
+        "inline-cache",
+        "type=inline",
+        &format!("type=registry,ref={reference}"),
+        Some(&reference),
+    )
+    .await;
 }
 
 #[tokio::test]

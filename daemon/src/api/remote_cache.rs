@@ -10,11 +10,13 @@ use nodekit_proto::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry};
 use crate::exporter::image::PlatformResult;
 use crate::gateway::ReturnedResult;
 use crate::session::content::SessionContentStore;
+use crate::session::SessionCredentials;
 use crate::solver::cache::remote::export::{step_name, ExportRun, CACHE_MANIFEST_KEY};
 use crate::solver::cache::remote::options::{self, CacheExport, ExportTarget};
 use crate::solver::cache::remote::target::CacheStore;
 use crate::solver::result::Layer;
 use crate::solver::{SolveContext, SolveError, Solver};
+use crate::worker::images::{normalize_reference, Pusher};
 
 /// The imports `cache` names, the pre-v0.11 registry references among them.
 pub fn register_imports(ctx: &SolveContext, cache: Option<&CacheOptions>) {
@@ -134,12 +136,23 @@ async fn export_one(
                 &format!("local:{dest}"),
             ))
         }
-        other => {
-            return Err(format!(
-                "cache export type={} is not supported by nodekitd yet",
-                other.kind()
-            ))
+        ExportTarget::Registry { reference } => {
+            let parsed = normalize_reference(reference).map_err(|e| e.to_string())?;
+            let credentials = SessionCredentials::new(solver.sessions.clone(), &ctx.session_id);
+            let pusher = Pusher::new(&solver.worker, &parsed, &credentials)
+                .await
+                .map_err(|e| e.to_string())?;
+            let tag = parsed
+                .digest()
+                .or(parsed.tag())
+                .unwrap_or("latest")
+                .to_string();
+            CacheStore::Registry {
+                pusher: Box::new(pusher),
+                tag,
+            }
         }
+        ExportTarget::Inline => return Ok(None),
     };
     let lease = ctx.lease().await.map_err(|e| e.to_string())?;
     let run = ExportRun {

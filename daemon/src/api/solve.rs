@@ -10,10 +10,12 @@ use tonic::Status;
 use tracing::Instrument;
 
 use super::{remote_cache, ApiState};
-use crate::exporter::image::ImageExport;
+use crate::exporter::image::{Exported, ImageExport};
 use crate::exporter::platforms::platform_results;
+use crate::exporter::push::push_image;
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
+use crate::session::SessionCredentials;
 use crate::solver::cache::remote::options::{CacheExport, ExportTarget};
 use crate::solver::{SolveContext, SolveError, Solver};
 
@@ -258,10 +260,26 @@ async fn export_result(
         },
         Err(error) => Err(error),
     };
+    let exported = match exported {
+        Ok(exported) if export.push => push(solver, ctx, export, exported).await,
+        other => other.map(|e| e.response),
+    };
     ctx.job
         .progress
         .end_step(step, exported.as_ref().err().map(ToString::to_string));
     exported
+}
+
+/// Sends the stored image to the registry of each of its names.
+async fn push(
+    solver: &Solver,
+    ctx: &SolveContext,
+    export: &ImageExport,
+    exported: Exported,
+) -> Result<BTreeMap<String, String>, SolveError> {
+    let credentials = SessionCredentials::new(solver.sessions.clone(), &ctx.session_id);
+    push_image(&solver.worker, &credentials, &export.names, &exported.top).await?;
+    Ok(exported.response)
 }
 
 pub(super) fn to_status(error: SolveError) -> Status {

@@ -15,14 +15,8 @@ pub fn refuse_unsupported(request: &SolveRequest) -> Result<(), Status> {
         )))
     };
     if let Some(cache) = &request.cache {
-        // Read as buildkitd reads them first: a bad request fails with buildkitd's words.
-        let exports = options::exports(cache).map_err(Status::invalid_argument)?;
-        if let Some(export) = exports.iter().find(|e| !is_implemented(&e.target)) {
-            return refuse(format!(
-                "cache export (--export-cache type={})",
-                export.target.kind()
-            ));
-        }
+        // Read as buildkitd reads them: a bad request fails with buildkitd's words.
+        options::exports(cache).map_err(Status::invalid_argument)?;
     }
     if request
         .source_policy
@@ -41,14 +35,6 @@ pub fn refuse_unsupported(request: &SolveRequest) -> Result<(), Status> {
     Ok(())
 }
 
-/// The cache exports nodekitd writes so far.
-fn is_implemented(target: &options::ExportTarget) -> bool {
-    matches!(
-        target,
-        options::ExportTarget::Local { .. } | options::ExportTarget::Inline
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,25 +45,6 @@ mod tests {
             r#type: kind.into(),
             attrs: Default::default(),
         }
-    }
-
-    #[test]
-    fn cache_exports_not_written_yet_are_refused_naming_the_flag_and_type() {
-        let request = SolveRequest {
-            cache: Some(CacheOptions {
-                exports: vec![CacheOptionsEntry {
-                    r#type: "registry".into(),
-                    attrs: [("ref".to_string(), "example.com/c".to_string())].into(),
-                }],
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let error = refuse_unsupported(&request).unwrap_err();
-        assert!(
-            error.message().contains("--export-cache type=registry"),
-            "{error}"
-        );
     }
 
     #[test]

@@ -27,6 +27,12 @@ pub struct PlatformResult {
     pub inline_cache: Option<String>,
 }
 
+/// What an export wrote: the exporter response and the image's top descriptor.
+pub struct Exported {
+    pub response: BTreeMap<String, String>,
+    pub top: Descriptor,
+}
+
 /// The exporter's options, from `--output type=image,...` attributes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageExport {
@@ -34,6 +40,8 @@ pub struct ImageExport {
     pub names: Vec<String>,
     pub compression: Compression,
     pub format: ManifestFormat,
+    /// `push=true`: sent to the registry of each name once stored.
+    pub push: bool,
 }
 
 impl ImageExport {
@@ -52,8 +60,10 @@ impl ImageExport {
                     .map_err(|e| SolveError::InvalidDefinition(format!("image exporter: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let push = matches!(attrs.get("push").map(String::as_str), Some("true" | "1"));
         // Layers that never leave the node are not worth compressing: nodekit's default.
         let compression = match attrs.get("compression").map(String::as_str) {
+            None if push => Compression::Gzip,
             None => Compression::Uncompressed,
             Some(text) => Compression::parse(text).ok_or_else(|| {
                 SolveError::InvalidDefinition(format!(
@@ -65,10 +75,16 @@ impl ImageExport {
             Some("false") => ManifestFormat::Docker,
             _ => ManifestFormat::Oci,
         };
+        if push && names.is_empty() {
+            return Err(SolveError::InvalidDefinition(
+                "image exporter: push=true needs a name to push to".into(),
+            ));
+        }
         Ok(ImageExport {
             names,
             compression,
             format,
+            push,
         })
     }
 
@@ -78,7 +94,7 @@ impl ImageExport {
         worker: &Worker,
         lease: &Lease,
         part: &PlatformResult,
-    ) -> Result<BTreeMap<String, String>, SolveError> {
+    ) -> Result<Exported, SolveError> {
         let written = self
             .write_manifest(worker, lease, part, &self.names)
             .await?;
@@ -87,7 +103,10 @@ impl ImageExport {
             "containerimage.config.digest".to_string(),
             written.config_digest.clone(),
         );
-        Ok(response)
+        Ok(Exported {
+            response,
+            top: written.manifest,
+        })
     }
 
     /// Writes one manifest per platform and an image index over them under the image's names.
@@ -98,7 +117,7 @@ impl ImageExport {
         worker: &Worker,
         lease: &Lease,
         parts: &[PlatformResult],
-    ) -> Result<BTreeMap<String, String>, SolveError> {
+    ) -> Result<Exported, SolveError> {
         let mut entries = Vec::with_capacity(parts.len());
         for part in parts {
             let written = self.write_manifest(worker, lease, part, &[]).await?;
@@ -111,7 +130,10 @@ impl ImageExport {
             .write_index(lease, &self.names, &entries, self.format)
             .await
             .map_err(|e| SolveError::worker("exporting the image index", e))?;
-        Ok(self.response(&index))
+        Ok(Exported {
+            response: self.response(&index),
+            top: index,
+        })
     }
 
     async fn write_manifest(
@@ -254,7 +276,8 @@ fn refuse_unsupported_attr(key: &str, value: &str) -> Result<(), SolveError> {
         "name" | "compression" | "oci-mediatypes" => false,
         // Deprecated and without effect upstream too.
         "buildinfo" | "buildinfo-attrs" => false,
-        "push" | "push-by-digest" | "insecure" | "registry.insecure" | "name-canonical"
+        "push" => false,
+        "push-by-digest" | "insecure" | "registry.insecure" | "name-canonical"
         | "oci-artifact" | "force-compression" | "rewrite-timestamp" => is_true(),
         "store" | "unpack" => !matches!(value, "" | "true" | "1"),
         "dangling-name-prefix" | "compression-level" | "source-date-epoch" => !value.is_empty(),
@@ -280,7 +303,7 @@ mod tests {
     #[test]
     fn attributes_nodekitd_does_not_implement_are_refused_by_name() {
         for (key, value) in [
-            ("push", "true"),
+            ("push-by-digest", "true"),
             ("store", "false"),
             ("unpack", "false"),
             ("annotation.org.opencontainers.image.title", "x"),

@@ -3,3 +3,4 @@
 
 pub mod image;
 pub mod platforms;
+pub mod push;

@@ -9,12 +9,14 @@ use std::path::PathBuf;
 use base64::Engine;
 use bytes::Bytes;
 use futures::{Stream, TryStreamExt};
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
-use reqwest::{Response, StatusCode};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::credentials::Credentials;
+
+mod push;
 
 /// How one registry endpoint is reached.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -119,9 +121,26 @@ impl Distribution {
         repository: &str,
         accept: Option<&str>,
     ) -> Result<Response, DistributionError> {
-        let response = self.send(url, accept).await?;
+        let call = Call {
+            accept,
+            ..Call::new(Method::GET, url)
+        };
+        let response = self.request(&call, repository, Access::Pull).await?;
+        checked(url, response).await
+    }
+
+    /// Sends `call` with the authorization earned so far; a 401 is answered once (with the
+    /// challenge's scope, or `access` to the repository) and the call sent again. The
+    /// response's status is the caller's to read.
+    async fn request(
+        &self,
+        call: &Call<'_>,
+        repository: &str,
+        access: Access,
+    ) -> Result<Response, DistributionError> {
+        let response = self.send(call).await?;
         if response.status() != StatusCode::UNAUTHORIZED {
-            return checked(url, response).await;
+            return Ok(response);
         }
         let challenge = response
             .headers()
@@ -129,24 +148,37 @@ impl Distribution {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
             .ok_or(DistributionError::Unauthorized)?;
-        let answer = self.answer(&challenge, repository).await?;
+        let answer = self.answer(&challenge, repository, access).await?;
         *self.authorization.lock().await = Some(answer);
-        let response = self.send(url, accept).await?;
+        let response = self.send(call).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             return Err(DistributionError::Unauthorized);
         }
-        checked(url, response).await
+        Ok(response)
     }
 
-    async fn send(&self, url: &str, accept: Option<&str>) -> Result<Response, DistributionError> {
-        let mut request = self.http.get(url);
-        if let Some(accept) = accept {
+    async fn send(&self, call: &Call<'_>) -> Result<Response, DistributionError> {
+        let mut request = self.authorized(call.method.clone(), &call.url).await;
+        if let Some(accept) = call.accept {
             request = request.header(ACCEPT, accept);
         }
-        if let Some(authorization) = self.authorization.lock().await.clone() {
-            request = request.header(AUTHORIZATION, authorization);
+        if let Some(content_type) = call.content_type {
+            request = request.header(CONTENT_TYPE, content_type);
+        }
+        if let Some(body) = &call.body {
+            request = request.body(body.clone());
         }
         request.send().await.map_err(transport)
+    }
+
+    /// A request builder carrying the authorization earned so far (for a streamed body, which
+    /// cannot be sent twice: earn it with an earlier call first).
+    async fn authorized(&self, method: Method, url: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, url);
+        match self.authorization.lock().await.clone() {
+            Some(authorization) => request.header(AUTHORIZATION, authorization),
+            None => request,
+        }
     }
 
     /// The Authorization header a challenge asks for.
@@ -154,6 +186,7 @@ impl Distribution {
         &self,
         challenge: &str,
         repository: &str,
+        access: Access,
     ) -> Result<HeaderValue, DistributionError> {
         match parse_challenge(challenge) {
             Some(Challenge::Basic) => {
@@ -168,7 +201,7 @@ impl Distribution {
                 service,
                 scope,
             }) => {
-                let scope = scope.unwrap_or_else(|| format!("repository:{repository}:pull"));
+                let scope = scope.unwrap_or_else(|| access.scope(repository));
                 let token = self.token(&realm, service.as_deref(), &scope).await?;
                 header(&format!("Bearer {token}"))
             }
@@ -247,6 +280,43 @@ impl Distribution {
             return Err(DistributionError::Unauthorized);
         }
         token_of(realm, response).await
+    }
+}
+
+/// What a request needs of a repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    Pull,
+    Push,
+}
+
+impl Access {
+    fn scope(self, repository: &str) -> String {
+        match self {
+            Access::Pull => format!("repository:{repository}:pull"),
+            Access::Push => format!("repository:{repository}:pull,push"),
+        }
+    }
+}
+
+/// A request that can be sent again after a challenge was answered.
+struct Call<'a> {
+    method: Method,
+    url: String,
+    accept: Option<&'a str>,
+    content_type: Option<&'a str>,
+    body: Option<Bytes>,
+}
+
+impl Call<'_> {
+    fn new(method: Method, url: &str) -> Self {
+        Call {
+            method,
+            url: url.to_string(),
+            accept: None,
+            content_type: None,
+            body: None,
+        }
     }
 }
 

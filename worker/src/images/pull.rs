@@ -306,7 +306,7 @@ pub async fn fetch_blob(
     result
 }
 
-fn unauthorized(reference: &Reference, found: &Found) -> WorkerError {
+pub(super) fn unauthorized(reference: &Reference, found: &Found) -> WorkerError {
     let host = auth_host(reference.resolve_registry());
     let reason = match &found.credentials {
         None => found.from.clone(),
@@ -324,7 +324,7 @@ fn unauthorized(reference: &Reference, found: &Found) -> WorkerError {
     }
 }
 
-fn registry_error(reference: &Reference, error: &DistributionError) -> WorkerError {
+pub(super) fn registry_error(reference: &Reference, error: &DistributionError) -> WorkerError {
     WorkerError::Registry {
         reference: reference.whole(),
         reason: error.to_string(),

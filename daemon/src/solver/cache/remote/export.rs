@@ -72,24 +72,32 @@ impl ExportRun<'_> {
         let worker = self.index.worker();
         for layer in &image.layers {
             let started = SystemTime::now();
-            if !store.has(layer).await? {
-                store
-                    .put_from(worker, layer)
-                    .await
-                    .map_err(|e| format!("error writing layer blob: {e}"))?;
-            }
+            store
+                .put_from(worker, layer)
+                .await
+                .map_err(|e| format!("error writing layer blob: {e}"))?;
             self.status(&format!("writing layer {}", layer.digest), started);
         }
         let started = SystemTime::now();
         store
-            .put_bytes(&image.config_descriptor, image.config.clone())
+            .put_bytes(
+                worker,
+                self.lease,
+                &image.config_descriptor,
+                image.config.clone(),
+            )
             .await
             .map_err(|e| format!("error writing config blob: {e}"))?;
         let config = &image.config_descriptor.digest;
         self.status(&format!("writing config {config}"), started);
         let started = SystemTime::now();
         store
-            .put_manifest(&image.descriptor, image.manifest.clone())
+            .put_manifest(
+                worker,
+                self.lease,
+                &image.descriptor,
+                image.manifest.clone(),
+            )
             .await
             .map_err(|e| format!("error writing manifest blob: {e}"))?;
         let kind = match image.descriptor.media_type.as_str() {
