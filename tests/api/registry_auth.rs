@@ -57,3 +57,71 @@ async fn nodekitds_own_docker_config_serves_a_client_without_credentials() {
     daemon.stop().await;
     remove_image(&reference);
 }
+
+/// `push=true` to a registry with basic auth: refused naming the registry without the client's
+/// credentials, sent with them; skopeo then reads the image (its layers gzip-compressed) back.
+#[tokio::test]
+async fn a_push_uses_the_clients_credentials() {
+    let registry = AuthRegistry::start("push-auth", "carol", "pw");
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = TestDaemon::start("registry-push").await;
+    let target = format!("{}/team/pushed:1", registry.host);
+    let nonce = std::process::id();
+    let state = crate::helpers::busybox()
+        .run(["sh", "-c", &format!("echo {nonce} > /pushed")])
+        .root();
+    let request = |docker_config| nodekit::build::BuildRequest {
+        definition: Some(crate::helpers::definition(&state)),
+        exporter: Some((
+            "image".into(),
+            [("name", target.as_str()), ("push", "true")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )),
+        services: nodekit::session::SessionServices {
+            docker_config,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+
+    let (result, _) = run_build(&daemon, request(None)).await;
+    let error = result.unwrap_err();
+    assert!(
+        error.contains(&format!("pushing {target}")) && error.contains("unauthorized (401)"),
+        "{error}"
+    );
+
+    let right = registry.docker_config(&dir.path().join("config.json"), "pw");
+    let (result, _) = run_build(&daemon, request(Some(right))).await;
+    let digest = result.unwrap()["containerimage.digest"].clone();
+    let inspect = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            "carol:pw",
+        ])
+        .arg(format!("docker://{target}"))
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(
+        nodekitd::oci::sha256_digest(&inspect.stdout),
+        digest,
+        "the pushed manifest is the stored one"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert!(layers
+        .iter()
+        .all(|l| l["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"));
+    daemon.stop().await;
+    remove_image(&target);
+}

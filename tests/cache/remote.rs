@@ -197,3 +197,36 @@ async fn an_unreadable_import_fails_its_step_not_the_build() {
     assert_eq!(built.ran().len(), 1);
     remove_node(daemon, &namespace).await;
 }
+
+/// An export that cannot be written fails the build naming the registry, unless the export
+/// says `ignore-error=true`: then its step shows the error and the build succeeds.
+#[tokio::test]
+async fn a_failed_export_fails_the_build_unless_its_errors_are_ignored() {
+    let env = TestEnv::get();
+    let nonce = unique();
+    let dir = context(
+        &format!("FROM {}\nRUN echo {nonce}\n", env.registry_image),
+        &[],
+    );
+    let namespace = format!("nk-export-down-{nonce}");
+    let daemon = node("export-down", &namespace).await;
+    // Nothing listens on port 1.
+    let down = "type=registry,ref=127.0.0.1:1/nodekit/cache:down";
+    let built = build_with_cache(&daemon, dir.path(), None, &[down.into()], &[]).await;
+    let error = built.result.expect_err("the export fails the build");
+    assert!(
+        error.contains("exporting cache to registry") && error.contains("127.0.0.1:1"),
+        "{error}"
+    );
+    let ignored = format!("{down},ignore-error=true");
+    let built = build_with_cache(&daemon, dir.path(), None, &[ignored], &[]).await;
+    let response = built.result.as_ref().expect("the build succeeds");
+    assert!(!response.contains_key("cache.manifest"));
+    let errors = step_errors(&built);
+    let (_, error) = errors
+        .iter()
+        .find(|(name, _)| name == "exporting cache to registry")
+        .expect("the export's step");
+    assert!(error.contains("127.0.0.1:1"), "{error}");
+    remove_node(daemon, &namespace).await;
+}

@@ -206,3 +206,57 @@ fn diff_ids(result: &Ref) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> CacheKey {
+        CacheKey::from_bytes([n; 32])
+    }
+
+    fn layers(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    /// A builder stage (b1, b2) and the final stage (f1, f2 on the base) it copies from.
+    fn multi_stage() -> BuildCache {
+        let cache = BuildCache::default();
+        cache.used.lock().extend([
+            (key(1), layers(&["base", "b1"])),
+            (key(2), layers(&["base", "b1", "b2"])),
+            (key(3), layers(&["base", "f1"])),
+            (key(4), layers(&["base", "f1", "f2"])),
+            (key(4), layers(&["base", "f1", "f2"])),
+        ]);
+        cache
+    }
+
+    #[test]
+    fn min_exports_the_records_of_the_results_layers_and_max_every_one() {
+        let cache = multi_stage();
+        let last = [layers(&["base", "f1", "f2"])];
+        assert_eq!(cache.keys(Mode::Min, &last), [key(3), key(4)]);
+        assert_eq!(
+            cache.keys(Mode::Max, &last),
+            [key(1), key(2), key(3), key(4)]
+        );
+        assert_eq!(cache.bottoms_of(&last[0]), [(key(3), 2), (key(4), 3)]);
+    }
+
+    #[test]
+    fn an_import_is_added_once_per_place() {
+        let cache = BuildCache::default();
+        let registry = || ImportSource::Registry {
+            reference: "r.example/c:1".into(),
+        };
+        cache.add_import(registry());
+        cache.add_import(registry());
+        cache.add_import(ImportSource::Local {
+            src: "/c".into(),
+            digest: "sha256:aa".into(),
+        });
+        let ids: Vec<String> = cache.imports.lock().iter().map(|i| i.id.clone()).collect();
+        assert_eq!(ids, ["r.example/c:1", "local:/c@sha256:aa"]);
+    }
+}
