@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The cache between two nodes through a bundle: export and import throughput of a ~1 GiB cache
-# (against the disk's own copy rate), and node B's first build with the imported cache as a
-# fraction of a cold build. Two release nodekitd on the test containerd, each with its own root
-# and containerd namespace (two nodes in all but the machine), driven by the nodekit CLI.
+# The cache between two nodes, through a bundle (`nodekit cache export | import`) and through a
+# registry (`--export-cache` / `--import-cache type=registry`, the loopback test registry):
+# export and import throughput of a ~1 GiB cache (against the disk's own copy rate), and node
+# B's first build with the imported cache as a fraction of a cold build. Two release nodekitd on
+# the test containerd, each with its own root and containerd namespace (two nodes in all but
+# the machine), driven by the nodekit CLI.
 #
-#   bash bench/cache-bundle.sh [RUNS]
+#   bash bench/cache-between-nodes.sh [RUNS]
 #
 # NODEKITD=/path/to/nodekitd and NODEKIT=/path/to/nodekit measure those binaries instead of
 # building the release ones. Prints medians (ms, MB/s).
@@ -40,9 +42,23 @@ cleanup() {
 		ctr -a "$NODEKIT_TEST_CONTAINERD_SOCK" namespaces rm "$ns" >/dev/null 2>&1 ||
 			echo "cache-bundle: namespace $ns is left with something" >&2
 	done
+	remove_registry_caches
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# The rounds' caches out of the test registry: their manifests deleted, their blobs collected.
+remove_registry_caches() {
+	local n repo digest
+	for n in $(seq 1 "${ROUND:-0}"); do
+		repo=http://$NODEKIT_TEST_REGISTRY/v2/nodekit-bench/cache-$SUFFIX-$n/manifests
+		digest=$(curl -sfI -H "Accept: application/vnd.oci.image.manifest.v1+json" "$repo/1" |
+			awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }' | tr -d '\r') || continue
+		[[ -n $digest ]] && curl -sf -X DELETE "$repo/$digest" >/dev/null || true
+	done
+	# Nothing else writes to the test registry meanwhile.
+	docker-registry garbage-collect "$NODEKIT_TESTENV/registry/config.yml" >/dev/null 2>&1 || true
+}
 
 millis() { date +%s%3N; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
@@ -75,7 +91,9 @@ DOCKERFILE
 }
 
 build() {
-	nk "$1" build --frontend dockerfile.v0 --local "context=$WORK/ctx" --local "dockerfile=$WORK/ctx" >/dev/null 2>&1
+	local node=$1
+	shift
+	nk "$node" build --frontend dockerfile.v0 --local "context=$WORK/ctx" --local "dockerfile=$WORK/ctx" "$@" >/dev/null 2>&1
 }
 
 timed() {
@@ -104,6 +122,23 @@ one_round() {
 	settle
 	echo "imported-build $(timed build b)"
 	echo "copy $(copy_rate_once)"
+	registry_round
+}
+
+# A's (cached) build exporting its cache to a repository of its own each round (so every
+# layer is uploaded; the first round compresses them too, later ones send the kept copies),
+# then B's first build importing it (lazily: the layers come as the steps are reached).
+ROUND=0
+registry_round() {
+	ROUND=$((ROUND + 1))
+	local ref=$NODEKIT_TEST_REGISTRY/nodekit-bench/cache-$SUFFIX-$ROUND:1
+	nk b prune --all >/dev/null
+	settle
+	local export
+	export=$(timed build a --export-cache "type=registry,ref=$ref,mode=max")
+	if ((ROUND == 1)); then echo "registry-first-export $export"; else echo "registry-export $export"; fi
+	settle
+	echo "registry-imported-build $(timed build b --import-cache "type=registry,ref=$ref")"
 }
 
 make_context
@@ -121,3 +156,6 @@ echo "bundle.export.MBps $(rate "$cache_bytes" "$(of export)")"
 echo "bundle.import.MBps $(rate "$cache_bytes" "$(of import)")"
 echo "bundle.disk-copy.MBps $(rate "$bytes" "$(of copy)")"
 awk -v i="$(of imported-build)" -v c="$(of cold)" 'BEGIN { printf "bundle.imported-build.fraction-of-cold %.2f\n", i / c }'
+for what in registry-first-export registry-export registry-imported-build; do echo "$what.ms $(of "$what")"; done
+echo "registry.export.MBps $(rate "$cache_bytes" "$(of registry-export)")"
+awk -v i="$(of registry-imported-build)" -v c="$(of cold)" 'BEGIN { printf "registry.imported-build.fraction-of-cold %.2f\n", i / c }'
