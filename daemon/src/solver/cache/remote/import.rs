@@ -35,6 +35,12 @@ impl ImportedCache {
         };
         match parse_top(&bytes)? {
             Some(CacheParts { config, layers }) => {
+                if config.size.max(0) as u64 > CONFIG_LIMIT {
+                    return Err(format!(
+                        "the cache config {} is too large ({} bytes)",
+                        config.digest, config.size
+                    ));
+                }
                 let config = cache.source.config(&config.digest, CONFIG_LIMIT).await?;
                 let (records, foreign) = remote::parse(&config).map_err(|e| e.to_string())?;
                 cache.add(records, foreign, layers);
