@@ -21,17 +21,18 @@ use crate::connect::{self, Target};
 /// Bytes per message sent to the daemon.
 const CHUNK: usize = 1 << 20;
 
-/// Exports the records `filters` select (all when empty) to `output` (stdout for None or `-`).
+/// Exports the records `request` selects (its filters, its build; all when empty) to `output`
+/// (stdout for None or `-`).
 /// A file is written under a temporary name and renamed when complete, so a failed export
 /// never leaves a partial bundle under the name asked for.
 pub async fn export(
     target: &Target,
-    filters: Vec<String>,
+    request: ExportRequest,
     output: Option<&Path>,
 ) -> anyhow::Result<ExportSummary> {
     let channel = connect::open(target).await?;
     let mut stream = CacheBundleClient::new(channel)
-        .export(ExportRequest { filters })
+        .export(request)
         .await?
         .into_inner();
     let file = output.filter(|p| *p != Path::new("-"));

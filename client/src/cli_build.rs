@@ -40,6 +40,9 @@ pub struct BuildArgs {
     /// Cache import, e.g. type=local,src=DIR or type=registry,ref=REF; repeatable.
     #[arg(long = "import-cache")]
     import_cache: Vec<String>,
+    /// Write the build's reference to FILE (for `nodekit cache export --build`), as buildctl.
+    #[arg(long = "ref-file", value_name = "FILE")]
+    ref_file: Option<PathBuf>,
 }
 
 pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::Result<()> {
@@ -62,13 +65,17 @@ pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::
             content_stores: Default::default(),
         },
         exporter: args.output.as_deref().map(exporter).transpose()?,
-        build_ref: String::new(),
+        build_ref: nodekit::session::random_id(),
         entitlements: args.allow.clone(),
         cache_exports: cache_entries(&args.export_cache)?,
         cache_imports: cache_entries(&args.import_cache)?,
     };
     if request.definition.is_none() && request.frontend.is_none() {
         bail!("give --llb FILE or --frontend NAME");
+    }
+    if let Some(path) = &args.ref_file {
+        std::fs::write(path, &request.build_ref)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let channel = nodekit::connect::open(target).await?;
     let mut printer = PlainProgress::default();

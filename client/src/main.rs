@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use nodekit_proto::nodekit::cache::v1::ExportRequest;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
@@ -77,6 +78,10 @@ enum CacheCommand {
         /// (`type==regular`, `description~=RUN`); repeat for any of several.
         #[arg(long = "filter", value_name = "FILTER")]
         filters: Vec<String>,
+        /// Export only the records build REF used (one of the daemon's recent builds; `nodekit
+        /// build --ref-file` and `buildctl build --ref-file` write a build's reference).
+        #[arg(long = "build", value_name = "REF")]
+        build: Option<String>,
         /// The bundle file (`-`: standard output, the default).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
@@ -144,8 +149,16 @@ impl Cli {
 
 async fn cache(target: &Target, command: CacheCommand) -> anyhow::Result<ExitCode> {
     match command {
-        CacheCommand::Export { filters, output } => {
-            let summary = nodekit::cache::export(target, filters, output.as_deref()).await?;
+        CacheCommand::Export {
+            filters,
+            build,
+            output,
+        } => {
+            let request = ExportRequest {
+                filters,
+                build_ref: build.unwrap_or_default(),
+            };
+            let summary = nodekit::cache::export(target, request, output.as_deref()).await?;
             eprintln!(
                 "exported {} records and {} blobs",
                 summary.records, summary.blobs

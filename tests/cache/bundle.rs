@@ -58,7 +58,7 @@ async fn a_bundle_carries_the_cache_to_another_node() {
     let digest_a = built_a.result.expect("node A's build")["containerimage.digest"].clone();
     let bundle = tempfile::tempdir().unwrap();
     let path = bundle.path().join("cache.bundle");
-    let exported = nodekit::cache::export(&target(&a), Vec::new(), Some(&path))
+    let exported = nodekit::cache::export(&target(&a), Default::default(), Some(&path))
         .await
         .expect("the export");
     assert!(exported.skipped.is_empty(), "{:?}", exported.skipped);
@@ -190,10 +190,77 @@ async fn an_export_the_client_abandons_leaves_nothing() {
 
     let bundle = tempfile::tempdir().unwrap();
     let path = bundle.path().join("again.bundle");
-    let again = nodekit::cache::export(&target(&daemon), Vec::new(), Some(&path))
+    let again = nodekit::cache::export(&target(&daemon), Default::default(), Some(&path))
         .await
         .expect("the next export");
     assert_eq!((again.records, again.skipped.len()), (1, 0));
     assert!(std::fs::metadata(&path).unwrap().len() > 32 << 20);
     remove_node(daemon, &namespace).await;
+}
+
+/// `nodekit cache export --build REF`: the records one build used, none of another's; the
+/// other node then builds that one all cached. An unknown build is refused by name.
+#[tokio::test]
+async fn one_builds_records_travel_alone() {
+    use nodekit_proto::nodekit::cache::v1::ExportRequest;
+
+    let env = TestEnv::get();
+    let nonce = unique();
+    let (ns_a, ns_b) = (format!("nk-one-a-{nonce}"), format!("nk-one-b-{nonce}"));
+    let a = node("one-build-a", &ns_a).await;
+    let b = node("one-build-b", &ns_b).await;
+    let wanted = context(
+        &format!(
+            "FROM {}\nRUN echo wanted {nonce} > /w\nRUN cat /w > /w2\n",
+            env.registry_image
+        ),
+        &[],
+    );
+    let other = context(
+        &format!("FROM {}\nRUN echo other {nonce} > /o\n", env.registry_image),
+        &[],
+    );
+    let wanted_ref = format!("wanted-{nonce}");
+    crate::common::build_dockerfile_with(&a, wanted.path(), &[], None, |request| {
+        request.build_ref = wanted_ref.clone()
+    })
+    .await
+    .result
+    .expect("the wanted build");
+    build_dockerfile(&a, other.path(), &[], None)
+        .await
+        .result
+        .expect("the other build");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.bundle");
+    let request = |build_ref: &str| ExportRequest {
+        build_ref: build_ref.to_string(),
+        ..Default::default()
+    };
+    let unknown = nodekit::cache::export(&target(&a), request("nosuch"), Some(&path)).await;
+    let message = format!("{:#}", unknown.expect_err("an unknown build"));
+    assert!(message.contains("no recent build nosuch"), "{message}");
+    let exported = nodekit::cache::export(&target(&a), request(&wanted_ref), Some(&path))
+        .await
+        .expect("the export");
+    assert_eq!(
+        exported.records, 2,
+        "the wanted build's two steps: {exported:?}"
+    );
+
+    nodekit::cache::import(&target(&b), Some(&path))
+        .await
+        .expect("the import");
+    let built = build_dockerfile(&b, wanted.path(), &[], None).await;
+    built.result.as_ref().expect("B's build");
+    assert_eq!(built.ran(), Vec::<String>::new(), "cached on B");
+    let ran = build_dockerfile(&b, other.path(), &[], None).await.ran();
+    assert_eq!(
+        ran.len(),
+        1,
+        "the other build's step was not carried: {ran:?}"
+    );
+    remove_node(a, &ns_a).await;
+    remove_node(b, &ns_b).await;
 }

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::ApiState;
 use crate::solver::cache::index::CacheIndex;
-use crate::solver::cache::ImportFailure;
+use crate::solver::cache::{ImportFailure, Selection};
 
 pub struct CacheBundleService {
     state: Arc<ApiState>,
@@ -43,7 +43,20 @@ impl CacheBundle for CacheBundleService {
         request: Request<ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
         let index = self.index()?;
-        let filters = request.into_inner().filters;
+        let request = request.into_inner();
+        let keys = match request.build_ref.as_str() {
+            "" => None,
+            id => Some(self.state.jobs.recent.keys_of(id).ok_or_else(|| {
+                Status::not_found(format!(
+                    "no recent build {id}: nodekitd remembers the records of its last {} builds since it started",
+                    crate::solver::recent::KEPT
+                ))
+            })?),
+        };
+        let selection = Selection {
+            filters: request.filters,
+            keys,
+        };
         let (messages, stream) = mpsc::channel(4);
         tokio::spawn(async move {
             let (data, mut received) = mpsc::channel(4);
@@ -58,7 +71,7 @@ impl CacheBundle for CacheBundleService {
                     }
                 }
             };
-            let (exported, ()) = tokio::join!(index.export_bundle(filters, data), forward);
+            let (exported, ()) = tokio::join!(index.export_bundle(selection, data), forward);
             let last = match exported {
                 Ok(summary) => Ok(ExportMessage {
                     message: Some(Message::Summary(ExportSummary {

@@ -16,7 +16,7 @@ use crate::exporter::push::push_image;
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
 use crate::session::SessionCredentials;
-use crate::solver::cache::remote::options::{CacheExport, ExportTarget};
+use crate::solver::cache::remote::options::{CacheExport, ExportTarget, Mode};
 use crate::solver::{SolveContext, SolveError, Solver};
 
 /// How long `Status` waits for its build to start (upstream waits the same).
@@ -120,6 +120,8 @@ async fn solve_in_span(
         }
         Err(error) => Err(error),
     };
+    let used = ctx.remote_cache.keys(Mode::Max, &[]);
+    state.jobs.recent.remember(&request.r#ref, used);
     drop(clear_on_drop);
     // The build's lease goes in the background (shutdown waits for it): the client has its
     // answer without waiting for containerd to delete it.

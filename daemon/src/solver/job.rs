@@ -19,6 +19,8 @@ pub struct Job {
 pub struct Jobs {
     jobs: WaitMap<Arc<Job>>,
     running: std::sync::atomic::AtomicUsize,
+    /// The cache records finished builds used.
+    pub recent: super::recent::RecentBuilds,
 }
 
 impl Jobs {

@@ -11,6 +11,7 @@ pub mod job;
 mod local_sources;
 mod ops;
 pub mod progress;
+pub mod recent;
 pub mod result;
 mod sharing;
 

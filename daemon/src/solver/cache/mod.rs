@@ -11,7 +11,7 @@ pub mod remote;
 mod selection;
 mod stored;
 
-pub use bundle::{ExportSummary, ImportFailure, ImportSummary};
+pub use bundle::{ExportSummary, ImportFailure, ImportSummary, Selection};
 pub use cachestore::metrics::OpKind;
 pub use cachestore::CacheKey;
 use futures::future::BoxFuture;

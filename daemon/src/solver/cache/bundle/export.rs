@@ -30,6 +30,13 @@ pub struct ExportSummary {
     pub skipped: Vec<String>,
 }
 
+/// A parsed [`Selection`].
+struct Selected {
+    filters: Filters,
+    /// Sorted.
+    keys: Option<Vec<CacheKey>>,
+}
+
 /// What the writing thread is handed, in bundle order.
 enum Item {
     /// A blob's header, then its bytes as they are read from containerd.
@@ -37,15 +44,30 @@ enum Item {
     Record(Box<Record>),
 }
 
+/// Which records an export carries.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// `du`'s filters (every record when empty).
+    pub filters: Vec<String>,
+    /// Only these records (one build's), when given.
+    pub keys: Option<Vec<CacheKey>>,
+}
+
 impl CacheIndex {
-    /// Writes the records `filters` select (every record when empty) and their blobs as one
-    /// bundle into `sink`.
+    /// Writes the records `selection` selects and their blobs as one bundle into `sink`.
     pub async fn export_bundle(
         &self,
-        filters: Vec<String>,
+        selection: Selection,
         sink: mpsc::Sender<Bytes>,
     ) -> Result<ExportSummary, String> {
-        let filters = Filters::parse(&filters).map_err(|e| e.to_string())?;
+        let filters = Filters::parse(&selection.filters).map_err(|e| e.to_string())?;
+        let selected = Selected {
+            filters,
+            keys: selection.keys.map(|mut keys| {
+                keys.sort();
+                keys
+            }),
+        };
         let lease = self
             .worker()
             .lease("cache-export")
@@ -54,7 +76,7 @@ impl CacheIndex {
         let (items, received) = mpsc::channel(1);
         let producer = format!("nodekitd {}", env!("CARGO_PKG_VERSION"));
         let writer = tokio::task::spawn_blocking(move || write_bundle(received, sink, &producer));
-        let sent = self.send_items(&filters, &lease, items).await;
+        let sent = self.send_items(&selected, &lease, items).await;
         let written = writer
             .await
             .map_err(|e| format!("the bundle writer failed: {e}"))?;
@@ -73,17 +95,15 @@ impl CacheIndex {
     /// The next page of records after `after` that `filters` select (empty: no more).
     async fn next_selected(
         &self,
-        filters: &Filters,
+        selected: &Selected,
         after: &mut Option<CacheKey>,
     ) -> Result<Vec<Record>, String> {
+        let filters = &selected.filters;
         loop {
-            let store = self.store().clone();
-            let from = *after;
-            let page =
-                tokio::task::spawn_blocking(move || store.records_after(from.as_ref(), PAGE))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
+            let page = match &selected.keys {
+                None => self.page_after(*after).await?,
+                Some(keys) => self.page_of(keys, *after)?,
+            };
             let Some(last) = page.last() else {
                 return Ok(Vec::new());
             };
@@ -104,11 +124,36 @@ impl CacheIndex {
         }
     }
 
+    /// The index's next page of records after `after`.
+    async fn page_after(&self, after: Option<CacheKey>) -> Result<Vec<Record>, String> {
+        let store = self.store().clone();
+        tokio::task::spawn_blocking(move || store.records_after(after.as_ref(), PAGE))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
+    /// The next page of the records under `keys` (sorted) after `after`, of those the index
+    /// has.
+    fn page_of(&self, keys: &[CacheKey], after: Option<CacheKey>) -> Result<Vec<Record>, String> {
+        let start = after.map_or(0, |after| keys.partition_point(|k| *k <= after));
+        let mut page = Vec::new();
+        for key in &keys[start..] {
+            if let Some(record) = self.store().get(key).map_err(|e| e.to_string())? {
+                page.push(record);
+                if page.len() == PAGE {
+                    break;
+                }
+            }
+        }
+        Ok(page)
+    }
+
     /// Hands each record to the writer after its blobs; stops at the first failure to read
     /// a blob that was announced (the bundle cannot be completed then).
     async fn send_items(
         &self,
-        filters: &Filters,
+        selected: &Selected,
         lease: &Lease,
         items: mpsc::Sender<Item>,
     ) -> Result<ExportSummary, String> {
@@ -116,7 +161,7 @@ impl CacheIndex {
         let mut sent: HashSet<String> = HashSet::new();
         let mut after = None;
         loop {
-            let page = self.next_selected(filters, &mut after).await?;
+            let page = self.next_selected(selected, &mut after).await?;
             if page.is_empty() {
                 break;
             }

@@ -18,7 +18,7 @@ use std::io::{self, Read, Write};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-pub use export::ExportSummary;
+pub use export::{ExportSummary, Selection};
 pub use import::{ImportFailure, ImportSummary};
 
 /// Bytes per chunk handed between the blocking side and the async side.
