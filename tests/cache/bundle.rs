@@ -7,7 +7,10 @@ use std::path::Path;
 use nodekit_test_support::{ctr, TestDaemon, TestEnv};
 
 use crate::common::{build_dockerfile, context, unique};
-use crate::nodes::{node, regular_keys, remove_node, six_steps, target, two_thousand_files};
+use crate::nodes::{
+    change_a_txt, node, regular_keys, remove_node, six_steps, target, two_thousand_files,
+    AFTER_CHANGE,
+};
 use crate::usage::disk_usage;
 
 /// The same step keyed on two daemons that share nothing but containerd (roots, worker IDs,
@@ -93,16 +96,10 @@ async fn a_bundle_carries_the_cache_to_another_node() {
         "{again:?}"
     );
 
-    std::fs::write(dir.path().join("a.txt"), "changed\n").unwrap();
+    change_a_txt(dir.path());
     let changed = build_dockerfile(&b, dir.path(), &[], None).await;
     changed.result.as_ref().expect("the changed build");
-    assert_eq!(
-        changed.ran(),
-        [
-            "[5/6] COPY a.txt /a.txt",
-            "[6/6] RUN cat /a.txt /count > /out"
-        ],
-    );
+    assert_eq!(changed.ran(), AFTER_CHANGE);
     remove_node(a, &ns_a).await;
     remove_node(b, &ns_b).await;
 }

@@ -23,6 +23,17 @@ RUN cat /a.txt /count > /out
     )
 }
 
+/// Changes the one file of [`six_steps`]'s context that its last two steps read.
+pub fn change_a_txt(dir: &Path) {
+    std::fs::write(dir.join("a.txt"), "changed\n").unwrap();
+}
+
+/// What runs again after [`change_a_txt`]: only the steps that read the file.
+pub const AFTER_CHANGE: [&str; 2] = [
+    "[5/6] COPY a.txt /a.txt",
+    "[6/6] RUN cat /a.txt /count > /out",
+];
+
 pub fn two_thousand_files(dir: &Path) {
     let files = dir.join("files");
     for n in 0..2_000 {

@@ -8,7 +8,7 @@ use nodekit::build::CacheEntry;
 use nodekit_test_support::{TestDaemon, TestEnv};
 
 use crate::common::{build_dockerfile_with, context, unique, Built};
-use crate::nodes::{node, remove_node, six_steps, two_thousand_files};
+use crate::nodes::{change_a_txt, node, remove_node, six_steps, two_thousand_files, AFTER_CHANGE};
 
 fn entry(text: &str) -> CacheEntry {
     CacheEntry::parse(text).expect("a cache entry")
@@ -98,16 +98,10 @@ async fn cache_travels_with(name: &str, export: &str, import: &str, pushed: Opti
         "the same image"
     );
 
-    std::fs::write(dir.path().join("a.txt"), "changed\n").unwrap();
+    change_a_txt(dir.path());
     let changed = build_with_cache(&b, dir.path(), None, &[], &[import.into()]).await;
     changed.result.as_ref().expect("the changed build");
-    assert_eq!(
-        changed.ran(),
-        [
-            "[5/6] COPY a.txt /a.txt",
-            "[6/6] RUN cat /a.txt /count > /out"
-        ],
-    );
+    assert_eq!(changed.ran(), AFTER_CHANGE);
     remove_node(a, &ns_a).await;
     remove_node(b, &ns_b).await;
 }

@@ -174,6 +174,50 @@ impl CacheIndex {
         Some(image)
     }
 
+    /// A record's stored result and its layers (its base image rebuilt from the content
+    /// store); the error says why it cannot be had.
+    pub(super) async fn stored_layers(
+        &self,
+        record: &Record,
+    ) -> Result<(StoredRef, Vec<Layer>), &'static str> {
+        let stored = StoredRef::decode(&record.payload)
+            .ok_or("its result was recorded by an older nodekitd")?;
+        let base = match &stored.base {
+            Some(base) => Some(
+                self.base(base)
+                    .await
+                    .ok_or("its base image is no longer in containerd's content store")?,
+            ),
+            None => None,
+        };
+        let layers = stored
+            .layers_on(base.as_deref())
+            .ok_or("its layers do not decode")?;
+        Ok((stored, layers))
+    }
+
+    /// Holds blob `digest` by `lease` first, then sizes it (None: not in the content store).
+    /// In that order: a blob found present may be garbage already (a prune meanwhile released
+    /// its record's lease, or an earlier import failed), collected at any moment.
+    pub(super) async fn hold_and_size(
+        &self,
+        lease: &crate::worker::Lease,
+        digest: &str,
+    ) -> Result<Option<u64>, String> {
+        let held = CacheResources {
+            snapshot: None,
+            blobs: vec![digest.to_string()],
+        };
+        self.worker
+            .add_to_lease(lease.id(), &held)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.worker
+            .blob_size(digest)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     fn hold(&self, key: CacheKey) -> Arc<CacheHold> {
         *self.in_use.lock().entry(key).or_default() += 1;
         let in_use = self.in_use.clone();

@@ -10,7 +10,6 @@ use tokio::sync::mpsc;
 
 use super::ChunkWriter;
 use crate::solver::cache::index::{now_ms, CacheIndex};
-use crate::solver::cache::stored::StoredRef;
 use crate::solver::result::Layer;
 use crate::worker::cache_leases::CacheResources;
 use crate::worker::Lease;
@@ -219,19 +218,7 @@ impl CacheIndex {
     /// The blobs `record`'s result needs, each in the content store (a step's layer is
     /// written there from its snapshot under `lease` if nothing wrote it yet).
     async fn blobs_of(&self, record: &Record, lease: &Lease) -> Result<Vec<BlobHeader>, String> {
-        let stored = StoredRef::decode(&record.payload)
-            .ok_or("its result was recorded by an older nodekitd")?;
-        let base = match &stored.base {
-            Some(base) => Some(
-                self.base(base)
-                    .await
-                    .ok_or("its base image is no longer in containerd's content store")?,
-            ),
-            None => None,
-        };
-        let layers = stored
-            .layers_on(base.as_deref())
-            .ok_or("its layers do not decode")?;
+        let (stored, layers) = self.stored_layers(record).await?;
         for layer in &layers {
             if let Layer::Built(built) = layer {
                 self.worker()

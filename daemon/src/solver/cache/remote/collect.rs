@@ -9,9 +9,7 @@ use cachestore::{CacheKey, Record};
 
 use crate::oci;
 use crate::solver::cache::index::CacheIndex;
-use crate::solver::cache::stored::StoredRef;
 use crate::solver::result::Layer;
-use crate::worker::cache_leases::CacheResources;
 use crate::worker::{Compression, Descriptor, Lease};
 
 /// The annotation naming a layer blob's uncompressed digest (its diff ID).
@@ -68,19 +66,7 @@ impl CacheIndex {
         lease: &Lease,
         compressed: &mut Compressed,
     ) -> Result<Vec<Descriptor>, String> {
-        let stored = StoredRef::decode(&record.payload)
-            .ok_or("its result was recorded by an older nodekitd")?;
-        let base = match &stored.base {
-            Some(base) => Some(
-                self.base(base)
-                    .await
-                    .ok_or("its base image is no longer in containerd's content store")?,
-            ),
-            None => None,
-        };
-        let layers = stored
-            .layers_on(base.as_deref())
-            .ok_or("its layers do not decode")?;
+        let (_, layers) = self.stored_layers(record).await?;
         let mut chain = Vec::with_capacity(layers.len());
         for layer in &layers {
             let blob = match compressed.get(layer.diff_id()) {
@@ -117,21 +103,7 @@ impl CacheIndex {
             }
             Layer::Image(_) => layer.to_blob().blob,
         };
-        // Held before it is looked for: a prune meanwhile may release the record's own lease.
-        let held = CacheResources {
-            snapshot: None,
-            blobs: vec![blob.digest.clone()],
-        };
-        worker
-            .add_to_lease(lease.id(), &held)
-            .await
-            .map_err(|e| e.to_string())?;
-        if worker
-            .blob_size(&blob.digest)
-            .await
-            .map_err(|e| e.to_string())?
-            .is_none()
-        {
+        if self.hold_and_size(lease, &blob.digest).await?.is_none() {
             return Err(format!(
                 "its layer {} is no longer in containerd's content store",
                 blob.digest

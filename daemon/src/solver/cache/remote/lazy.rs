@@ -172,18 +172,7 @@ impl CacheIndex {
         }
         for layer in &blobs[have..] {
             let blob = &layer.blob;
-            let held = crate::worker::cache_leases::CacheResources {
-                snapshot: None,
-                blobs: vec![blob.digest.clone()],
-            };
-            worker
-                .add_to_lease(lease.id(), &held)
-                .await
-                .map_err(|e| e.to_string())?;
-            let size = worker
-                .blob_size(&blob.digest)
-                .await
-                .map_err(|e| e.to_string())?;
+            let size = self.hold_and_size(lease, &blob.digest).await?;
             if size != Some(blob.size.max(0) as u64) {
                 cache.source.fetch_into(worker, lease, blob).await?;
             }

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use cachestore::remote::{self, ImportedRecord, INLINE_KEY};
 use serde::Deserialize;
 
-use super::WireDescriptor;
+use super::TopObject;
 use crate::solver::cache::remote::collect::UNCOMPRESSED;
 use crate::worker::Descriptor;
 
@@ -19,16 +19,6 @@ pub type InlineRecords = (Vec<ImportedRecord>, HashMap<String, Descriptor>);
 pub struct ImageManifest {
     pub config: String,
     pub layers: Vec<Descriptor>,
-}
-
-#[derive(Deserialize)]
-struct Manifest {
-    #[serde(default)]
-    config: Option<WireDescriptor>,
-    #[serde(default)]
-    layers: Vec<WireDescriptor>,
-    #[serde(default)]
-    manifests: Vec<WireDescriptor>,
 }
 
 #[derive(Deserialize)]
@@ -47,7 +37,7 @@ struct RootFs {
 
 /// The manifests an index lists (None: `top` is not an index).
 pub fn manifests_of(top: &[u8]) -> Result<Option<Vec<String>>, String> {
-    let parsed: Manifest = serde_json::from_slice(top).map_err(|e| e.to_string())?;
+    let parsed: TopObject = serde_json::from_slice(top).map_err(|e| e.to_string())?;
     if parsed.config.is_some() || parsed.manifests.is_empty() {
         return Ok(None);
     }
@@ -60,7 +50,7 @@ impl ImageManifest {
     /// The manifest's config and layers; None for one without layers (an attestation's too
     /// fails later, its layer count not being its config's).
     pub fn parse(bytes: &[u8]) -> Result<Option<ImageManifest>, String> {
-        let parsed: Manifest = serde_json::from_slice(bytes)
+        let parsed: TopObject = serde_json::from_slice(bytes)
             .map_err(|e| format!("an image manifest that is not JSON: {e}"))?;
         match parsed.config {
             Some(config) if !parsed.layers.is_empty() => Ok(Some(ImageManifest {
