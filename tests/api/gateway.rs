@@ -201,3 +201,87 @@ async fn a_frontend_error_fails_the_build_with_its_message() {
     assert!(solved.unwrap_err().message().contains("frontend says no"));
     daemon.stop().await;
 }
+
+/// A client-side frontend's solve that names a cache import: the step comes from the cache (its
+/// random output is the exporting build's), not from a run.
+#[tokio::test]
+async fn a_frontends_solve_imports_the_cache_it_names() {
+    use nodekit::build::CacheEntry;
+    use nodekit_proto::moby::buildkit::v1::PruneRequest;
+
+    let daemon = TestDaemon::start("gateway-cache-import").await;
+    let env = TestEnv::get();
+    let nonce = rand::random::<u64>();
+    let state = busybox()
+        .run([
+            "sh",
+            "-c",
+            &format!("echo {nonce} > /n && head -c 8 /dev/urandom | od -An -tx1 > /random"),
+        ])
+        .root();
+    let image = format!("nodekit.test/api-gateway-cache:{nonce}");
+    let reference = format!("{}/nodekit/gateway-cache-{nonce}:1", env.registry);
+    let export = nodekit::build::BuildRequest {
+        definition: Some(definition(&state)),
+        exporter: crate::helpers::image_output(&image),
+        cache_exports: vec![CacheEntry::parse(&format!("type=registry,ref={reference}")).unwrap()],
+        ..Default::default()
+    };
+    let (result, _) = crate::helpers::run_build(&daemon, export).await;
+    assert!(result.unwrap().contains_key("cache.manifest"));
+    let random = run_in_image(&image, &["cat", "/random"]);
+    let mut control = ControlClient::new(daemon.channel().await);
+    let mut pruned = control
+        .prune(PruneRequest {
+            all: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while pruned.message().await.unwrap().is_some() {}
+
+    let channel = daemon.channel().await;
+    let session = ClientSession::start(channel.clone(), SessionServices::default())
+        .await
+        .unwrap();
+    let build = format!("gateway-cache-{nonce}");
+    let solve = SolveRequest {
+        r#ref: build.clone(),
+        session: session.id.clone(),
+        ..Default::default()
+    };
+    let frontend = async {
+        let mut bridge = LlbBridgeClient::new(channel.clone());
+        let solve = gw::SolveRequest {
+            definition: Some(definition(&state)),
+            cache_imports: vec![gw::CacheOptionsEntry {
+                r#type: "registry".into(),
+                attrs: [("ref".to_string(), reference.clone())].into(),
+            }],
+            allow_result_return: true,
+            ..Default::default()
+        };
+        let solved = bridge.solve(with_build(&build, solve)).await.unwrap();
+        let Some(GwResult::Ref(result)) = solved.into_inner().result.and_then(|r| r.result) else {
+            panic!("solve returned no ref");
+        };
+        let read = ReadFileRequest {
+            r#ref: result.id.clone(),
+            file_path: "/random".into(),
+            ..Default::default()
+        };
+        let data = bridge.read_file(with_build(&build, read)).await.unwrap();
+        let returned = ReturnRequest {
+            result: Some(gw::Result::default()),
+            error: None,
+        };
+        bridge.r#return(with_build(&build, returned)).await.unwrap();
+        String::from_utf8(data.into_inner().data).unwrap()
+    };
+    let (solved, read) = tokio::join!(control.solve(solve), frontend);
+    solved.unwrap();
+    assert_eq!(read, random, "the step came from the imported cache");
+    daemon.stop().await;
+    nodekit_test_support::ctr(env, &["images", "rm", &image]);
+}
