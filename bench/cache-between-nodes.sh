@@ -50,7 +50,7 @@ trap cleanup EXIT
 # The rounds' caches out of the test registry: their manifests deleted, their blobs collected.
 remove_registry_caches() {
 	local n repo digest
-	for n in $(seq 1 "${ROUND:-0}"); do
+	for n in $(seq 1 "${ROUND:-0}") $(seq 1 "${ROUND:-0}" | sed 's/$/-cpu/'); do
 		repo=http://$NODEKIT_TEST_REGISTRY/v2/nodekit-bench/cache-$SUFFIX-$n/manifests
 		digest=$(curl -sfI -H "Accept: application/vnd.oci.image.manifest.v1+json" "$repo/1" |
 			awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }' | tr -d '\r') || continue
@@ -90,10 +90,21 @@ RUN du -s /data > /size
 DOCKERFILE
 }
 
-build() {
-	local node=$1
-	shift
-	nk "$node" build --frontend dockerfile.v0 --local "context=$WORK/ctx" --local "dockerfile=$WORK/ctx" "$@" >/dev/null 2>&1
+build() { build_in "$WORK/ctx" "$@"; }
+
+# A step that costs CPU and leaves a small layer: what an import is for (a compiler, say).
+make_cpu_context() {
+	mkdir -p "$WORK/cpu"
+	cat >"$WORK/cpu/Dockerfile" <<DOCKERFILE
+FROM $NODEKIT_TEST_REGISTRY_IMAGE
+RUN i=0; while [ \$i -lt 3000000 ]; do i=\$((i + 1)); done; echo $SUFFIX \$i > /count
+DOCKERFILE
+}
+
+build_in() {
+	local dir=$1 node=$2
+	shift 2
+	nk "$node" build --frontend dockerfile.v0 --local "context=$dir" --local "dockerfile=$dir" "$@" >/dev/null 2>&1
 }
 
 timed() {
@@ -139,9 +150,23 @@ registry_round() {
 	if ((ROUND == 1)); then echo "registry-first-export $export"; else echo "registry-export $export"; fi
 	settle
 	echo "registry-imported-build $(timed build b --import-cache "type=registry,ref=$ref")"
+	cpu_round "$NODEKIT_TEST_REGISTRY/nodekit-bench/cache-$SUFFIX-$ROUND-cpu:1"
+}
+
+# The CPU-bound step: B's cold build against B's build importing A's cache of it.
+cpu_round() {
+	local ref=$1
+	nk b prune --all >/dev/null
+	settle
+	echo "cpu-cold $(timed build_in "$WORK/cpu" b)"
+	build_in "$WORK/cpu" a --export-cache "type=registry,ref=$ref,mode=max"
+	nk b prune --all >/dev/null
+	settle
+	echo "cpu-imported-build $(timed build_in "$WORK/cpu" b --import-cache "type=registry,ref=$ref")"
 }
 
 make_context
+make_cpu_context
 start_node a
 start_node b
 build a
@@ -159,3 +184,5 @@ awk -v i="$(of imported-build)" -v c="$(of cold)" 'BEGIN { printf "bundle.import
 for what in registry-first-export registry-export registry-imported-build; do echo "$what.ms $(of "$what")"; done
 echo "registry.export.MBps $(rate "$cache_bytes" "$(of registry-export)")"
 awk -v i="$(of registry-imported-build)" -v c="$(of cold)" 'BEGIN { printf "registry.imported-build.fraction-of-cold %.2f\n", i / c }'
+for what in cpu-cold cpu-imported-build; do echo "$what.ms $(of "$what")"; done
+awk -v i="$(of cpu-imported-build)" -v c="$(of cpu-cold)" 'BEGIN { printf "registry.cpu-step.imported-build.fraction-of-cold %.2f\n", i / c }'
