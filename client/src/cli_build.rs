@@ -28,9 +28,9 @@ pub struct BuildArgs {
     /// Secret id=ID,src=FILE or id=ID,env=VAR; repeatable.
     #[arg(long = "secret")]
     secrets: Vec<String>,
-    /// Exporter, e.g. type=image,name=example.com/app:1.
+    /// Exporter, e.g. type=image,name=example.com/app:1; repeatable.
     #[arg(long)]
-    output: Option<String>,
+    output: Vec<String>,
     /// Entitlement to ask for (security.insecure, network.host); repeatable.
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     allow: Vec<String>,
@@ -64,7 +64,11 @@ pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::
             // The local cache directories are added by the build.
             content_stores: Default::default(),
         },
-        exporter: args.output.as_deref().map(exporter).transpose()?,
+        exporters: args
+            .output
+            .iter()
+            .map(|o| exporter(o))
+            .collect::<anyhow::Result<_>>()?,
         build_ref: nodekit::session::random_id(),
         entitlements: args.allow.clone(),
         cache_exports: cache_entries(&args.export_cache)?,

@@ -18,7 +18,7 @@ async fn an_exec_result_is_exported_into_the_image_store_and_runs() {
         .root();
     let request = BuildRequest {
         definition: Some(definition(&state)),
-        exporter: image_output("nodekit.test/api-exec:1"),
+        exporters: image_output("nodekit.test/api-exec:1"),
         ..Default::default()
     };
     let (result, updates) = run_build(&daemon, request).await;
@@ -82,7 +82,7 @@ async fn independent_branches_and_file_ops_combine() {
     let state = a.file(nodekit_llb_builder::FileAction::new(copy).then(mkdir));
     let request = BuildRequest {
         definition: Some(definition(&state)),
-        exporter: image_output("nodekit.test/api-branches:1"),
+        exporters: image_output("nodekit.test/api-branches:1"),
         ..Default::default()
     };
     run_build(&daemon, request).await.0.unwrap();
@@ -109,7 +109,7 @@ async fn the_exporter_stores_several_names_with_zstd_layers() {
         .collect();
     let request = BuildRequest {
         definition: Some(definition(&state)),
-        exporter: Some(("image".into(), attrs)),
+        exporters: vec![("image".into(), attrs)],
         ..Default::default()
     };
     let response = run_build(&daemon, request).await.0.unwrap();
@@ -153,7 +153,7 @@ async fn merge_and_diff_stack_existing_layers() {
     let merged = nodekit_llb_builder::merge(&[with_a.clone(), only_b]);
     let request = BuildRequest {
         definition: Some(definition(&merged)),
-        exporter: image_output("nodekit.test/api-merge:1"),
+        exporters: image_output("nodekit.test/api-merge:1"),
         ..Default::default()
     };
     run_build(&daemon, request).await.0.unwrap();
@@ -173,7 +173,7 @@ async fn merge_and_diff_stack_existing_layers() {
     ]);
     let request = BuildRequest {
         definition: Some(definition(&onto_base)),
-        exporter: image_output("nodekit.test/api-diff:1"),
+        exporters: image_output("nodekit.test/api-diff:1"),
         ..Default::default()
     };
     run_build(&daemon, request).await.0.unwrap();

@@ -33,7 +33,7 @@ fn insecure_build(dir: &std::path::Path, image: &str, allow: &[&str]) -> BuildRe
             ]),
             ..Default::default()
         },
-        exporter: image_output(image),
+        exporters: image_output(image),
         entitlements: allow.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     }

@@ -61,7 +61,7 @@ async fn control_solve_naming_the_frontend_builds_a_dockerfile() {
         frontend: Some("dockerfile.v0".into()),
         frontend_attrs: options(),
         services: locals(dir.path()),
-        exporter: crate::helpers::image_output("nodekit.test/api-dockerfile:1"),
+        exporters: crate::helpers::image_output("nodekit.test/api-dockerfile:1"),
         ..Default::default()
     };
     run_build(&daemon, request).await.0.unwrap();
@@ -175,7 +175,7 @@ async fn image_resolve_mode_pull_asks_the_registry_even_when_the_store_has_the_n
     ));
     let request = BuildRequest {
         definition: Some(crate::helpers::definition(&marked)),
-        exporter: crate::helpers::image_output(&env.registry_image),
+        exporters: crate::helpers::image_output(&env.registry_image),
         ..Default::default()
     };
     run_build(&daemon, request).await.0.unwrap();
@@ -192,7 +192,7 @@ async fn image_resolve_mode_pull_asks_the_registry_even_when_the_store_has_the_n
                 ("image-resolve-mode".to_string(), mode.to_string()),
             ]),
             services: locals(dir.path()),
-            exporter: crate::helpers::image_output(&name),
+            exporters: crate::helpers::image_output(&name),
             ..Default::default()
         };
         run_build(&daemon, request).await.0.unwrap();
@@ -299,7 +299,7 @@ async fn an_unchanged_rebuild_reuses_its_dockerfile_mount_and_writes_no_image() 
         frontend: Some("dockerfile.v0".into()),
         frontend_attrs: options(),
         services: locals(dir.path()),
-        exporter: crate::helpers::image_output(image),
+        exporters: crate::helpers::image_output(image),
         ..Default::default()
     };
     run_build(&daemon, request()).await.0.unwrap();

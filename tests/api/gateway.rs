@@ -223,7 +223,7 @@ async fn a_frontends_solve_imports_the_cache_it_names() {
     let reference = format!("{}/nodekit/gateway-cache-{nonce}:1", env.registry);
     let export = nodekit::build::BuildRequest {
         definition: Some(definition(&state)),
-        exporter: crate::helpers::image_output(&image),
+        exporters: crate::helpers::image_output(&image),
         cache_exports: vec![CacheEntry::parse(&format!("type=registry,ref={reference}")).unwrap()],
         ..Default::default()
     };

@@ -13,11 +13,11 @@ pub fn definition(state: &State) -> pb::Definition {
 }
 
 /// The exporter attributes storing the result as `name`.
-pub fn image_output(name: &str) -> Option<(String, BTreeMap<String, String>)> {
-    Some((
+pub fn image_output(name: &str) -> Vec<(String, BTreeMap<String, String>)> {
+    vec![(
         "image".into(),
         BTreeMap::from([("name".to_string(), name.to_string())]),
-    ))
+    )]
 }
 
 /// Runs `request`; returns the exporter response (or the error text) and every progress update.
@@ -42,7 +42,7 @@ pub fn run_in_image(image: &str, cmd: &[&str]) -> String {
 pub async fn built_file(daemon: &TestDaemon, state: &State, image: &str, path: &str) -> String {
     let request = BuildRequest {
         definition: Some(definition(state)),
-        exporter: image_output(image),
+        exporters: image_output(image),
         ..Default::default()
     };
     run_build(daemon, request).await.0.unwrap();

@@ -53,7 +53,7 @@ async fn a_layer_blob_is_written_by_the_export_that_needs_it() {
     let name = "nodekit.test/api-lazy-layer:1";
     let export = BuildRequest {
         definition: Some(definition(&state)),
-        exporter: image_output(name),
+        exporters: image_output(name),
         ..Default::default()
     };
     let response = run_build(&daemon, export).await.0.expect("export");

@@ -22,7 +22,7 @@ fn request_with(
             locals: BTreeMap::from([("context".to_string(), dir.to_path_buf())]),
             ..Default::default()
         },
-        exporter: image_output(image),
+        exporters: image_output(image),
         ..Default::default()
     }
 }

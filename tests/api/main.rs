@@ -13,6 +13,7 @@ mod layers;
 mod local;
 mod metrics;
 mod mounts;
+mod push;
 mod registry_auth;
 mod registry_hosts;
 mod session_content;

@@ -106,7 +106,7 @@ async fn the_debug_listener_serves_health_readiness_and_moving_metrics() {
     let context = Local::new("context").into_state();
     let state = busybox().file(Copy::new(&context, "/payload.txt", "/payload.txt"));
     let mut exporter = image_output("nodekit.test/api-metrics:1");
-    if let Some((_, attrs)) = exporter.as_mut() {
+    if let Some((_, attrs)) = exporter.first_mut() {
         attrs.insert("compression".into(), "gzip".into());
     }
     let request = BuildRequest {
@@ -115,7 +115,7 @@ async fn the_debug_listener_serves_health_readiness_and_moving_metrics() {
             locals: BTreeMap::from([("context".to_string(), dir.path().to_path_buf())]),
             ..Default::default()
         },
-        exporter,
+        exporters: exporter,
         ..Default::default()
     };
     run_build(&daemon, request).await.0.unwrap();

@@ -13,7 +13,7 @@ use crate::helpers::{busybox, definition, image_output, run_build, run_in_image}
 fn exported(state: &State, image: &str) -> BuildRequest {
     BuildRequest {
         definition: Some(definition(state)),
-        exporter: image_output(image),
+        exporters: image_output(image),
         ..Default::default()
     }
 }

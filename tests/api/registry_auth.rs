@@ -72,13 +72,13 @@ async fn a_push_uses_the_clients_credentials() {
         .root();
     let request = |docker_config| nodekit::build::BuildRequest {
         definition: Some(crate::helpers::definition(&state)),
-        exporter: Some((
+        exporters: vec![(
             "image".into(),
             [("name", target.as_str()), ("push", "true")]
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-        )),
+        )],
         services: nodekit::session::SessionServices {
             docker_config,
             ..Default::default()

@@ -24,7 +24,7 @@ async fn a_shutdown_lets_a_running_build_finish_and_refuses_new_ones() {
         .root();
     let request = BuildRequest {
         definition: Some(definition(&state)),
-        exporter: image_output(image),
+        exporters: image_output(image),
         ..Default::default()
     };
     let running = tokio::spawn(build(daemon.channel().await, request, |_| {}));

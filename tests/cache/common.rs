@@ -116,7 +116,7 @@ pub async fn build_dockerfile_with(
             locals,
             ..Default::default()
         },
-        exporter,
+        exporters: exporter.into_iter().collect(),
         ..Default::default()
     };
     adjust(&mut request);

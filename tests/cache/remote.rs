@@ -59,7 +59,7 @@ async fn cache_travels_with(name: &str, export: &str, import: &str, pushed: Opti
     let built_a = match pushed {
         Some(pushed) => {
             build_dockerfile_with(&a, dir.path(), &[], None, |request| {
-                request.exporter = Some(("image".into(), push_attrs(pushed)));
+                request.exporters = vec![("image".into(), push_attrs(pushed))];
                 request.cache_exports = vec![entry(export)];
             })
             .await
@@ -78,7 +78,7 @@ async fn cache_travels_with(name: &str, export: &str, import: &str, pushed: Opti
         // Built as A built it: the same image, pushed with its inline cache.
         Some(pushed) => {
             build_dockerfile_with(&b, dir.path(), &[], None, |request| {
-                request.exporter = Some(("image".into(), push_attrs(pushed)));
+                request.exporters = vec![("image".into(), push_attrs(pushed))];
                 request.cache_exports = vec![entry(export)];
                 request.cache_imports = vec![entry(import)];
             })

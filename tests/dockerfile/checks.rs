@@ -215,10 +215,10 @@ async fn run_build(
             secrets,
             ..Default::default()
         },
-        exporter: Some((
+        exporters: vec![(
             "image".into(),
             BTreeMap::from([("name".to_string(), image_name.to_string())]),
-        )),
+        )],
         entitlements: case.spec.build.allow.clone(),
         ..Default::default()
     };

@@ -32,10 +32,10 @@ async fn prune_all_leaves_nothing_but_exported_images() {
             ]),
             ..Default::default()
         },
-        exporter: Some((
+        exporters: vec![(
             "image".into(),
             BTreeMap::from([("name".to_string(), IMAGE.to_string())]),
-        )),
+        )],
         ..Default::default()
     };
     build(daemon.channel().await, request, |_| {})

@@ -30,8 +30,9 @@ pub struct BuildRequest {
     pub frontend: Option<String>,
     pub frontend_attrs: BTreeMap<String, String>,
     pub services: SessionServices,
-    /// Exporter type and attributes (`type=image,name=...`).
-    pub exporter: Option<(String, BTreeMap<String, String>)>,
+    /// Exporters' types and attributes (`type=image,name=...`), as many as buildctl's
+    /// repeated `--output`.
+    pub exporters: Vec<(String, BTreeMap<String, String>)>,
     /// The build ref; random when empty.
     pub build_ref: String,
     /// Entitlements asked for (`security.insecure`, `network.host`), as buildctl's `--allow`.
@@ -95,7 +96,7 @@ fn solve_request(
         frontend_attrs.insert("cache-imports".into(), imports);
     }
     let exporters: Vec<Exporter> = request
-        .exporter
+        .exporters
         .iter()
         .map(|(kind, attrs)| Exporter {
             r#type: kind.clone(),

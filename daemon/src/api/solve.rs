@@ -10,40 +10,44 @@ use tonic::Status;
 use tracing::Instrument;
 
 use super::{remote_cache, ApiState};
-use crate::exporter::image::{Exported, ImageExport};
+use crate::exporter::image::ImageExport;
 use crate::exporter::platforms::platform_results;
-use crate::exporter::push::push_image;
+use crate::exporter::run::export_image;
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
-use crate::session::SessionCredentials;
 use crate::solver::cache::remote::options::{CacheExport, ExportTarget, Mode};
 use crate::solver::{SolveContext, SolveError, Solver};
 
 /// How long `Status` waits for its build to start (upstream waits the same).
 const STATUS_WAIT: Duration = Duration::from_secs(6);
 
-/// The one exporter a build asked for, from the current field or the pre-v0.13 ones.
 /// An exporter's type and attributes.
 type ExporterSpec = (String, BTreeMap<String, String>);
 
-fn exporter(request: &SolveRequest) -> Result<Option<ExporterSpec>, Status> {
-    let mut exporters: Vec<ExporterSpec> = request
+/// The exporters a build asked for, from the current field or the pre-v0.13 ones; those
+/// nodekitd does not have are refused by name.
+fn exporters(request: &SolveRequest) -> Result<Vec<ImageExport>, Status> {
+    let mut specs: Vec<ExporterSpec> = request
         .exporters
         .iter()
         .map(|e| (e.r#type.clone(), e.attrs.clone()))
         .collect();
-    if exporters.is_empty() && !request.exporter_deprecated.is_empty() {
-        exporters.push((
+    if specs.is_empty() && !request.exporter_deprecated.is_empty() {
+        specs.push((
             request.exporter_deprecated.clone(),
             request.exporter_attrs_deprecated.clone(),
         ));
     }
-    if exporters.len() > 1 {
-        return Err(Status::unimplemented(
-            "nodekitd supports one exporter per build",
-        ));
-    }
-    Ok(exporters.pop())
+    specs
+        .into_iter()
+        .map(|(kind, attrs)| match kind.as_str() {
+            "image" => ImageExport::from_attrs(&attrs, false).map_err(to_status),
+            "registry" => ImageExport::from_attrs(&attrs, true).map_err(to_status),
+            _ => Err(Status::unimplemented(format!(
+                "exporter {kind:?} is not supported by nodekitd yet (use type=image or type=registry)"
+            ))),
+        })
+        .collect()
 }
 
 /// Runs a build; its logs carry its reference (`build_ref`, in JSON logs as the span's field).
@@ -62,22 +66,12 @@ async fn solve_in_span(
     state.accepting_builds()?;
     super::unsupported::refuse_unsupported(&request)?;
     let worker = state.worker()?.clone();
-    let export = match exporter(&request)? {
-        None => None,
-        Some((kind, attrs)) if kind == "image" => {
-            Some(ImageExport::from_attrs(&attrs).map_err(to_status)?)
-        }
-        Some((kind, _)) => {
-            return Err(Status::unimplemented(format!(
-                "exporter {kind:?} is not supported by nodekitd yet (use type=image)"
-            )))
-        }
-    };
+    let exports = exporters(&request)?;
     let cache_exports = remote_cache::requested_exports(request.cache.as_ref());
     let inline = cache_exports
         .iter()
         .any(|c| c.target == ExportTarget::Inline);
-    if inline && export.is_none() {
+    if inline && exports.is_empty() {
         return Err(Status::invalid_argument(
             "cache export type=inline needs an image exporter (--output type=image): the inline cache is kept in the image's config",
         ));
@@ -113,7 +107,7 @@ async fn solve_in_span(
     let outcome = match outcome {
         Ok(result) => {
             let exports = Exports {
-                image: export.as_ref(),
+                images: &exports,
                 caches: &cache_exports,
             };
             exports.write(&solver, &ctx, result).await
@@ -212,9 +206,9 @@ async fn gateway_result(
     }
 }
 
-/// Where a build's result goes: the exporter's, then the cache exports.
+/// Where a build's result goes: the exporters', then the cache exports.
 struct Exports<'a> {
-    image: Option<&'a ImageExport>,
+    images: &'a [ImageExport],
     caches: &'a [CacheExport],
 }
 
@@ -226,62 +220,22 @@ impl Exports<'_> {
         result: ReturnedResult,
     ) -> Result<BTreeMap<String, String>, SolveError> {
         let finals = remote_cache::final_layers(&result);
-        let inline = self.caches.iter().any(|c| c.target == ExportTarget::Inline);
-        let mut response = match self.image {
-            Some(export) => export_result(solver, ctx, export, result, inline).await?,
-            None => BTreeMap::new(),
-        };
+        let mut response = BTreeMap::new();
+        if !self.images.is_empty() {
+            let mut parts = platform_results(result)?;
+            if self.caches.iter().any(|c| c.target == ExportTarget::Inline) {
+                remote_cache::add_inline_caches(solver, ctx, &mut parts)?;
+            }
+            for export in self.images {
+                response.extend(export_image(solver, ctx, export, &parts).await?);
+            }
+        }
         if !self.caches.is_empty() {
             let written = remote_cache::export_caches(solver, ctx, self.caches, &finals).await?;
             response.extend(written);
         }
         Ok(response)
     }
-}
-
-async fn export_result(
-    solver: &Solver,
-    ctx: &Arc<SolveContext>,
-    export: &ImageExport,
-    result: ReturnedResult,
-    inline_cache: bool,
-) -> Result<BTreeMap<String, String>, SolveError> {
-    // Shown as upstream shows it, so the export's share of a build is visible in the progress.
-    let step = ctx
-        .job
-        .progress
-        .begin_step(&ctx.job.id, "exporting to image");
-    let mut parts = platform_results(result)?;
-    if inline_cache {
-        remote_cache::add_inline_caches(solver, ctx, &mut parts)?;
-    }
-    let exported = match ctx.lease().await {
-        Ok(lease) => match parts.as_slice() {
-            [one] => export.export(&solver.worker, &lease, one).await,
-            several => export.export_index(&solver.worker, &lease, several).await,
-        },
-        Err(error) => Err(error),
-    };
-    let exported = match exported {
-        Ok(exported) if export.push => push(solver, ctx, export, exported).await,
-        other => other.map(|e| e.response),
-    };
-    ctx.job
-        .progress
-        .end_step(step, exported.as_ref().err().map(ToString::to_string));
-    exported
-}
-
-/// Sends the stored image to the registry of each of its names.
-async fn push(
-    solver: &Solver,
-    ctx: &SolveContext,
-    export: &ImageExport,
-    exported: Exported,
-) -> Result<BTreeMap<String, String>, SolveError> {
-    let credentials = SessionCredentials::new(solver.sessions.clone(), &ctx.session_id);
-    push_image(&solver.worker, &credentials, &export.names, &exported.top).await?;
-    Ok(exported.response)
 }
 
 pub(super) fn to_status(error: SolveError) -> Status {

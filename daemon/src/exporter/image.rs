@@ -40,12 +40,18 @@ pub struct ImageExport {
     pub names: Vec<String>,
     pub compression: Compression,
     pub format: ManifestFormat,
-    /// `push=true`: sent to the registry of each name once stored.
+    /// `push=true` (the `registry` exporter's default): sent to the registry of each name.
     pub push: bool,
+    /// `store=false`: not named in the node's image store.
+    pub store: bool,
 }
 
 impl ImageExport {
-    pub fn from_attrs(attrs: &BTreeMap<String, String>) -> Result<ImageExport, SolveError> {
+    /// The `image` exporter (`push` defaults to false) or the `registry` one (true).
+    pub fn from_attrs(
+        attrs: &BTreeMap<String, String>,
+        push_default: bool,
+    ) -> Result<ImageExport, SolveError> {
         for (key, value) in attrs {
             refuse_unsupported_attr(key, value)?;
         }
@@ -60,7 +66,8 @@ impl ImageExport {
                     .map_err(|e| SolveError::InvalidDefinition(format!("image exporter: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let push = matches!(attrs.get("push").map(String::as_str), Some("true" | "1"));
+        let push = flag(attrs, "push", push_default)?;
+        let store = flag(attrs, "store", true)?;
         // Layers that never leave the node are not worth compressing: nodekit's default.
         let compression = match attrs.get("compression").map(String::as_str) {
             None if push => Compression::Gzip,
@@ -85,39 +92,34 @@ impl ImageExport {
             compression,
             format,
             push,
+            store,
         })
     }
 
-    /// Writes the image; returns the exporter response (`containerimage.digest`, ...).
-    pub async fn export(
-        &self,
-        worker: &Worker,
-        lease: &Lease,
-        part: &PlatformResult,
-    ) -> Result<Exported, SolveError> {
-        let written = self
-            .write_manifest(worker, lease, part, &self.names)
-            .await?;
-        let mut response = self.response(&written.manifest);
-        response.insert(
-            "containerimage.config.digest".to_string(),
-            written.config_digest.clone(),
-        );
-        Ok(Exported {
-            response,
-            top: written.manifest,
-        })
-    }
-
-    /// Writes one manifest per platform and an image index over them under the image's names.
-    /// Every platform's snapshots stay (the cache holds them anyway), so the node's own
-    /// platform is unpacked and the others run with `ctr run --platform` without an unpack.
-    pub async fn export_index(
+    /// Writes the image (a manifest, or an index over one per platform) into the content
+    /// store and points `names` at it in the image store; returns the exporter response
+    /// (`containerimage.digest`, ...). Every platform's snapshots stay (the cache holds them
+    /// anyway), so the node's own platform is unpacked and the others run with `ctr run
+    /// --platform` without an unpack.
+    pub async fn write(
         &self,
         worker: &Worker,
         lease: &Lease,
         parts: &[PlatformResult],
+        names: &[String],
     ) -> Result<Exported, SolveError> {
+        if let [part] = parts {
+            let written = self.write_manifest(worker, lease, part, names).await?;
+            let mut response = self.response(&written.manifest);
+            response.insert(
+                "containerimage.config.digest".to_string(),
+                written.config_digest.clone(),
+            );
+            return Ok(Exported {
+                response,
+                top: written.manifest,
+            });
+        }
         let mut entries = Vec::with_capacity(parts.len());
         for part in parts {
             let written = self.write_manifest(worker, lease, part, &[]).await?;
@@ -127,13 +129,22 @@ impl ImageExport {
             });
         }
         let index = worker
-            .write_index(lease, &self.names, &entries, self.format)
+            .write_index(lease, names, &entries, self.format)
             .await
             .map_err(|e| SolveError::worker("exporting the image index", e))?;
         Ok(Exported {
             response: self.response(&index),
             top: index,
         })
+    }
+
+    /// The names the image store gets (none with `store=false`).
+    pub fn stored_names(&self) -> &[String] {
+        if self.store {
+            &self.names
+        } else {
+            &[]
+        }
     }
 
     async fn write_manifest(
@@ -260,6 +271,18 @@ fn with_inline_cache(
     }
 }
 
+/// A boolean attribute (`true`, `1`, `false`, `0`; absent: `default`).
+fn flag(attrs: &BTreeMap<String, String>, key: &str, default: bool) -> Result<bool, SolveError> {
+    match attrs.get(key).map(String::as_str) {
+        None | Some("") => Ok(default),
+        Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(other) => Err(SolveError::InvalidDefinition(format!(
+            "image exporter: {key}={other} is not a boolean"
+        ))),
+    }
+}
+
 fn default_config() -> Result<Config, SolveError> {
     ConfigBuilder::default()
         .env(vec![crate::worker::exec::DEFAULT_PATH.to_string()])
@@ -276,10 +299,10 @@ fn refuse_unsupported_attr(key: &str, value: &str) -> Result<(), SolveError> {
         "name" | "compression" | "oci-mediatypes" => false,
         // Deprecated and without effect upstream too.
         "buildinfo" | "buildinfo-attrs" => false,
-        "push" => false,
+        "push" | "store" => false,
         "push-by-digest" | "insecure" | "registry.insecure" | "name-canonical"
         | "oci-artifact" | "force-compression" | "rewrite-timestamp" => is_true(),
-        "store" | "unpack" => !matches!(value, "" | "true" | "1"),
+        "unpack" => !matches!(value, "" | "true" | "1"),
         "dangling-name-prefix" | "compression-level" | "source-date-epoch" => !value.is_empty(),
         _ if key.starts_with("annotation") => true,
         _ => {
@@ -304,21 +327,20 @@ mod tests {
     fn attributes_nodekitd_does_not_implement_are_refused_by_name() {
         for (key, value) in [
             ("push-by-digest", "true"),
-            ("store", "false"),
             ("unpack", "false"),
             ("annotation.org.opencontainers.image.title", "x"),
             ("compression-level", "3"),
             ("nmae", "app:1"),
         ] {
-            let error = ImageExport::from_attrs(&attrs(&[(key, value)]))
+            let error = ImageExport::from_attrs(&attrs(&[(key, value)]), false)
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();
             assert!(error.contains(key), "{key}={value}: {error:?}");
         }
-        for (key, value) in [("push", "false"), ("store", "true"), ("unpack", "true")] {
+        for (key, value) in [("push", "false"), ("store", "false"), ("unpack", "true")] {
             assert!(
-                ImageExport::from_attrs(&attrs(&[(key, value)])).is_ok(),
+                ImageExport::from_attrs(&attrs(&[(key, value)]), false).is_ok(),
                 "{key}={value}"
             );
         }
@@ -333,7 +355,8 @@ mod tests {
 
     #[test]
     fn names_are_normalized_and_defaults_are_node_local() {
-        let export = ImageExport::from_attrs(&attrs(&[("name", "app:1, nodekit.test/x")])).unwrap();
+        let export =
+            ImageExport::from_attrs(&attrs(&[("name", "app:1, nodekit.test/x")]), false).unwrap();
         assert_eq!(
             export.names,
             ["docker.io/library/app:1", "nodekit.test/x:latest"]
@@ -344,17 +367,17 @@ mod tests {
 
     #[test]
     fn options_are_honoured_and_bad_ones_rejected() {
-        let export = ImageExport::from_attrs(&attrs(&[
-            ("compression", "zstd"),
-            ("oci-mediatypes", "false"),
-        ]))
+        let export = ImageExport::from_attrs(
+            &attrs(&[("compression", "zstd"), ("oci-mediatypes", "false")]),
+            false,
+        )
         .unwrap();
         assert_eq!(
             (export.compression, export.format),
             (Compression::Zstd, ManifestFormat::Docker)
         );
-        assert!(ImageExport::from_attrs(&attrs(&[("compression", "lz4")])).is_err());
-        assert!(ImageExport::from_attrs(&attrs(&[("push", "true")])).is_err());
-        assert!(ImageExport::from_attrs(&attrs(&[("name", "Bad Name")])).is_err());
+        assert!(ImageExport::from_attrs(&attrs(&[("compression", "lz4")]), false).is_err());
+        assert!(ImageExport::from_attrs(&attrs(&[("push", "true")]), false).is_err());
+        assert!(ImageExport::from_attrs(&attrs(&[("name", "Bad Name")]), false).is_err());
     }
 }

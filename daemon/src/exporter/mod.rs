@@ -4,3 +4,4 @@
 pub mod image;
 pub mod platforms;
 pub mod push;
+pub mod run;

@@ -1,0 +1,60 @@
+//! One image exporter's run in a build, as its own step ("exporting to image"): the image
+//! written into the content store; with `push=true` sent to its names' registries first (with
+//! buildkitd's statuses), and only then named in the node's image store, so a refused push
+//! leaves the store as it was.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use super::image::{ImageExport, PlatformResult};
+use super::push::push_image;
+use crate::session::SessionCredentials;
+use crate::solver::{SolveContext, SolveError, Solver};
+
+/// Exports `parts` (one per platform) as `export` asks.
+pub async fn export_image(
+    solver: &Solver,
+    ctx: &SolveContext,
+    export: &ImageExport,
+    parts: &[PlatformResult],
+) -> Result<BTreeMap<String, String>, SolveError> {
+    // Shown as upstream shows it, so the export's share of a build is visible in the progress.
+    let job = &ctx.job;
+    let step = job.progress.begin_step(&job.id, "exporting to image");
+    let exported = write_and_push(solver, ctx, export, parts, &step.digest).await;
+    job.progress
+        .end_step(step, exported.as_ref().err().map(ToString::to_string));
+    exported
+}
+
+async fn write_and_push(
+    solver: &Solver,
+    ctx: &SolveContext,
+    export: &ImageExport,
+    parts: &[PlatformResult],
+    vertex: &str,
+) -> Result<BTreeMap<String, String>, SolveError> {
+    let lease = ctx.lease().await?;
+    let worker = &solver.worker;
+    if !export.push {
+        let exported = export
+            .write(worker, &lease, parts, export.stored_names())
+            .await?;
+        return Ok(exported.response);
+    }
+    let exported = export.write(worker, &lease, parts, &[]).await?;
+    let credentials = SessionCredentials::new(solver.sessions.clone(), &ctx.session_id);
+    let started = SystemTime::now();
+    push_image(worker, &credentials, &export.names, &exported.top).await?;
+    let progress = &ctx.job.progress;
+    progress.status_done(vertex, "pushing layers", started);
+    for name in &export.names {
+        let pushed = format!("pushing manifest for {name}@{}", exported.top.digest);
+        progress.status_done(vertex, &pushed, started);
+    }
+    if export.store {
+        // The same image (its blobs are there): only the names are new.
+        export.write(worker, &lease, parts, &export.names).await?;
+    }
+    Ok(exported.response)
+}
