@@ -4,6 +4,7 @@
 mod common;
 mod exec;
 mod image;
+mod push;
 mod resolve;
 mod stats;
 mod unreachable;

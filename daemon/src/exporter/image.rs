@@ -44,6 +44,10 @@ pub struct ImageExport {
     pub push: bool,
     /// `store=false`: not named in the node's image store.
     pub store: bool,
+    /// `name-canonical=true`: each name's `repository@digest` too.
+    pub canonical: bool,
+    /// `dangling-name-prefix`: a nameless image is stored as `<prefix>@<digest>`.
+    pub dangling_prefix: Option<String>,
 }
 
 impl ImageExport {
@@ -87,12 +91,18 @@ impl ImageExport {
                 "image exporter: push=true needs a name to push to".into(),
             ));
         }
+        let dangling_prefix = attrs
+            .get("dangling-name-prefix")
+            .filter(|p| !p.is_empty())
+            .cloned();
         Ok(ImageExport {
             names,
             compression,
             format,
             push,
             store,
+            canonical: flag(attrs, "name-canonical", false)?,
+            dangling_prefix,
         })
     }
 
@@ -136,6 +146,29 @@ impl ImageExport {
             response: self.response(&index),
             top: index,
         })
+    }
+
+    /// The names the image gets once its digest is known: each name's `repository@digest`
+    /// (`name-canonical`), or `<prefix>@<digest>` for a nameless one (`dangling-name-prefix`).
+    pub fn digest_names(&self, digest: &str) -> Vec<String> {
+        if !self.store {
+            return Vec::new();
+        }
+        if self.names.is_empty() {
+            return self
+                .dangling_prefix
+                .iter()
+                .map(|prefix| format!("{prefix}@{digest}"))
+                .collect();
+        }
+        if !self.canonical {
+            return Vec::new();
+        }
+        self.names
+            .iter()
+            .filter_map(|name| normalize_reference(name).ok())
+            .map(|r| format!("{}/{}@{digest}", r.registry(), r.repository()))
+            .collect()
     }
 
     /// The names the image store gets (none with `store=false`).
@@ -300,10 +333,13 @@ fn refuse_unsupported_attr(key: &str, value: &str) -> Result<(), SolveError> {
         // Deprecated and without effect upstream too.
         "buildinfo" | "buildinfo-attrs" => false,
         "push" | "store" => false,
-        "push-by-digest" | "insecure" | "registry.insecure" | "name-canonical"
-        | "oci-artifact" | "force-compression" | "rewrite-timestamp" => is_true(),
-        "unpack" => !matches!(value, "" | "true" | "1"),
-        "dangling-name-prefix" | "compression-level" | "source-date-epoch" => !value.is_empty(),
+        "name-canonical" | "dangling-name-prefix" => false,
+        // The image's snapshots are the build's own: it is unpacked either way, the same
+        // image.
+        "unpack" => false,
+        "push-by-digest" | "insecure" | "registry.insecure" | "oci-artifact"
+        | "force-compression" | "rewrite-timestamp" => is_true(),
+        "compression-level" | "source-date-epoch" => !value.is_empty(),
         _ if key.starts_with("annotation") => true,
         _ => {
             return Err(SolveError::Unsupported(format!(
@@ -324,10 +360,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn digest_names_are_canonical_names_or_the_dangling_prefix() {
+        let digest = "sha256:aa";
+        let export =
+            |pairs: &[(&str, &str)]| ImageExport::from_attrs(&attrs(pairs), false).unwrap();
+        let canonical = export(&[
+            ("name", "app:1,r.example/t/x:2"),
+            ("name-canonical", "true"),
+        ]);
+        assert_eq!(
+            canonical.digest_names(digest),
+            ["docker.io/library/app@sha256:aa", "r.example/t/x@sha256:aa"]
+        );
+        assert!(export(&[("name", "app:1")]).digest_names(digest).is_empty());
+        let dangling = export(&[("dangling-name-prefix", "nodekit-dangling")]);
+        assert_eq!(
+            dangling.digest_names(digest),
+            ["nodekit-dangling@sha256:aa"]
+        );
+        let named = export(&[("name", "app:1"), ("dangling-name-prefix", "p")]);
+        assert!(named.digest_names(digest).is_empty());
+        let unstored = export(&[
+            ("name", "app:1"),
+            ("name-canonical", "true"),
+            ("store", "false"),
+        ]);
+        assert!(unstored.digest_names(digest).is_empty());
+    }
+
+    #[test]
     fn attributes_nodekitd_does_not_implement_are_refused_by_name() {
         for (key, value) in [
             ("push-by-digest", "true"),
-            ("unpack", "false"),
             ("annotation.org.opencontainers.image.title", "x"),
             ("compression-level", "3"),
             ("nmae", "app:1"),

@@ -40,6 +40,10 @@ async fn write_and_push(
         let exported = export
             .write(worker, &lease, parts, export.stored_names())
             .await?;
+        let named = export.digest_names(&exported.top.digest);
+        if !named.is_empty() {
+            export.write(worker, &lease, parts, &named).await?;
+        }
         return Ok(exported.response);
     }
     let exported = export.write(worker, &lease, parts, &[]).await?;
@@ -54,7 +58,9 @@ async fn write_and_push(
     }
     if export.store {
         // The same image (its blobs are there): only the names are new.
-        export.write(worker, &lease, parts, &export.names).await?;
+        let mut names = export.names.clone();
+        names.extend(export.digest_names(&exported.top.digest));
+        export.write(worker, &lease, parts, &names).await?;
     }
     Ok(exported.response)
 }

@@ -261,13 +261,23 @@ impl Fetcher {
         let stream = stream
             .map_ok(|bytes| bytes.to_vec())
             .map_err(|e| std::io::Error::other(e.to_string()));
+        // As containerd labels what it pulls: a push to another repository of the registry
+        // mounts the blob instead of uploading it.
+        let source = HashMap::from([(
+            format!(
+                "{}{}",
+                super::push::SOURCE_ANNOTATION,
+                self.reference.registry()
+            ),
+            self.repository.clone(),
+        )]);
         content::write_blob_stream(
             worker.channel(),
             ctx,
             &digest,
             layer.size() as i64,
             stream,
-            HashMap::new(),
+            source,
         )
         .await
         .map(drop)

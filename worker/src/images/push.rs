@@ -19,7 +19,8 @@ use crate::content;
 use crate::error::{WorkerError, WorkerResult};
 use crate::{Descriptor, Worker};
 
-/// The annotation prefix naming repositories a blob came from, per registry host (containerd's).
+/// The annotation (and content label) prefix naming repositories a blob came from, per
+/// registry host (containerd's).
 pub const SOURCE_ANNOTATION: &str = "containerd.io/distribution.source.";
 
 /// Chunks in flight between containerd and the registry.
@@ -82,7 +83,7 @@ impl Pusher {
         if present.is_some() {
             return Ok(Pushed::Present);
         }
-        for from in self.mount_sources(blob) {
+        for from in self.mount_sources(worker, blob).await? {
             let mounted = self
                 .registry
                 .mount_blob(&self.repository, digest, &from)
@@ -96,13 +97,19 @@ impl Pusher {
         Ok(Pushed::Uploaded)
     }
 
-    /// Other repositories of this registry the blob came from (its source annotation).
-    fn mount_sources(&self, blob: &Descriptor) -> Vec<String> {
-        mount_sources(
-            &blob.annotations,
-            self.reference.registry(),
-            &self.repository,
-        )
+    /// Other repositories of this registry the blob came from: its source annotation, and
+    /// the source label a pull left on it in the content store (containerd's, nodekit's).
+    async fn mount_sources(&self, worker: &Worker, blob: &Descriptor) -> WorkerResult<Vec<String>> {
+        let (registry, repository) = (self.reference.registry(), self.repository.as_str());
+        let mut sources = mount_sources(&blob.annotations, registry, repository);
+        if let Some(info) = content::info(worker.channel(), worker.ctx(), &blob.digest).await? {
+            for source in mount_sources(&info.labels, registry, repository) {
+                if !sources.contains(&source) {
+                    sources.push(source);
+                }
+            }
+        }
+        Ok(sources)
     }
 
     async fn upload(&self, worker: &Worker, blob: &Descriptor) -> WorkerResult<()> {
