@@ -133,3 +133,27 @@ async fn two_outputs_in_one_build_both_happen() {
         ctr(env, &["images", "rm", name]);
     }
 }
+
+/// `name-canonical` stores `repository@digest` beside each name; `dangling-name-prefix` names
+/// a nameless image `<prefix>@<digest>`.
+#[tokio::test]
+async fn digest_names_are_stored_as_asked() {
+    let daemon = TestDaemon::start("push-digest-names").await;
+    let name = format!("nodekit.test/canonical:{}", std::process::id());
+    let attrs = [("name", name.as_str()), ("name-canonical", "true")];
+    let (result, _) = run_build(&daemon, build_of("canonical", &[("image", &attrs)])).await;
+    let digest = result.unwrap()["containerimage.digest"].clone();
+    let canonical = format!("nodekit.test/canonical@{digest}");
+    assert_eq!(stored_digest(&canonical), Some(digest.clone()));
+    assert_eq!(stored_digest(&name), Some(digest));
+
+    let attrs = [("dangling-name-prefix", "nodekit-dangling")];
+    let (result, _) = run_build(&daemon, build_of("dangling", &[("image", &attrs)])).await;
+    let digest = result.unwrap()["containerimage.digest"].clone();
+    let dangling = format!("nodekit-dangling@{digest}");
+    assert_eq!(stored_digest(&dangling), Some(digest));
+    daemon.stop().await;
+    for image in [&name, &canonical, &dangling] {
+        ctr(TestEnv::get(), &["images", "rm", image]);
+    }
+}
