@@ -102,6 +102,9 @@ async fn store_false_pushes_without_naming_the_image_on_the_node() {
         statuses.contains(&format!("pushing manifest for {name}@{digest}")),
         "{statuses:?}"
     );
+    // Each blob has its own line: the new layer uploaded, the base's found or sent.
+    let blobs = statuses.iter().filter(|s| s.starts_with("sha256:")).count();
+    assert!(blobs >= 3, "config and at least two layers: {statuses:?}");
     daemon.stop().await;
 }
 

@@ -10,6 +10,8 @@ use super::image::{ImageExport, PlatformResult};
 use super::push::push_image;
 use crate::session::SessionCredentials;
 use crate::solver::{SolveContext, SolveError, Solver};
+use crate::worker::images::Pushed;
+use crate::worker::Descriptor;
 
 /// Exports `parts` (one per platform) as `export` asks.
 pub async fn export_image(
@@ -49,8 +51,16 @@ async fn write_and_push(
     let exported = export.write(worker, &lease, parts, &[]).await?;
     let credentials = SessionCredentials::new(solver.sessions.clone(), &ctx.session_id);
     let started = SystemTime::now();
-    push_image(worker, &credentials, &export.names, &exported.top).await?;
     let progress = &ctx.job.progress;
+    let report = |blob: &Descriptor, pushed: Pushed, since: SystemTime| {
+        let name = match pushed {
+            Pushed::Uploaded => blob.digest.clone(),
+            Pushed::Mounted => format!("{} mounted", blob.digest),
+            Pushed::Present => format!("{} already exists", blob.digest),
+        };
+        progress.blob_done(vertex, &name, blob.size, since);
+    };
+    push_image(worker, &credentials, &export.names, &exported.top, &report).await?;
     progress.status_done(vertex, "pushing layers", started);
     for name in &export.names {
         let pushed = format!("pushing manifest for {name}@{}", exported.top.digest);

@@ -136,6 +136,24 @@ impl Progress {
         });
     }
 
+    /// Records a blob a step sent somewhere (a push's layer): `name`, its bytes, done now.
+    pub fn blob_done(&self, vertex: &str, name: &str, size: i64, started: SystemTime) {
+        let now = Some(timestamp(SystemTime::now()));
+        self.push(StatusResponse {
+            statuses: vec![VertexStatus {
+                id: name.to_string(),
+                vertex: vertex.to_string(),
+                name: name.to_string(),
+                current: size,
+                total: size,
+                timestamp: now,
+                started: Some(timestamp(started)),
+                completed: now,
+            }],
+            ..Default::default()
+        });
+    }
+
     /// Records how a local source's transfer went (files and bytes sent vs kept).
     pub fn transfer(&self, vertex: &str, name: &str, summary: &nodekit_filesync::ReceiveSummary) {
         let now = Some(timestamp(SystemTime::now()));
