@@ -61,8 +61,9 @@ pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::
                 .map(|s| secret(s))
                 .collect::<anyhow::Result<_>>()?,
             docker_config: nodekit::session::default_docker_config(),
-            // The local cache directories are added by the build.
+            // The local cache directories and output files are added by the build.
             content_stores: Default::default(),
+            file_outputs: Default::default(),
         },
         exporters: args
             .output

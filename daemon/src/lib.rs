@@ -1,6 +1,7 @@
 //! nodekitd: a BuildKit-compatible image builder that uses the node's containerd as its worker.
 
 pub mod api;
+pub mod chunks;
 pub mod config;
 pub mod daemon;
 pub mod exporter;

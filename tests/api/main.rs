@@ -18,5 +18,6 @@ mod registry_auth;
 mod registry_hosts;
 mod session_content;
 mod shutdown;
+mod tarball;
 mod tcp;
 mod tls;

@@ -52,6 +52,10 @@ pub async fn build(
     let cache = CachePlan::new(&request.cache_exports, &request.cache_imports)?;
     let mut services = request.services.clone();
     services.content_stores.extend(cache.stores.clone());
+    let mut request = request;
+    services
+        .file_outputs
+        .extend(take_file_outputs(&mut request.exporters));
     let session = ClientSession::start(channel.clone(), services).await?;
     let build_ref = if request.build_ref.is_empty() {
         random_id()
@@ -83,6 +87,19 @@ pub async fn build(
         .collect();
     cache.finish(&response)?;
     Ok(response)
+}
+
+/// The files tarball exporters write into (their `dest`, which stays on the client, as
+/// buildctl keeps it), by exporter index.
+fn take_file_outputs(
+    exporters: &mut [(String, BTreeMap<String, String>)],
+) -> BTreeMap<usize, std::path::PathBuf> {
+    exporters
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, (kind, _))| matches!(kind.as_str(), "oci" | "docker" | "tar"))
+        .filter_map(|(index, (_, attrs))| attrs.remove("dest").map(|d| (index, d.into())))
+        .collect()
 }
 
 fn solve_request(

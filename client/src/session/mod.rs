@@ -4,6 +4,7 @@
 
 mod auth;
 pub mod content;
+mod filesend;
 mod filesync;
 mod secrets;
 
@@ -35,6 +36,9 @@ pub struct SessionServices {
     /// Content stores by store id (`local:<dir>` for a local cache export's `dest` or import's
     /// `src`, see [`content::local_store_id`]) to the directory the daemon reads and writes.
     pub content_stores: BTreeMap<String, PathBuf>,
+    /// Files the daemon sends an exporter's output into, by the exporter's index (`-`:
+    /// standard output).
+    pub file_outputs: BTreeMap<usize, PathBuf>,
 }
 
 /// A running session; dropping it closes the session.
@@ -113,6 +117,8 @@ async fn serve(pipe: nodekit_proto::session_pipe::SessionPipe, services: Session
         .map(|file| AuthServer::new(auth::DockerConfigAuth::new(file)));
     let content = (!services.content_stores.is_empty())
         .then(|| content::ContentStores::new(services.content_stores).into_server());
+    let outputs = (!services.file_outputs.is_empty())
+        .then(|| filesend::FileOutputs::new(services.file_outputs).into_server());
     let incoming = futures::stream::once(async move { Ok::<_, std::io::Error>(pipe) });
     let served = Server::builder()
         .add_service(health_service)
@@ -120,6 +126,7 @@ async fn serve(pipe: nodekit_proto::session_pipe::SessionPipe, services: Session
         .add_service(secrets)
         .add_optional_service(auth)
         .add_optional_service(content)
+        .add_optional_service(outputs)
         .serve_with_incoming(incoming)
         .await;
     if let Err(error) = served {
@@ -152,6 +159,9 @@ fn add_headers(
     }
     if !services.content_stores.is_empty() {
         methods.extend(content::METHODS);
+    }
+    if !services.file_outputs.is_empty() {
+        methods.push(filesend::METHOD);
     }
     for method in methods {
         metadata.append("x-docker-expose-session-grpc-method", method.parse()?);

@@ -10,7 +10,7 @@ use tonic::Status;
 use tracing::Instrument;
 
 use super::{remote_cache, ApiState};
-use crate::exporter::image::ImageExport;
+use crate::exporter::image::{ImageExport, ImageExporter};
 use crate::exporter::platforms::platform_results;
 use crate::exporter::run::export_image;
 use crate::frontend::{self, FrontendRequest};
@@ -40,11 +40,10 @@ fn exporters(request: &SolveRequest) -> Result<Vec<ImageExport>, Status> {
     }
     specs
         .into_iter()
-        .map(|(kind, attrs)| match kind.as_str() {
-            "image" => ImageExport::from_attrs(&attrs, false).map_err(to_status),
-            "registry" => ImageExport::from_attrs(&attrs, true).map_err(to_status),
-            _ => Err(Status::unimplemented(format!(
-                "exporter {kind:?} is not supported by nodekitd yet (use type=image or type=registry)"
+        .map(|(kind, attrs)| match ImageExporter::of(&kind) {
+            Some(exporter) => ImageExport::from_attrs(&attrs, exporter).map_err(to_status),
+            None => Err(Status::unimplemented(format!(
+                "exporter {kind:?} is not supported by nodekitd yet (image, registry, oci, docker)"
             ))),
         })
         .collect()
@@ -226,8 +225,8 @@ impl Exports<'_> {
             if self.caches.iter().any(|c| c.target == ExportTarget::Inline) {
                 remote_cache::add_inline_caches(solver, ctx, &mut parts)?;
             }
-            for export in self.images {
-                response.extend(export_image(solver, ctx, export, &parts).await?);
+            for (index, export) in self.images.iter().enumerate() {
+                response.extend(export_image(solver, ctx, export, &parts, index).await?);
             }
         }
         if !self.caches.is_empty() {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use oci_spec::image::{Config, ConfigBuilder};
 
+use super::tarball::TarballFormat;
 use crate::oci::chain_ids;
 use crate::oci::Platform;
 use crate::solver::{Layer, Ref, SolveError};
@@ -48,17 +49,62 @@ pub struct ImageExport {
     pub canonical: bool,
     /// `dangling-name-prefix`: a nameless image is stored as `<prefix>@<digest>`.
     pub dangling_prefix: Option<String>,
+    /// The `oci` and `docker` exporters: the image goes to the client as a tarball.
+    pub tarball: Option<TarballFormat>,
+}
+
+/// The exporters that write an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageExporter {
+    /// Into the node's image store.
+    Image,
+    /// Pushed (and stored).
+    Registry,
+    /// A tarball for the client.
+    Oci,
+    Docker,
+}
+
+impl ImageExporter {
+    pub fn of(kind: &str) -> Option<ImageExporter> {
+        match kind {
+            "image" => Some(ImageExporter::Image),
+            "registry" => Some(ImageExporter::Registry),
+            "oci" => Some(ImageExporter::Oci),
+            "docker" => Some(ImageExporter::Docker),
+            _ => None,
+        }
+    }
+
+    fn tarball(self) -> Option<TarballFormat> {
+        match self {
+            ImageExporter::Oci => Some(TarballFormat::Oci),
+            ImageExporter::Docker => Some(TarballFormat::Docker),
+            _ => None,
+        }
+    }
 }
 
 impl ImageExport {
-    /// The `image` exporter (`push` defaults to false) or the `registry` one (true).
+    /// The exporter's options; `push` defaults to true for `registry`, `store` to false for a
+    /// tarball, `oci-mediatypes` to false for `docker`.
     pub fn from_attrs(
         attrs: &BTreeMap<String, String>,
-        push_default: bool,
+        exporter: ImageExporter,
     ) -> Result<ImageExport, SolveError> {
+        let tarball = exporter.tarball();
         for (key, value) in attrs {
+            if tarball.is_some() && key == "tar" {
+                if !flag(attrs, "tar", true)? {
+                    return Err(SolveError::Unsupported(
+                        "tar=false (the layout into the client's content store) is not supported by nodekitd yet".into(),
+                    ));
+                }
+                continue;
+            }
             refuse_unsupported_attr(key, value)?;
         }
+        let push_default = exporter == ImageExporter::Registry;
         let names = attrs
             .get("name")
             .map(|list| list.split(',').map(str::trim).filter(|n| !n.is_empty()))
@@ -71,10 +117,10 @@ impl ImageExport {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let push = flag(attrs, "push", push_default)?;
-        let store = flag(attrs, "store", true)?;
+        let store = flag(attrs, "store", tarball.is_none())?;
         // Layers that never leave the node are not worth compressing: nodekit's default.
         let compression = match attrs.get("compression").map(String::as_str) {
-            None if push => Compression::Gzip,
+            None if push || tarball.is_some() => Compression::Gzip,
             None => Compression::Uncompressed,
             Some(text) => Compression::parse(text).ok_or_else(|| {
                 SolveError::InvalidDefinition(format!(
@@ -82,9 +128,11 @@ impl ImageExport {
                 ))
             })?,
         };
-        let format = match attrs.get("oci-mediatypes").map(String::as_str) {
-            Some("false") => ManifestFormat::Docker,
-            _ => ManifestFormat::Oci,
+        let oci_default = exporter != ImageExporter::Docker;
+        let format = if flag(attrs, "oci-mediatypes", oci_default)? {
+            ManifestFormat::Oci
+        } else {
+            ManifestFormat::Docker
         };
         if push && names.is_empty() {
             return Err(SolveError::InvalidDefinition(
@@ -103,6 +151,7 @@ impl ImageExport {
             store,
             canonical: flag(attrs, "name-canonical", false)?,
             dangling_prefix,
+            tarball,
         })
     }
 
@@ -360,10 +409,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tarball_exporters_default_to_gzip_unstored_and_docker_media_types_for_docker() {
+        let docker =
+            ImageExport::from_attrs(&attrs(&[("name", "a:1")]), ImageExporter::Docker).unwrap();
+        assert_eq!(docker.tarball, Some(TarballFormat::Docker));
+        assert_eq!(
+            (docker.compression, docker.format, docker.store),
+            (Compression::Gzip, ManifestFormat::Docker, false)
+        );
+        let oci = ImageExport::from_attrs(&attrs(&[("tar", "true")]), ImageExporter::Oci).unwrap();
+        assert_eq!(
+            (oci.format, oci.tarball),
+            (ManifestFormat::Oci, Some(TarballFormat::Oci))
+        );
+        let error = ImageExport::from_attrs(&attrs(&[("tar", "false")]), ImageExporter::Oci)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("tar=false"), "{error}");
+        assert!(ImageExport::from_attrs(&attrs(&[("tar", "true")]), ImageExporter::Image).is_err());
+    }
+
+    #[test]
     fn digest_names_are_canonical_names_or_the_dangling_prefix() {
         let digest = "sha256:aa";
-        let export =
-            |pairs: &[(&str, &str)]| ImageExport::from_attrs(&attrs(pairs), false).unwrap();
+        let export = |pairs: &[(&str, &str)]| {
+            ImageExport::from_attrs(&attrs(pairs), ImageExporter::Image).unwrap()
+        };
         let canonical = export(&[
             ("name", "app:1,r.example/t/x:2"),
             ("name-canonical", "true"),
@@ -396,7 +468,7 @@ mod tests {
             ("compression-level", "3"),
             ("nmae", "app:1"),
         ] {
-            let error = ImageExport::from_attrs(&attrs(&[(key, value)]), false)
+            let error = ImageExport::from_attrs(&attrs(&[(key, value)]), ImageExporter::Image)
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();
@@ -404,7 +476,7 @@ mod tests {
         }
         for (key, value) in [("push", "false"), ("store", "false"), ("unpack", "true")] {
             assert!(
-                ImageExport::from_attrs(&attrs(&[(key, value)]), false).is_ok(),
+                ImageExport::from_attrs(&attrs(&[(key, value)]), ImageExporter::Image).is_ok(),
                 "{key}={value}"
             );
         }
@@ -419,8 +491,11 @@ mod tests {
 
     #[test]
     fn names_are_normalized_and_defaults_are_node_local() {
-        let export =
-            ImageExport::from_attrs(&attrs(&[("name", "app:1, nodekit.test/x")]), false).unwrap();
+        let export = ImageExport::from_attrs(
+            &attrs(&[("name", "app:1, nodekit.test/x")]),
+            ImageExporter::Image,
+        )
+        .unwrap();
         assert_eq!(
             export.names,
             ["docker.io/library/app:1", "nodekit.test/x:latest"]
@@ -433,15 +508,22 @@ mod tests {
     fn options_are_honoured_and_bad_ones_rejected() {
         let export = ImageExport::from_attrs(
             &attrs(&[("compression", "zstd"), ("oci-mediatypes", "false")]),
-            false,
+            ImageExporter::Image,
         )
         .unwrap();
         assert_eq!(
             (export.compression, export.format),
             (Compression::Zstd, ManifestFormat::Docker)
         );
-        assert!(ImageExport::from_attrs(&attrs(&[("compression", "lz4")]), false).is_err());
-        assert!(ImageExport::from_attrs(&attrs(&[("push", "true")]), false).is_err());
-        assert!(ImageExport::from_attrs(&attrs(&[("name", "Bad Name")]), false).is_err());
+        assert!(
+            ImageExport::from_attrs(&attrs(&[("compression", "lz4")]), ImageExporter::Image)
+                .is_err()
+        );
+        assert!(
+            ImageExport::from_attrs(&attrs(&[("push", "true")]), ImageExporter::Image).is_err()
+        );
+        assert!(
+            ImageExport::from_attrs(&attrs(&[("name", "Bad Name")]), ImageExporter::Image).is_err()
+        );
     }
 }

@@ -2,45 +2,12 @@
 //! its names: every blob the repository lacks (HEAD first), each platform's manifest by digest,
 //! then the top manifest (or index) under the name's tag.
 
-use serde::Deserialize;
-
+use super::children::Children;
 use crate::solver::SolveError;
 use std::time::SystemTime;
 
 use crate::worker::images::{normalize_reference, CredentialSource, Pushed, Pusher};
 use crate::worker::{Descriptor, Worker};
-
-/// What a manifest or an index names.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Children {
-    #[serde(default)]
-    config: Option<Child>,
-    #[serde(default)]
-    layers: Vec<Child>,
-    #[serde(default)]
-    manifests: Vec<Child>,
-}
-
-#[derive(Deserialize, Clone)]
-#[serde(rename_all = "camelCase")]
-struct Child {
-    #[serde(default)]
-    media_type: String,
-    digest: String,
-    size: i64,
-}
-
-impl From<Child> for Descriptor {
-    fn from(child: Child) -> Descriptor {
-        Descriptor {
-            media_type: child.media_type,
-            digest: child.digest,
-            size: child.size,
-            annotations: Default::default(),
-        }
-    }
-}
 
 /// Hears of each blob a push handled: what happened to it, and since when.
 pub type PushReport<'a> = &'a (dyn Fn(&Descriptor, Pushed, SystemTime) + Sync);
@@ -96,13 +63,7 @@ impl Push<'_> {
     /// Pushes what `manifest` names (an index's manifests by digest, with their blobs);
     /// returns its own bytes for the caller to put.
     async fn children(&self, manifest: &Descriptor) -> Result<Vec<u8>, String> {
-        let bytes = self
-            .worker
-            .read_blob(&manifest.digest)
-            .await
-            .map_err(|e| e.to_string())?;
-        let children: Children = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("manifest {}: {e}", manifest.digest))?;
+        let (children, bytes) = Children::of(self.worker, manifest).await?;
         for platform in children.manifests {
             let platform: Descriptor = platform.into();
             let own = Box::pin(self.children(&platform)).await?;

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use super::image::{ImageExport, PlatformResult};
 use super::push::push_image;
+use super::tarball::{Tarball, TarballFormat};
 use crate::session::SessionCredentials;
 use crate::solver::{SolveContext, SolveError, Solver};
 use crate::worker::images::Pushed;
@@ -19,11 +20,21 @@ pub async fn export_image(
     ctx: &SolveContext,
     export: &ImageExport,
     parts: &[PlatformResult],
+    exporter_index: usize,
 ) -> Result<BTreeMap<String, String>, SolveError> {
     // Shown as upstream shows it, so the export's share of a build is visible in the progress.
     let job = &ctx.job;
-    let step = job.progress.begin_step(&job.id, "exporting to image");
-    let exported = write_and_push(solver, ctx, export, parts, &step.digest).await;
+    let name = match export.tarball {
+        Some(_) => "exporting to client tarball",
+        None => "exporting to image",
+    };
+    let step = job
+        .progress
+        .begin_step(&format!("{}-export-{exporter_index}", job.id), name);
+    let exported = match export.tarball {
+        Some(format) => send_tarball(solver, ctx, export, parts, format, exporter_index).await,
+        None => write_and_push(solver, ctx, export, parts, &step.digest).await,
+    };
     job.progress
         .end_step(step, exported.as_ref().err().map(ToString::to_string));
     exported
@@ -72,5 +83,35 @@ async fn write_and_push(
         names.extend(export.digest_names(&exported.top.digest));
         export.write(worker, &lease, parts, &names).await?;
     }
+    Ok(exported.response)
+}
+
+/// The `oci` / `docker` exporters: the image written into the content store (named in the
+/// node's store only with `store=true`), then sent to the client as a tarball.
+async fn send_tarball(
+    solver: &Solver,
+    ctx: &SolveContext,
+    export: &ImageExport,
+    parts: &[PlatformResult],
+    format: TarballFormat,
+    exporter_index: usize,
+) -> Result<BTreeMap<String, String>, SolveError> {
+    let lease = ctx.lease().await?;
+    let worker = &solver.worker;
+    let exported = export
+        .write(worker, &lease, parts, export.stored_names())
+        .await?;
+    let session = solver
+        .sessions
+        .get(&ctx.session_id)
+        .await
+        .map_err(|_| SolveError::Other("the tarball needs the client's session".into()))?;
+    let tarball = Tarball {
+        format,
+        top: &exported.top,
+        names: &export.names,
+        exporter_index,
+    };
+    tarball.send(worker, session.channel.clone()).await?;
     Ok(exported.response)
 }
