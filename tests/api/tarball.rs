@@ -88,3 +88,49 @@ async fn a_docker_tarball_loads_and_runs() {
     assert_eq!(import_and_read(&dest, &name), "docker\n");
     daemon.stop().await;
 }
+
+/// `type=tar`: the result's filesystem as one tar (files with their modes, symlinks as links).
+#[tokio::test]
+async fn a_tar_output_holds_the_results_filesystem() {
+    use std::io::Read;
+
+    let daemon = TestDaemon::start("tarball-fs").await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("fs.tar");
+    let state = busybox()
+        .run([
+            "sh",
+            "-c",
+            "echo fs > /exported && chmod 0750 /exported && ln -s exported /link",
+        ])
+        .root();
+    let attrs = BTreeMap::from([("dest".to_string(), dest.display().to_string())]);
+    let request = BuildRequest {
+        definition: Some(definition(&state)),
+        exporters: vec![("tar".to_string(), attrs)],
+        ..Default::default()
+    };
+    let (result, _) = run_build(&daemon, request).await;
+    result.unwrap();
+    let mut archive = tar::Archive::new(std::fs::File::open(&dest).unwrap());
+    let (mut exported, mut link, mut shell) = (None, None, false);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().display().to_string();
+        let path = path.trim_start_matches("./").to_string();
+        match path.as_str() {
+            "exported" => {
+                let mut text = String::new();
+                entry.read_to_string(&mut text).unwrap();
+                exported = Some((text, entry.header().mode().unwrap() & 0o777));
+            }
+            "link" => link = entry.link_name().unwrap().map(|l| l.display().to_string()),
+            "bin/sh" => shell = true,
+            _ => {}
+        }
+    }
+    assert_eq!(exported, Some(("fs\n".to_string(), 0o750)));
+    assert_eq!(link.as_deref(), Some("exported"));
+    assert!(shell, "the base image's files are there too");
+    daemon.stop().await;
+}

@@ -10,9 +10,10 @@ use tonic::Status;
 use tracing::Instrument;
 
 use super::{remote_cache, ApiState};
-use crate::exporter::image::{ImageExport, ImageExporter};
 use crate::exporter::platforms::platform_results;
+use crate::exporter::run::export_filesystem;
 use crate::exporter::run::export_image;
+use crate::exporter::Exporter;
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
 use crate::solver::cache::remote::options::{CacheExport, ExportTarget, Mode};
@@ -26,7 +27,7 @@ type ExporterSpec = (String, BTreeMap<String, String>);
 
 /// The exporters a build asked for, from the current field or the pre-v0.13 ones; those
 /// nodekitd does not have are refused by name.
-fn exporters(request: &SolveRequest) -> Result<Vec<ImageExport>, Status> {
+fn exporters(request: &SolveRequest) -> Result<Vec<Exporter>, Status> {
     let mut specs: Vec<ExporterSpec> = request
         .exporters
         .iter()
@@ -40,10 +41,10 @@ fn exporters(request: &SolveRequest) -> Result<Vec<ImageExport>, Status> {
     }
     specs
         .into_iter()
-        .map(|(kind, attrs)| match ImageExporter::of(&kind) {
-            Some(exporter) => ImageExport::from_attrs(&attrs, exporter).map_err(to_status),
+        .map(|(kind, attrs)| match Exporter::of(&kind, &attrs) {
+            Some(exporter) => exporter.map_err(to_status),
             None => Err(Status::unimplemented(format!(
-                "exporter {kind:?} is not supported by nodekitd yet (image, registry, oci, docker)"
+                "exporter {kind:?} is not supported by nodekitd yet (image, registry, oci, docker, tar)"
             ))),
         })
         .collect()
@@ -70,7 +71,7 @@ async fn solve_in_span(
     let inline = cache_exports
         .iter()
         .any(|c| c.target == ExportTarget::Inline);
-    if inline && exports.is_empty() {
+    if inline && !exports.iter().any(Exporter::writes_image) {
         return Err(Status::invalid_argument(
             "cache export type=inline needs an image exporter (--output type=image): the inline cache is kept in the image's config",
         ));
@@ -207,7 +208,7 @@ async fn gateway_result(
 
 /// Where a build's result goes: the exporters', then the cache exports.
 struct Exports<'a> {
-    images: &'a [ImageExport],
+    images: &'a [Exporter],
     caches: &'a [CacheExport],
 }
 
@@ -226,7 +227,15 @@ impl Exports<'_> {
                 remote_cache::add_inline_caches(solver, ctx, &mut parts)?;
             }
             for (index, export) in self.images.iter().enumerate() {
-                response.extend(export_image(solver, ctx, export, &parts, index).await?);
+                let written = match export {
+                    Exporter::Image(image) => {
+                        export_image(solver, ctx, image, &parts, index).await?
+                    }
+                    Exporter::FilesystemTar => {
+                        export_filesystem(solver, ctx, &parts, index).await?
+                    }
+                };
+                response.extend(written);
             }
         }
         if !self.caches.is_empty() {

@@ -2,8 +2,53 @@
 //! manifest, or an index over one manifest per platform).
 
 mod children;
+pub mod fs_tarball;
 pub mod image;
 pub mod platforms;
 pub mod push;
 pub mod run;
 pub mod tarball;
+
+use std::collections::BTreeMap;
+
+use crate::solver::SolveError;
+
+/// One `--output` of a build.
+pub enum Exporter {
+    /// An image: into the node's store, a registry, or a tarball for the client.
+    Image(image::ImageExport),
+    /// `tar`: the result's filesystem as one tar for the client.
+    FilesystemTar,
+}
+
+impl Exporter {
+    /// The exporter `kind` with `attrs`; None for a kind nodekitd does not have.
+    pub fn of(
+        kind: &str,
+        attrs: &BTreeMap<String, String>,
+    ) -> Option<Result<Exporter, SolveError>> {
+        if kind == "tar" {
+            return Some(filesystem_attrs(attrs).map(|()| Exporter::FilesystemTar));
+        }
+        let exporter = image::ImageExporter::of(kind)?;
+        Some(image::ImageExport::from_attrs(attrs, exporter).map(Exporter::Image))
+    }
+
+    /// Whether it writes an image (whose config can keep an inline cache).
+    pub fn writes_image(&self) -> bool {
+        matches!(self, Exporter::Image(_))
+    }
+}
+
+/// The `tar` exporter's attributes: `platform-split` as nodekitd writes (true), nothing else.
+fn filesystem_attrs(attrs: &BTreeMap<String, String>) -> Result<(), SolveError> {
+    for (key, value) in attrs {
+        let honoured = key == "platform-split" && matches!(value.as_str(), "" | "true" | "1");
+        if !honoured {
+            return Err(SolveError::Unsupported(format!(
+                "tar exporter: {key}={value} is not supported by nodekitd yet"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -115,3 +115,21 @@ async fn send_tarball(
     tarball.send(worker, session.channel.clone()).await?;
     Ok(exported.response)
 }
+
+/// The `tar` exporter as its own step ("exporting to client tarball").
+pub async fn export_filesystem(
+    solver: &Solver,
+    ctx: &SolveContext,
+    parts: &[PlatformResult],
+    exporter_index: usize,
+) -> Result<BTreeMap<String, String>, SolveError> {
+    let job = &ctx.job;
+    let step = job.progress.begin_step(
+        &format!("{}-export-{exporter_index}", job.id),
+        "exporting to client tarball",
+    );
+    let sent = super::fs_tarball::send_filesystem(solver, ctx, parts, exporter_index).await;
+    job.progress
+        .end_step(step, sent.as_ref().err().map(ToString::to_string));
+    sent.map(|()| BTreeMap::new())
+}

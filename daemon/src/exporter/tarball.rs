@@ -62,7 +62,7 @@ impl Tarball<'_> {
         let (sink, chunks) = mpsc::channel::<Bytes>(4);
         let (entries, received) = mpsc::channel::<Entry>(1);
         let writer = tokio::task::spawn_blocking(move || write_tar(received, sink));
-        let sending = self.call(session, chunks);
+        let sending = send_to_client(session, self.exporter_index, chunks);
         let feeding = feed(worker, files, &blobs, entries);
         let (sent, fed) = tokio::join!(sending, feeding);
         let written = writer
@@ -72,33 +72,6 @@ impl Tarball<'_> {
         sent?;
         fed?;
         written.map_err(|e| SolveError::Other(format!("writing the tarball: {e}")))
-    }
-
-    /// Sends what the writer produces, half-closes, and waits for the client to finish.
-    async fn call(
-        &self,
-        session: Channel,
-        chunks: mpsc::Receiver<Bytes>,
-    ) -> Result<(), SolveError> {
-        let messages = ReceiverStream::new(chunks).map(|data| BytesMessage {
-            data: data.to_vec(),
-        });
-        let mut request = tonic::Request::new(messages);
-        let id = tonic::metadata::MetadataValue::from(self.exporter_index as u64);
-        request.metadata_mut().insert(EXPORTER_ID, id);
-        let failed = |e: tonic::Status| {
-            SolveError::Other(format!(
-                "sending the tarball to the client: {}",
-                e.message()
-            ))
-        };
-        let mut answers = FileSendClient::new(session)
-            .diff_copy(request)
-            .await
-            .map_err(failed)?
-            .into_inner();
-        while answers.message().await.map_err(failed)?.is_some() {}
-        Ok(())
     }
 
     /// `index.json`: the image once per name (containerd's and OCI's name annotations), or
@@ -156,6 +129,31 @@ impl Tarball<'_> {
         }]);
         Ok(manifest.to_string().into_bytes())
     }
+}
+
+/// Sends what a writer produces to the client's FileSend for exporter `exporter_index`,
+/// half-closes, and waits for the client to finish writing it.
+pub(super) async fn send_to_client(
+    session: Channel,
+    exporter_index: usize,
+    chunks: mpsc::Receiver<Bytes>,
+) -> Result<(), SolveError> {
+    let messages = ReceiverStream::new(chunks).map(|data| BytesMessage {
+        data: data.to_vec(),
+    });
+    let mut request = tonic::Request::new(messages);
+    let id = tonic::metadata::MetadataValue::from(exporter_index as u64);
+    request.metadata_mut().insert(EXPORTER_ID, id);
+    let failed = |e: tonic::Status| {
+        SolveError::Other(format!("sending the output to the client: {}", e.message()))
+    };
+    let mut answers = FileSendClient::new(session)
+        .diff_copy(request)
+        .await
+        .map_err(failed)?
+        .into_inner();
+    while answers.message().await.map_err(failed)?.is_some() {}
+    Ok(())
 }
 
 /// Hands the writer the files, then each blob as containerd streams it.
