@@ -25,14 +25,18 @@ pub async fn export_image(
     // Shown as upstream shows it, so the export's share of a build is visible in the progress.
     let job = &ctx.job;
     let name = match export.tarball {
-        Some(_) => "exporting to client tarball",
+        Some(TarballFormat::Oci) => "exporting to oci image format",
+        Some(TarballFormat::Docker) => "exporting to docker image format",
         None => "exporting to image",
     };
     let step = job
         .progress
         .begin_step(&format!("{}-export-{exporter_index}", job.id), name);
     let exported = match export.tarball {
-        Some(format) => send_tarball(solver, ctx, export, parts, format, exporter_index).await,
+        Some(format) => {
+            let tarball = (format, exporter_index, step.digest.as_str());
+            send_tarball(solver, ctx, export, parts, tarball).await
+        }
         None => write_and_push(solver, ctx, export, parts, &step.digest).await,
     };
     job.progress
@@ -93,8 +97,7 @@ async fn send_tarball(
     ctx: &SolveContext,
     export: &ImageExport,
     parts: &[PlatformResult],
-    format: TarballFormat,
-    exporter_index: usize,
+    (format, exporter_index, vertex): (TarballFormat, usize, &str),
 ) -> Result<BTreeMap<String, String>, SolveError> {
     let lease = ctx.lease().await?;
     let worker = &solver.worker;
@@ -112,7 +115,11 @@ async fn send_tarball(
         names: &export.names,
         exporter_index,
     };
+    let started = SystemTime::now();
     tarball.send(worker, session.channel.clone()).await?;
+    ctx.job
+        .progress
+        .status_done(vertex, "sending tarball", started);
     Ok(exported.response)
 }
 
@@ -128,7 +135,12 @@ pub async fn export_filesystem(
         &format!("{}-export-{exporter_index}", job.id),
         "exporting to client tarball",
     );
+    let started = SystemTime::now();
     let sent = super::fs_tarball::send_filesystem(solver, ctx, parts, exporter_index).await;
+    if sent.is_ok() {
+        job.progress
+            .status_done(&step.digest, "sending tarball", started);
+    }
     job.progress
         .end_step(step, sent.as_ref().err().map(ToString::to_string));
     sent.map(|()| BTreeMap::new())

@@ -112,8 +112,7 @@ impl Tarball<'_> {
     async fn docker_manifest(&self, worker: &Worker) -> Result<Vec<u8>, SolveError> {
         if crate::oci::is_index(&self.top.media_type) {
             return Err(SolveError::Unsupported(
-                "docker exporter does not support exporting manifest lists, use the oci exporter"
-                    .into(),
+                "docker exporter does not currently support exporting manifest lists".into(),
             ));
         }
         let (children, _) = Children::of(worker, self.top)
