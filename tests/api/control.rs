@@ -3,7 +3,7 @@
 use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
 use nodekit_proto::moby::buildkit::v1::{
     BuildHistoryRequest, CacheOptions, CacheOptionsEntry, DiskUsageRequest, InfoRequest,
-    ListWorkersRequest, PruneRequest, SolveRequest, UpdateBuildHistoryRequest,
+    ListWorkersRequest, SolveRequest, UpdateBuildHistoryRequest,
 };
 use nodekit_proto::pb;
 use nodekit_test_support::{TestDaemon, TestEnv};
@@ -86,15 +86,7 @@ async fn info_disk_usage_and_prune_answer() {
         .disk_usage(DiskUsageRequest::default())
         .await
         .unwrap();
-    let mut pruned = control
-        .prune(PruneRequest {
-            all: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    while pruned.message().await.unwrap().is_some() {}
+    daemon.prune_all().await;
     daemon.stop().await;
 }
 

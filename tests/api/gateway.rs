@@ -207,7 +207,6 @@ async fn a_frontend_error_fails_the_build_with_its_message() {
 #[tokio::test]
 async fn a_frontends_solve_imports_the_cache_it_names() {
     use nodekit::build::CacheEntry;
-    use nodekit_proto::moby::buildkit::v1::PruneRequest;
 
     let daemon = TestDaemon::start("gateway-cache-import").await;
     let env = TestEnv::get();
@@ -230,17 +229,8 @@ async fn a_frontends_solve_imports_the_cache_it_names() {
     let (result, _) = crate::helpers::run_build(&daemon, export).await;
     assert!(result.unwrap().contains_key("cache.manifest"));
     let random = run_in_image(&image, &["cat", "/random"]);
+    daemon.prune_all().await;
     let mut control = ControlClient::new(daemon.channel().await);
-    let mut pruned = control
-        .prune(PruneRequest {
-            all: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    while pruned.message().await.unwrap().is_some() {}
-
     let channel = daemon.channel().await;
     let session = ClientSession::start(channel.clone(), SessionServices::default())
         .await

@@ -88,3 +88,19 @@ pub fn with_build<T>(build: &str, message: T) -> tonic::Request<T> {
         .insert("buildkit-controlapi-buildid", build.parse().unwrap());
     request
 }
+
+/// The raw manifest skopeo reads at `image` (a transport:reference) with `options`.
+pub fn skopeo_raw_manifest(options: &[&str], image: &str) -> Vec<u8> {
+    let inspect = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .args(options)
+        .arg(image)
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    inspect.stdout
+}

@@ -96,25 +96,13 @@ async fn a_push_uses_the_clients_credentials() {
     let right = registry.docker_config(&dir.path().join("config.json"), "pw");
     let (result, _) = run_build(&daemon, request(Some(right))).await;
     let digest = result.unwrap()["containerimage.digest"].clone();
-    let inspect = std::process::Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--creds",
-            "carol:pw",
-        ])
-        .arg(format!("docker://{target}"))
-        .output()
-        .expect("skopeo runs");
-    assert!(
-        inspect.status.success(),
-        "{}",
-        String::from_utf8_lossy(&inspect.stderr)
+    let raw = crate::helpers::skopeo_raw_manifest(
+        &["--tls-verify=false", "--creds", "carol:pw"],
+        &format!("docker://{target}"),
     );
-    let manifest: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(
-        nodekitd::oci::sha256_digest(&inspect.stdout),
+        nodekitd::oci::sha256_digest(&raw),
         digest,
         "the pushed manifest is the stored one"
     );

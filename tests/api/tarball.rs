@@ -8,7 +8,7 @@ use std::path::Path;
 use nodekit::build::BuildRequest;
 use nodekit_test_support::{ctr, TestDaemon, TestEnv};
 
-use crate::helpers::{busybox, definition, run_build, run_in_image};
+use crate::helpers::{busybox, definition, run_build, run_in_image, skopeo_raw_manifest};
 
 fn tarball_build(kind: &str, name: &str, dest: &Path, text: &str) -> BuildRequest {
     let state = busybox()
@@ -61,17 +61,8 @@ async fn an_oci_tarball_is_a_layout_that_loads_and_runs() {
     assert_eq!(listed[..2], ["oci-layout", "index.json"]);
     assert!(listed.contains(&format!("blobs/{}", digest.replacen(':', "/", 1))));
 
-    let inspect = std::process::Command::new("skopeo")
-        .args(["inspect", "--raw"])
-        .arg(format!("oci-archive:{}", dest.display()))
-        .output()
-        .expect("skopeo runs");
-    assert!(
-        inspect.status.success(),
-        "{}",
-        String::from_utf8_lossy(&inspect.stderr)
-    );
-    assert_eq!(nodekitd::oci::sha256_digest(&inspect.stdout), digest);
+    let raw = skopeo_raw_manifest(&[], &format!("oci-archive:{}", dest.display()));
+    assert_eq!(nodekitd::oci::sha256_digest(&raw), digest);
     assert_eq!(import_and_read(&dest, &name), "oci\n");
     daemon.stop().await;
 }

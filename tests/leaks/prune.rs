@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 
 use nodekit::build::{build, BuildRequest};
 use nodekit::session::SessionServices;
-use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
-use nodekit_proto::moby::buildkit::v1::PruneRequest;
 use nodekit_test_support::{ctr, leases_labelled, Inventory, TestDaemon, TestEnv};
 
 const IMAGE: &str = "nodekit.test/leaks-prune:1";
@@ -44,18 +42,7 @@ async fn prune_all_leaves_nothing_but_exported_images() {
     let owner = owner_of(&daemon);
     assert!(!cache_leases_of(&owner).is_empty(), "the build was cached");
 
-    let mut pruned = ControlClient::new(daemon.channel().await)
-        .prune(PruneRequest {
-            all: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut removed = 0;
-    while pruned.message().await.unwrap().is_some() {
-        removed += 1;
-    }
+    let removed = daemon.prune_all().await;
     assert!(
         removed >= 2,
         "the COPY and RUN records were pruned: {removed}"

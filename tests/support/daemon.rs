@@ -87,6 +87,25 @@ impl TestDaemon {
             .expect("connect to nodekitd")
     }
 
+    /// `prune --all` through Control, to its end; how many records it removed.
+    pub async fn prune_all(&self) -> usize {
+        use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
+        use nodekit_proto::moby::buildkit::v1::PruneRequest;
+        let mut pruned = ControlClient::new(self.channel().await)
+            .prune(PruneRequest {
+                all: true,
+                ..Default::default()
+            })
+            .await
+            .expect("prune")
+            .into_inner();
+        let mut removed = 0;
+        while pruned.message().await.expect("a prune record").is_some() {
+            removed += 1;
+        }
+        removed
+    }
+
     fn begin_stop(&mut self) -> Option<std::thread::JoinHandle<()>> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
