@@ -124,14 +124,14 @@ async fn an_unknown_exporter_or_frontend_is_refused() {
     let error = control
         .solve(SolveRequest {
             r#ref: "exporter".into(),
-            exporter_deprecated: "tar".into(),
+            exporter_deprecated: "local".into(),
             definition: Some(Default::default()),
             ..Default::default()
         })
         .await
         .unwrap_err();
     assert_eq!(error.code(), tonic::Code::Unimplemented);
-    assert!(error.message().contains("tar"), "{}", error.message());
+    assert!(error.message().contains("local"), "{}", error.message());
     let error = control
         .solve(SolveRequest {
             r#ref: "frontend".into(),
