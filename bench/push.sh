@@ -93,7 +93,7 @@ curl_upload() {
 	location=$(curl -sfi -X POST "http://$NODEKIT_TEST_REGISTRY/v2/$repo/blobs/uploads/" |
 		awk -F': ' 'tolower($1) == "location" { print $2 }' | tr -d '\r')
 	[[ $location == http* ]] || location=http://$NODEKIT_TEST_REGISTRY$location
-	curl -sf -X PUT -H "Content-Type: application/octet-stream" --data-binary "@$WORK/ctx/big" \
+	curl -sf -X PUT -H "Content-Type: application/octet-stream" -T "$WORK/ctx/big" \
 		"$location&digest=$digest" >/dev/null
 }
 
