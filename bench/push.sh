@@ -74,6 +74,7 @@ start_node() {
 make_context() {
 	mkdir -p "$WORK/ctx"
 	head -c $((512 << 20)) /dev/urandom >"$WORK/ctx/big"
+	BIG_DIGEST=sha256:$(sha256sum "$WORK/ctx/big" | cut -d' ' -f1)
 	cat >"$WORK/ctx/Dockerfile" <<DOCKERFILE
 FROM $NODEKIT_TEST_REGISTRY_IMAGE
 COPY big /big
@@ -88,13 +89,12 @@ build() {
 
 # curl's monolithic upload of the same 512 MiB to the same registry: the loopback rate.
 curl_upload() {
-	local repo=nodekit-bench/push-curl-$SUFFIX location digest
-	digest=sha256:$(sha256sum "$WORK/ctx/big" | cut -d' ' -f1)
+	local repo=nodekit-bench/push-curl-$SUFFIX location
 	location=$(curl -sfi -X POST "http://$NODEKIT_TEST_REGISTRY/v2/$repo/blobs/uploads/" |
 		awk -F': ' 'tolower($1) == "location" { print $2 }' | tr -d '\r')
 	[[ $location == http* ]] || location=http://$NODEKIT_TEST_REGISTRY$location
 	curl -sf -X PUT -H "Content-Type: application/octet-stream" -T "$WORK/ctx/big" \
-		"$location&digest=$digest" >/dev/null
+		"$location&digest=$BIG_DIGEST" >/dev/null
 }
 
 one_round() {
