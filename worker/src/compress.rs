@@ -70,6 +70,15 @@ async fn kept_copy(
     let Some(digest) = info.labels.get(&copy_label(compression)) else {
         return Ok(None);
     };
+    // Held by the caller's lease before it is looked for: a copy found present may be garbage
+    // already (its layer released meanwhile), collected before the caller reads it.
+    if let Some(lease) = ctx.lease() {
+        let held = crate::cache_leases::CacheResources {
+            snapshot: None,
+            blobs: vec![digest.clone()],
+        };
+        worker.add_to_lease(lease, &held).await?;
+    }
     let Some(copy) = content::info(worker.channel(), ctx, digest).await? else {
         return Ok(None);
     };

@@ -160,18 +160,21 @@ async fn ensure_blob(
     bytes: Vec<u8>,
     labels: HashMap<String, String>,
 ) -> WorkerResult<()> {
+    // Held by the call's lease before it is looked for: a blob found present may be garbage
+    // already (an earlier build's whose lease went), collected before anything names it.
+    if let Some(lease) = ctx.lease() {
+        let held = super::cache_leases::CacheResources {
+            snapshot: None,
+            blobs: vec![digest.to_string()],
+        };
+        worker.add_to_lease(lease, &held).await?;
+    }
     let existing = content::info(worker.channel(), ctx, digest).await?;
     let labelled = |info: &containerd_client::services::v1::Info| {
         labels.iter().all(|(k, v)| info.labels.get(k) == Some(v))
     };
-    match (existing, ctx.lease()) {
-        (Some(info), Some(lease)) if labelled(&info) => {
-            let held = super::cache_leases::CacheResources {
-                snapshot: None,
-                blobs: vec![digest.to_string()],
-            };
-            worker.add_to_lease(lease, &held).await
-        }
+    match existing {
+        Some(info) if labelled(&info) => Ok(()),
         _ => content::write_blob(worker.channel(), ctx, digest, bytes, labels).await,
     }
 }
