@@ -165,8 +165,15 @@ fn export(kind: &str, attrs: &BTreeMap<String, String>) -> Result<CacheExport, S
     Ok(CacheExport {
         target,
         mode: match attrs.get("mode").map(String::as_str) {
+            None | Some("" | "min") => Mode::Min,
             Some("max") => Mode::Max,
-            _ => Mode::Min,
+            // buildkitd falls back to min in silence; an export of other records than asked
+            // is refused here.
+            Some(other) => {
+                return Err(format!(
+                    "unsupported cache export mode {other:?} (min, max)"
+                ))
+            }
         },
         compression: compression(attrs)?,
         oci_mediatypes,

@@ -171,11 +171,12 @@ fn each_import_is_read_on_its_own() {
 }
 
 #[test]
-fn compression_settings_nodekitd_cannot_honour_are_refused_by_name() {
+fn settings_nodekitd_cannot_honour_are_refused_by_name() {
     for (key, value) in [
         ("compression", "estargz"),
         ("compression-level", "3"),
         ("force-compression", "true"),
+        ("mode", "maximum"),
     ] {
         let error = exports(&options(vec![entry(
             "local",
