@@ -56,11 +56,17 @@ impl TestEnv {
 
     /// A worker on the test containerd, its bind-mount root private to `test`.
     pub async fn worker(&self, test: &str) -> Worker {
+        self.worker_with_hosts(test, RegistryHosts::default()).await
+    }
+
+    /// As [`TestEnv::worker`], reaching registries as `registry_hosts` says (e.g. with a
+    /// docker config of the daemon's own, its `auth_file`).
+    pub async fn worker_with_hosts(&self, test: &str, registry_hosts: RegistryHosts) -> Worker {
         let config = WorkerConfig {
             socket: self.socket.clone(),
             namespace: self.namespace.clone(),
             snapshotter: "overlayfs".into(),
-            registry_hosts: RegistryHosts::default(),
+            registry_hosts,
             // Not a daemon's: a worker clears its root at start, so it gets one of its own.
             mount_source_root: self.mount_source_root(&format!("worker-{test}")),
             emulation: Default::default(),

@@ -56,6 +56,7 @@ async fn push_to(
     push.pusher
         .push_manifest(tag, &top.media_type, bytes)
         .await
+        .map(drop)
         .map_err(|e| e.to_string())
 }
 

@@ -1,5 +1,5 @@
-//! The pull side of the OCI distribution API over reqwest: manifests and blobs, with the
-//! registry's authorization challenge answered as Docker's clients do (basic credentials, or a
+//! The OCI distribution API over reqwest: manifests and blobs pulled here, pushed in `push`,
+//! every request through one path that answers the registry's authorization challenge as Docker's clients do (basic credentials, or a
 //! bearer token from the realm the challenge names). Hand-written rather than oci-client's
 //! because a node's registries need what that client cannot do: present a client certificate
 //! (`keypair`), and refuse a bad CA instead of falling back to a default client.
@@ -130,13 +130,13 @@ impl Distribution {
     }
 
     /// Sends `call` with the authorization earned so far; a 401 is answered once (with the
-    /// challenge's scope, or `access` to the repository) and the call sent again. The
+    /// challenge's scope and what `access` needs of the repository) and the call sent again. The
     /// response's status is the caller's to read.
     async fn request(
         &self,
         call: &Call<'_>,
         repository: &str,
-        access: Access,
+        access: Access<'_>,
     ) -> Result<Response, DistributionError> {
         let response = self.send(call).await?;
         if response.status() != StatusCode::UNAUTHORIZED {
@@ -186,7 +186,7 @@ impl Distribution {
         &self,
         challenge: &str,
         repository: &str,
-        access: Access,
+        access: Access<'_>,
     ) -> Result<HeaderValue, DistributionError> {
         match parse_challenge(challenge) {
             Some(Challenge::Basic) => {
@@ -201,8 +201,8 @@ impl Distribution {
                 service,
                 scope,
             }) => {
-                let scope = scope.unwrap_or_else(|| access.scope(repository));
-                let token = self.token(&realm, service.as_deref(), &scope).await?;
+                let scopes = token_scopes(scope.as_deref(), access.scopes(repository));
+                let token = self.token(&realm, service.as_deref(), &scopes).await?;
                 header(&format!("Bearer {token}"))
             }
             None => Err(DistributionError::Unauthorized),
@@ -216,7 +216,7 @@ impl Distribution {
         &self,
         realm: &str,
         service: Option<&str>,
-        scope: &str,
+        scopes: &[String],
     ) -> Result<String, DistributionError> {
         if let Some(refresh) = self
             .credentials
@@ -224,10 +224,10 @@ impl Distribution {
             .filter(|c| c.username.is_empty() && !c.secret.is_empty())
         {
             return self
-                .oauth_token(realm, service, scope, &refresh.secret)
+                .oauth_token(realm, service, &scopes.join(" "), &refresh.secret)
                 .await;
         }
-        let mut query = vec![("scope", scope)];
+        let mut query: Vec<(&str, &str)> = scopes.iter().map(|s| ("scope", s.as_str())).collect();
         if let Some(service) = service {
             query.push(("service", service));
         }
@@ -285,18 +285,44 @@ impl Distribution {
 
 /// What a request needs of a repository.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Access {
+enum Access<'a> {
     Pull,
     Push,
+    /// Push, and pull of the repository a blob is mounted from.
+    Mount {
+        from: &'a str,
+    },
 }
 
-impl Access {
-    fn scope(self, repository: &str) -> String {
+impl Access<'_> {
+    /// The token scopes the access needs of `repository`.
+    fn scopes(self, repository: &str) -> Vec<String> {
         match self {
-            Access::Pull => format!("repository:{repository}:pull"),
-            Access::Push => format!("repository:{repository}:pull,push"),
+            Access::Pull => vec![format!("repository:{repository}:pull")],
+            Access::Push => vec![format!("repository:{repository}:pull,push")],
+            Access::Mount { from } => vec![
+                format!("repository:{repository}:pull,push"),
+                format!("repository:{from}:pull"),
+            ],
         }
     }
+}
+
+/// The scopes to ask a token for: the challenge's (space-separated), then those of the access
+/// it lacks, as containerd asks (a registry's challenge may name less than a push needs).
+fn token_scopes(challenge: Option<&str>, needed: Vec<String>) -> Vec<String> {
+    let mut scopes: Vec<String> = challenge
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    for scope in needed {
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    scopes
 }
 
 /// A request that can be sent again after a challenge was answered.
@@ -571,6 +597,33 @@ mod tests {
         assert!(
             matches!(refused, Err(DistributionError::Unauthorized)),
             "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_token_is_asked_for_the_challenges_scopes_and_what_the_access_needs() {
+        let mount = Access::Mount { from: "team/base" }.scopes("team/app");
+        assert_eq!(
+            token_scopes(Some("repository:team/app:pull"), mount),
+            [
+                "repository:team/app:pull",
+                "repository:team/app:pull,push",
+                "repository:team/base:pull",
+            ]
+        );
+        let both = "repository:team/app:pull,push repository:team/base:pull";
+        let mount = Access::Mount { from: "team/base" }.scopes("team/app");
+        assert_eq!(
+            token_scopes(Some(both), mount),
+            ["repository:team/app:pull,push", "repository:team/base:pull"]
+        );
+        assert_eq!(
+            token_scopes(None, Access::Push.scopes("a")),
+            ["repository:a:pull,push"]
+        );
+        assert_eq!(
+            token_scopes(Some("repository:a:pull"), Access::Pull.scopes("a")),
+            ["repository:a:pull"]
         );
     }
 

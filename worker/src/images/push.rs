@@ -127,22 +127,22 @@ impl Pusher {
         read
     }
 
-    /// Puts a manifest (or index) under `tag_or_digest`; nothing is sent when the repository
-    /// has it there already.
+    /// Puts a manifest (or index) under `tag_or_digest` and returns its digest; nothing is
+    /// sent when the repository has it there already.
     pub async fn push_manifest(
         &self,
         tag_or_digest: &str,
         media_type: &str,
         bytes: Vec<u8>,
-    ) -> WorkerResult<()> {
+    ) -> WorkerResult<String> {
         let digest = nodekit_oci::sha256_digest(&bytes);
         let current = self
             .registry
-            .manifest_digest(&self.repository, tag_or_digest)
+            .manifest_exists(&self.repository, tag_or_digest)
             .await
             .map_err(|e| self.error(e))?;
         if current.as_deref() == Some(digest.as_str()) {
-            return Ok(());
+            return Ok(digest);
         }
         self.registry
             .put_manifest(&self.repository, tag_or_digest, media_type, bytes)

@@ -29,7 +29,7 @@ impl Distribution {
     }
 
     /// Mounts blob `digest` from repository `from` of the same registry; false when the
-    /// registry would not (the upload it opened instead is left to expire).
+    /// registry would not (202: the upload it opened instead is cancelled).
     pub async fn mount_blob(
         &self,
         repository: &str,
@@ -40,10 +40,27 @@ impl Distribution {
             "{}/v2/{repository}/blobs/uploads/?mount={digest}&from={from}",
             self.base
         );
+        let access = Access::Mount { from };
         let response = self
-            .request(&Call::new(Method::POST, &url), repository, Access::Push)
+            .request(&Call::new(Method::POST, &url), repository, access)
             .await?;
-        Ok(checked(&url, response).await?.status() == StatusCode::CREATED)
+        let response = checked(&url, response).await?;
+        if response.status() == StatusCode::CREATED {
+            return Ok(true);
+        }
+        if let Some(location) = location(&response) {
+            self.cancel_upload(&upload_url(&self.base, location, None))
+                .await;
+        }
+        Ok(false)
+    }
+
+    /// Cancels an upload session, as a courtesy: the registry expires it anyway.
+    async fn cancel_upload(&self, url: &str) {
+        let cancelled = self.authorized(Method::DELETE, url).await.send().await;
+        if let Err(error) = cancelled {
+            tracing::debug!(upload = %url, "cancelling the upload failed: {error}");
+        }
     }
 
     /// Uploads blob `digest` of `size` bytes from `data`, streamed.
@@ -62,12 +79,9 @@ impl Distribution {
             .request(&Call::new(Method::POST, &url), repository, Access::Push)
             .await?;
         let opened = checked(&url, opened).await?;
-        let location = opened
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
+        let location = location(&opened)
             .ok_or_else(|| DistributionError::Transport(format!("{url}: no upload location")))?;
-        let put_url = upload_url(&self.base, location, digest);
+        let put_url = upload_url(&self.base, location, Some(digest));
         let response = self
             .authorized(Method::PUT, &put_url)
             .await
@@ -83,8 +97,9 @@ impl Distribution {
         checked(&put_url, response).await.map(drop)
     }
 
-    /// The digest `repository` has under `reference` (a tag or digest), if any.
-    pub async fn manifest_digest(
+    /// The digest `repository` has under `reference` (a tag or digest), if any (the
+    /// registry's Docker-Content-Digest).
+    pub async fn manifest_exists(
         &self,
         repository: &str,
         reference: &str,
@@ -100,30 +115,38 @@ impl Distribution {
             return Ok(None);
         }
         let response = checked(&url, response).await?;
-        Ok(response
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string))
+        Ok(content_digest(&response))
     }
 
-    /// Puts a manifest (or index) under `reference` (a tag or its digest).
+    /// Puts a manifest (or index) under `reference` (a tag or its digest); returns its digest
+    /// as the registry names it (Docker-Content-Digest), else as computed from `bytes`.
     pub async fn put_manifest(
         &self,
         repository: &str,
         reference: &str,
         media_type: &str,
         bytes: Vec<u8>,
-    ) -> Result<(), DistributionError> {
+    ) -> Result<String, DistributionError> {
         let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
+        let digest = nodekit_oci::sha256_digest(&bytes);
         let call = Call {
             content_type: Some(media_type),
             body: Some(Bytes::from(bytes)),
             ..Call::new(Method::PUT, &url)
         };
         let response = self.request(&call, repository, Access::Push).await?;
-        checked(&url, response).await.map(drop)
+        let response = checked(&url, response).await?;
+        Ok(content_digest(&response).unwrap_or(digest))
     }
+}
+
+fn location(response: &Response) -> Option<&str> {
+    response.headers().get(LOCATION)?.to_str().ok()
+}
+
+fn content_digest(response: &Response) -> Option<String> {
+    let value = response.headers().get("docker-content-digest")?;
+    value.to_str().ok().map(str::to_string)
 }
 
 fn content_length(response: &Response) -> u64 {
@@ -135,13 +158,18 @@ fn content_length(response: &Response) -> u64 {
         .unwrap_or(0)
 }
 
-/// The upload's URL with the digest that completes it: `location` may be relative to the
-/// registry and may carry a query of its own (the upload's state).
-fn upload_url(base: &str, location: &str, digest: &str) -> String {
+/// The upload's URL, with the digest that completes it if given: `location` may be relative
+/// to the registry and may carry a query of its own (the upload's state), kept.
+fn upload_url(base: &str, location: &str, digest: Option<&str>) -> String {
     let absolute = if location.starts_with("http://") || location.starts_with("https://") {
         location.to_string()
-    } else {
+    } else if location.starts_with('/') {
         format!("{base}{location}")
+    } else {
+        format!("{base}/{location}")
+    };
+    let Some(digest) = digest else {
+        return absolute;
     };
     let separator = if absolute.contains('?') { '&' } else { '?' };
     format!("{absolute}{separator}digest={digest}")
@@ -153,13 +181,22 @@ mod tests {
 
     #[test]
     fn an_upload_location_is_completed_with_the_digest() {
+        let digest = Some("sha256:1");
         assert_eq!(
-            upload_url("http://r", "/v2/a/blobs/uploads/u1?_state=x", "sha256:1"),
+            upload_url("http://r", "/v2/a/blobs/uploads/u1?_state=x", digest),
             "http://r/v2/a/blobs/uploads/u1?_state=x&digest=sha256:1"
         );
         assert_eq!(
-            upload_url("http://r", "https://s3.example/u2", "sha256:1"),
+            upload_url("http://r", "https://s3.example/u2", digest),
             "https://s3.example/u2?digest=sha256:1"
+        );
+        assert_eq!(
+            upload_url("http://r:5000", "v2/a/blobs/uploads/u3", digest),
+            "http://r:5000/v2/a/blobs/uploads/u3?digest=sha256:1"
+        );
+        assert_eq!(
+            upload_url("http://r", "/v2/a/blobs/uploads/u4?_state=y", None),
+            "http://r/v2/a/blobs/uploads/u4?_state=y"
         );
     }
 }

@@ -83,6 +83,7 @@ impl CacheStore {
             CacheStore::Registry { pusher, tag } => pusher
                 .push_manifest(tag, &blob.media_type, bytes)
                 .await
+                .map(drop)
                 .map_err(|e| e.to_string()),
         }
     }
