@@ -63,7 +63,7 @@ pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::
             docker_config: nodekit::session::default_docker_config(),
             // The local cache directories and output files are added by the build.
             content_stores: Default::default(),
-            file_outputs: Default::default(),
+            outputs: Default::default(),
         },
         exporters: args
             .output

@@ -124,14 +124,14 @@ async fn an_unknown_exporter_or_frontend_is_refused() {
     let error = control
         .solve(SolveRequest {
             r#ref: "exporter".into(),
-            exporter_deprecated: "local".into(),
+            exporter_deprecated: "gha".into(),
             definition: Some(Default::default()),
             ..Default::default()
         })
         .await
         .unwrap_err();
     assert_eq!(error.code(), tonic::Code::Unimplemented);
-    assert!(error.message().contains("local"), "{}", error.message());
+    assert!(error.message().contains("gha"), "{}", error.message());
     let error = control
         .solve(SolveRequest {
             r#ref: "frontend".into(),

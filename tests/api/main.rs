@@ -11,6 +11,7 @@ mod gateway;
 mod helpers;
 mod layers;
 mod local;
+mod local_output;
 mod metrics;
 mod mounts;
 mod push;

@@ -13,7 +13,7 @@ use nodekit_proto::moby::buildkit::v1::{Exporter, SolveRequest, StatusRequest, S
 use nodekit_proto::pb;
 use tonic::transport::Channel;
 
-use crate::session::{random_id, ClientSession, SessionServices};
+use crate::session::{random_id, ClientSession, Output, SessionServices};
 
 pub use cache::{CacheEntry, CachePlan};
 pub use progress::PlainProgress;
@@ -54,8 +54,8 @@ pub async fn build(
     services.content_stores.extend(cache.stores.clone());
     let mut request = request;
     services
-        .file_outputs
-        .extend(take_file_outputs(&mut request.exporters));
+        .outputs
+        .extend(take_outputs(&mut request.exporters)?);
     let session = ClientSession::start(channel.clone(), services).await?;
     let build_ref = if request.build_ref.is_empty() {
         random_id()
@@ -89,17 +89,43 @@ pub async fn build(
     Ok(response)
 }
 
-/// The files tarball exporters write into (their `dest`, which stays on the client, as
-/// buildctl keeps it), by exporter index.
-fn take_file_outputs(
+/// Where the exporters that send their output to the client write it: their `dest`, which
+/// stays on the client as buildctl keeps it (a file for `oci`, `docker` and `tar`, a
+/// directory for `local`), by exporter index.
+fn take_outputs(
     exporters: &mut [(String, BTreeMap<String, String>)],
-) -> BTreeMap<usize, std::path::PathBuf> {
-    exporters
-        .iter_mut()
-        .enumerate()
-        .filter(|(_, (kind, _))| matches!(kind.as_str(), "oci" | "docker" | "tar"))
-        .filter_map(|(index, (_, attrs))| attrs.remove("dest").map(|d| (index, d.into())))
-        .collect()
+) -> anyhow::Result<BTreeMap<usize, Output>> {
+    let mut outputs = BTreeMap::new();
+    for (index, (kind, attrs)) in exporters.iter_mut().enumerate() {
+        let output = match kind.as_str() {
+            "oci" | "docker" | "tar" => attrs.remove("dest").map(|d| Output::File(d.into())),
+            "local" => {
+                let dest = attrs
+                    .remove("dest")
+                    .filter(|d| !d.is_empty())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("output directory is required for local exporter")
+                    })?;
+                // The mode stays in the attributes too: the daemon sends differently for it.
+                let replace = match attrs.get("mode").map(String::as_str) {
+                    None | Some("" | "copy") => false,
+                    Some("delete") => true,
+                    Some(other) => {
+                        anyhow::bail!("invalid local exporter mode {other:?} (copy or delete)")
+                    }
+                };
+                Some(Output::Directory {
+                    dest: dest.into(),
+                    replace,
+                })
+            }
+            _ => None,
+        };
+        if let Some(output) = output {
+            outputs.insert(index, output);
+        }
+    }
+    Ok(outputs)
 }
 
 fn solve_request(

@@ -35,6 +35,7 @@ impl LocalDirs {
             follow_paths: values(metadata, headers::FOLLOW_PATHS)?,
             // Owners are not the build's business, as with buildctl.
             reset_owner: true,
+            named_roots: Vec::new(),
         })
     }
 }

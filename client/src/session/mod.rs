@@ -9,6 +9,7 @@ mod filesync;
 mod secrets;
 
 pub use auth::default_docker_config;
+pub use filesend::Output;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,9 +37,9 @@ pub struct SessionServices {
     /// Content stores by store id (`local:<dir>` for a local cache export's `dest` or import's
     /// `src`, see [`content::local_store_id`]) to the directory the daemon reads and writes.
     pub content_stores: BTreeMap<String, PathBuf>,
-    /// Files the daemon sends an exporter's output into, by the exporter's index (`-`:
-    /// standard output).
-    pub file_outputs: BTreeMap<usize, PathBuf>,
+    /// Where the daemon sends an exporter's output (a file, `-` for standard output, or a
+    /// directory), by the exporter's index.
+    pub outputs: BTreeMap<usize, Output>,
 }
 
 /// A running session; dropping it closes the session.
@@ -117,8 +118,8 @@ async fn serve(pipe: nodekit_proto::session_pipe::SessionPipe, services: Session
         .map(|file| AuthServer::new(auth::DockerConfigAuth::new(file)));
     let content = (!services.content_stores.is_empty())
         .then(|| content::ContentStores::new(services.content_stores).into_server());
-    let outputs = (!services.file_outputs.is_empty())
-        .then(|| filesend::FileOutputs::new(services.file_outputs).into_server());
+    let outputs = (!services.outputs.is_empty())
+        .then(|| filesend::FileSendServer::new(filesend::Outputs::new(services.outputs)));
     let incoming = futures::stream::once(async move { Ok::<_, std::io::Error>(pipe) });
     let served = Server::builder()
         .add_service(health_service)
@@ -160,7 +161,7 @@ fn add_headers(
     if !services.content_stores.is_empty() {
         methods.extend(content::METHODS);
     }
-    if !services.file_outputs.is_empty() {
+    if !services.outputs.is_empty() {
         methods.push(filesend::METHOD);
     }
     for method in methods {

@@ -10,6 +10,7 @@ use tonic::Status;
 use tracing::Instrument;
 
 use super::{remote_cache, ApiState};
+use crate::exporter::local::export_local;
 use crate::exporter::platforms::platform_results;
 use crate::exporter::run::export_filesystem;
 use crate::exporter::run::export_image;
@@ -44,7 +45,7 @@ fn exporters(request: &SolveRequest) -> Result<Vec<Exporter>, Status> {
         .map(|(kind, attrs)| match Exporter::of(&kind, &attrs) {
             Some(exporter) => exporter.map_err(to_status),
             None => Err(Status::unimplemented(format!(
-                "exporter {kind:?} is not supported by nodekitd yet (image, registry, oci, docker, tar)"
+                "exporter {kind:?} is not supported by nodekitd yet (image, registry, oci, docker, tar, local)"
             ))),
         })
         .collect()
@@ -233,6 +234,9 @@ impl Exports<'_> {
                     }
                     Exporter::FilesystemTar => {
                         export_filesystem(solver, ctx, &parts, index).await?
+                    }
+                    Exporter::Local(local) => {
+                        export_local(solver, ctx, local, &parts, index).await?
                     }
                 };
                 response.extend(written);

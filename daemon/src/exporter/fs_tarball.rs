@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 
 use super::image::PlatformResult;
 use super::tarball::send_to_client;
+use super::views::mount_results;
 use crate::chunks::ChunkWriter;
 use crate::solver::{SolveContext, SolveError, Solver};
-use crate::worker::ViewMount;
 
 /// Sends `parts` as one tar to the client's output of exporter `exporter_index`.
 pub async fn send_filesystem(
@@ -22,22 +22,17 @@ pub async fn send_filesystem(
     exporter_index: usize,
 ) -> Result<(), SolveError> {
     let lease = ctx.lease().await?;
-    let mut views: Vec<(String, ViewMount)> = Vec::with_capacity(parts.len());
-    for part in parts {
-        let view = solver
-            .worker
-            .mount_view(&lease, part.result.chain_id().as_deref())
-            .await
-            .map_err(|e| SolveError::worker("mounting the result to send it", e))?;
-        let prefix = match parts.len() {
-            1 => String::new(),
-            _ => part.platform.to_string().replace('/', "_"),
-        };
-        views.push((prefix, view));
-    }
+    let views = mount_results(solver, &lease, parts).await?;
     let roots: Vec<(String, PathBuf)> = views
         .iter()
-        .map(|(prefix, view)| (prefix.clone(), view.path().to_path_buf()))
+        .map(|view| {
+            let prefix = if views.len() == 1 {
+                String::new()
+            } else {
+                view.dir_name.clone()
+            };
+            (prefix, view.mount.path().to_path_buf())
+        })
         .collect();
     let session = solver
         .sessions

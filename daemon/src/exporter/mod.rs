@@ -1,13 +1,16 @@
 //! Exporters: where a build's result goes. `image` stores it in the host image store (one
-//! manifest, or an index over one manifest per platform).
+//! manifest, or an index over one manifest per platform), `registry` pushes it, `oci` and
+//! `docker` send it to the client as a tarball; `tar` and `local` send the client its files.
 
 mod children;
 pub mod fs_tarball;
 pub mod image;
+pub mod local;
 pub mod platforms;
 pub mod push;
 pub mod run;
 pub mod tarball;
+mod views;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +22,8 @@ pub enum Exporter {
     Image(image::ImageExport),
     /// `tar`: the result's filesystem as one tar for the client.
     FilesystemTar,
+    /// `local`: the result's files into a directory of the client's.
+    Local(local::LocalExport),
 }
 
 impl Exporter {
@@ -27,8 +32,10 @@ impl Exporter {
         kind: &str,
         attrs: &BTreeMap<String, String>,
     ) -> Option<Result<Exporter, SolveError>> {
-        if kind == "tar" {
-            return Some(filesystem_attrs(attrs).map(|()| Exporter::FilesystemTar));
+        match kind {
+            "tar" => return Some(filesystem_attrs(attrs).map(|()| Exporter::FilesystemTar)),
+            "local" => return Some(local::LocalExport::from_attrs(attrs).map(Exporter::Local)),
+            _ => {}
         }
         let exporter = image::ImageExporter::of(kind)?;
         Some(image::ImageExport::from_attrs(attrs, exporter).map(Exporter::Image))

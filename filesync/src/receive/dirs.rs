@@ -42,11 +42,13 @@ pub(crate) struct DirStack {
     dest: PathBuf,
     /// Never empty: `stack[0]` is the root.
     stack: Vec<OpenDir>,
+    /// Leftovers stay (a merge into the destination).
+    keep_unlisted: bool,
 }
 
 impl DirStack {
     /// Creates `dest` if needed and opens it as the root.
-    pub(crate) fn open(dest: &Path) -> Result<DirStack, SyncError> {
+    pub(crate) fn open(dest: &Path, keep_unlisted: bool) -> Result<DirStack, SyncError> {
         std::fs::create_dir_all(dest).map_err(SyncError::io_with("create directory", dest))?;
         let flags = nix::fcntl::OFlag::O_RDONLY
             | nix::fcntl::OFlag::O_DIRECTORY
@@ -62,6 +64,7 @@ impl DirStack {
         Ok(DirStack {
             dest: dest.to_path_buf(),
             stack: vec![root],
+            keep_unlisted,
         })
     }
 
@@ -106,6 +109,9 @@ impl DirStack {
         }
         let root = &mut self.stack[0];
         let leftovers = std::mem::take(&mut root.leftovers);
+        if self.keep_unlisted {
+            return Ok(());
+        }
         delete_leftovers(root.fd.as_fd(), "", leftovers, &self.dest, deleted)
     }
 
@@ -113,6 +119,9 @@ impl DirStack {
         let Some(dir) = self.stack.pop() else {
             return Ok(());
         };
+        if self.keep_unlisted {
+            return Ok(());
+        }
         delete_leftovers(
             dir.fd.as_fd(),
             &dir.path,

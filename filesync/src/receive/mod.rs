@@ -46,7 +46,8 @@ const ERR_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct ReceiveOptions {
     /// The directory to fill. Created if missing; it keeps the previous
-    /// copy, and anything in it that the sender no longer has is deleted.
+    /// copy, and anything in it that the sender no longer has is deleted
+    /// (unless `keep_unlisted`).
     pub dest: PathBuf,
     /// The sidecar recording the last sync's files (stat, inode, hash), so
     /// unchanged files are not transferred again. Must be outside `dest`.
@@ -57,6 +58,10 @@ pub struct ReceiveOptions {
     /// The tree digest of what `dest` holds, when the caller knows it is
     /// exactly the result of an earlier receive with this state file.
     pub trusted_base: Option<String>,
+    /// Keep what `dest` holds that the sender does not list (upstream's
+    /// `Merge`, as a local exporter's client receives): sent entries still
+    /// replace what is at their path.
+    pub keep_unlisted: bool,
 }
 
 impl ReceiveOptions {
@@ -67,6 +72,7 @@ impl ReceiveOptions {
             state_file: state_file.into(),
             apply_owner: nix::unistd::geteuid().is_root(),
             trusted_base: None,
+            keep_unlisted: false,
         }
     }
 

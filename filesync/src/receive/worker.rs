@@ -41,7 +41,7 @@ pub(crate) fn run(
 ) -> Result<ReceiveSummary, SyncError> {
     let mut worker = Worker {
         tree: Tree {
-            dirs: DirStack::open(&options.dest)?,
+            dirs: DirStack::open(&options.dest, options.keep_unlisted)?,
             record: Record::new(StateRecord::load(&options.state_file)),
             apply_owner: options.apply_owner,
         },

@@ -48,6 +48,10 @@ pub struct SendOptions {
     pub follow_paths: Vec<String>,
     /// Send uid and gid 0 for every entry, as buildctl does.
     pub reset_owner: bool,
+    /// When non-empty, `root` is not sent: each of these directories is
+    /// sent as a top-level directory of that name (mode 0755, as upstream's
+    /// `SubDirFS`), in name order. No patterns apply.
+    pub named_roots: Vec<(String, PathBuf)>,
 }
 
 /// What a [`send`] did.
@@ -124,9 +128,49 @@ fn walk_root(
     options: &SendOptions,
     emit: &mut dyn FnMut(WalkEntry) -> Result<(), SyncError>,
 ) -> Result<(), SyncError> {
-    // Like upstream, a symlinked root is resolved first.
-    let root = std::fs::canonicalize(&options.root)
-        .map_err(SyncError::io_with("resolve", &options.root))?;
+    if !options.named_roots.is_empty() {
+        return walk_named_roots(options, emit);
+    }
+    let root = resolve_dir(&options.root)?;
+    let filter = Filter::from_options(&root, options)?;
+    walk::walk(&root, &filter, options.reset_owner, emit)
+}
+
+fn walk_named_roots(
+    options: &SendOptions,
+    emit: &mut dyn FnMut(WalkEntry) -> Result<(), SyncError>,
+) -> Result<(), SyncError> {
+    let patterns = [
+        &options.include_patterns,
+        &options.exclude_patterns,
+        &options.follow_paths,
+    ];
+    if patterns.iter().any(|p| !p.is_empty()) {
+        return Err(SyncError::InvalidOptions(
+            "patterns do not apply to named roots".into(),
+        ));
+    }
+    let mut roots = Vec::with_capacity(options.named_roots.len());
+    for (name, dir) in &options.named_roots {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            let message = format!("{name:?} cannot name a top-level directory");
+            return Err(SyncError::InvalidOptions(message));
+        }
+        roots.push((name.clone(), resolve_dir(dir)?));
+    }
+    roots.sort();
+    if roots.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+        return Err(SyncError::InvalidOptions(
+            "two named roots share a name".into(),
+        ));
+    }
+    let filter = Filter::new(&[], &[])?;
+    walk::walk_named(&roots, &filter, options.reset_owner, emit)
+}
+
+/// Like upstream, a symlinked root is resolved first; it must be a directory.
+fn resolve_dir(dir: &std::path::Path) -> Result<PathBuf, SyncError> {
+    let root = std::fs::canonicalize(dir).map_err(SyncError::io_with("resolve", dir))?;
     if !std::fs::metadata(&root)
         .map_err(SyncError::io_with("stat", &root))?
         .is_dir()
@@ -134,8 +178,7 @@ fn walk_root(
         let not_dir = std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory");
         return Err(SyncError::io("send", &root, not_dir));
     }
-    let filter = Filter::from_options(&root, options)?;
-    walk::walk(&root, &filter, options.reset_owner, emit)
+    Ok(root)
 }
 
 struct Session<'a> {

@@ -44,6 +44,34 @@ pub(crate) fn walk(
     walker.walk_dir("", root, &DirMatch::default(), false)
 }
 
+/// Walks each `(name, dir)` as a top-level directory `name` (sorted, valid
+/// names: the caller checked).
+pub(crate) fn walk_named(
+    roots: &[(String, PathBuf)],
+    filter: &Filter,
+    reset_owner: bool,
+    emit: &mut dyn FnMut(WalkEntry) -> Result<(), SyncError>,
+) -> Result<(), SyncError> {
+    for (name, root) in roots {
+        let stat = Stat {
+            path: name.clone(),
+            mode: crate::mode::MODE_DIR | 0o755,
+            ..Default::default()
+        };
+        emit(WalkEntry { stat, source: None })?;
+        // Hardlinks are per tree: each root is its own filesystem.
+        let mut walker = Walker {
+            filter,
+            reset_owner,
+            emit: &mut *emit,
+            pending: Vec::new(),
+            hardlinks: HashMap::new(),
+        };
+        walker.walk_dir(name, root, &DirMatch::default(), false)?;
+    }
+    Ok(())
+}
+
 struct Walker<'a> {
     filter: &'a Filter,
     /// Send uid/gid 0 (buildctl's behaviour).
