@@ -88,10 +88,12 @@ async fn a_push_uses_the_clients_credentials() {
 
     let (result, _) = run_build(&daemon, request(None)).await;
     let error = result.unwrap_err();
-    assert!(
-        error.contains(&format!("pushing {target}")) && error.contains("unauthorized (401)"),
-        "{error}"
+    let expected = format!(
+        "pushing {target}: unauthorized (401): no credentials for {} were sent by the client",
+        registry.host
     );
+    assert!(error.contains(&expected), "{error}");
+    assert_eq!(error.matches(&target).count(), 1, "named once: {error}");
 
     let right = registry.docker_config(&dir.path().join("config.json"), "pw");
     let (result, _) = run_build(&daemon, request(Some(right))).await;
