@@ -14,6 +14,7 @@ mod local;
 mod metrics;
 mod mounts;
 mod push;
+mod pushed_images;
 mod registry_auth;
 mod registry_hosts;
 mod session_content;
