@@ -29,7 +29,7 @@ fn build_of(text: &str, outputs: &[(&str, &[(&str, &str)])]) -> BuildRequest {
 }
 
 /// The digest `name` points at in the node's image store, if it is there.
-fn stored_digest(name: &str) -> Option<String> {
+pub fn stored_digest(name: &str) -> Option<String> {
     let listing = ctr(TestEnv::get(), &["images", "ls"]);
     String::from_utf8_lossy(&listing.stdout)
         .lines()
