@@ -91,15 +91,25 @@ pub fn with_build<T>(build: &str, message: T) -> tonic::Request<T> {
 
 /// The raw manifest skopeo reads at `image` (a transport:reference) with `options`.
 pub fn skopeo_raw_manifest(options: &[&str], image: &str) -> Vec<u8> {
+    skopeo_inspect("--raw", options, image)
+}
+
+/// The image config skopeo reads at `image` with `options`.
+pub fn skopeo_config(options: &[&str], image: &str) -> serde_json::Value {
+    serde_json::from_slice(&skopeo_inspect("--config", options, image)).unwrap()
+}
+
+/// `skopeo inspect <what>` of `image`: its output, the test failing with skopeo's message.
+fn skopeo_inspect(what: &str, options: &[&str], image: &str) -> Vec<u8> {
     let inspect = std::process::Command::new("skopeo")
-        .args(["inspect", "--raw"])
+        .args(["inspect", what])
         .args(options)
         .arg(image)
         .output()
         .expect("skopeo runs");
     assert!(
         inspect.status.success(),
-        "{}",
+        "skopeo inspect {what} {image}: {}",
         String::from_utf8_lossy(&inspect.stderr)
     );
     inspect.stdout

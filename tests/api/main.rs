@@ -15,6 +15,7 @@ mod local_output;
 mod metrics;
 mod mounts;
 mod push;
+mod pushed_images;
 mod registry_auth;
 mod registry_hosts;
 mod session_content;

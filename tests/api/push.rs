@@ -29,7 +29,7 @@ fn build_of(text: &str, outputs: &[(&str, &[(&str, &str)])]) -> BuildRequest {
 }
 
 /// The digest `name` points at in the node's image store, if it is there.
-fn stored_digest(name: &str) -> Option<String> {
+pub fn stored_digest(name: &str) -> Option<String> {
     let listing = ctr(TestEnv::get(), &["images", "ls"]);
     String::from_utf8_lossy(&listing.stdout)
         .lines()
@@ -71,10 +71,13 @@ async fn a_refused_push_leaves_the_image_store_as_it_was() {
     let push = [("name", name.as_str()), ("push", "true")];
     let (result, _) = run_build(&daemon, build_of("two", &[("image", &push)])).await;
     let error = result.unwrap_err();
+    // The registry (its URL: the name alone would hold its host too) and the reason.
+    assert!(error.contains(&format!("pushing {name}: ")), "{error}");
     assert!(
-        error.contains(&format!("pushing {name}")) && error.contains("127.0.0.1:1"),
+        error.contains("(http://127.0.0.1:1/v2/nodekit/refused/"),
         "{error}"
     );
+    assert!(error.contains("Connection refused"), "{error}");
     assert_eq!(
         stored_digest(&name),
         Some(before),

@@ -58,8 +58,9 @@ async fn nodekitds_own_docker_config_serves_a_client_without_credentials() {
     remove_image(&reference);
 }
 
-/// `push=true` to a registry with basic auth: refused naming the registry without the client's
-/// credentials, sent with them; skopeo then reads the image (its layers gzip-compressed) back.
+/// `push=true` to a registry with basic auth: refused naming the push and the registry without
+/// the client's credentials (the node's store left without the name), sent with them; skopeo
+/// then reads the image (its layers gzip-compressed) back.
 #[tokio::test]
 async fn a_push_uses_the_clients_credentials() {
     let registry = AuthRegistry::start("push-auth", "carol", "pw");
@@ -88,9 +89,16 @@ async fn a_push_uses_the_clients_credentials() {
 
     let (result, _) = run_build(&daemon, request(None)).await;
     let error = result.unwrap_err();
-    assert!(
-        error.contains(&format!("pushing {target}")) && error.contains("unauthorized (401)"),
-        "{error}"
+    let expected = format!(
+        "pushing {target}: unauthorized (401): no credentials for {} were sent by the client",
+        registry.host
+    );
+    assert!(error.contains(&expected), "{error}");
+    assert_eq!(error.matches(&target).count(), 1, "named once: {error}");
+    assert_eq!(
+        crate::push::stored_digest(&target),
+        None,
+        "a refused push names nothing on the node"
     );
 
     let right = registry.docker_config(&dir.path().join("config.json"), "pw");

@@ -20,11 +20,16 @@ use crate::TestEnv;
 
 /// Runs `ctr` against the test containerd in its namespace, as the kubelet's tools would.
 pub fn ctr(env: &TestEnv, args: &[&str]) -> Output {
+    ctr_in(env, &env.namespace, args)
+}
+
+/// Runs `ctr` against the test containerd in `namespace`.
+pub fn ctr_in(env: &TestEnv, namespace: &str, args: &[&str]) -> Output {
     std::process::Command::new("ctr")
         .arg("--address")
         .arg(&env.socket)
         .arg("-n")
-        .arg(&env.namespace)
+        .arg(namespace)
         .args(args)
         .output()
         .expect("ctr runs")
@@ -36,6 +41,17 @@ pub fn ctr(env: &TestEnv, args: &[&str]) -> Output {
 /// empty output of a successful run is retried a few times before it is believed.
 pub fn run_in_image(image: &str, platform: Option<&str>, cmd: &[&str]) -> String {
     let env = TestEnv::get();
+    run_in_namespace(&env.namespace, image, platform, cmd)
+}
+
+/// As [`run_in_image`], with an image of containerd's `namespace`.
+pub fn run_in_namespace(
+    namespace: &str,
+    image: &str,
+    platform: Option<&str>,
+    cmd: &[&str],
+) -> String {
+    let env = TestEnv::get();
     let mut stdout = String::new();
     for _ in 0..3 {
         let id = format!("nodekit-test-{}", rand::random::<u32>());
@@ -45,7 +61,7 @@ pub fn run_in_image(image: &str, platform: Option<&str>, cmd: &[&str]) -> String
         }
         args.extend([image, id.as_str()]);
         args.extend_from_slice(cmd);
-        let output = ctr(env, &args);
+        let output = ctr_in(env, namespace, &args);
         assert!(
             output.status.success(),
             "ctr run {image} ({platform:?}): {}",

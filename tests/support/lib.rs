@@ -4,16 +4,20 @@
 
 mod auth_registry;
 mod containerd;
+mod counting_proxy;
 mod daemon;
 mod env;
+mod namespace;
 mod net;
 mod pki;
 mod prometheus;
 
 pub use auth_registry::AuthRegistry;
-pub use containerd::{ctr, leases_labelled, run_in_image, Inventory};
+pub use containerd::{ctr, ctr_in, leases_labelled, run_in_image, run_in_namespace, Inventory};
+pub use counting_proxy::{CountingProxy, SeenRequest};
 pub use daemon::{wait_serving, TestDaemon};
 pub use env::TestEnv;
+pub use namespace::ScratchNamespace;
 pub use net::free_loopback_addr;
 pub use pki::{CertFiles, TestCa};
 pub use prometheus::{http_get, http_get_bytes, Prometheus};

@@ -38,9 +38,14 @@ pub enum WorkerError {
     #[error("registry error for {reference}: {reason}")]
     Registry { reference: String, reason: String },
 
-    /// The registry wants credentials nodekitd did not have, or refused the ones it sent.
-    #[error("pulling {reference}: unauthorized (401): {reason}")]
-    Unauthorized { reference: String, reason: String },
+    /// The registry wants credentials nodekitd did not have, or refused the ones it sent
+    /// (`reason` names the registry and where the credentials came from).
+    #[error("{operation} {reference}: unauthorized (401): {reason}")]
+    Unauthorized {
+        operation: RegistryOperation,
+        reference: String,
+        reason: String,
+    },
 
     #[error("unknown user {user:?}: {reason}")]
     UnknownUser { user: String, reason: String },
@@ -56,6 +61,22 @@ pub enum WorkerError {
         context: String,
         source: std::io::Error,
     },
+}
+
+/// What nodekitd was doing when a registry refused it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistryOperation {
+    Pull,
+    Push,
+}
+
+impl std::fmt::Display for RegistryOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RegistryOperation::Pull => "pulling",
+            RegistryOperation::Push => "pushing",
+        })
+    }
 }
 
 impl WorkerError {

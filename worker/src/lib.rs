@@ -39,7 +39,7 @@ pub use channel::ContainerdChannel;
 pub use connection::{connect, connect_with_backoff, ContainerdInfo};
 pub use context::CallContext;
 pub use descriptor::Descriptor;
-pub use error::{WorkerError, WorkerResult};
+pub use error::{RegistryOperation, WorkerError, WorkerResult};
 pub use exec::{ExecOutcome, ExecRequest, OutputChunk, OutputStream};
 pub use image_index::IndexEntry;
 pub use image_writer::{ImageWrite, ManifestFormat, NewLayer, WrittenImage};

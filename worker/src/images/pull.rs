@@ -16,7 +16,7 @@ use super::resolve::{ImageOrigin, ResolvedImage};
 use super::store::{put_image_record, ImageRecord};
 use crate::content;
 use crate::context::CallContext;
-use crate::error::{WorkerError, WorkerResult};
+use crate::error::{RegistryOperation, WorkerError, WorkerResult};
 use crate::Descriptor;
 use crate::Worker;
 
@@ -285,7 +285,9 @@ impl Fetcher {
 
     fn error(&self, error: DistributionError) -> WorkerError {
         match error {
-            DistributionError::Unauthorized => unauthorized(&self.reference, &self.found),
+            DistributionError::Unauthorized => {
+                unauthorized(RegistryOperation::Pull, &self.reference, &self.found)
+            }
             other => registry_error(&self.reference, &other),
         }
     }
@@ -316,7 +318,12 @@ pub async fn fetch_blob(
     result
 }
 
-pub(super) fn unauthorized(reference: &Reference, found: &Found) -> WorkerError {
+/// The registry's 401 to `operation` on `reference`, naming where the credentials came from.
+pub(super) fn unauthorized(
+    operation: RegistryOperation,
+    reference: &Reference,
+    found: &Found,
+) -> WorkerError {
     let host = auth_host(reference.resolve_registry());
     let reason = match &found.credentials {
         None => found.from.clone(),
@@ -329,6 +336,7 @@ pub(super) fn unauthorized(reference: &Reference, found: &Found) -> WorkerError 
         ),
     };
     WorkerError::Unauthorized {
+        operation,
         reference: reference.whole(),
         reason,
     }

@@ -16,7 +16,7 @@ use super::credentials::{self, auth_host, CredentialSource, Found};
 use super::distribution::{Distribution, DistributionError};
 use super::pull::{registry_error, unauthorized};
 use crate::content;
-use crate::error::{WorkerError, WorkerResult};
+use crate::error::{RegistryOperation, WorkerError, WorkerResult};
 use crate::{Descriptor, Worker};
 
 /// The annotation (and content label) prefix naming repositories a blob came from, per
@@ -152,7 +152,9 @@ impl Pusher {
 
     fn error(&self, error: DistributionError) -> WorkerError {
         match error {
-            DistributionError::Unauthorized => unauthorized(&self.reference, &self.found),
+            DistributionError::Unauthorized => {
+                unauthorized(RegistryOperation::Push, &self.reference, &self.found)
+            }
             other => registry_error(&self.reference, &other),
         }
     }
