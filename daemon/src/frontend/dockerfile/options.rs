@@ -110,6 +110,13 @@ impl Options {
 
     fn apply(&mut self, key: &str, value: &str) -> Result<(), SolveError> {
         if let Some(name) = key.strip_prefix("build-arg:") {
+            if name == "SOURCE_DATE_EPOCH" && !value.is_empty() {
+                // Upstream turns it into the image's and the exported files' timestamps; as a
+                // plain build argument it would give another image than asked.
+                return Err(SolveError::Unsupported(format!(
+                    "frontend option {key}={value}: reproducible timestamps (SOURCE_DATE_EPOCH) are not supported by nodekitd yet"
+                )));
+            }
             self.build_args.insert(name.to_string(), value.to_string());
         } else if let Some(name) = key.strip_prefix("label:") {
             self.labels.insert(name.to_string(), value.to_string());
@@ -420,6 +427,13 @@ mod tests {
         .unwrap();
         assert_eq!(options.run_sandbox.hostname.as_deref(), Some("builder"));
         assert!(parse(&[("ulimit", "nofile=4096:1024")]).is_err());
+    }
+
+    #[test]
+    fn source_date_epoch_is_refused_by_name() {
+        let error = parse(&[("build-arg:SOURCE_DATE_EPOCH", "1700000000")]).unwrap_err();
+        assert!(error.to_string().contains("SOURCE_DATE_EPOCH"), "{error}");
+        assert!(parse(&[("build-arg:SOURCE_DATE_EPOCH", "")]).is_ok());
     }
 
     fn parse(pairs: &[(&str, &str)]) -> Result<Options, SolveError> {
