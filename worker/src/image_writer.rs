@@ -270,19 +270,22 @@ fn image_config(request: &ImageWrite<'_>) -> WorkerResult<ImageConfiguration> {
     builder.build().map_err(invalid)
 }
 
-/// The base image's layers, then the new ones (media types matched to the manifest format).
+/// The base image's layers, then the new ones, every media type in the manifest format's
+/// spelling (as BuildKit converts them: a Docker base's layers in an OCI manifest are OCI
+/// layers, and the other way round).
 fn manifest_layers(request: &ImageWrite<'_>) -> WorkerResult<Vec<OciDescriptor>> {
+    let oci = request.format == ManifestFormat::Oci;
     let mut layers: Vec<OciDescriptor> = request
         .base
         .map(|b| b.layers().to_vec())
         .unwrap_or_default();
+    for layer in &mut layers {
+        let media_type = oci::layer_media_type(layer.media_type().as_ref(), oci).to_string();
+        layer.set_media_type(MediaType::from(media_type.as_str()));
+    }
     for new in &request.layers {
         let blob = &new.layer.blob;
-        let media_type = match (request.format, blob.media_type.as_str()) {
-            (ManifestFormat::Docker, oci::OCI_LAYER_GZIP) => oci::DOCKER_LAYER_GZIP,
-            (ManifestFormat::Docker, oci::OCI_LAYER) => oci::DOCKER_LAYER,
-            (_, other) => other,
-        };
+        let media_type = oci::layer_media_type(&blob.media_type, oci);
         layers.push(descriptor(media_type, &blob.digest, blob.size)?);
     }
     Ok(layers)
