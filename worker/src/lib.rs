@@ -15,6 +15,7 @@ pub mod emulation;
 mod error;
 pub mod exec;
 mod hostmount;
+mod image_history;
 mod image_index;
 mod image_writer;
 pub mod images;
