@@ -2,7 +2,7 @@
 //! history and diff IDs), manifest (OCI or Docker media types), GC labels, and the image
 //! record, marked unpacked so a pod starts without another unpack.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use nodekit_oci::{self as oci, chain_ids, sha256_digest, Platform};
@@ -10,6 +10,7 @@ use oci_spec::image::{
     Config, ConfigBuilder, Descriptor as OciDescriptor, DescriptorBuilder, Digest, HistoryBuilder,
     ImageConfiguration, ImageConfigurationBuilder, ImageManifestBuilder, MediaType, RootFsBuilder,
 };
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::content;
@@ -36,6 +37,17 @@ pub struct NewLayer {
     pub created_by: String,
 }
 
+/// Annotations of one platform's manifest (BuildKit's `annotation-manifest.KEY` and
+/// `annotation-manifest-descriptor.KEY`). Kept sorted: they are part of the manifest's bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ManifestAnnotations {
+    /// In the manifest itself.
+    pub manifest: BTreeMap<String, String>,
+    /// On the manifest's descriptor: the index's entry for it, or, for an image of one
+    /// manifest, the image record's target (and a tarball's `index.json`).
+    pub descriptor: BTreeMap<String, String>,
+}
+
 /// What to write.
 #[derive(Clone, Debug)]
 pub struct ImageWrite<'a> {
@@ -51,6 +63,10 @@ pub struct ImageWrite<'a> {
     /// Kept as JSON: Docker's extensions (Healthcheck, OnBuild, Shell) are not in the OCI types.
     pub full_config: Option<serde_json::Value>,
     pub format: ManifestFormat,
+    pub annotations: ManifestAnnotations,
+    /// The base's layers as the manifest lists them, when they are not the base's own blobs
+    /// (`force-compression` converted them); None: the base's.
+    pub base_layers: Option<Vec<Descriptor>>,
 }
 
 #[derive(Clone, Debug)]
@@ -209,18 +225,32 @@ fn manifest_blob(
         .layers(layers)
         .build()
         .map_err(invalid)?;
-    let bytes = to_json(&manifest)?;
+    let bytes = to_json(&Annotated {
+        manifest: &manifest,
+        annotations: &request.annotations.manifest,
+    })?;
     let descriptor = Descriptor {
         media_type: manifest_type.to_string(),
         digest: sha256_digest(&bytes),
         size: bytes.len() as i64,
-        annotations: HashMap::new(),
+        annotations: request.annotations.descriptor.clone().into_iter().collect(),
     };
     Ok(ManifestBlob {
         bytes,
         descriptor,
         labels: content::manifest_gc_labels(config_digest, &layer_digests),
     })
+}
+
+/// A manifest with its annotations last and sorted, as BuildKit (Go's encoder) writes them:
+/// oci-spec keeps annotations in a HashMap, whose order would change the digest from run to
+/// run.
+#[derive(Serialize)]
+struct Annotated<'a, T: Serialize> {
+    #[serde(flatten)]
+    manifest: &'a T,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: &'a BTreeMap<String, String>,
 }
 
 fn image_config(request: &ImageWrite<'_>) -> WorkerResult<ImageConfiguration> {
@@ -276,10 +306,21 @@ fn image_config(request: &ImageWrite<'_>) -> WorkerResult<ImageConfiguration> {
 /// layers, and the other way round).
 fn manifest_layers(request: &ImageWrite<'_>) -> WorkerResult<Vec<OciDescriptor>> {
     let oci = request.format == ManifestFormat::Oci;
-    let mut layers: Vec<OciDescriptor> = request
-        .base
-        .map(|b| b.layers().to_vec())
-        .unwrap_or_default();
+    let base_len = request.base.map_or(0, |b| b.layers().len());
+    let mut layers: Vec<OciDescriptor> = match (&request.base_layers, request.base) {
+        (Some(converted), _) if converted.len() != base_len => {
+            return Err(invalid(format!(
+                "{} converted base layers for a base of {base_len}",
+                converted.len()
+            )))
+        }
+        (Some(converted), _) => converted
+            .iter()
+            .map(|l| descriptor(&l.media_type, &l.digest, l.size))
+            .collect::<WorkerResult<_>>()?,
+        (None, Some(base)) => base.layers().to_vec(),
+        (None, None) => Vec::new(),
+    };
     for layer in &mut layers {
         let media_type = oci::layer_media_type(layer.media_type().as_ref(), oci).to_string();
         layer.set_media_type(MediaType::from(media_type.as_str()));
@@ -330,4 +371,47 @@ fn frontend_config(request: &ImageWrite<'_>, mut config: Value) -> (Value, Vec<S
         config["created"] = last_created.unwrap_or_else(|| json!(now()));
     }
     (config, diff_ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_annotations_come_last_and_sorted_and_none_changes_nothing() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::from(oci::OCI_MANIFEST))
+            .config(descriptor(oci::OCI_CONFIG, &digest, 2).unwrap())
+            .layers(Vec::new())
+            .build()
+            .unwrap();
+        let none = BTreeMap::new();
+        let plain = to_json(&Annotated {
+            manifest: &manifest,
+            annotations: &none,
+        })
+        .unwrap();
+        assert_eq!(plain, to_json(&manifest).unwrap());
+        let some = BTreeMap::from([
+            (
+                "org.opencontainers.image.title".to_string(),
+                "t".to_string(),
+            ),
+            ("a.b".to_string(), "c".to_string()),
+        ]);
+        let annotated = to_json(&Annotated {
+            manifest: &manifest,
+            annotations: &some,
+        })
+        .unwrap();
+        let text = String::from_utf8(annotated).unwrap();
+        assert!(
+            text.ends_with(
+                r#""layers":[],"annotations":{"a.b":"c","org.opencontainers.image.title":"t"}}"#
+            ),
+            "{text}"
+        );
+    }
 }

@@ -42,8 +42,8 @@ pub use context::CallContext;
 pub use descriptor::Descriptor;
 pub use error::{WorkerError, WorkerResult};
 pub use exec::{ExecOutcome, ExecRequest, OutputChunk, OutputStream};
-pub use image_index::IndexEntry;
-pub use image_writer::{ImageWrite, ManifestFormat, NewLayer, WrittenImage};
+pub use image_index::{IndexEntry, IndexWrite};
+pub use image_writer::{ImageWrite, ManifestAnnotations, ManifestFormat, NewLayer, WrittenImage};
 pub use images::{
     CredentialSource, Credentials, HostConfig, ImageOrigin, NoClient, RegistryHosts, ResolveMode,
     ResolvedImage,
@@ -377,15 +377,13 @@ impl Worker {
         image_writer::write_image(self, &lease.context(), request).await
     }
 
-    /// Writes an image index over per-platform manifests and points `names` at it.
+    /// Writes an image index over per-platform manifests and points its names at it.
     pub async fn write_index(
         &self,
         lease: &Lease,
-        names: &[String],
-        entries: &[IndexEntry],
-        format: ManifestFormat,
+        request: &IndexWrite<'_>,
     ) -> WorkerResult<Descriptor> {
-        image_index::write_index(self, &lease.context(), names, entries, format).await
+        image_index::write_index(self, &lease.context(), request).await
     }
 }
 

@@ -13,8 +13,8 @@ use crate::solver::{Layer, Ref, SolveError};
 use crate::worker::images::normalize_reference;
 use crate::worker::Descriptor;
 use crate::worker::{
-    CommittedLayer, Compression, ImageWrite, IndexEntry, Lease, ManifestFormat, NewLayer, Worker,
-    WrittenImage,
+    CommittedLayer, Compression, ImageWrite, IndexEntry, IndexWrite, Lease, ManifestFormat,
+    NewLayer, Worker, WrittenImage,
 };
 
 /// What to export for one platform: its result and the frontend's image config.
@@ -187,8 +187,15 @@ impl ImageExport {
                 platform: part.platform.clone(),
             });
         }
+        let index = IndexWrite {
+            names,
+            entries: &entries,
+            format: self.format,
+            annotations: &BTreeMap::new(),
+            descriptor_annotations: &BTreeMap::new(),
+        };
         let index = worker
-            .write_index(lease, names, &entries, self.format)
+            .write_index(lease, &index)
             .await
             .map_err(|e| SolveError::worker("exporting the image index", e))?;
         Ok(Exported {
@@ -251,6 +258,8 @@ impl ImageExport {
             config,
             full_config,
             format: self.format,
+            annotations: Default::default(),
+            base_layers: None,
         };
         worker
             .write_image(lease, &write)
