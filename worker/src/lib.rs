@@ -6,6 +6,7 @@ pub mod cache_leases;
 pub mod cache_mounts;
 pub mod chains;
 mod channel;
+mod codec;
 mod compress;
 mod connection;
 mod content;
@@ -37,6 +38,7 @@ use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
 
 pub use channel::ContainerdChannel;
+pub use compress::LayerCompression;
 pub use connection::{connect, connect_with_backoff, ContainerdInfo};
 pub use context::CallContext;
 pub use descriptor::Descriptor;
@@ -366,6 +368,18 @@ impl Worker {
         compression: Compression,
     ) -> WorkerResult<Descriptor> {
         compress::compress_layer(self, &lease.context(), tar, compression).await
+    }
+
+    /// `source`, a layer blob whose tar is `diff_id`, in the compression `target` asks for:
+    /// itself when it is in that compression, else a kept or new copy.
+    pub async fn convert_layer(
+        &self,
+        lease: &Lease,
+        source: &Descriptor,
+        diff_id: &str,
+        target: LayerCompression,
+    ) -> WorkerResult<Descriptor> {
+        compress::convert_layer(self, &lease.context(), source, diff_id, target).await
     }
 
     /// Writes config, manifest and image records into the image store.
