@@ -1,9 +1,12 @@
 //! Exporters: where a build's result goes. `image` stores it in the host image store (one
 //! manifest, or an index over one manifest per platform).
 
+pub mod annotations;
 mod children;
 pub mod fs_tarball;
 pub mod image;
+mod image_attrs;
+mod image_layers;
 pub mod platforms;
 pub mod push;
 pub mod run;
