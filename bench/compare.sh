@@ -14,6 +14,10 @@
 #           cached, one file changed
 #   burst   8 fully cached builds of the small workload at once (wall time of all 8)
 #   workers `buildctl debug workers` round trip
+#   push    the medium workload's image also pushed (gzip layers) to a new repository of the
+#           loopback registry, then again after a one-file change (whole builds, cached steps)
+#   cache   the medium workload with its registry cache exported (mode=max) after a cold build,
+#           then, with the image and the local cache pruned, built again importing that cache
 # and, always, each daemon's resident memory once it has been idle for a while afterwards. Every
 # cached series also reports buildctl's own CPU time per build (NAME.cached.client-cpu).
 # Every image is exported with uncompressed layers on both daemons (layers that stay on the node).
@@ -23,7 +27,7 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=${1:-5}
-WORKLOADS=${2:-small medium big many burst workers}
+WORKLOADS=${2:-small medium big many burst workers push cache}
 : "${BUILDCTL:?set BUILDCTL to a buildctl binary}"
 cd "$REPO"
 bash tests/env/up.sh >&2
@@ -93,14 +97,16 @@ PY
 
 # ---- one build ---------------------------------------------------------------------------------
 
-# build ADDR CONTEXT IMAGE: one build, its raw progress kept in $WORK/last.json and buildctl's
-# own CPU time (user and system, as `times` prints them for a subshell's children) in
-# $WORK/last.times.
+# build ADDR CONTEXT IMAGE [BUILDCTL-ARGS...]: one build, its raw progress kept in
+# $WORK/last.json and buildctl's own CPU time (user and system, as `times` prints them for a
+# subshell's children) in $WORK/last.times.
 build() {
+	local addr=$1 ctx=$2 image=$3
+	shift 3
 	(
-		"$BUILDCTL" --addr "$1" build --frontend dockerfile.v0 --local context="$WORK/$2" \
-			--local dockerfile="$WORK/$2" --progress rawjson \
-			--output "type=image,name=nodekit.bench/$3:1,compression=uncompressed" \
+		"$BUILDCTL" --addr "$addr" build --frontend dockerfile.v0 --local context="$WORK/$ctx" \
+			--local dockerfile="$WORK/$ctx" --progress rawjson \
+			--output "type=image,name=nodekit.bench/$image:1,compression=uncompressed" "$@" \
 			>"$WORK/last.out" 2>"$WORK/last.json"
 		status=$?
 		times >"$WORK/last.times"
@@ -133,7 +139,7 @@ cached() {
 	echo "$name.cached.client-cpu $(printf '%s\n' "${cpus[@]}" | median)"
 }
 
-# timed ADDR CONTEXT IMAGE: prints the wall time of one build in ms.
+# timed ADDR CONTEXT IMAGE [BUILDCTL-ARGS...]: prints the wall time of one build in ms.
 timed() {
 	local start
 	start=$(millis)
@@ -242,6 +248,40 @@ workers_once() {
 
 workers() { echo "workers.round-trip $(repeat "$RUNS" workers_once "$1")"; }
 
+# A repository of the loopback registry no round used before.
+new_repository() { echo "$NODEKIT_TEST_REGISTRY/bench/$1-$(date +%s%N)"; }
+
+push() {
+	local addr=$1 image=$2 i repo first=() changed=()
+	build "$addr" medium "$image" # the steps cached: what is measured is the push
+	for ((i = 0; i < (RUNS + 1) / 2; i++)); do
+		repo=$(new_repository "$image")
+		first+=("$(timed "$addr" medium "$image" --output "type=image,name=$repo:1,push=true")")
+		echo "v$RANDOM$RANDOM" >>"$WORK/medium/app.conf"
+		changed+=("$(timed "$addr" medium "$image" --output "type=image,name=$repo:1,push=true")")
+	done
+	echo "v0" >"$WORK/medium/app.conf"
+	echo "push.new-repository $(printf '%s\n' "${first[@]}" | median)"
+	echo "push.one-file-changed $(printf '%s\n' "${changed[@]}" | median)"
+}
+
+cache() {
+	local addr=$1 image=$2 i ref colds=() exports=() imported=()
+	for ((i = 0; i < (RUNS + 1) / 2; i++)); do
+		ref=$(new_repository "cache-$image"):1
+		colds+=("$(cold "$addr" medium "$image")")
+		build "$addr" medium "$image" --export-cache "type=registry,ref=$ref,mode=max"
+		exports+=("$(vertex '^exporting cache to registry')")
+		ctr -a "$NODEKIT_TEST_CONTAINERD_SOCK" -n k8s.io images rm --sync "nodekit.bench/$image:1" >/dev/null
+		"$BUILDCTL" --addr "$addr" prune --all >/dev/null
+		settle
+		imported+=("$(timed "$addr" medium "$image" --import-cache "type=registry,ref=$ref")")
+	done
+	echo "cache.cold $(printf '%s\n' "${colds[@]}" | median)"
+	echo "cache.export-to-registry $(printf '%s\n' "${exports[@]}" | median)"
+	echo "cache.imported-build $(printf '%s\n' "${imported[@]}" | median)"
+}
+
 # ---- daemons -----------------------------------------------------------------------------------
 
 # Both daemons listen on a unix socket and on loopback tcp; ADDRS[name.transport] is the address.
@@ -287,7 +327,7 @@ rss_mb() { awk '/^VmRSS/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"; }
 
 echo "compare: making contexts" >&2
 make_six_steps small 2 10
-[[ $WORKLOADS == *medium* ]] && make_six_steps medium 20 100
+[[ $WORKLOADS =~ medium|push|cache ]] && make_six_steps medium 20 100
 [[ $WORKLOADS == *big* ]] && make_big
 [[ $WORKLOADS == *many* ]] && make_many
 start_daemons

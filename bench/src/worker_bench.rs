@@ -110,6 +110,8 @@ async fn one_build(worker: &Worker, env: &TestEnv, run: usize) -> anyhow::Result
         config: None,
         full_config: None,
         format: ManifestFormat::Oci,
+        annotations: Default::default(),
+        base_layers: None,
     };
     timed(&mut t, worker.write_image(&lease, &write)).await?;
     lease.release().await?;

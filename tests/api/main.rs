@@ -3,7 +3,9 @@
 //! LLB solver with image export, and the LLBBridge gateway.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
+mod annotations;
 mod builds;
+mod compression;
 mod control;
 mod entitlements;
 mod frontend;

@@ -81,6 +81,8 @@ async fn build_an_image(worker: &Worker, env: &TestEnv) {
         config: None,
         full_config: None,
         format: ManifestFormat::Oci,
+        annotations: Default::default(),
+        base_layers: None,
     };
     worker.write_image(&lease, &write).await.unwrap();
     lease.release().await.unwrap();

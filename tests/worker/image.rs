@@ -32,6 +32,8 @@ async fn build_and_run(test: &str, name: &str, compression: Compression, format:
                 config: None,
                 full_config: None,
                 format,
+                annotations: Default::default(),
+                base_layers: None,
             },
         )
         .await

@@ -2,7 +2,7 @@
 //! history and diff IDs), manifest (OCI or Docker media types), GC labels, and the image
 //! record, marked unpacked so a pod starts without another unpack.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use nodekit_oci::{self as oci, chain_ids, sha256_digest, Platform};
@@ -10,11 +10,13 @@ use oci_spec::image::{
     Config, ConfigBuilder, Descriptor as OciDescriptor, DescriptorBuilder, Digest, HistoryBuilder,
     ImageConfiguration, ImageConfigurationBuilder, ImageManifestBuilder, MediaType, RootFsBuilder,
 };
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::content;
 use super::context::CallContext;
 use super::error::{WorkerError, WorkerResult};
+use super::image_history::{fill_history_times, layer_time, now, reconcile_history};
 use super::images::{get_image, put_image_record, ImageRecord, ResolvedImage};
 use super::layers::CommittedLayer;
 use super::Worker;
@@ -35,6 +37,17 @@ pub struct NewLayer {
     pub created_by: String,
 }
 
+/// Annotations of one platform's manifest (BuildKit's `annotation-manifest.KEY` and
+/// `annotation-manifest-descriptor.KEY`). Kept sorted: they are part of the manifest's bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ManifestAnnotations {
+    /// In the manifest itself.
+    pub manifest: BTreeMap<String, String>,
+    /// On the manifest's descriptor: the index's entry for it, or, for an image of one
+    /// manifest, the image record's target (and a tarball's `index.json`).
+    pub descriptor: BTreeMap<String, String>,
+}
+
 /// What to write.
 #[derive(Clone, Debug)]
 pub struct ImageWrite<'a> {
@@ -50,6 +63,10 @@ pub struct ImageWrite<'a> {
     /// Kept as JSON: Docker's extensions (Healthcheck, OnBuild, Shell) are not in the OCI types.
     pub full_config: Option<serde_json::Value>,
     pub format: ManifestFormat,
+    pub annotations: ManifestAnnotations,
+    /// The base's layers as the manifest lists them, when they are not the base's own blobs
+    /// (`force-compression` converted them); None: the base's.
+    pub base_layers: Option<Vec<Descriptor>>,
 }
 
 #[derive(Clone, Debug)]
@@ -208,18 +225,32 @@ fn manifest_blob(
         .layers(layers)
         .build()
         .map_err(invalid)?;
-    let bytes = to_json(&manifest)?;
+    let bytes = to_json(&Annotated {
+        manifest: &manifest,
+        annotations: &request.annotations.manifest,
+    })?;
     let descriptor = Descriptor {
         media_type: manifest_type.to_string(),
         digest: sha256_digest(&bytes),
         size: bytes.len() as i64,
-        annotations: HashMap::new(),
+        annotations: request.annotations.descriptor.clone().into_iter().collect(),
     };
     Ok(ManifestBlob {
         bytes,
         descriptor,
         labels: content::manifest_gc_labels(config_digest, &layer_digests),
     })
+}
+
+/// A manifest with its annotations last and sorted, as BuildKit (Go's encoder) writes them:
+/// oci-spec keeps annotations in a HashMap, whose order would change the digest from run to
+/// run.
+#[derive(Serialize)]
+struct Annotated<'a, T: Serialize> {
+    #[serde(flatten)]
+    manifest: &'a T,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: &'a BTreeMap<String, String>,
 }
 
 fn image_config(request: &ImageWrite<'_>) -> WorkerResult<ImageConfiguration> {
@@ -270,19 +301,33 @@ fn image_config(request: &ImageWrite<'_>) -> WorkerResult<ImageConfiguration> {
     builder.build().map_err(invalid)
 }
 
-/// The base image's layers, then the new ones (media types matched to the manifest format).
+/// The base image's layers, then the new ones, every media type in the manifest format's
+/// spelling (as BuildKit converts them: a Docker base's layers in an OCI manifest are OCI
+/// layers, and the other way round).
 fn manifest_layers(request: &ImageWrite<'_>) -> WorkerResult<Vec<OciDescriptor>> {
-    let mut layers: Vec<OciDescriptor> = request
-        .base
-        .map(|b| b.layers().to_vec())
-        .unwrap_or_default();
+    let oci = request.format == ManifestFormat::Oci;
+    let base_len = request.base.map_or(0, |b| b.layers().len());
+    let mut layers: Vec<OciDescriptor> = match (&request.base_layers, request.base) {
+        (Some(converted), _) if converted.len() != base_len => {
+            return Err(invalid(format!(
+                "{} converted base layers for a base of {base_len}",
+                converted.len()
+            )))
+        }
+        (Some(converted), _) => converted
+            .iter()
+            .map(|l| descriptor(&l.media_type, &l.digest, l.size))
+            .collect::<WorkerResult<_>>()?,
+        (None, Some(base)) => base.layers().to_vec(),
+        (None, None) => Vec::new(),
+    };
+    for layer in &mut layers {
+        let media_type = oci::layer_media_type(layer.media_type().as_ref(), oci).to_string();
+        layer.set_media_type(MediaType::from(media_type.as_str()));
+    }
     for new in &request.layers {
         let blob = &new.layer.blob;
-        let media_type = match (request.format, blob.media_type.as_str()) {
-            (ManifestFormat::Docker, oci::OCI_LAYER_GZIP) => oci::DOCKER_LAYER_GZIP,
-            (ManifestFormat::Docker, oci::OCI_LAYER) => oci::DOCKER_LAYER,
-            (_, other) => other,
-        };
+        let media_type = oci::layer_media_type(&blob.media_type, oci);
         layers.push(descriptor(media_type, &blob.digest, blob.size)?);
     }
     Ok(layers)
@@ -328,119 +373,45 @@ fn frontend_config(request: &ImageWrite<'_>, mut config: Value) -> (Value, Vec<S
     (config, diff_ids)
 }
 
-/// Gives every history entry without a time one: a layer's entry the time its layer was made
-/// (`times`, one per layer, None for a base image's), an empty-layer entry the time of the
-/// entry before it (or of the first new layer, for entries ahead of any).
-fn fill_history_times(history: &mut [Value], times: &[Option<u64>]) {
-    let first_new = times
-        .iter()
-        .flatten()
-        .next()
-        .map(|ms| json!(layer_time(*ms)));
-    let mut layer = 0;
-    let mut previous: Option<Value> = None;
-    for entry in history.iter_mut() {
-        let empty = entry.get("empty_layer").and_then(Value::as_bool) == Some(true);
-        if entry.get("created").is_none_or(Value::is_null) {
-            let own = if empty {
-                None
-            } else {
-                times
-                    .get(layer)
-                    .copied()
-                    .flatten()
-                    .map(|ms| json!(layer_time(ms)))
-            };
-            if let Some(time) = own
-                .or_else(|| previous.clone())
-                .or_else(|| first_new.clone())
-            {
-                entry["created"] = time;
-            }
-        }
-        if !empty {
-            layer += 1;
-        }
-        previous = entry.get("created").cloned().or(previous);
-    }
-}
-
-/// RFC 3339 (milliseconds) of a layer's creation time; now when it is unknown.
-fn layer_time(created_ms: u64) -> String {
-    match created_ms {
-        0 => now(),
-        ms => {
-            let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
-            humantime::format_rfc3339_millis(time).to_string()
-        }
-    }
-}
-
-fn now() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
-}
-
-/// `history` with exactly `layers` entries not marked `empty_layer`.
-fn reconcile_history(history: Option<&Value>, layers: usize) -> Vec<Value> {
-    let mut history = history
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let is_empty = |h: &Value| {
-        h.get("empty_layer")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    };
-    let mut non_empty = history.iter().filter(|h| !is_empty(h)).count();
-    for entry in history.iter_mut().rev() {
-        if non_empty <= layers {
-            break;
-        }
-        if !is_empty(entry) {
-            entry["empty_layer"] = json!(true);
-            non_empty -= 1;
-        }
-    }
-    for _ in non_empty..layers {
-        history.push(json!({"created_by": "nodekit build step"}));
-    }
-    history
-}
-
 #[cfg(test)]
-mod history_tests {
+mod tests {
     use super::*;
 
     #[test]
-    fn history_times_come_from_the_layers() {
-        let mut history = vec![
-            json!({"created": "2020-01-01T00:00:00Z", "created_by": "base"}),
-            json!({"created_by": "ENV", "empty_layer": true}),
-            json!({"created_by": "RUN"}),
-            json!({"created_by": "CMD", "empty_layer": true}),
-        ];
-        fill_history_times(&mut history, &[None, Some(1_700_000_000_123)]);
-        assert_eq!(history[0]["created"], "2020-01-01T00:00:00Z");
-        assert_eq!(history[1]["created"], "2020-01-01T00:00:00Z");
-        assert_eq!(history[2]["created"], "2023-11-14T22:13:20.123Z");
-        assert_eq!(history[3]["created"], "2023-11-14T22:13:20.123Z");
-        // An entry ahead of every dated one takes the first new layer's time.
-        let mut early = vec![
-            json!({"created_by": "ARG", "empty_layer": true}),
-            json!({"created_by": "RUN"}),
-        ];
-        fill_history_times(&mut early, &[Some(1_700_000_000_123)]);
-        assert_eq!(early[0]["created"], "2023-11-14T22:13:20.123Z");
-    }
-
-    #[test]
-    fn history_gets_one_non_empty_entry_per_layer() {
-        let given = json!([{"created_by": "FROM"}, {"created_by": "ENV", "empty_layer": true}, {"created_by": "RUN"}]);
-        let fewer = reconcile_history(Some(&given), 1);
-        assert_eq!(fewer[2]["empty_layer"], json!(true));
-        assert_eq!(fewer[0].get("empty_layer"), None);
-        let more = reconcile_history(Some(&given), 3);
-        assert_eq!(more.len(), 4);
-        assert_eq!(more[3]["created_by"], "nodekit build step");
+    fn manifest_annotations_come_last_and_sorted_and_none_changes_nothing() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::from(oci::OCI_MANIFEST))
+            .config(descriptor(oci::OCI_CONFIG, &digest, 2).unwrap())
+            .layers(Vec::new())
+            .build()
+            .unwrap();
+        let none = BTreeMap::new();
+        let plain = to_json(&Annotated {
+            manifest: &manifest,
+            annotations: &none,
+        })
+        .unwrap();
+        assert_eq!(plain, to_json(&manifest).unwrap());
+        let some = BTreeMap::from([
+            (
+                "org.opencontainers.image.title".to_string(),
+                "t".to_string(),
+            ),
+            ("a.b".to_string(), "c".to_string()),
+        ]);
+        let annotated = to_json(&Annotated {
+            manifest: &manifest,
+            annotations: &some,
+        })
+        .unwrap();
+        let text = String::from_utf8(annotated).unwrap();
+        assert!(
+            text.ends_with(
+                r#""layers":[],"annotations":{"a.b":"c","org.opencontainers.image.title":"t"}}"#
+            ),
+            "{text}"
+        );
     }
 }

@@ -47,6 +47,17 @@ impl Compression {
         }
     }
 
+    /// The compression of a layer of `media_type` (OCI or Docker spelling); None for any other
+    /// (a non-distributable layer, not a layer).
+    pub fn of_media_type(media_type: &str) -> Option<Self> {
+        match oci::layer_media_type(media_type, true) {
+            oci::OCI_LAYER => Some(Compression::Uncompressed),
+            oci::OCI_LAYER_GZIP => Some(Compression::Gzip),
+            oci::OCI_LAYER_ZSTD => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+
     /// The layer media type of this compression.
     pub fn media_type(self) -> &'static str {
         match self {

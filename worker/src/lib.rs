@@ -6,6 +6,7 @@ pub mod cache_leases;
 pub mod cache_mounts;
 pub mod chains;
 mod channel;
+mod codec;
 mod compress;
 mod connection;
 mod content;
@@ -15,6 +16,7 @@ pub mod emulation;
 mod error;
 pub mod exec;
 mod hostmount;
+mod image_history;
 mod image_index;
 mod image_writer;
 pub mod images;
@@ -36,13 +38,14 @@ use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
 
 pub use channel::ContainerdChannel;
+pub use compress::LayerCompression;
 pub use connection::{connect, connect_with_backoff, ContainerdInfo};
 pub use context::CallContext;
 pub use descriptor::Descriptor;
 pub use error::{RegistryOperation, WorkerError, WorkerResult};
 pub use exec::{ExecOutcome, ExecRequest, OutputChunk, OutputStream};
-pub use image_index::IndexEntry;
-pub use image_writer::{ImageWrite, ManifestFormat, NewLayer, WrittenImage};
+pub use image_index::{IndexEntry, IndexWrite};
+pub use image_writer::{ImageWrite, ManifestAnnotations, ManifestFormat, NewLayer, WrittenImage};
 pub use images::{
     CredentialSource, Credentials, HostConfig, ImageOrigin, NoClient, RegistryHosts, ResolveMode,
     ResolvedImage,
@@ -367,6 +370,18 @@ impl Worker {
         compress::compress_layer(self, &lease.context(), tar, compression).await
     }
 
+    /// `source`, a layer blob whose tar is `diff_id`, in the compression `target` asks for:
+    /// itself when it is in that compression, else a kept or new copy.
+    pub async fn convert_layer(
+        &self,
+        lease: &Lease,
+        source: &Descriptor,
+        diff_id: &str,
+        target: LayerCompression,
+    ) -> WorkerResult<Descriptor> {
+        compress::convert_layer(self, &lease.context(), source, diff_id, target).await
+    }
+
     /// Writes config, manifest and image records into the image store.
     pub async fn write_image(
         &self,
@@ -376,15 +391,13 @@ impl Worker {
         image_writer::write_image(self, &lease.context(), request).await
     }
 
-    /// Writes an image index over per-platform manifests and points `names` at it.
+    /// Writes an image index over per-platform manifests and points its names at it.
     pub async fn write_index(
         &self,
         lease: &Lease,
-        names: &[String],
-        entries: &[IndexEntry],
-        format: ManifestFormat,
+        request: &IndexWrite<'_>,
     ) -> WorkerResult<Descriptor> {
-        image_index::write_index(self, &lease.context(), names, entries, format).await
+        image_index::write_index(self, &lease.context(), request).await
     }
 }
 

@@ -2,9 +2,12 @@
 //! manifest, or an index over one manifest per platform), `registry` pushes it, `oci` and
 //! `docker` send it to the client as a tarball; `tar` and `local` send the client its files.
 
+pub mod annotations;
 mod children;
 pub mod fs_tarball;
 pub mod image;
+mod image_attrs;
+mod image_layers;
 pub mod local;
 pub mod platforms;
 pub mod push;

@@ -4,10 +4,12 @@
 //! session's `FileSend` (the exporter's index in `buildkit-attachable-exporter-id`), never
 //! staged whole in memory or on the node's disk.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use nodekit_proto::moby::filesync::v1::file_send_client::FileSendClient;
 use nodekit_proto::moby::filesync::v1::BytesMessage;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
@@ -75,16 +77,28 @@ impl Tarball<'_> {
     }
 
     /// `index.json`: the image once per name (containerd's and OCI's name annotations), or
-    /// once without a name.
+    /// once without a name; each entry with the image descriptor's annotations
+    /// (`annotation-index-descriptor.KEY`, or `annotation-manifest-descriptor.KEY` for an image
+    /// of one manifest), as containerd's archive writer copies them.
     fn index_json(&self) -> Result<Vec<u8>, SolveError> {
-        let entry = |annotations: Option<Value>| {
+        let entry = |name: Option<(&String, &str)>| {
             let mut entry = json!({
                 "mediaType": self.top.media_type,
                 "digest": self.top.digest,
                 "size": self.top.size,
             });
-            if let Some(annotations) = annotations {
-                entry["annotations"] = annotations;
+            let mut annotations: BTreeMap<&str, &str> = self
+                .top
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            if let Some((name, tag)) = name {
+                annotations.insert("io.containerd.image.name", name);
+                annotations.insert("org.opencontainers.image.ref.name", tag);
+            }
+            if !annotations.is_empty() {
+                entry["annotations"] = json!(annotations);
             }
             entry
         };
@@ -92,10 +106,7 @@ impl Tarball<'_> {
         for name in self.names {
             let reference = normalize_reference(name)
                 .map_err(|e| SolveError::InvalidDefinition(e.to_string()))?;
-            manifests.push(entry(Some(json!({
-                "io.containerd.image.name": name,
-                "org.opencontainers.image.ref.name": reference.tag().unwrap_or("latest"),
-            }))));
+            manifests.push(entry(Some((name, reference.tag().unwrap_or("latest")))));
         }
         if manifests.is_empty() {
             manifests.push(entry(None));
@@ -205,4 +216,41 @@ fn write_tar(mut entries: mpsc::Receiver<Entry>, sink: mpsc::Sender<Bytes>) -> s
 
 fn blob_path(digest: &str) -> String {
     format!("blobs/{}", digest.replacen(':', "/", 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_json_carries_the_descriptors_annotations_beside_the_names() {
+        let top = Descriptor {
+            media_type: crate::oci::OCI_INDEX.into(),
+            digest: "sha256:aa".into(),
+            size: 3,
+            annotations: [("org.example.k".to_string(), "v".to_string())].into(),
+        };
+        let names = ["docker.io/library/app:1".to_string()];
+        let tarball = Tarball {
+            format: TarballFormat::Oci,
+            top: &top,
+            names: &names,
+            exporter_index: 0,
+        };
+        let index: serde_json::Value =
+            serde_json::from_slice(&tarball.index_json().unwrap()).unwrap();
+        let annotations = &index["manifests"][0]["annotations"];
+        assert_eq!(annotations["org.example.k"], "v");
+        assert_eq!(annotations["org.opencontainers.image.ref.name"], "1");
+        let nameless = Tarball {
+            names: &[],
+            ..tarball
+        };
+        let index: serde_json::Value =
+            serde_json::from_slice(&nameless.index_json().unwrap()).unwrap();
+        assert_eq!(
+            index["manifests"][0]["annotations"],
+            json!({"org.example.k": "v"})
+        );
+    }
 }

@@ -110,18 +110,9 @@ impl CacheIndex {
             ));
         }
         Ok(Descriptor {
-            media_type: oci_layer_type(&blob.media_type).to_string(),
+            media_type: oci::layer_media_type(&blob.media_type, true).to_string(),
             annotations: HashMap::from([(UNCOMPRESSED.to_string(), layer.diff_id().to_string())]),
             ..blob
         })
-    }
-}
-
-/// A layer's media type as an OCI cache lists it (BuildKit converts Docker's too).
-fn oci_layer_type(media_type: &str) -> &str {
-    match media_type {
-        oci::DOCKER_LAYER => oci::OCI_LAYER,
-        oci::DOCKER_LAYER_GZIP => oci::OCI_LAYER_GZIP,
-        other => other,
     }
 }
