@@ -80,11 +80,71 @@ async fn a_docker_tarball_loads_and_runs() {
     daemon.stop().await;
 }
 
-/// `type=tar`: the result's filesystem as one tar (files with their modes, symlinks as links).
-#[tokio::test]
-async fn a_tar_output_holds_the_results_filesystem() {
-    use std::io::Read;
+/// One entry of a tree: its kind (`d`, `f`, `l` with its target), mode and size.
+type Tree = BTreeMap<String, (String, u32, u64)>;
 
+/// The tree under `root` as it is on disk (hard-linked files are files).
+fn disk_tree(root: &Path) -> Tree {
+    use std::os::unix::fs::MetadataExt;
+    let mut tree = Tree::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let name = path.strip_prefix(root).unwrap().display().to_string();
+            let kind = if meta.is_dir() {
+                pending.push(path.clone());
+                "d".to_string()
+            } else if meta.file_type().is_symlink() {
+                format!("l {}", std::fs::read_link(&path).unwrap().display())
+            } else {
+                "f".to_string()
+            };
+            let size = if meta.is_file() { meta.size() } else { 0 };
+            tree.insert(name, (kind, meta.mode() & 0o7777, size));
+        }
+    }
+    tree
+}
+
+/// The tree a tar holds; a hard link counts as the file it links to, and the pairs of names
+/// the tar made hard links of are returned too.
+fn tar_tree(path: &Path) -> (Tree, Vec<(String, String)>) {
+    let mut tree = Tree::new();
+    let mut links = Vec::new();
+    let mut archive = tar::Archive::new(std::fs::File::open(path).unwrap());
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        let header = entry.header();
+        let name = entry.path().unwrap().display().to_string();
+        let name = name.trim_end_matches('/').to_string();
+        let mode = header.mode().unwrap() & 0o7777;
+        let kind = match header.entry_type() {
+            tar::EntryType::Directory => "d".to_string(),
+            tar::EntryType::Symlink => {
+                format!("l {}", entry.link_name().unwrap().unwrap().display())
+            }
+            tar::EntryType::Link => {
+                let target = entry.link_name().unwrap().unwrap().display().to_string();
+                links.push((name.clone(), target));
+                "f".to_string()
+            }
+            _ => "f".to_string(),
+        };
+        tree.insert(name, (kind, mode, header.size().unwrap()));
+    }
+    for (name, target) in &links {
+        let size = tree[target].2;
+        tree.get_mut(name).unwrap().2 = size;
+    }
+    (tree, links)
+}
+
+/// `type=tar`: the result's filesystem as one tar, entry for entry the image's own (kinds,
+/// modes, sizes, link targets), hard links written as links.
+#[tokio::test]
+async fn a_tar_output_holds_the_images_filesystem() {
     let daemon = TestDaemon::start("tarball-fs").await;
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("fs.tar");
@@ -92,36 +152,44 @@ async fn a_tar_output_holds_the_results_filesystem() {
         .run([
             "sh",
             "-c",
-            "echo fs > /exported && chmod 0750 /exported && ln -s exported /link",
+            "echo fs > /exported && chmod 0750 /exported && ln -s exported /link \
+             && ln /exported /hard && mkdir -m 1777 /shared",
         ])
         .root();
-    let attrs = BTreeMap::from([("dest".to_string(), dest.display().to_string())]);
+    let name = format!("nodekit.test/tar-fs:{}", std::process::id());
+    let tar = BTreeMap::from([("dest".to_string(), dest.display().to_string())]);
+    let image = BTreeMap::from([("name".to_string(), name.clone())]);
     let request = BuildRequest {
         definition: Some(definition(&state)),
-        exporters: vec![("tar".to_string(), attrs)],
+        exporters: vec![("tar".to_string(), tar), ("image".to_string(), image)],
         ..Default::default()
     };
     let (result, _) = run_build(&daemon, request).await;
     result.unwrap();
-    let mut archive = tar::Archive::new(std::fs::File::open(&dest).unwrap());
-    let (mut exported, mut link, mut shell) = (None, None, false);
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let path = entry.path().unwrap().display().to_string();
-        let path = path.trim_start_matches("./").to_string();
-        match path.as_str() {
-            "exported" => {
-                let mut text = String::new();
-                entry.read_to_string(&mut text).unwrap();
-                exported = Some((text, entry.header().mode().unwrap() & 0o777));
-            }
-            "link" => link = entry.link_name().unwrap().map(|l| l.display().to_string()),
-            "bin/sh" => shell = true,
-            _ => {}
-        }
-    }
-    assert_eq!(exported, Some(("fs\n".to_string(), 0o750)));
-    assert_eq!(link.as_deref(), Some("exported"));
-    assert!(shell, "the base image's files are there too");
+
+    let (from_tar, links) = tar_tree(&dest);
+    assert_eq!(links, [("hard".to_string(), "exported".to_string())]);
+    assert_eq!(from_tar["exported"], ("f".to_string(), 0o750, 3));
+    assert_eq!(from_tar["shared"].1, 0o1777);
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir(&rootfs).unwrap();
+    let env = TestEnv::get();
+    let mounted = ctr(env, &["images", "mount", &name, rootfs.to_str().unwrap()]);
+    assert!(
+        mounted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&mounted.stderr)
+    );
+    let on_disk = disk_tree(&rootfs);
+    ctr(
+        env,
+        &["images", "unmount", "--rm", rootfs.to_str().unwrap()],
+    );
+    ctr(env, &["images", "rm", &name]);
+    assert!(
+        on_disk.contains_key("bin/sh"),
+        "the base's files are there too"
+    );
+    assert_eq!(from_tar, on_disk);
     daemon.stop().await;
 }

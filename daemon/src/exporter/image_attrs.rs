@@ -158,13 +158,13 @@ fn refuse_unsupported_attr(key: &str, value: &str) -> Result<(), SolveError> {
         "source-date-epoch" => !value.is_empty(),
         _ => {
             return Err(SolveError::Unsupported(format!(
-                "image exporter: unknown attribute {key:?} (nodekitd knows name, compression, oci-mediatypes)"
+                "image exporter: unknown attribute {key:?} (nodekitd knows name, push, store, unpack, compression, compression-level, force-compression, oci-mediatypes, name-canonical, dangling-name-prefix, annotation*)"
             )))
         }
     };
     if unsupported {
         return Err(SolveError::Unsupported(format!(
-            "image exporter: {key}={value} is not supported by nodekitd yet (images are stored, unpacked, in the node's image store)"
+            "image exporter: {key}={value} is not supported by nodekitd yet"
         )));
     }
     Ok(())
