@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use nodekit::build::BuildRequest;
+use nodekit_proto::moby::buildkit::v1::StatusResponse;
 use nodekit_test_support::{ctr, TestDaemon, TestEnv};
 
 use crate::helpers::{busybox, definition, run_build};
@@ -59,6 +60,14 @@ fn registry_digest(name: &str) -> Option<String> {
         })
 }
 
+/// The names of every status of a build's steps, in order.
+fn status_names(updates: &[StatusResponse]) -> Vec<String> {
+    updates
+        .iter()
+        .flat_map(|u| u.statuses.iter().map(|s| s.name.clone()))
+        .collect()
+}
+
 #[tokio::test]
 async fn a_refused_push_leaves_the_image_store_as_it_was() {
     let daemon = TestDaemon::start("push-refused").await;
@@ -97,10 +106,11 @@ async fn store_false_pushes_without_naming_the_image_on_the_node() {
     let digest = result.unwrap()["containerimage.digest"].clone();
     assert_eq!(registry_digest(&name), Some(digest.clone()), "pushed");
     assert_eq!(stored_digest(&name), None, "not named on the node");
-    let statuses: Vec<String> = updates
-        .iter()
-        .flat_map(|u| u.statuses.iter().map(|s| s.name.clone()))
-        .collect();
+    let statuses = status_names(&updates);
+    assert!(
+        !statuses.iter().any(|s| s.starts_with("naming to")),
+        "{statuses:?}"
+    );
     assert!(
         statuses.contains(&format!("pushing manifest for {name}@{digest}")),
         "{statuses:?}"
@@ -125,9 +135,23 @@ async fn two_outputs_in_one_build_both_happen() {
         ("image", &[("name", local.as_str())]),
         ("registry", &[("name", pushed.as_str())]),
     ];
-    let (result, _) = run_build(&daemon, build_of("two", &outputs)).await;
+    let (result, updates) = run_build(&daemon, build_of("two", &outputs)).await;
     result.unwrap();
     let stored = stored_digest(&local).expect("stored uncompressed on the node");
+    // Each exporter's step shows its work as buildkitd's does.
+    let statuses = status_names(&updates);
+    for expected in [
+        "exporting layers".to_string(),
+        format!("exporting manifest {stored}"),
+        format!("naming to {local}"),
+        format!("naming to {pushed}"),
+        "pushing layers".to_string(),
+    ] {
+        assert!(statuses.contains(&expected), "{expected}: {statuses:?}");
+    }
+    assert!(statuses
+        .iter()
+        .any(|s| s.starts_with("exporting config sha256:")));
     let in_registry = registry_digest(&pushed).expect("pushed, gzip");
     assert_ne!(
         stored, in_registry,

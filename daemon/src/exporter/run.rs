@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use super::image::{ImageExport, PlatformResult};
+use super::image::{Exported, ImageExport, PlatformResult};
 use super::push::push_image;
 use super::tarball::{Tarball, TarballFormat};
 use crate::session::SessionCredentials;
+use crate::solver::progress::Progress;
 use crate::solver::{SolveContext, SolveError, Solver};
 use crate::worker::images::Pushed;
 use crate::worker::Descriptor;
@@ -53,20 +54,24 @@ async fn write_and_push(
 ) -> Result<BTreeMap<String, String>, SolveError> {
     let lease = ctx.lease().await?;
     let worker = &solver.worker;
+    let progress = &ctx.job.progress;
+    let started = SystemTime::now();
     if !export.push {
         let exported = export
             .write(worker, &lease, parts, export.stored_names())
             .await?;
+        report_written(progress, vertex, &exported, started);
         let named = export.digest_names(&exported.top.digest);
         if !named.is_empty() {
             export.write(worker, &lease, parts, &named).await?;
         }
+        report_named(progress, vertex, export.stored_names().iter().chain(&named));
         return Ok(exported.response);
     }
     let exported = export.write(worker, &lease, parts, &[]).await?;
+    report_written(progress, vertex, &exported, started);
     let credentials = SessionCredentials::new(solver.sessions.clone(), &ctx.session_id);
     let started = SystemTime::now();
-    let progress = &ctx.job.progress;
     let report = |blob: &Descriptor, pushed: Pushed, since: SystemTime| {
         let name = match pushed {
             Pushed::Uploaded => blob.digest.clone(),
@@ -86,8 +91,36 @@ async fn write_and_push(
         let mut names = export.names.clone();
         names.extend(export.digest_names(&exported.top.digest));
         export.write(worker, &lease, parts, &names).await?;
+        report_named(progress, vertex, &names);
     }
     Ok(exported.response)
+}
+
+/// buildkitd's statuses for an image written: its layers, then its manifest and config, or
+/// its manifest list.
+fn report_written(progress: &Progress, vertex: &str, exported: &Exported, started: SystemTime) {
+    progress.status_done(vertex, "exporting layers", started);
+    let now = SystemTime::now();
+    let top = &exported.top.digest;
+    match exported.response.get("containerimage.config.digest") {
+        Some(config) => {
+            progress.status_done(vertex, &format!("exporting manifest {top}"), now);
+            progress.status_done(vertex, &format!("exporting config {config}"), now);
+        }
+        None => progress.status_done(vertex, &format!("exporting manifest list {top}"), now),
+    }
+}
+
+/// `naming to NAME` for each name the image got in the node's store.
+fn report_named<'a>(
+    progress: &Progress,
+    vertex: &str,
+    names: impl IntoIterator<Item = &'a String>,
+) {
+    let now = SystemTime::now();
+    for name in names {
+        progress.status_done(vertex, &format!("naming to {name}"), now);
+    }
 }
 
 /// The `oci` / `docker` exporters: the image written into the content store (named in the
@@ -101,9 +134,12 @@ async fn send_tarball(
 ) -> Result<BTreeMap<String, String>, SolveError> {
     let lease = ctx.lease().await?;
     let worker = &solver.worker;
+    let started = SystemTime::now();
     let exported = export
         .write(worker, &lease, parts, export.stored_names())
         .await?;
+    report_written(&ctx.job.progress, vertex, &exported, started);
+    report_named(&ctx.job.progress, vertex, export.stored_names());
     let session = solver
         .sessions
         .get(&ctx.session_id)
