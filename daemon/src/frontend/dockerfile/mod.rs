@@ -8,6 +8,7 @@ mod inputs;
 mod lints;
 pub mod options;
 mod platform_args;
+mod syntax;
 
 use std::sync::Arc;
 
@@ -44,12 +45,7 @@ pub async fn build(
     let dockerfile = nodekit_dockerfile::parse(&source.text).map_err(|e| {
         SolveError::InvalidDefinition(format!("{}:{}: {}", source.name, e.line, e.message))
     })?;
-    if let Some(syntax) = dockerfile.directives.iter().find(|d| d.name == "syntax") {
-        return Err(SolveError::Unsupported(format!(
-            "{}:{}: the syntax directive names the external frontend {:?}; external frontends are not supported by nodekitd yet (remove the line to use the built-in dockerfile.v0)",
-            source.name, syntax.line, syntax.value
-        )));
-    }
+    choose_frontend(build, &dockerfile, &options, &source)?;
     let lint_config = lints::config(&dockerfile, &options, &source.name)?;
     let bases = WorkerBases {
         worker: build.solver.worker.clone(),
@@ -91,6 +87,43 @@ pub async fn build(
     )
     .await?;
     Ok(returned_result(&options.platforms, converted, solved))
+}
+
+/// The frontend the build asks for (`BUILDKIT_SYNTAX`, else `# syntax=`): the built-in one
+/// says in the build log that it serves the file; an external one is refused by name.
+fn choose_frontend(
+    build: &GatewayBuild,
+    dockerfile: &nodekit_dockerfile::Dockerfile,
+    options: &Options,
+    source: &inputs::DockerfileSource,
+) -> Result<(), SolveError> {
+    let from_arg = options
+        .build_args
+        .get(syntax::SYNTAX_ARG)
+        .filter(|value| !value.trim().is_empty())
+        .map(|value| (value.as_str(), format!("build-arg:{}", syntax::SYNTAX_ARG)));
+    let from_directive = || {
+        let directive = dockerfile.directives.iter().find(|d| d.name == "syntax")?;
+        let place = format!("{}:{}: # syntax", source.name, directive.line);
+        Some((directive.value.as_str(), place))
+    };
+    let Some((value, place)) = from_arg.or_else(from_directive) else {
+        return Ok(());
+    };
+    match syntax::resolve(value) {
+        syntax::Syntax::BuiltIn => {
+            let line = format!(
+                "{place}={value}: served by nodekitd's built-in Dockerfile frontend (the language of docker/dockerfile:1.{}), nothing pulled\n",
+                syntax::BUILT_IN_MINOR
+            );
+            build.ctx.job.progress.log(&source.vertex, 1, line.into_bytes());
+            Ok(())
+        }
+        syntax::Syntax::External => Err(SolveError::Unsupported(format!(
+            "{place}={value}: names an external frontend; external frontends are not supported by nodekitd yet (the built-in one implements docker/dockerfile up to 1.{})",
+            syntax::BUILT_IN_MINOR
+        ))),
+    }
 }
 
 /// The frontend's result: one ref per platform (keyed by platform when there are several),
