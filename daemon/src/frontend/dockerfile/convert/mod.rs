@@ -164,7 +164,7 @@ pub async fn convert(request: &ConvertRequest<'_>) -> Result<Converted, SolveErr
     let df = request.dockerfile;
     let global = global_scope(request)?;
     let target = target_index(df, &request.options.target)?;
-    let needed = needed_stages(df, target);
+    let needed = needed_stages(df, target, &global);
     let context = Local::new(CONTEXT)
         .shared_key_hint(CONTEXT)
         .exclude_patterns(request.ignore)
@@ -249,15 +249,17 @@ fn target_index(df: &Dockerfile, target: &str) -> Result<usize, SolveError> {
     }
 }
 
-/// The stages the target depends on (through FROM, COPY --from and RUN --mount from=).
-fn needed_stages(df: &Dockerfile, target: usize) -> BTreeSet<usize> {
+/// The stages the target depends on (through FROM, COPY --from and RUN --mount from=). A FROM
+/// name is expanded with the global ARGs first, as the conversion does (`FROM base-${TARGETARCH}`
+/// names a stage).
+fn needed_stages(df: &Dockerfile, target: usize, global: &Scope) -> BTreeSet<usize> {
     let mut needed = BTreeSet::new();
     let mut pending = vec![target];
     while let Some(index) = pending.pop() {
         if !needed.insert(index) {
             continue;
         }
-        for name in references(&df.stages[index]) {
+        for name in references(&df.stages[index], global) {
             let by_name = df.stages[..index].iter().position(|s| {
                 s.name
                     .as_deref()
@@ -270,9 +272,13 @@ fn needed_stages(df: &Dockerfile, target: usize) -> BTreeSet<usize> {
     needed
 }
 
-/// Every stage-or-image name a stage refers to.
-fn references(stage: &Stage) -> Vec<String> {
-    let mut names = vec![stage.from.image.clone()];
+/// Every stage-or-image name a stage refers to; its FROM expanded in `global` (an expansion
+/// that fails here fails again, with its line, when the stage is converted).
+fn references(stage: &Stage, global: &Scope) -> Vec<String> {
+    let from = global
+        .expand(&stage.from.image)
+        .unwrap_or_else(|_| stage.from.image.clone());
+    let mut names = vec![from];
     for instruction in &stage.instructions {
         match &instruction.kind {
             InstructionKind::Copy(copy) => names.extend(copy.from.clone()),
