@@ -40,6 +40,17 @@ pub struct Options {
 pub struct RunSandbox {
     pub ulimits: Vec<Ulimit>,
     pub hostname: Option<String>,
+    /// `force-network-mode` (buildx `--network`): the network of every RUN that does not ask
+    /// for one itself (`--network=none|host`).
+    pub forced_network: Option<ForcedNetwork>,
+}
+
+/// A build-wide network mode other than the sandbox's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForcedNetwork {
+    None,
+    /// Needs the build's `network.host` entitlement, as `RUN --network=host`.
+    Host,
 }
 
 /// One resource limit: `nofile=1024:2048` (a missing hard limit is the soft one; -1 unlimited).
@@ -167,10 +178,19 @@ impl Options {
             }
             // Read after the others (see `parse`).
             "cache-from" => Ok(()),
-            "force-network-mode" => match value {
-                "" | "sandbox" | "default" => Ok(()),
-                _ => refuse("a network mode for every RUN"),
-            },
+            "force-network-mode" => {
+                self.run_sandbox.forced_network = match value {
+                    "" | "sandbox" | "default" => None,
+                    "none" => Some(ForcedNetwork::None),
+                    "host" => Some(ForcedNetwork::Host),
+                    _ => {
+                        return Err(SolveError::InvalidDefinition(format!(
+                            "frontend option force-network-mode: invalid netmode {value}"
+                        )))
+                    }
+                };
+                Ok(())
+            }
             "requestid" if value.is_empty() => Ok(()),
             "requestid" => refuse("a frontend subrequest (--call, --check, --print)"),
             "shm-size" if matches!(value, "" | "0") => Ok(()),
@@ -382,7 +402,7 @@ mod tests {
             ("attest:sbom", ""),
             ("attest:provenance", "mode=max"),
             ("requestid", "frontend.outline"),
-            ("force-network-mode", "none"),
+            ("force-network-mode", "bridge"),
             ("ulimit", "nofiles=1024:1024"),
             ("shm-size", "64m"),
             ("dockerfilekey", "other"),

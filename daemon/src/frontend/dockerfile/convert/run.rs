@@ -11,6 +11,7 @@ use nodekit_llb_builder::{
 use nodekit_proto::pb::{self, NetMode};
 
 use super::stage::StageBuilder;
+use crate::frontend::dockerfile::options::ForcedNetwork;
 use crate::solver::SolveError;
 
 /// Where heredoc scripts with a shebang are mounted (as upstream).
@@ -49,10 +50,14 @@ pub fn apply(
     if let Some(proxy) = proxy_env(stage) {
         step = step.proxy_env(proxy);
     }
-    step = match run.network {
-        NetworkMode::None => step.network(NetMode::None),
-        NetworkMode::Host => step.network(NetMode::Host),
-        NetworkMode::Default => step,
+    step = match (run.network, sandbox.forced_network) {
+        (NetworkMode::None, _) | (NetworkMode::Default, Some(ForcedNetwork::None)) => {
+            step.network(NetMode::None)
+        }
+        (NetworkMode::Host, _) | (NetworkMode::Default, Some(ForcedNetwork::Host)) => {
+            step.network(NetMode::Host)
+        }
+        (NetworkMode::Default, None) => step,
     };
     // Both need the build's entitlement; the solver checks it before anything runs.
     if run.security == SecurityMode::Insecure {
