@@ -35,9 +35,12 @@ struct WirePlatform {
 pub fn platform_results(mut result: ReturnedResult) -> Result<Vec<PlatformResult>, SolveError> {
     if result.refs.len() <= 1 {
         let config = config_at(&result, IMAGE_CONFIG_KEY)?;
-        let Some(Some(only)) = std::mem::take(&mut result.refs).into_values().next() else {
+        // A result without a ref is an empty filesystem (`FROM scratch` and metadata only),
+        // as upstream's exporters take a nil ref: an image without layers, an empty directory.
+        let Some(only) = std::mem::take(&mut result.refs).into_values().next() else {
             return Err(no_result());
         };
+        let only = only.unwrap_or_default();
         let platform = config
             .as_ref()
             .map_or_else(Platform::native, config_platform);
@@ -53,12 +56,13 @@ pub fn platform_results(mut result: ReturnedResult) -> Result<Vec<PlatformResult
         .into_iter()
         .map(|entry| {
             let config = config_at(&result, &format!("{IMAGE_CONFIG_KEY}/{}", entry.id))?;
-            let part = result.refs.remove(&entry.id).flatten().ok_or_else(|| {
+            let part = result.refs.remove(&entry.id).ok_or_else(|| {
                 SolveError::InvalidDefinition(format!(
                     "the build produced no result for platform {}",
                     entry.id
                 ))
             })?;
+            let part = part.unwrap_or_default();
             let p = entry.platform;
             Ok(PlatformResult {
                 platform: Platform::new(&p.os, &p.architecture, p.variant.as_deref()),
@@ -161,6 +165,9 @@ mod tests {
         );
         let parts = platform_results(single).unwrap();
         assert_eq!(parts[0].platform.to_string(), "linux/arm64");
-        assert!(platform_results(ReturnedResult::single(None)).is_err());
+        // No ref: an empty filesystem; no result at all: an error.
+        let empty = platform_results(ReturnedResult::single(None)).unwrap();
+        assert!(empty[0].result.layers.is_empty());
+        assert!(platform_results(ReturnedResult::default()).is_err());
     }
 }

@@ -82,28 +82,6 @@ pub fn select_manifest(
     })
 }
 
-/// Checks that a single-platform image fits the requested platform.
-pub fn check_config_platform(
-    reference: &str,
-    config: &ImageConfiguration,
-    platform: &Platform,
-) -> WorkerResult<()> {
-    let offered = Platform::new(
-        &config.os().to_string(),
-        &config.architecture().to_string(),
-        config.variant().as_deref(),
-    );
-    if platform.matches(&offered) {
-        Ok(())
-    } else {
-        Err(WorkerError::NoMatchingPlatform {
-            reference: reference.to_string(),
-            platform: platform.to_string(),
-            available: offered.to_string(),
-        })
-    }
-}
-
 pub fn malformed(reference: &str, reason: String) -> WorkerError {
     WorkerError::MalformedImage {
         reference: reference.to_string(),

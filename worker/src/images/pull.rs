@@ -109,6 +109,8 @@ async fn pull_under_lease(
         let (bytes, digest) = client.manifest(chosen.digest().as_ref()).await?;
         (bytes, digest, chosen.media_type().to_string(), Some(index))
     } else {
+        // A lone manifest serves every platform, as containerd and BuildKit use it; the
+        // Dockerfile frontend warns (InvalidBaseImagePlatform) when its config says otherwise.
         (
             top_bytes.clone(),
             top_digest.clone(),
@@ -120,7 +122,6 @@ async fn pull_under_lease(
     let config_digest = parsed.config().digest().to_string();
     let config_bytes = client.blob(&config_digest).await?;
     let config = manifest::parse_config(name, &config_bytes)?;
-    manifest::check_config_platform(name, &config, platform)?;
 
     for layer in parsed.layers() {
         client.fetch_layer(worker, ctx, layer).await?;

@@ -205,6 +205,7 @@ async fn read_platform_blobs(
         target.media_type.clone(),
         target.size,
     );
+    // A lone manifest serves every platform (see pull's note); an index must offer it.
     if oci::is_index(&target.media_type) {
         let Some(bytes) = read_if_present(worker, &target.digest).await? else {
             return Ok(None);
@@ -227,7 +228,6 @@ async fn read_platform_blobs(
     }
     let config_bytes = content::read_blob(channel, ctx, &config_digest).await?;
     let config = manifest::parse_config(name, &config_bytes)?;
-    manifest::check_config_platform(name, &config, platform)?;
     Ok(Some(ImageManifestSet {
         manifest_digest: manifest_desc.0,
         manifest_media_type: manifest_desc.1,

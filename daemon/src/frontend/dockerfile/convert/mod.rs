@@ -412,6 +412,7 @@ async fn base(
         .map_err(|e| scope.error(e))?;
     let parsed = ImageConfig::parse(&config)
         .map_err(|e| scope.error(format!("the config of {name}: {e}")))?;
+    warn_of_other_platform(stages, name, &config, platform, scope.line);
     let mut state = Image::new(&reference)
         .platform(wire_platform(platform))
         .resolve_mode(llb_resolve_mode(&request.options.image_resolve_mode))
@@ -421,6 +422,38 @@ async fn base(
         state = state.user(parsed.config.user.clone());
     }
     Ok((state, StageImage::from_base(&config)?))
+}
+
+/// InvalidBaseImagePlatform: a base image made for another platform than the stage's (a
+/// single-platform image is used for any platform, as upstream uses it).
+fn warn_of_other_platform(
+    stages: &Stages,
+    name: &str,
+    config: &[u8],
+    platform: &Platform,
+    line: usize,
+) {
+    let Ok(config) = serde_json::from_slice::<serde_json::Value>(config) else {
+        return;
+    };
+    let field = |key: &str| config.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+    let (os, architecture) = (field("os"), field("architecture"));
+    if os.is_empty() || architecture.is_empty() {
+        return;
+    }
+    let variant = Some(field("variant")).filter(|v| !v.is_empty());
+    let offered = Platform::new(os, architecture, variant);
+    if platform.matches(&offered) {
+        return;
+    }
+    let warning = nodekit_dockerfile::lint::converter::invalid_base_image_platform(
+        name,
+        &platform.to_string(),
+        &offered.to_string(),
+        line,
+        line,
+    );
+    stages.record_lints(vec![warning]);
 }
 
 /// The `image-resolve-mode` option as image sources carry it.

@@ -1,0 +1,2 @@
+FROM scratch
+ENV MADE_FOR=riscv64
