@@ -45,6 +45,20 @@ impl Worker {
         self.add_to_lease(id, resources).await
     }
 
+    /// Holds blob `digest` by the lease of `ctx`, if it has one, before the caller looks for
+    /// it: a blob found present but held by nothing of the caller's may be collected (the
+    /// image or build that held it released) between the look and its use.
+    pub async fn hold_blob(&self, ctx: &crate::CallContext, digest: &str) -> WorkerResult<()> {
+        let Some(lease) = ctx.lease() else {
+            return Ok(());
+        };
+        let held = CacheResources {
+            snapshot: None,
+            blobs: vec![digest.to_string()],
+        };
+        self.add_to_lease(lease, &held).await
+    }
+
     /// Adds `resources` to lease `id` (already held ones stay as they are). Objects that
     /// existed before a step made them again are not attached to its lease by containerd, so
     /// they are added explicitly.

@@ -186,13 +186,7 @@ async fn kept_copy(
     for digest in copy_candidates(&info.labels, target) {
         // Held by the caller's lease before it is looked for: a copy found present may be
         // garbage already (its layer released meanwhile), collected before the caller reads it.
-        if let Some(lease) = ctx.lease() {
-            let held = crate::cache_leases::CacheResources {
-                snapshot: None,
-                blobs: vec![digest.clone()],
-            };
-            worker.add_to_lease(lease, &held).await?;
-        }
+        worker.hold_blob(ctx, &digest).await?;
         if let Some(copy) = content::info(worker.channel(), ctx, &digest).await? {
             return Ok(Some(Descriptor {
                 media_type: target.compression.media_type().to_string(),

@@ -179,13 +179,7 @@ async fn ensure_blob(
 ) -> WorkerResult<()> {
     // Held by the call's lease before it is looked for: a blob found present may be garbage
     // already (an earlier build's whose lease went), collected before anything names it.
-    if let Some(lease) = ctx.lease() {
-        let held = super::cache_leases::CacheResources {
-            snapshot: None,
-            blobs: vec![digest.to_string()],
-        };
-        worker.add_to_lease(lease, &held).await?;
-    }
+    worker.hold_blob(ctx, digest).await?;
     let existing = content::info(worker.channel(), ctx, digest).await?;
     let labelled = |info: &containerd_client::services::v1::Info| {
         labels.iter().all(|(k, v)| info.labels.get(k) == Some(v))

@@ -15,7 +15,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 use super::image::PlatformResult;
+use super::run::in_step;
 use super::views::{mount_results, ResultView};
+use crate::solver::progress::Progress;
 use crate::solver::{SolveContext, SolveError, Solver};
 
 const EXPORTER_ID: &str = "buildkit-attachable-exporter-id";
@@ -84,15 +86,12 @@ pub async fn export_local(
     parts: &[PlatformResult],
     exporter_index: usize,
 ) -> Result<BTreeMap<String, String>, SolveError> {
-    let job = &ctx.job;
-    let step = job.progress.begin_step(
-        &format!("{}-export-{exporter_index}", job.id),
-        "exporting to client directory",
-    );
-    let sent = send_files(solver, ctx, export, parts, (exporter_index, &step.digest)).await;
-    job.progress
-        .end_step(step, sent.as_ref().err().map(ToString::to_string));
-    sent.map(|()| BTreeMap::new())
+    let name = "exporting to client directory";
+    in_step(ctx, exporter_index, name, |vertex| async move {
+        send_files(solver, ctx, export, parts, (exporter_index, &vertex)).await?;
+        Ok(BTreeMap::new())
+    })
+    .await
 }
 
 async fn send_files(
@@ -132,17 +131,25 @@ async fn send_files(
             transfer.send(rooted(view.mount.path())).await?;
         }
     }
-    let progress = &ctx.job.progress;
-    match views.as_slice() {
-        [_, _, ..] if split => {
-            for view in &views {
-                let name = format!("copying files {}", view.platform);
-                progress.status_done(vertex, &name, started);
-            }
-        }
-        _ => progress.status_done(vertex, "copying files", started),
-    }
+    report_copied(&ctx.job.progress, vertex, &views, split, started);
     Ok(())
+}
+
+/// buildkitd's statuses: `copying files`, or one per platform when they are split.
+fn report_copied(
+    progress: &Progress,
+    vertex: &str,
+    views: &[ResultView],
+    split: bool,
+    started: SystemTime,
+) {
+    if !split {
+        return progress.status_done(vertex, "copying files", started);
+    }
+    for view in views {
+        let name = format!("copying files {}", view.platform);
+        progress.status_done(vertex, &name, started);
+    }
 }
 
 fn rooted(root: &Path) -> SendOptions {

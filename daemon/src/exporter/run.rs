@@ -24,25 +24,43 @@ pub async fn export_image(
     exporter_index: usize,
 ) -> Result<BTreeMap<String, String>, SolveError> {
     // Shown as upstream shows it, so the export's share of a build is visible in the progress.
-    let job = &ctx.job;
     let name = match export.tarball {
         Some(TarballFormat::Oci) => "exporting to oci image format",
         Some(TarballFormat::Docker) => "exporting to docker image format",
         None => "exporting to image",
     };
+    in_step(ctx, exporter_index, name, |vertex| async move {
+        match export.tarball {
+            Some(format) => {
+                let tarball = (format, exporter_index, vertex.as_str());
+                send_tarball(solver, ctx, export, parts, tarball).await
+            }
+            None => write_and_push(solver, ctx, export, parts, &vertex).await,
+        }
+    })
+    .await
+}
+
+/// Runs an exporter's work as a step of its own named `name` (the work gets the step's
+/// vertex for its statuses); a failure is shown on the step.
+pub(super) async fn in_step<T, F, Fut>(
+    ctx: &SolveContext,
+    exporter_index: usize,
+    name: &str,
+    work: F,
+) -> Result<T, SolveError>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, SolveError>>,
+{
+    let job = &ctx.job;
     let step = job
         .progress
         .begin_step(&format!("{}-export-{exporter_index}", job.id), name);
-    let exported = match export.tarball {
-        Some(format) => {
-            let tarball = (format, exporter_index, step.digest.as_str());
-            send_tarball(solver, ctx, export, parts, tarball).await
-        }
-        None => write_and_push(solver, ctx, export, parts, &step.digest).await,
-    };
+    let done = work(step.digest.clone()).await;
     job.progress
-        .end_step(step, exported.as_ref().err().map(ToString::to_string));
-    exported
+        .end_step(step, done.as_ref().err().map(ToString::to_string));
+    done
 }
 
 async fn write_and_push(
@@ -166,18 +184,18 @@ pub async fn export_filesystem(
     parts: &[PlatformResult],
     exporter_index: usize,
 ) -> Result<BTreeMap<String, String>, SolveError> {
-    let job = &ctx.job;
-    let step = job.progress.begin_step(
-        &format!("{}-export-{exporter_index}", job.id),
+    in_step(
+        ctx,
+        exporter_index,
         "exporting to client tarball",
-    );
-    let started = SystemTime::now();
-    let sent = super::fs_tarball::send_filesystem(solver, ctx, parts, exporter_index).await;
-    if sent.is_ok() {
-        job.progress
-            .status_done(&step.digest, "sending tarball", started);
-    }
-    job.progress
-        .end_step(step, sent.as_ref().err().map(ToString::to_string));
-    sent.map(|()| BTreeMap::new())
+        |vertex| async move {
+            let started = SystemTime::now();
+            super::fs_tarball::send_filesystem(solver, ctx, parts, exporter_index).await?;
+            ctx.job
+                .progress
+                .status_done(&vertex, "sending tarball", started);
+            Ok(BTreeMap::new())
+        },
+    )
+    .await
 }

@@ -247,6 +247,9 @@ impl Fetcher {
         layer: &OciDescriptor,
     ) -> WorkerResult<()> {
         let digest = layer.digest().to_string();
+        // Held first: a layer another image shares could be collected between the look and
+        // the image record that names it (containerd's own fetch leases what it finds, too).
+        worker.hold_blob(ctx, &digest).await?;
         if content::info(worker.channel(), ctx, &digest)
             .await?
             .is_some()
