@@ -14,14 +14,10 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=${1:-3}
 cd "$REPO"
-bash tests/env/up.sh >&2
-# shellcheck source=/dev/null # written by up.sh
-source "${NODEKIT_TESTENV:-/var/tmp/nodekit-testenv}/env"
-if [[ -z ${NODEKITD:-} || -z ${NODEKIT:-} ]]; then
-	cargo build -q --release -p nodekitd -p nodekit
-	NODEKITD=${CARGO_TARGET_DIR:-$REPO/target}/release/nodekitd
-	NODEKIT=${CARGO_TARGET_DIR:-$REPO/target}/release/nodekit
-fi
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
+bench_env
+release_binaries
 WORK=$(mktemp -d /var/tmp/nodekit-bundle-bench.XXXXXX)
 SUFFIX=$$
 PIDS=()
@@ -32,37 +28,21 @@ cleanup() {
 	done
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	local ns image
-	for node in a b; do
-		ns=nk-bench-$node-$SUFFIX
-		# The base image each node pulled into its namespace, then the namespace itself.
-		for image in $(ctr -a "$NODEKIT_TEST_CONTAINERD_SOCK" -n "$ns" images ls -q 2>/dev/null); do
-			ctr -a "$NODEKIT_TEST_CONTAINERD_SOCK" -n "$ns" images rm --sync "$image" >/dev/null 2>&1 || true
-		done
-		ctr -a "$NODEKIT_TEST_CONTAINERD_SOCK" namespaces rm "$ns" >/dev/null 2>&1 ||
-			echo "cache-bundle: namespace $ns is left with something" >&2
-	done
+	for node in a b; do remove_namespace "nk-bench-$node-$SUFFIX"; done
 	remove_registry_caches
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# The rounds' caches out of the test registry: their manifests deleted, their blobs collected.
+# The rounds' caches out of the test registry.
 remove_registry_caches() {
-	local n repo digest
-	for n in $(seq 1 "${ROUND:-0}") $(seq 1 "${ROUND:-0}" | sed 's/$/-cpu/'); do
-		repo=http://$NODEKIT_TEST_REGISTRY/v2/nodekit-bench/cache-$SUFFIX-$n/manifests
-		digest=$(curl -sfI -H "Accept: application/vnd.oci.image.manifest.v1+json" "$repo/1" |
-			awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }' | tr -d '\r') || continue
-		[[ -n $digest ]] && curl -sf -X DELETE "$repo/$digest" >/dev/null || true
+	local n repos=()
+	for n in $(seq 1 "${ROUND:-0}"); do
+		repos+=("nodekit-bench/cache-$SUFFIX-$n" "nodekit-bench/cache-$SUFFIX-$n-cpu")
 	done
-	# Nothing else writes to the test registry meanwhile.
-	docker-registry garbage-collect "$NODEKIT_TESTENV/registry/config.yml" >/dev/null 2>&1 || true
+	remove_repositories "${repos[@]}"
 }
 
-millis() { date +%s%3N; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-settle() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 nk() { local node=$1; shift; "$NODEKIT" --addr "unix://$WORK/$node.sock" "$@"; }
 
 start_node() {

@@ -31,9 +31,9 @@ RUNS=${1:-5}
 WORKLOADS=${2:-small medium big many burst workers push cache}
 : "${BUILDCTL:?set BUILDCTL to a buildctl binary}"
 cd "$REPO"
-bash tests/env/up.sh >&2
-# shellcheck source=/dev/null # written by up.sh
-source "${NODEKIT_TESTENV:-/var/tmp/nodekit-testenv}/env"
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
+bench_env
 if [[ -z ${NODEKITD:-} ]]; then
 	cargo build -q --release -p nodekitd
 	NODEKITD=$REPO/target/release/nodekitd
@@ -43,14 +43,15 @@ PIDS=()
 cleanup() {
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	if [[ -s $WORK/repositories ]]; then
+		# shellcheck disable=SC2046 # one repository per line, no spaces
+		remove_repositories $(cat "$WORK/repositories")
+	fi
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-millis() { date +%s%3N; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-settle() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
 # ---- contexts ----------------------------------------------------------------------------------
 
@@ -249,8 +250,13 @@ workers_once() {
 
 workers() { echo "workers.round-trip $(repeat "$RUNS" workers_once "$1")"; }
 
-# A repository of the loopback registry no round used before.
-new_repository() { echo "$NODEKIT_TEST_REGISTRY/bench/$1-$(date +%s%N)"; }
+# A repository of the loopback registry no round used before (removed when the run ends).
+new_repository() {
+	local repo
+	repo=bench/$1-$(date +%s%N)
+	echo "$repo" >>"$WORK/repositories"
+	echo "$NODEKIT_TEST_REGISTRY/$repo"
+}
 
 push() {
 	local addr=$1 image=$2 i repo first=() changed=()

@@ -14,14 +14,10 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=${1:-3}
 cd "$REPO"
-bash tests/env/up.sh >&2
-# shellcheck source=/dev/null # written by up.sh
-source "${NODEKIT_TESTENV:-/var/tmp/nodekit-testenv}/env"
-if [[ -z ${NODEKITD:-} || -z ${NODEKIT:-} ]]; then
-	cargo build -q --release -p nodekitd -p nodekit
-	NODEKITD=${CARGO_TARGET_DIR:-$REPO/target}/release/nodekitd
-	NODEKIT=${CARGO_TARGET_DIR:-$REPO/target}/release/nodekit
-fi
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
+bench_env
+release_binaries
 WORK=$(mktemp -d /var/tmp/nodekit-push-bench.XXXXXX)
 SUFFIX=$$
 NS=nk-push-bench-$SUFFIX
@@ -31,27 +27,12 @@ cleanup() {
 	nk prune --all >/dev/null 2>&1 || true
 	[[ -n $PID ]] && kill "$PID" 2>/dev/null || true
 	wait 2>/dev/null || true
-	local image repo digest
-	for image in $(ctr -a "$NODEKIT_TEST_CONTAINERD_SOCK" -n "$NS" images ls -q 2>/dev/null); do
-		ctr -a "$NODEKIT_TEST_CONTAINERD_SOCK" -n "$NS" images rm --sync "$image" >/dev/null 2>&1 || true
-	done
-	ctr -a "$NODEKIT_TEST_CONTAINERD_SOCK" namespaces rm "$NS" >/dev/null 2>&1 ||
-		echo "push: namespace $NS is left with something" >&2
-	for repo in "${REPOS[@]}"; do
-		repo=http://$NODEKIT_TEST_REGISTRY/v2/$repo/manifests
-		digest=$(curl -sfI -H "Accept: application/vnd.oci.image.manifest.v1+json" "$repo/1" |
-			awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }' | tr -d '\r') || continue
-		[[ -n $digest ]] && curl -sf -X DELETE "$repo/$digest" >/dev/null || true
-	done
-	# Nothing else writes to the test registry meanwhile.
-	docker-registry garbage-collect "$NODEKIT_TESTENV/registry/config.yml" >/dev/null 2>&1 || true
+	remove_namespace "$NS"
+	remove_repositories "${REPOS[@]}"
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-millis() { date +%s%3N; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-settle() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 nk() { "$NODEKIT" --addr "unix://$WORK/nodekitd.sock" "$@"; }
 timed() {
 	local start
