@@ -10,10 +10,7 @@ use tonic::Status;
 use tracing::Instrument;
 
 use super::{remote_cache, ApiState};
-use crate::exporter::local::export_local;
 use crate::exporter::platforms::platform_results;
-use crate::exporter::run::export_filesystem;
-use crate::exporter::run::export_image;
 use crate::exporter::Exporter;
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
@@ -108,7 +105,7 @@ async fn solve_in_span(
     let outcome = match outcome {
         Ok(result) => {
             let exports = Exports {
-                images: &exports,
+                outputs: &exports,
                 caches: &cache_exports,
             };
             exports.write(&solver, &ctx, result).await
@@ -209,7 +206,7 @@ async fn gateway_result(
 
 /// Where a build's result goes: the exporters', then the cache exports.
 struct Exports<'a> {
-    images: &'a [Exporter],
+    outputs: &'a [Exporter],
     caches: &'a [CacheExport],
 }
 
@@ -222,24 +219,13 @@ impl Exports<'_> {
     ) -> Result<BTreeMap<String, String>, SolveError> {
         let finals = remote_cache::final_layers(&result);
         let mut response = BTreeMap::new();
-        if !self.images.is_empty() {
+        if !self.outputs.is_empty() {
             let mut parts = platform_results(result)?;
             if self.caches.iter().any(|c| c.target == ExportTarget::Inline) {
                 remote_cache::add_inline_caches(solver, ctx, &mut parts)?;
             }
-            for (index, export) in self.images.iter().enumerate() {
-                let written = match export {
-                    Exporter::Image(image) => {
-                        export_image(solver, ctx, image, &parts, index).await?
-                    }
-                    Exporter::FilesystemTar => {
-                        export_filesystem(solver, ctx, &parts, index).await?
-                    }
-                    Exporter::Local(local) => {
-                        export_local(solver, ctx, local, &parts, index).await?
-                    }
-                };
-                response.extend(written);
+            for (index, output) in self.outputs.iter().enumerate() {
+                response.extend(output.export(solver, ctx, &parts, index).await?);
             }
         }
         if !self.caches.is_empty() {

@@ -32,7 +32,7 @@ pub async fn send_filesystem(
             let prefix = if views.len() == 1 {
                 String::new()
             } else {
-                view.dir_name.clone()
+                view.dir_name()
             };
             (prefix, view.mount.path().to_path_buf())
         })

@@ -118,7 +118,7 @@ async fn send_files(
     if split {
         let roots = views
             .iter()
-            .map(|v| (v.dir_name.clone(), v.mount.path().to_path_buf()))
+            .map(|v| (v.dir_name(), v.mount.path().to_path_buf()))
             .collect();
         transfer.send(named(roots)).await?;
     } else if export.replace && views.len() > 1 {

@@ -17,7 +17,7 @@ mod views;
 
 use std::collections::BTreeMap;
 
-use crate::solver::SolveError;
+use crate::solver::{SolveContext, SolveError, Solver};
 
 /// One `--output` of a build.
 pub enum Exporter {
@@ -42,6 +42,22 @@ impl Exporter {
         }
         let exporter = image::ImageExporter::of(kind)?;
         Some(image::ImageExport::from_attrs(attrs, exporter).map(Exporter::Image))
+    }
+
+    /// Runs this exporter, the build's `index`th, on the result's `parts` (one per platform);
+    /// returns its response fields.
+    pub async fn export(
+        &self,
+        solver: &Solver,
+        ctx: &SolveContext,
+        parts: &[image::PlatformResult],
+        index: usize,
+    ) -> Result<BTreeMap<String, String>, SolveError> {
+        match self {
+            Exporter::Image(image) => run::export_image(solver, ctx, image, parts, index).await,
+            Exporter::FilesystemTar => run::export_filesystem(solver, ctx, parts, index).await,
+            Exporter::Local(local) => local::export_local(solver, ctx, local, parts, index).await,
+        }
     }
 
     /// Whether it writes an image (whose config can keep an inline cache).

@@ -8,11 +8,16 @@ use super::image::PlatformResult;
 
 /// One platform's result, mounted.
 pub struct ResultView {
-    /// `linux_amd64` for `linux/amd64`: the directory it goes under when platforms are split.
-    pub dir_name: String,
-    /// The platform as the build names it, for messages.
+    /// The platform as the build names it (`linux/amd64`).
     pub platform: String,
     pub mount: ViewMount,
+}
+
+impl ResultView {
+    /// `linux_amd64` for `linux/amd64`: the directory it goes under when platforms are split.
+    pub fn dir_name(&self) -> String {
+        self.platform.replace('/', "_")
+    }
 }
 
 /// Mounts every part; each is unmounted when its view is dropped.
@@ -28,10 +33,8 @@ pub async fn mount_results(
             .mount_view(lease, part.result.chain_id().as_deref())
             .await
             .map_err(|e| SolveError::worker("mounting the result to send it", e))?;
-        let platform = part.platform.to_string();
         views.push(ResultView {
-            dir_name: platform.replace('/', "_"),
-            platform,
+            platform: part.platform.to_string(),
             mount,
         });
     }
