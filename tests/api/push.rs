@@ -132,7 +132,7 @@ async fn two_outputs_in_one_build_both_happen() {
         std::process::id()
     );
     let outputs: [(&str, &[(&str, &str)]); 2] = [
-        ("image", &[("name", local.as_str())]),
+        ("image", &[("name", local.as_str()), ("unpack", "false")]),
         ("registry", &[("name", pushed.as_str())]),
     ];
     let (result, updates) = run_build(&daemon, build_of("two", &outputs)).await;
@@ -152,6 +152,16 @@ async fn two_outputs_in_one_build_both_happen() {
     assert!(statuses
         .iter()
         .any(|s| s.starts_with("exporting config sha256:")));
+    // unpack=false changes nothing here (images are unpacked either way): said, not ignored.
+    let warnings: Vec<String> = updates
+        .iter()
+        .flat_map(|u| u.warnings.iter())
+        .map(|w| String::from_utf8_lossy(&w.short).into_owned())
+        .collect();
+    assert_eq!(
+        warnings,
+        ["image exporter: unpack=false has no effect: nodekitd's images are always unpacked"]
+    );
     let in_registry = registry_digest(&pushed).expect("pushed, gzip");
     assert_ne!(
         stored, in_registry,

@@ -54,6 +54,9 @@ pub struct ImageExport {
     pub tarball: Option<TarballFormat>,
     /// The `annotation*` attributes.
     pub annotations: Annotations,
+    /// Attributes accepted that cannot change what is written (`unpack=false`: nodekitd's
+    /// images are unpacked either way), each warned about in the build.
+    pub without_effect: Vec<String>,
 }
 
 /// The exporters that write an image.

@@ -59,8 +59,18 @@ impl ImageExport {
             dangling_prefix,
             tarball,
             annotations,
+            without_effect: without_effect(attrs)?,
         })
     }
+}
+
+/// The attributes given that change nothing here, as `key=value`.
+fn without_effect(attrs: &BTreeMap<String, String>) -> Result<Vec<String>, SolveError> {
+    let unpacked = attrs.contains_key("unpack") && !flag(attrs, "unpack", true)?;
+    Ok(unpacked
+        .then(|| "unpack=false".to_string())
+        .into_iter()
+        .collect())
 }
 
 /// `name`: a comma-separated list, each normalized.
@@ -223,6 +233,10 @@ mod tests {
         for (key, value) in [("push", "false"), ("store", "false"), ("unpack", "true")] {
             assert!(export(&[(key, value)]).is_ok(), "{key}={value}");
         }
+        let unpack = export(&[("unpack", "false")]).map(|e| e.without_effect);
+        assert_eq!(unpack.ok(), Some(vec!["unpack=false".to_string()]));
+        let unpack = export(&[("unpack", "true")]).map(|e| e.without_effect);
+        assert_eq!(unpack.ok(), Some(Vec::new()));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::solver::progress::Progress;
 use crate::solver::{SolveContext, SolveError, Solver};
 use crate::worker::images::Pushed;
 use crate::worker::Descriptor;
+use nodekit_proto::moby::buildkit::v1::frontend::WarnRequest;
 
 /// Exports `parts` (one per platform) as `export` asks.
 pub async fn export_image(
@@ -30,6 +31,17 @@ pub async fn export_image(
         None => "exporting to image",
     };
     in_step(ctx, exporter_index, name, |vertex| async move {
+        for attr in &export.without_effect {
+            ctx.job.progress.warning(WarnRequest {
+                digest: vertex.clone(),
+                level: 1,
+                short: format!(
+                    "image exporter: {attr} has no effect: nodekitd's images are always unpacked"
+                )
+                .into_bytes(),
+                ..Default::default()
+            });
+        }
         match export.tarball {
             Some(format) => {
                 let tarball = (format, exporter_index, vertex.as_str());
