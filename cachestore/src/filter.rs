@@ -42,6 +42,11 @@ enum Op {
     Matches(Regex),
 }
 
+/// Anything a filter can look at: the value of a field and whether it is present.
+pub trait Fielded {
+    fn field(&self, field: &str) -> (Cow<'_, str>, bool);
+}
+
 /// What a filter looks at: a record, and what the caller knows about its use.
 pub struct Subject<'a> {
     pub record: &'a Record,
@@ -49,7 +54,7 @@ pub struct Subject<'a> {
     pub shared: bool,
 }
 
-impl Subject<'_> {
+impl Fielded for Subject<'_> {
     /// The value of `field` and whether it is present (BuildKit's adaptor).
     fn field(&self, field: &str) -> (Cow<'_, str>, bool) {
         let r = self.record;
@@ -86,7 +91,7 @@ impl Filters {
     }
 
     /// Whether `subject` matches.
-    pub fn matches(&self, subject: &Subject<'_>) -> bool {
+    pub fn matches(&self, subject: &impl Fielded) -> bool {
         self.any.is_empty()
             || self
                 .any
@@ -96,7 +101,7 @@ impl Filters {
 }
 
 impl Selector {
-    fn matches(&self, subject: &Subject<'_>) -> bool {
+    fn matches(&self, subject: &impl Fielded) -> bool {
         let (value, present) = subject.field(&self.field);
         match &self.op {
             Op::Present => present,

@@ -23,7 +23,7 @@ mod policy;
 use std::collections::HashMap;
 
 pub use plan::{plan, Plan, PlanContext};
-pub use policy::{parse_duration, DiskSpace, DiskStats, GcPolicy, PruneRule};
+pub use policy::{deserialize_duration, parse_duration, DiskSpace, DiskStats, GcPolicy, PruneRule};
 
 use crate::error::Result;
 use crate::key::CacheKey;

@@ -9,6 +9,8 @@
 //! - [`store`]: [`Store`], the redb file: lookups, inserts, removals, reconciliation.
 //! - [`gc`]: buildkitd's GC policies and prune options, the plan (least recently used first,
 //!   children before parents) and the sweep in bounded write transactions.
+//! - [`history`]: finished builds' records (BuildKit's build history) and their logs, with
+//!   buildkitd's retention.
 //! - [`usage`]: `du` records (in use, shared, parents).
 //! - [`filter`]: containerd-style filters as buildctl sends them (`type==regular`, `id~=^ab`).
 //! - [`metrics`]: hit/miss and GC counters.
@@ -25,6 +27,7 @@ pub mod bundle;
 pub mod error;
 pub mod filter;
 pub mod gc;
+pub mod history;
 pub mod key;
 pub mod metrics;
 pub mod record;
@@ -36,6 +39,7 @@ pub mod usage;
 pub use error::{Error, Result};
 pub use filter::Filters;
 pub use gc::{DiskSpace, DiskStats, GcPolicy, Plan, PlanContext, PruneRule, Swept};
+pub use history::{HistoryEntry, HistoryRetention};
 pub use key::{CacheKey, Fields, KeyEncoder};
 pub use metrics::{Metrics, MetricsSnapshot, OpKind};
 pub use record::{LayerDescriptor, Record, RecordKind};

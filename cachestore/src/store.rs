@@ -96,6 +96,11 @@ impl Store {
         Ok(store)
     }
 
+    /// The redb database, for the tables kept beside the records (build history).
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
     /// The file the index lives in.
     pub fn path(&self) -> &Path {
         &self.path
@@ -382,7 +387,7 @@ impl Store {
         Ok(out)
     }
 
-    fn begin_write(&self) -> Result<WriteTransaction> {
+    pub(crate) fn begin_write(&self) -> Result<WriteTransaction> {
         let mut txn = self.db.begin_write()?;
         txn.set_quick_repair(true);
         Ok(txn)

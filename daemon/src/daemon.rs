@@ -9,6 +9,7 @@ use tonic_health::ServingStatus;
 
 use crate::api::{self, load_or_create_worker_id, ApiState};
 use crate::config::{Config, LogFormat};
+use crate::history::BuildHistory;
 use crate::server;
 use crate::session::SessionManager;
 use crate::solver::cache::index::{now_ms, CacheIndex};
@@ -67,6 +68,7 @@ pub async fn run_until(
         config: config.clone(),
         worker: Default::default(),
         solver: Default::default(),
+        history: Default::default(),
         sessions: Arc::new(SessionManager::default()),
         jobs: Default::default(),
         gateways: Default::default(),
@@ -100,6 +102,10 @@ pub async fn run_until(
                     async move { index.gc_loop(cache.policies, &root, GC_INTERVAL).await },
                 );
             }
+            let history = BuildHistory::new(index.store().clone(), state.config.cache.history);
+            let history = Arc::new(history);
+            history.expire().await;
+            let _ = state.history.set(history);
             solver.use_index(index);
         }
         let _ = state.worker.set(worker.clone());

@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod exporter;
 pub mod frontend;
 pub mod gateway;
+pub mod history;
 pub mod memory;
 pub mod metrics;
 pub use nodekit_oci as oci;

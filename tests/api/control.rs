@@ -2,8 +2,8 @@
 
 use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
 use nodekit_proto::moby::buildkit::v1::{
-    BuildHistoryRequest, CacheOptions, CacheOptionsEntry, DiskUsageRequest, InfoRequest,
-    ListWorkersRequest, SolveRequest, UpdateBuildHistoryRequest,
+    CacheOptions, CacheOptionsEntry, DiskUsageRequest, InfoRequest, ListWorkersRequest,
+    SolveRequest,
 };
 use nodekit_proto::pb;
 use nodekit_test_support::{TestDaemon, TestEnv};
@@ -180,23 +180,6 @@ async fn an_unknown_exporter_or_frontend_is_refused() {
         "{}",
         error.message()
     );
-    daemon.stop().await;
-}
-
-#[tokio::test]
-async fn build_history_is_not_kept_and_says_so() {
-    let daemon = TestDaemon::start("history").await;
-    let mut control = ControlClient::new(daemon.channel().await);
-    let listen = control
-        .listen_build_history(BuildHistoryRequest::default())
-        .await
-        .unwrap_err();
-    assert_eq!(listen.code(), tonic::Code::Unimplemented);
-    let update = control
-        .update_build_history(UpdateBuildHistoryRequest::default())
-        .await
-        .unwrap_err();
-    assert_eq!(update.code(), tonic::Code::Unimplemented);
     daemon.stop().await;
 }
 

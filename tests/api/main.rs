@@ -11,6 +11,7 @@ mod entitlements;
 mod frontend;
 mod gateway;
 mod helpers;
+mod history;
 mod layers;
 mod local;
 mod local_output;

@@ -169,6 +169,7 @@ fn config(test: &str, dir: &std::path::Path, addr: &str) -> Config {
         cache: CacheConfig {
             gc: true,
             policies: Vec::new(),
+            history: Default::default(),
         },
         advertised: Default::default(),
         warnings: Vec::new(),

@@ -16,7 +16,7 @@ pub struct GcPolicy {
     /// Only records matching one of these filters ([`crate::filter`]).
     pub filters: Vec<String>,
     /// Only records unused for at least this long: seconds, or a Go duration (`"48h"`).
-    #[serde(deserialize_with = "keep_duration")]
+    #[serde(deserialize_with = "deserialize_duration")]
     pub keep_duration: Duration,
     /// Deprecated alias of `reservedSpace`, used when that is unset.
     pub keep_bytes: DiskSpace,
@@ -174,7 +174,9 @@ enum NumberOrString {
     String(String),
 }
 
-fn keep_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+/// A duration as buildkitd's config reads it: whole seconds (a number) or [`parse_duration`]'s
+/// text.
+pub fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     match NumberOrString::deserialize(d)? {
         NumberOrString::Number(secs) => Ok(Duration::from_secs(secs)),
         NumberOrString::String(s) => parse_duration(&s).map_err(serde::de::Error::custom),

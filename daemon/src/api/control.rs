@@ -70,7 +70,7 @@ impl Control for ControlService {
         request: Request<StatusRequest>,
     ) -> Result<Response<Self::StatusStream>, Status> {
         let stream = super::solve::status(&self.state, &request.into_inner().r#ref).await?;
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(stream))
     }
 
     type SessionStream = BoxStream<BytesMessage>;
@@ -136,20 +136,20 @@ impl Control for ControlService {
 
     async fn listen_build_history(
         &self,
-        _: Request<BuildHistoryRequest>,
+        request: Request<BuildHistoryRequest>,
     ) -> Result<Response<Self::ListenBuildHistoryStream>, Status> {
-        Err(Status::unimplemented(
-            "build history is not kept by nodekitd",
-        ))
+        let listening = self.state.history()?.listen(&request.into_inner())?;
+        let mut response = Response::new(super::history::events(listening));
+        super::history::add_timestamp_header(&mut response);
+        Ok(response)
     }
 
     async fn update_build_history(
         &self,
-        _: Request<UpdateBuildHistoryRequest>,
+        request: Request<UpdateBuildHistoryRequest>,
     ) -> Result<Response<UpdateBuildHistoryResponse>, Status> {
-        Err(Status::unimplemented(
-            "build history is not kept by nodekitd",
-        ))
+        self.state.history()?.update(request.into_inner()).await?;
+        Ok(Response::new(UpdateBuildHistoryResponse {}))
     }
 }
 

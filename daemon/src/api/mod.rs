@@ -1,10 +1,11 @@
 //! The gRPC API nodekitd serves: BuildKit's Control service (and, with the solver, the
-//! LLBBridge gateway), and nodekit's own CacheBundle service (cache export and import). Translates wire messages into domain calls; no business logic here.
+//! LLBBridge gateway, the build history's read-only content service), and nodekit's own CacheBundle service (cache export and import). Translates wire messages into domain calls; no business logic here.
 
 mod bridge;
 mod bundle;
 mod cache;
 mod control;
+mod history;
 mod remote_cache;
 mod solve;
 mod unsupported;
@@ -12,6 +13,7 @@ mod workers;
 
 use std::sync::Arc;
 
+use nodekit_proto::containerd::services::content::v1::content_server::ContentServer;
 use nodekit_proto::moby::buildkit::v1::control_server::ControlServer;
 use nodekit_proto::moby::buildkit::v1::frontend::llb_bridge_server::LlbBridgeServer;
 use nodekit_proto::nodekit::cache::v1::cache_bundle_server::CacheBundleServer;
@@ -20,6 +22,7 @@ use tonic::service::Routes;
 
 use crate::config::Config;
 use crate::gateway::Gateways;
+use crate::history::BuildHistory;
 use crate::session::SessionManager;
 use crate::solver::{Jobs, Solver};
 use crate::worker::Worker;
@@ -33,6 +36,8 @@ pub struct ApiState {
     pub worker: tokio::sync::OnceCell<Worker>,
     /// Set with the worker.
     pub solver: tokio::sync::OnceCell<Solver>,
+    /// Set with the solver when it has a cache index (the records are kept in its file).
+    pub history: tokio::sync::OnceCell<Arc<BuildHistory>>,
     pub sessions: Arc<SessionManager>,
     pub jobs: Arc<Jobs>,
     /// Builds driven through LLBBridge, by build reference.
@@ -63,6 +68,16 @@ impl ApiState {
         self.solver.get().ok_or_else(|| self.unavailable())
     }
 
+    pub fn history(&self) -> Result<&Arc<BuildHistory>, tonic::Status> {
+        match (self.solver.get(), self.history.get()) {
+            (_, Some(history)) => Ok(history),
+            (None, None) => Err(self.unavailable()),
+            (Some(_), None) => Err(tonic::Status::unavailable(
+                "build history is kept in the cache index, which did not open (see nodekitd's log)",
+            )),
+        }
+    }
+
     fn unavailable(&self) -> tonic::Status {
         {
             tonic::Status::unavailable(format!(
@@ -81,10 +96,13 @@ pub fn routes(state: Arc<ApiState>, routes: Routes) -> Routes {
     let bridge = LlbBridgeServer::new(bridge::BridgeService::new(state.clone()))
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
+    // History blobs, read as buildkitd serves them (chunks of at most 1 MiB).
+    let content = ContentServer::new(history::HistoryContent::new(state.clone()));
     // nodekit's own; its messages are chunks of at most 1 MiB.
     let bundles = CacheBundleServer::new(bundle::CacheBundleService::new(state));
     routes
         .add_service(control)
         .add_service(bridge)
+        .add_service(content)
         .add_service(bundles)
 }

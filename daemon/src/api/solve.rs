@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::Stream;
 use nodekit_proto::moby::buildkit::v1::{SolveRequest, StatusResponse};
 use tonic::Status;
 use tracing::Instrument;
@@ -14,6 +13,7 @@ use crate::exporter::platforms::platform_results;
 use crate::exporter::Exporter;
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
+use crate::history::record::Ending;
 use crate::solver::cache::remote::options::{CacheExport, ExportTarget, Mode};
 use crate::solver::{SolveContext, SolveError, Solver};
 
@@ -81,6 +81,10 @@ async fn solve_in_span(
     // Requests refused before this point are not builds.
     let timer = state.metrics.build_started(mode.label());
     let guard = state.jobs.start(&request.r#ref);
+    let history = state.history.get().cloned();
+    if let Some(history) = &history {
+        history.started(&request);
+    }
     // A client that disconnects drops this future: cancel the build's steps with it.
     let _cancel_on_drop = guard.job.cancel.clone().drop_guard();
     let ctx = Arc::new(SolveContext::new(
@@ -123,7 +127,16 @@ async fn solve_in_span(
         Err(error) if matches!(error.underlying(), SolveError::Cancelled) => "cancelled",
         Err(_) => "failure",
     });
-    outcome.map_err(to_status)
+    let outcome = outcome.map_err(to_status);
+    if let Some(history) = history {
+        let ending = match &outcome {
+            Ok(response) => Ending::Exported(response),
+            Err(status) => Ending::Failed(status),
+        };
+        let updates = guard.job.progress.updates();
+        history.completed(&request.r#ref, ending, &updates).await;
+    }
+    outcome
 }
 
 struct ClearOnDrop(Arc<SolveContext>);
@@ -247,17 +260,24 @@ pub(super) fn to_status(error: SolveError) -> Status {
     }
 }
 
-/// The progress of build `id`, from its start, until it ends.
-pub async fn status(
-    state: &ApiState,
-    id: &str,
-) -> Result<impl Stream<Item = Result<StatusResponse, Status>> + Send + 'static, Status> {
-    let job = state
-        .jobs
-        .get(id, STATUS_WAIT)
-        .await
-        .ok_or_else(|| Status::not_found(format!("no build {id}")))?;
-    Ok(futures::stream::unfold(
+/// The progress of build `id`, from its start, until it ends; for a build that has ended, its
+/// progress as its history record kept it (`buildctl debug logs`).
+pub async fn status(state: &ApiState, id: &str) -> Result<StatusStream, Status> {
+    let running = state.jobs.get(id, Duration::ZERO).await;
+    if running.is_none() {
+        if let Some(updates) = ended_build_progress(state, id)? {
+            return Ok(Box::pin(futures::stream::iter(updates.into_iter().map(Ok))));
+        }
+    }
+    let job = match running {
+        Some(job) => job,
+        None => state
+            .jobs
+            .get(id, STATUS_WAIT)
+            .await
+            .ok_or_else(|| Status::not_found(format!("no build {id}")))?,
+    };
+    Ok(Box::pin(futures::stream::unfold(
         (job, 0usize),
         |(job, seen)| async move {
             let batch = job.progress.next_batch(seen).await?;
@@ -265,7 +285,16 @@ pub async fn status(
             let merged = merge(batch);
             Some((Ok(merged), (job, seen)))
         },
-    ))
+    )))
+}
+
+pub type StatusStream = super::control::BoxStream<StatusResponse>;
+
+fn ended_build_progress(state: &ApiState, id: &str) -> Result<Option<Vec<StatusResponse>>, Status> {
+    match state.history.get() {
+        Some(history) => history.stored_progress(id),
+        None => Ok(None),
+    }
 }
 
 /// Several updates as one message (the printer accepts any grouping).

@@ -112,7 +112,8 @@ const RULES: &[(&str, Rule)] = &[
     ("dns.nameservers", Rule::Honoured),
     ("dns.options", Rule::Honoured),
     ("dns.searchDomains", Rule::Honoured),
-    ("history", Rule::Ignored("nodekitd keeps no build history")),
+    ("history.maxAge", Rule::Honoured),
+    ("history.maxEntries", Rule::Honoured),
     ("frontend.\"dockerfile.v0\".enabled", Rule::Value(dockerfile_enabled)),
     ("frontend.\"gateway.v0\".enabled", Rule::Value(gateway_enabled)),
     ("frontend.\"gateway.v0\".allowedRepositories", Rule::Ignored("nodekitd runs no frontend images")),
@@ -427,7 +428,8 @@ mod tests {
             found.iter().all(|f| f.severity == Severity::Warning),
             "{found:?}"
         );
-        assert_eq!(found.len(), 2, "{found:?}");
+        // `[history]` is honoured: only the otel table is reported.
+        assert_eq!(found.len(), 1, "{found:?}");
     }
 
     #[test]

@@ -37,6 +37,20 @@ pub struct ConfigFile {
     pub dns: Dns,
     pub worker: Workers,
     pub registry: BTreeMap<String, Registry>,
+    /// buildkitd's build history retention; its defaults apply only when the table is absent.
+    pub history: Option<History>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct History {
+    #[serde(
+        rename = "maxAge",
+        deserialize_with = "cachestore::gc::deserialize_duration"
+    )]
+    pub max_age: std::time::Duration,
+    #[serde(rename = "maxEntries")]
+    pub max_entries: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -147,6 +147,8 @@ pub struct CacheConfig {
     pub gc: bool,
     /// The rules, in order; none: buildkitd's defaults for the disk.
     pub policies: Vec<cachestore::GcPolicy>,
+    /// How long finished builds' history records are kept (`[history]`).
+    pub history: cachestore::HistoryRetention,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -252,6 +254,12 @@ impl Config {
         let cache = CacheConfig {
             gc: containerd.gc.unwrap_or(true),
             policies: containerd.gcpolicy.clone(),
+            history: file.history.as_ref().map_or_else(Default::default, |h| {
+                cachestore::HistoryRetention {
+                    max_age: h.max_age,
+                    max_entries: usize::try_from(h.max_entries).unwrap_or(usize::MAX),
+                }
+            }),
         };
         let mount_source_root = cli
             .local_mount_source_root
@@ -386,6 +394,22 @@ mod tests {
             config.worker.registry_hosts.hosts["reg:5000"].http,
             Some(true)
         );
+    }
+
+    #[test]
+    fn history_retention_defaults_only_without_the_table() {
+        let merged = |text: &str| {
+            let file = ConfigFile::parse(Path::new("t.toml"), text).unwrap();
+            Config::merge(cli(&[]), file).unwrap().cache.history
+        };
+        assert_eq!(merged(""), cachestore::HistoryRetention::default());
+        let set = merged("[history]\nmaxAge = \"1h30m\"\nmaxEntries = 7\n");
+        assert_eq!(set.max_age, std::time::Duration::from_secs(5400));
+        assert_eq!(set.max_entries, 7);
+        // As buildkitd: a table without a key leaves it zero.
+        let partial = merged("[history]\nmaxEntries = 3\n");
+        assert_eq!(partial.max_age, std::time::Duration::ZERO);
+        assert_eq!(merged("[history]\nmaxAge = 60\n").max_age.as_secs(), 60);
     }
 
     #[test]

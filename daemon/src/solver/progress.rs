@@ -196,6 +196,11 @@ impl Progress {
         });
     }
 
+    /// Every update so far (what the build's history record keeps as its log).
+    pub fn updates(&self) -> Vec<StatusResponse> {
+        self.history.lock().clone()
+    }
+
     /// Marks the job over: subscribers drain what is left and end.
     pub fn close(&self) {
         self.version.send_modify(|v| v.1 = true);
