@@ -23,6 +23,7 @@ mod registry_auth;
 mod registry_hosts;
 mod session_content;
 mod shutdown;
+mod subrequests;
 mod tarball;
 mod tcp;
 mod tls;

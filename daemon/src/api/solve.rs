@@ -231,7 +231,13 @@ impl Exports<'_> {
         result: ReturnedResult,
     ) -> Result<BTreeMap<String, String>, SolveError> {
         let finals = remote_cache::final_layers(&result);
-        let mut response = BTreeMap::new();
+        // The frontend's own answers travel back to the client, as upstream sends them.
+        let mut response: BTreeMap<String, String> = result
+            .metadata
+            .iter()
+            .filter(|(key, _)| key.starts_with("frontend."))
+            .map(|(key, value)| (key.clone(), String::from_utf8_lossy(value).into_owned()))
+            .collect();
         if !self.outputs.is_empty() {
             let mut parts = platform_results(result)?;
             if self.caches.iter().any(|c| c.target == ExportTarget::Inline) {

@@ -45,19 +45,7 @@ pub struct LintInput<'a> {
 /// Runs the checks over the Dockerfile and the conversions (one per platform), reports each
 /// warning once in the build's progress and fails when the configuration makes them errors.
 pub fn report(input: &LintInput<'_>, converted: &[Converted], job: &Job) -> Result<(), SolveError> {
-    let needed: BTreeSet<usize> = converted.iter().flat_map(|c| c.needed.clone()).collect();
-    let context = LintContext {
-        predefined_args: Some(input.predefined_args.clone()),
-        build_args: input.options.build_args.clone(),
-        stages: Some(needed),
-    };
-    let mut warnings = lint::lint_with(input.dockerfile, input.config, &context);
-    for found in converted.iter().flat_map(|c| c.lints.iter()) {
-        if !warnings.contains(found) {
-            warnings.push(found.clone());
-        }
-    }
-    let warnings = lint::finish(warnings, input.config);
+    let warnings = warnings(input, converted, false);
     for warning in &warnings {
         job.progress.warning(warn_request(input, warning));
     }
@@ -68,6 +56,28 @@ pub fn report(input: &LintInput<'_>, converted: &[Converted], job: &Job) -> Resu
         Some(message) => Err(SolveError::InvalidDefinition(message)),
         None => Ok(()),
     }
+}
+
+/// The checks' warnings over the Dockerfile and the conversions: the dispatch-time rules for
+/// the stages the conversions needed, or for every stage (a lint request without a target).
+pub fn warnings(
+    input: &LintInput<'_>,
+    converted: &[Converted],
+    all_stages: bool,
+) -> Vec<LintWarning> {
+    let needed: BTreeSet<usize> = converted.iter().flat_map(|c| c.needed.clone()).collect();
+    let context = LintContext {
+        predefined_args: Some(input.predefined_args.clone()),
+        build_args: input.options.build_args.clone(),
+        stages: (!all_stages).then_some(needed),
+    };
+    let mut warnings = lint::lint_with(input.dockerfile, input.config, &context);
+    for found in converted.iter().flat_map(|c| c.lints.iter()) {
+        if !warnings.contains(found) {
+            warnings.push(found.clone());
+        }
+    }
+    lint::finish(warnings, input.config)
 }
 
 /// An option neither nodekitd nor upstream's Dockerfile frontend reads: a typo, most likely.

@@ -8,6 +8,7 @@ mod inputs;
 mod lints;
 pub mod options;
 mod platform_args;
+mod subrequests;
 mod syntax;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::solver::SolveError;
 use crate::worker::{ResolveMode, Worker};
 use convert::{convert, BaseImages, ConvertRequest};
 use options::Options;
+use subrequests::Subrequest;
 
 /// The metadata key naming the platform of each ref of a multi-platform result.
 const PLATFORMS_KEY: &str = "refs.platforms";
@@ -61,6 +63,12 @@ pub async fn build(
         bases: &bases,
         build_platform: &build_platform,
     };
+    match options.subrequest {
+        Some(Subrequest::Describe) => return Ok(subrequests::describe()),
+        Some(Subrequest::Targets) => return Ok(subrequests::targets(&dockerfile, &source.text)),
+        Some(Subrequest::Lint) => return Ok(lint_only(&sources, &source, &lint_config).await),
+        None => {}
+    }
     let converted = futures::future::try_join_all(
         options
             .platforms
@@ -87,6 +95,40 @@ pub async fn build(
     )
     .await?;
     Ok(returned_result(&options.platforms, converted, solved))
+}
+
+/// `frontend.lint`: the checks of a build of the first platform, nothing solved; a Dockerfile
+/// that does not convert is answered with its error.
+async fn lint_only(
+    sources: &Sources<'_>,
+    source: &inputs::DockerfileSource,
+    config: &nodekit_dockerfile::LintConfig,
+) -> ReturnedResult {
+    let target = sources
+        .options
+        .platforms
+        .first()
+        .unwrap_or(sources.build_platform);
+    let (converted, error) = match convert_platform(sources, target).await {
+        Ok(converted) => (vec![converted], None),
+        Err(error) => (Vec::new(), Some(error.to_string())),
+    };
+    let input = lints::LintInput {
+        dockerfile: sources.dockerfile,
+        file: &source.name,
+        text: &source.text,
+        vertex: &source.vertex,
+        options: sources.options,
+        config,
+        predefined_args: platform_args::platform_args(sources.build_platform, target),
+    };
+    let all_stages = sources.options.target.is_empty();
+    let warnings = lints::warnings(&input, &converted, all_stages);
+    let answer_source = subrequests::LintSource {
+        file: &source.name,
+        text: &source.text,
+    };
+    subrequests::lint(&answer_source, &warnings, error)
 }
 
 /// The frontend the build asks for (`BUILDKIT_SYNTAX`, else `# syntax=`): the built-in one

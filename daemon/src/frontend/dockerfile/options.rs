@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use nodekit_proto::moby::buildkit::v1::CacheOptionsEntry;
 
+use super::subrequests::Subrequest;
 use crate::oci::Platform;
 use crate::solver::SolveError;
 
@@ -31,6 +32,8 @@ pub struct Options {
     /// `cache-imports` (JSON, as buildctl and buildx send it) and `cache-from` (registry
     /// references): caches the build's steps may come from.
     pub cache_imports: Vec<CacheOptionsEntry>,
+    /// `requestid`: a question about the Dockerfile instead of a build (buildx `--call`).
+    pub subrequest: Option<Subrequest>,
     /// Options nodekitd does not know (upstream ignores them too): shown as build warnings.
     pub unknown: Vec<String>,
 }
@@ -192,7 +195,10 @@ impl Options {
                 Ok(())
             }
             "requestid" if value.is_empty() => Ok(()),
-            "requestid" => refuse("a frontend subrequest (--call, --check, --print)"),
+            "requestid" => {
+                self.subrequest = Some(Subrequest::parse(value)?);
+                Ok(())
+            }
             "shm-size" if matches!(value, "" | "0") => Ok(()),
             "hostname" => {
                 self.run_sandbox.hostname = Some(value.to_string()).filter(|h| !h.is_empty());
