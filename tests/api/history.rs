@@ -12,7 +12,7 @@ use nodekit_proto::containerd::services::content::v1::ReadContentRequest;
 use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
 use nodekit_proto::moby::buildkit::v1::{
     BuildHistoryEvent, BuildHistoryEventType, BuildHistoryRecord, BuildHistoryRequest,
-    StatusRequest, StatusResponse, UpdateBuildHistoryRequest,
+    SolveRequest, StatusRequest, StatusResponse, UpdateBuildHistoryRequest,
 };
 use nodekit_test_support::TestDaemon;
 use tonic::transport::Channel;
@@ -84,6 +84,16 @@ async fn finished_builds_are_listed_with_their_outcome_and_steps() {
         .await
         .0
         .unwrap();
+
+    // An internal build (buildx's own) is not recorded.
+    let internal = SolveRequest {
+        r#ref: "hist-internal".into(),
+        definition: Some(definition(&busybox())),
+        internal: true,
+        ..Default::default()
+    };
+    let mut control = ControlClient::new(daemon.channel().await);
+    control.solve(internal).await.unwrap();
 
     let found = records(daemon.channel().await).await;
     assert_eq!(found.len(), 3, "{found:?}");

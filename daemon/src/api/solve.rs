@@ -81,7 +81,8 @@ async fn solve_in_span(
     // Requests refused before this point are not builds.
     let timer = state.metrics.build_started(mode.label());
     let guard = state.jobs.start(&request.r#ref);
-    let history = state.history.get().cloned();
+    // Internal builds (buildx's own, e.g. reading a remote Dockerfile) are not recorded.
+    let history = state.history.get().filter(|_| !request.internal).cloned();
     if let Some(history) = &history {
         history.started(&request);
     }
