@@ -354,3 +354,70 @@ fn mounts_under(dir: &std::path::Path) -> Vec<String> {
     mounts.sort();
     mounts
 }
+
+/// A failed step's error carries the Dockerfile lines it came from as BuildKit's typed detail
+/// (`errdefs.Source`, which buildctl and buildx print), through the gateway and back: the
+/// frontend returns the error it got, details and all.
+#[tokio::test]
+async fn a_failed_step_s_error_carries_its_dockerfile_source() {
+    use nodekit_proto::google::rpc::Status as RpcStatus;
+    use prost::Message;
+
+    let daemon = TestDaemon::start("frontend-error-source").await;
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = format!("FROM {}\nRUN exit 3\n", TestEnv::get().local_image);
+    std::fs::write(dir.path().join("Dockerfile"), &dockerfile).unwrap();
+    let channel = daemon.channel().await;
+    let session = ClientSession::start(channel.clone(), locals(dir.path()))
+        .await
+        .unwrap();
+    let build = "frontend-error-source-1";
+    let frontend = async {
+        let mut bridge = LlbBridgeClient::new(channel.clone());
+        let request = gw::SolveRequest {
+            frontend: "dockerfile.v0".into(),
+            allow_result_return: true,
+            ..Default::default()
+        };
+        let failed = bridge.solve(with_build(build, request)).await.unwrap_err();
+        let returned = RpcStatus::decode(failed.details()).expect("typed details");
+        bridge
+            .r#return(with_build(
+                build,
+                ReturnRequest {
+                    result: None,
+                    error: Some(returned.clone()),
+                },
+            ))
+            .await
+            .unwrap();
+        returned
+    };
+    let solve = SolveRequest {
+        r#ref: build.into(),
+        session: session.id.clone(),
+        ..Default::default()
+    };
+    let mut control = ControlClient::new(channel.clone());
+    let (solved, returned) = tokio::join!(control.solve(solve), frontend);
+    let source = &returned.details[0];
+    assert_eq!(
+        source.type_url,
+        "github.com/moby/buildkit/errdefs.Source+json"
+    );
+    let source: serde_json::Value = serde_json::from_slice(&source.value).unwrap();
+    assert_eq!(source["info"]["filename"], "Dockerfile");
+    assert_eq!(source["ranges"][0]["start"]["line"], 2);
+    use base64::Engine;
+    let data = source["info"]["data"].as_str().unwrap();
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap();
+    assert_eq!(data, dockerfile.as_bytes());
+
+    let failed = solved.unwrap_err();
+    assert!(failed.message().contains("exit code: 3"), "{failed:?}");
+    assert_eq!(RpcStatus::decode(failed.details()).unwrap(), returned);
+    drop(session);
+    daemon.stop().await;
+}

@@ -155,12 +155,25 @@ async fn a_targets_request_lists_the_stages() {
 }
 
 #[tokio::test]
-async fn unknown_and_unimplemented_requests_are_refused_by_name() {
-    let daemon = TestDaemon::start("subrequest-refused").await;
-    let outline = ask(&daemon, "subrequest-refused-1", "frontend.outline", &[]).await;
-    let outline = outline.unwrap_err();
-    assert!(outline.contains("requestid=frontend.outline"), "{outline}");
-    let other = ask(&daemon, "subrequest-refused-2", "frontend.nosuch", &[]).await;
+async fn an_outline_request_lists_what_the_target_uses_and_unknown_ones_are_refused() {
+    let daemon = TestDaemon::start("subrequest-outline").await;
+    let answer = ask(&daemon, "subrequest-outline-1", "frontend.outline", &[])
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&answer["result.json"]).unwrap();
+    assert_eq!(json["name"], "final");
+    assert_eq!(json["description"], "is what ships");
+    assert_eq!(json["args"][0]["name"], "BASE");
+    assert_eq!(
+        json["args"][0]["value"],
+        TestEnv::get().local_image.as_str()
+    );
+    assert!(
+        answer["result.txt"].starts_with("TARGET:      final\nDESCRIPTION: is what ships\n"),
+        "{}",
+        answer["result.txt"]
+    );
+    let other = ask(&daemon, "subrequest-outline-2", "frontend.nosuch", &[]).await;
     assert!(
         other
             .unwrap_err()

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use nodekit_proto::pb;
 
 use super::control::BoxStream;
-use super::solve::to_status;
+use super::errors::to_status;
 use super::{worker_record, ApiState};
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{caps, GatewayBuild, ReadRange, Returned, ReturnedResult};
@@ -213,7 +213,7 @@ impl LlbBridge for BridgeService {
         let build = self.build(&request).await?;
         let request = request.into_inner();
         let returned = match request.error.filter(|e| e.code != 0) {
-            Some(error) => Returned::Error(error.message),
+            Some(error) => Returned::Error(error),
             None => {
                 let result = request.result.unwrap_or_default();
                 Returned::Result(returned_result(&build, result.result, result.metadata)?)

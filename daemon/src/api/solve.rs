@@ -8,6 +8,7 @@ use nodekit_proto::moby::buildkit::v1::{SolveRequest, StatusResponse};
 use tonic::Status;
 use tracing::Instrument;
 
+use super::errors::to_status;
 use super::{remote_cache, ApiState};
 use crate::exporter::platforms::platform_results;
 use crate::exporter::Exporter;
@@ -214,7 +215,7 @@ async fn gateway_result(
     build.close().await;
     match outcome? {
         Returned::Result(result) => Ok(result),
-        Returned::Error(message) => Err(SolveError::Frontend(message)),
+        Returned::Error(status) => Err(SolveError::Returned(status)),
     }
 }
 
@@ -253,17 +254,6 @@ impl Exports<'_> {
             response.extend(written);
         }
         Ok(response)
-    }
-}
-
-pub(super) fn to_status(error: SolveError) -> Status {
-    match error.underlying() {
-        SolveError::Cancelled => Status::cancelled(error.to_string()),
-        SolveError::InvalidDefinition(_) => Status::invalid_argument(error.to_string()),
-        SolveError::Frontend(_) => Status::unknown(error.to_string()),
-        SolveError::Unsupported(_) => Status::unimplemented(error.to_string()),
-        SolveError::NotAllowed(_) => Status::permission_denied(error.to_string()),
-        _ => Status::unknown(error.to_string()),
     }
 }
 

@@ -19,8 +19,8 @@ pub const IMAGE_CONFIG_KEY: &str = "containerimage.config";
 #[derive(Debug)]
 pub enum Returned {
     Result(ReturnedResult),
-    /// The frontend failed; its message is the build's error.
-    Error(String),
+    /// The frontend failed; its error (message, code and typed details) is the build's.
+    Error(nodekit_proto::google::rpc::Status),
 }
 
 /// A returned result: one ref (key "") or one per platform, and the frontend's metadata

@@ -43,6 +43,27 @@ pub enum SolveError {
         #[source]
         source: Box<SolveError>,
     },
+    /// An error a frontend placed in its source file (`Dockerfile:3: ...`); clients show the
+    /// lines around it.
+    #[error("{}:{}: {source}", location.file, location.start_line)]
+    Located {
+        location: SourceLocation,
+        #[source]
+        source: Box<SolveError>,
+    },
+    /// A client-side frontend's error, as it returned it (its code and typed details too).
+    #[error("{}", .0.message)]
+    Returned(nodekit_proto::google::rpc::Status),
+}
+
+/// Where in a frontend's source file an error is.
+#[derive(Clone, Debug)]
+pub struct SourceLocation {
+    pub file: String,
+    pub start_line: usize,
+    pub end_line: usize,
+    /// The file's text; None until the frontend adds it (see [`SolveError::with_source_text`]).
+    pub text: Option<Arc<str>>,
 }
 
 impl SolveError {
@@ -52,11 +73,49 @@ impl SolveError {
         Arc::try_unwrap(error).unwrap_or_else(SolveError::Shared)
     }
 
-    /// The error behind any sharing: what decides its kind (its gRPC code, its step).
+    /// The error behind any sharing or placing: what decides its kind (its gRPC code, its
+    /// step).
     pub fn underlying(&self) -> &SolveError {
         match self {
             SolveError::Shared(shared) => shared.underlying(),
+            SolveError::Located { source, .. } => source.underlying(),
             other => other,
+        }
+    }
+
+    /// `source` placed at `line` of `file`.
+    pub fn located(file: &str, line: usize, source: SolveError) -> SolveError {
+        SolveError::Located {
+            location: SourceLocation {
+                file: file.to_string(),
+                start_line: line,
+                end_line: line,
+                text: None,
+            },
+            source: Box::new(source),
+        }
+    }
+
+    /// Gives a placed error in `file` the file's text (what clients print the lines from).
+    pub fn with_source_text(self, file: &str, text: &Arc<str>) -> SolveError {
+        match self {
+            SolveError::Located {
+                mut location,
+                source,
+            } if location.file == file => {
+                location.text.get_or_insert_with(|| text.clone());
+                SolveError::Located { location, source }
+            }
+            other => other,
+        }
+    }
+
+    /// Where the error is in a frontend's source, if it was placed.
+    pub fn location(&self) -> Option<&SourceLocation> {
+        match self {
+            SolveError::Located { location, .. } => Some(location),
+            SolveError::Shared(shared) => shared.location(),
+            _ => None,
         }
     }
 

@@ -6,7 +6,7 @@ mod build_lease;
 pub mod cache;
 mod engine;
 pub mod entitlements;
-mod error;
+pub mod error;
 pub mod job;
 mod local_sources;
 mod ops;

@@ -7,6 +7,7 @@ pub mod image;
 mod inputs;
 mod lints;
 pub mod options;
+mod outline;
 mod platform_args;
 mod subrequests;
 mod syntax;
@@ -44,8 +45,11 @@ pub async fn build(
             "the Dockerfile cannot be empty".into(),
         ));
     }
+    let text: Arc<str> = Arc::from(source.text.as_str());
+    let placed = |error: SolveError| error.with_source_text(&source.name, &text);
     let dockerfile = nodekit_dockerfile::parse(&source.text).map_err(|e| {
-        SolveError::InvalidDefinition(format!("{}:{}: {}", source.name, e.line, e.message))
+        let error = SolveError::InvalidDefinition(e.message);
+        placed(SolveError::located(&source.name, e.line, error))
     })?;
     choose_frontend(build, &dockerfile, &options, &source)?;
     let lint_config = lints::config(&dockerfile, &options, &source.name)?;
@@ -66,6 +70,7 @@ pub async fn build(
     match options.subrequest {
         Some(Subrequest::Describe) => return Ok(subrequests::describe()),
         Some(Subrequest::Targets) => return Ok(subrequests::targets(&dockerfile, &source.text)),
+        Some(Subrequest::Outline) => return outline::outline(&dockerfile, &source.text, &options),
         Some(Subrequest::Lint) => return Ok(lint_only(&sources, &source, &lint_config).await),
         None => {}
     }
@@ -75,7 +80,8 @@ pub async fn build(
             .iter()
             .map(|platform| convert_platform(&sources, platform)),
     )
-    .await?;
+    .await
+    .map_err(placed)?;
     let target = options.platforms.first().unwrap_or(&build_platform);
     let lint_input = lints::LintInput {
         dockerfile: &dockerfile,
@@ -93,7 +99,8 @@ pub async fn build(
             .iter()
             .map(|converted| solve_platform(build, converted, &source.name)),
     )
-    .await?;
+    .await
+    .map_err(placed)?;
     Ok(returned_result(&options.platforms, converted, solved))
 }
 
@@ -269,7 +276,7 @@ fn locate(error: SolveError, steps: &[(String, usize)], file: &str) -> SolveErro
         .and_then(|name| steps.iter().find(|(n, _)| n == name))
         .map(|(_, line)| *line);
     match line {
-        Some(line) => SolveError::Frontend(format!("{file}:{line}: {error}")),
+        Some(line) => SolveError::located(file, line, error),
         None => error,
     }
 }

@@ -407,7 +407,7 @@ mod tests {
         for (key, value) in [
             ("attest:sbom", ""),
             ("attest:provenance", "mode=max"),
-            ("requestid", "frontend.outline"),
+            ("requestid", "frontend.nosuch"),
             ("force-network-mode", "bridge"),
             ("ulimit", "nofiles=1024:1024"),
             ("shm-size", "64m"),

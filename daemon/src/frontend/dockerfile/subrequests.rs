@@ -18,6 +18,8 @@ pub enum Subrequest {
     Describe,
     /// `frontend.targets` (`--call targets`): the stages.
     Targets,
+    /// `frontend.outline` (`--call outline`): what the target can be given.
+    Outline,
     /// `frontend.lint` (`--call check`, `--check`): the build checks, without building.
     Lint,
 }
@@ -32,16 +34,16 @@ impl Subrequest {
             "frontend.subrequests.describe" => Ok(Subrequest::Describe),
             "frontend.targets" => Ok(Subrequest::Targets),
             "frontend.lint" => Ok(Subrequest::Lint),
-            "frontend.outline" => Err(SolveError::Unsupported(format!(
-                "frontend option requestid={id}: the outline subrequest (buildx --call outline) is not supported by nodekitd yet"
+            "frontend.outline" => Ok(Subrequest::Outline),
+            _ => Err(SolveError::Unsupported(format!(
+                "unsupported request {id} (frontend option requestid)"
             ))),
-            _ => Err(SolveError::Unsupported(format!("unsupported request {id}"))),
         }
     }
 }
 
 /// What a subrequest answers with.
-fn answer(json: Value, text: String) -> ReturnedResult {
+pub(super) fn answer(json: Value, text: String) -> ReturnedResult {
     let mut result = ReturnedResult::default();
     let json = serde_json::to_vec_pretty(&json).unwrap_or_default();
     result.metadata.insert("result.json".into(), json);
@@ -57,20 +59,27 @@ fn answer(json: Value, text: String) -> ReturnedResult {
 /// The subrequests this frontend answers, as upstream describes them.
 pub fn describe() -> ReturnedResult {
     let metadata = json!([{"name": "result.json", "description": ""}, {"name": "result.txt", "description": ""}]);
-    let request = |name: &str, description: &str| {
+    let request = |name: &str, description: &str, opts: Value| {
         json!({
             "name": name, "version": VERSION, "type": "rpc", "description": description,
-            "opts": [], "inputs": null, "metadata": metadata, "refs": null,
+            "opts": opts, "inputs": null, "metadata": metadata, "refs": null,
         })
     };
     let all = vec![
         request(
+            "frontend.outline",
+            "List all parameters current build target supports",
+            json!([{"name": "target", "description": "Target build stage"}]),
+        ),
+        request(
             "frontend.targets",
             "List all targets current build supports",
+            json!([]),
         ),
         request(
             "frontend.subrequests.describe",
             "List available subrequest types",
+            Value::Null,
         ),
     ];
     let mut rows = vec![vec![
@@ -87,7 +96,7 @@ pub fn describe() -> ReturnedResult {
 }
 
 /// A Dockerfile position as BuildKit's `pb.Location` marshals to JSON (empty fields left out).
-fn location(start: usize, end: usize) -> Value {
+pub(super) fn location(start: usize, end: usize) -> Value {
     let position = |line: usize| {
         if line == 0 {
             json!({})
@@ -99,14 +108,14 @@ fn location(start: usize, end: usize) -> Value {
 }
 
 /// The text after `name ` in the comments above an instruction (upstream's description).
-fn described(comments: &[String], name: Option<&str>) -> Option<String> {
+pub(super) fn described(comments: &[String], name: Option<&str>) -> Option<String> {
     let prefix = format!("{} ", name.filter(|n| !n.is_empty())?);
     comments
         .iter()
         .find_map(|c| c.strip_prefix(&prefix).map(str::to_string))
 }
 
-fn base64(bytes: &[u8]) -> String {
+pub(super) fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
@@ -262,7 +271,7 @@ pub fn snippet(source: &LintSource<'_>, start: usize, end: usize) -> String {
 
 /// Rows as Go's tabwriter aligns them (`padding` spaces after the widest cell of each column
 /// but the last).
-fn tabulate(rows: &[Vec<String>], padding: usize) -> String {
+pub(super) fn tabulate(rows: &[Vec<String>], padding: usize) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns.saturating_sub(1))
         .map(|c| {
@@ -371,15 +380,15 @@ mod tests {
     }
 
     #[test]
-    fn unknown_and_unimplemented_subrequests_are_refused_by_name() {
+    fn unknown_subrequests_are_refused_by_name() {
         assert_eq!(
             Subrequest::parse("frontend.lint").unwrap(),
             Subrequest::Lint
         );
-        let outline = Subrequest::parse("frontend.outline")
-            .unwrap_err()
-            .to_string();
-        assert!(outline.contains("outline"), "{outline}");
+        assert_eq!(
+            Subrequest::parse("frontend.outline").unwrap(),
+            Subrequest::Outline
+        );
         let other = Subrequest::parse("frontend.other").unwrap_err().to_string();
         assert!(
             other.contains("unsupported request frontend.other"),

@@ -176,7 +176,8 @@ impl Scope {
 
     /// An error at the current line, as `Dockerfile:LINE: message`.
     pub fn error(&self, message: impl std::fmt::Display) -> SolveError {
-        SolveError::InvalidDefinition(format!("{}:{}: {message}", self.file, self.line))
+        let error = SolveError::InvalidDefinition(message.to_string());
+        SolveError::located(&self.file, self.line, error)
     }
 }
 
