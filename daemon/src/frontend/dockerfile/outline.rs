@@ -13,6 +13,9 @@ use super::subrequests::{answer, base64, described, location, tabulate};
 use crate::gateway::ReturnedResult;
 use crate::solver::SolveError;
 
+/// Variables to expand words with, in declaration order.
+type Variables = Vec<(String, String)>;
+
 /// An ARG as the outline shows it.
 #[derive(Clone, Debug)]
 struct ArgInfo {
@@ -82,7 +85,7 @@ fn global_args(
     dockerfile: &Dockerfile,
     lexer: &Lexer,
     options: &Options,
-) -> Result<(Vec<(String, String)>, BTreeMap<String, ArgInfo>), SolveError> {
+) -> Result<(Variables, BTreeMap<String, ArgInfo>), SolveError> {
     let mut env: Vec<(String, String)> = Vec::new();
     let mut infos: BTreeMap<String, ArgInfo> = BTreeMap::new();
     for instruction in &dockerfile.global_args {
