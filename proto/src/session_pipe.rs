@@ -4,14 +4,22 @@
 //! and outgoing message stream into one duplex byte connection for its HTTP/2 side.
 //!
 //! The connection reads straight from the incoming messages (their bytes are shared with the
-//! gRPC decoder, not copied) and writes chunks into the outgoing stream, so a file synced
-//! through the session is copied once on its way from one HTTP/2 layer to the other.
+//! gRPC decoder, not copied) and gathers what its HTTP/2 side writes until that side flushes,
+//! then sends it as one message, so a file synced through the session is copied once on its way
+//! from one HTTP/2 layer to the other.
+//!
+//! Sending a flush's worth as one message is also what keeps BuildKit's own clients reading the
+//! session correctly: their session connection, when it closes the session while messages are
+//! still arriving, drains them by appending its whole receive buffer instead of each message,
+//! and hands the stale bytes to its HTTP/2 server, which fails with a PROTOCOL_ERROR. A daemon
+//! whose opening (preface, SETTINGS) arrives as one message is read before that drain; sent as
+//! several, buildx closing a session early read the later ones as garbage.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -23,6 +31,8 @@ use crate::moby::buildkit::v1::BytesMessage;
 
 /// Outgoing chunks waiting for the RPC; the peer's HTTP/2 flow control bounds them in bytes.
 const OUTGOING_CHUNKS: usize = 64;
+/// The most bytes gathered into one message before it is sent without waiting for a flush.
+const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
 /// This end of the session: the HTTP/2 side reads the peer's bytes from it and writes its own.
 pub struct SessionPipe {
@@ -30,6 +40,8 @@ pub struct SessionPipe {
     /// The part of the last incoming message not read yet.
     unread: Bytes,
     outgoing: PollSender<Bytes>,
+    /// Written since the last flush: the next message.
+    pending: BytesMut,
 }
 
 /// Wires the peer's `incoming` messages into a byte connection. Returns this end and the stream
@@ -48,6 +60,7 @@ where
         incoming: incoming.boxed(),
         unread: Bytes::new(),
         outgoing: PollSender::new(sender),
+        pending: BytesMut::new(),
     };
     let outgoing = ReceiverStream::new(receiver).map(|data| Ok(BytesMessage { data }));
     (pipe, outgoing)
@@ -73,27 +86,45 @@ impl AsyncRead for SessionPipe {
     }
 }
 
+impl SessionPipe {
+    /// Sends what was written since the last flush as one message.
+    fn poll_send_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.pending.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        if ready!(self.outgoing.poll_reserve(cx)).is_err() {
+            return Poll::Ready(Err(peer_gone()));
+        }
+        let message = self.pending.split().freeze();
+        match self.outgoing.send_item(message) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(_) => Poll::Ready(Err(peer_gone())),
+        }
+    }
+}
+
 impl AsyncWrite for SessionPipe {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if ready!(self.outgoing.poll_reserve(cx)).is_err() {
+        if self.pending.len() >= MAX_MESSAGE_BYTES {
+            ready!(self.poll_send_pending(cx))?;
+        }
+        if self.outgoing.is_closed() {
             return Poll::Ready(Err(peer_gone()));
         }
-        let chunk = Bytes::copy_from_slice(buf);
-        match self.outgoing.send_item(chunk) {
-            Ok(()) => Poll::Ready(Ok(buf.len())),
-            Err(_) => Poll::Ready(Err(peer_gone())),
-        }
+        self.pending.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_send_pending(cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_send_pending(cx))?;
         self.outgoing.close();
         Poll::Ready(Ok(()))
     }
@@ -143,9 +174,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn what_is_written_before_a_flush_goes_as_one_message() {
+        let (mut pipe, mut outgoing) = byte_pipe(futures::stream::pending().boxed());
+        pipe.write_all(b"preface").await.unwrap();
+        pipe.write_all(b"settings").await.unwrap();
+        pipe.flush().await.unwrap();
+        pipe.write_all(b"ack").await.unwrap();
+        pipe.flush().await.unwrap();
+        let first = outgoing.next().await.unwrap().unwrap().data;
+        assert_eq!(first, Bytes::from_static(b"prefacesettings"));
+        let second = outgoing.next().await.unwrap().unwrap().data;
+        assert_eq!(second, Bytes::from_static(b"ack"));
+    }
+
+    #[tokio::test]
     async fn a_write_after_the_peer_left_fails() {
         let (mut pipe, outgoing) = byte_pipe(futures::stream::pending().boxed());
         drop(outgoing);
-        assert!(pipe.write_all(b"x").await.is_err());
+        let written = async {
+            pipe.write_all(b"x").await?;
+            pipe.flush().await
+        };
+        assert!(written.await.is_err());
     }
 }

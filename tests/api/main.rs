@@ -22,6 +22,7 @@ mod pushed_images;
 mod registry_auth;
 mod registry_hosts;
 mod session_content;
+mod session_wire;
 mod shutdown;
 mod subrequests;
 mod tarball;
