@@ -6,6 +6,7 @@ pub mod convert;
 pub mod image;
 mod inputs;
 mod lints;
+pub mod named_context;
 pub mod options;
 mod outline;
 mod platform_args;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use nodekit_proto::moby::buildkit::v1::CacheOptionsEntry;
 
+use super::named_context::NamedContext;
 use super::subrequests::Subrequest;
 use crate::oci::Platform;
 use crate::solver::SolveError;
@@ -26,7 +27,7 @@ pub struct Options {
     /// `add-hosts`: extra /etc/hosts entries for RUN steps.
     pub extra_hosts: Vec<(String, String)>,
     /// `context:<name>` overrides: a stage or image name mapped to another source.
-    pub named_contexts: BTreeMap<String, String>,
+    pub named_contexts: BTreeMap<String, NamedContext>,
     /// `ulimit` and `hostname` (or `build-arg:BUILDKIT_SANDBOX_HOSTNAME`): every RUN's sandbox.
     pub run_sandbox: RunSandbox,
     /// `cache-imports` (JSON, as buildctl and buildx send it) and `cache-from` (registry
@@ -135,8 +136,8 @@ impl Options {
         } else if let Some(name) = key.strip_prefix("label:") {
             self.labels.insert(name.to_string(), value.to_string());
         } else if let Some(name) = key.strip_prefix("context:") {
-            self.named_contexts
-                .insert(name.to_string(), value.to_string());
+            let context = NamedContext::parse(name, value)?;
+            self.named_contexts.insert(name.to_string(), context);
         } else {
             match key {
                 "filename" if !value.is_empty() => self.filename = value.to_string(),

@@ -213,7 +213,7 @@ fn download(
 }
 
 /// The last element of the URL's path, as upstream names downloads (`__unnamed__` without one).
-fn url_file_name(url: &str) -> String {
+pub(super) fn url_file_name(url: &str) -> String {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     let path = after_scheme
         .split(['?', '#'])

@@ -11,11 +11,12 @@ use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
 use nodekit_dockerfile::{suggest, Dockerfile, InstructionKind, LintWarning, Stage};
-use nodekit_llb_builder::{scratch, Image, ImageConfig, Local, ResolveMode, State};
+use nodekit_llb_builder::{scratch, Http, Image, ImageConfig, Local, ResolveMode, State};
 use nodekit_proto::pb;
 
 use super::image::StageImage;
 use super::inputs::CONTEXT;
+use super::named_context::NamedContext;
 use super::options::Options;
 use super::options::RunSandbox;
 use crate::oci::Platform;
@@ -65,7 +66,7 @@ pub struct Stages {
     names: Vec<Option<String>>,
     /// The stage being converted.
     current: usize,
-    named_contexts: std::collections::BTreeMap<String, String>,
+    named_contexts: std::collections::BTreeMap<String, NamedContext>,
     /// `add-hosts`: /etc/hosts entries for every RUN.
     pub extra_hosts: Vec<(String, String)>,
     /// `ulimit` and `hostname`: the sandbox of every RUN.
@@ -124,19 +125,15 @@ impl Stages {
             .unwrap_or_else(|| format!("stage-{index}"))
     }
 
-    /// A `context:<name>` option's source: `docker-image://ref` or `local:dir`.
+    /// A `context:<name>` option's source, for `--from`.
     fn named_context(&self, name: &str) -> Option<State> {
-        let value = self.named_contexts.get(name)?;
-        if let Some(reference) = value.strip_prefix("docker-image://") {
-            return Some(
-                Image::new(reference)
-                    .platform(self.platform.clone())
-                    .resolve_mode(self.resolve_mode)
-                    .into_state(),
-            );
-        }
-        let dir = value.strip_prefix("local:")?;
-        Some(Local::new(dir).shared_key_hint(dir).into_state())
+        Some(match self.named_contexts.get(name)? {
+            NamedContext::Image(reference) => Image::new(reference)
+                .platform(self.platform.clone())
+                .resolve_mode(self.resolve_mode)
+                .into_state(),
+            files => files_context(files),
+        })
     }
 
     /// Keeps lint warnings found while converting.
@@ -379,6 +376,18 @@ async fn convert_stage(
     })
 }
 
+/// A named context of files (a local directory, a downloaded file) as a state (an image one
+/// as its plain image).
+fn files_context(context: &NamedContext) -> State {
+    match context {
+        NamedContext::Local(dir) => Local::new(dir).shared_key_hint(dir).into_state(),
+        NamedContext::Http(url) => Http::new(url)
+            .filename(&copy::url_file_name(url))
+            .into_state(),
+        NamedContext::Image(reference) => Image::new(reference).into_state(),
+    }
+}
+
 /// The stage's base: an earlier stage, scratch, or an image with its config applied.
 async fn base(
     request: &ConvertRequest<'_>,
@@ -390,14 +399,11 @@ async fn base(
     if let Some(earlier) = stages.index(name).and_then(|i| stages.converted[i].clone()) {
         return Ok((earlier.state, earlier.image));
     }
-    let named = request.options.named_contexts.get(name);
-    if let Some(dir) = named.and_then(|v| v.strip_prefix("local:")) {
-        let state = Local::new(dir).shared_key_hint(dir).into_state();
-        return Ok((state, StageImage::scratch(platform)));
-    }
-    let name = named
-        .and_then(|v| v.strip_prefix("docker-image://"))
-        .unwrap_or(name);
+    let name = match request.options.named_contexts.get(name) {
+        Some(NamedContext::Image(reference)) => reference.as_str(),
+        Some(files) => return Ok((files_context(files), StageImage::scratch(platform))),
+        None => name,
+    };
     if name.eq_ignore_ascii_case("scratch") {
         let state = scratch().platform(wire_platform(platform)).env(
             "PATH",
