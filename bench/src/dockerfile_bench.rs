@@ -68,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
             platform: &platform,
             build_platform: &platform,
             bases: &FixedBase,
+            inputs: &Default::default(),
         };
         let converted = convert(&request).await?;
         let definition = nodekit_llb_builder::marshal(&converted.state)?;

@@ -113,6 +113,7 @@ async fn render(case: &str) -> String {
         platform: &platform,
         build_platform: &platform,
         bases: &FixedBases,
+        inputs: &Default::default(),
     })
     .await
     .unwrap_or_else(|e| panic!("{case}: {e}"));

@@ -8,8 +8,9 @@ use nodekit_llb::digest_of;
 use nodekit_proto::pb;
 use prost::Message as _;
 
+use crate::definition::DefinitionNode;
 use crate::error::BuildError;
-use crate::node::{node_key, Node, Output, Resolve};
+use crate::node::{node_key, Node, NodeKind, Output, Resolve};
 use crate::options::{merge_metadata, OpOptions};
 use crate::platform::host_platform;
 use crate::sourcemap::Collector;
@@ -76,6 +77,10 @@ impl Marshaller<'_> {
         for dep in node.deps() {
             self.visit(&dep.node)?;
         }
+        if let NodeKind::Definition(embedded) = &node.kind {
+            self.embed(node, embedded);
+            return Ok(());
+        }
         let lowered = node.lower(&*self)?;
         let mut op = lowered.op;
         let mut filters = self.options.op_options.worker_constraints.clone();
@@ -93,6 +98,24 @@ impl Marshaller<'_> {
             self.def.push(bytes);
         }
         Ok(())
+    }
+
+    /// Writes an embedded definition's ops as they are; the node stands for the op whose output
+    /// the definition named.
+    fn embed(&mut self, node: &Arc<Node>, embedded: &DefinitionNode) {
+        for (digest, bytes) in &embedded.ops {
+            if self.seen.insert(digest.clone()) {
+                self.def.push(bytes.clone());
+            }
+        }
+        for (digest, meta) in &embedded.metadata {
+            merge_metadata(
+                self.metadata.entry(digest.clone()).or_default(),
+                meta.clone(),
+            );
+        }
+        self.digests
+            .insert(node_key(node), embedded.output_digest.clone());
     }
 
     /// Appends the terminal op and its metadata, and builds the definition.

@@ -26,6 +26,8 @@ pub(crate) enum NodeKind {
     File(FileNode),
     Merge(MergeNode),
     Diff(DiffNode),
+    /// An already marshalled definition (its ops are written as they are).
+    Definition(crate::definition::DefinitionNode),
 }
 
 /// One output of a node.
@@ -128,6 +130,7 @@ impl Node {
             NodeKind::File(file) => file.deps(),
             NodeKind::Merge(merge) => merge.inputs.iter().collect(),
             NodeKind::Diff(diff) => diff.lower.iter().chain(diff.upper.iter()).collect(),
+            NodeKind::Definition(_) => Vec::new(),
         }
     }
 
@@ -139,6 +142,9 @@ impl Node {
             NodeKind::File(file) => file.lower(r),
             NodeKind::Merge(merge) => merge.lower(r),
             NodeKind::Diff(diff) => diff.lower(r),
+            NodeKind::Definition(_) => Err(BuildError::Internal(
+                "an embedded definition is written by the marshaller, not lowered".into(),
+            )),
         }
     }
 }

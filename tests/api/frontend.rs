@@ -421,3 +421,69 @@ async fn a_failed_step_s_error_carries_its_dockerfile_source() {
     drop(session);
     daemon.stop().await;
 }
+
+/// `context:NAME=input:NAME` (what buildx bake sends for `target:` contexts): a stage built on a
+/// frontend input, LLB the client sent with the request, with the image config its
+/// `input-metadata:` gives.
+#[tokio::test]
+async fn a_named_context_from_a_frontend_input_serves_a_stage() {
+    use base64::Engine;
+
+    let daemon = TestDaemon::start("frontend-input-context").await;
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = "FROM base\nRUN cat /from-input > /out && echo \"$FROM_CONFIG\" >> /out\n";
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    let channel = daemon.channel().await;
+    let session = ClientSession::start(channel.clone(), locals(dir.path()))
+        .await
+        .unwrap();
+    let input = crate::helpers::busybox()
+        .run(["sh", "-c", "echo built by the input > /from-input"])
+        .root();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/bin:/usr/bin", "FROM_CONFIG=config of the input"]},
+        "rootfs": {"type": "layers", "diff_ids": []},
+    });
+    let metadata = serde_json::json!({
+        "containerimage.config": base64::engine::general_purpose::STANDARD
+            .encode(serde_json::to_vec(&config).unwrap()),
+    });
+    let image = "nodekit.test/api-dockerfile-input:1";
+    let solve = SolveRequest {
+        r#ref: "frontend-input-context-1".into(),
+        session: session.id.clone(),
+        frontend: "dockerfile.v0".into(),
+        frontend_attrs: BTreeMap::from([
+            ("context:base".to_string(), "input:base".to_string()),
+            ("input-metadata:base".to_string(), metadata.to_string()),
+        ]),
+        frontend_inputs: BTreeMap::from([("base".to_string(), crate::helpers::definition(&input))]),
+        exporters: vec![Exporter {
+            r#type: "image".into(),
+            attrs: BTreeMap::from([("name".to_string(), image.to_string())]),
+        }],
+        ..Default::default()
+    };
+    let mut control = ControlClient::new(channel.clone());
+    control.solve(solve).await.unwrap();
+    assert_eq!(
+        run_in_image(image, &["cat", "/out"]),
+        "built by the input\nconfig of the input\n"
+    );
+
+    let missing = SolveRequest {
+        r#ref: "frontend-input-context-2".into(),
+        session: session.id.clone(),
+        frontend: "dockerfile.v0".into(),
+        frontend_attrs: BTreeMap::from([("context:base".to_string(), "input:nosuch".to_string())]),
+        ..Default::default()
+    };
+    let error = control.solve(missing).await.unwrap_err();
+    assert!(
+        error.message().contains("invalid input nosuch for base"),
+        "{error:?}"
+    );
+    drop(session);
+    daemon.stop().await;
+}

@@ -67,6 +67,7 @@ pub async fn build(
         options: &options,
         bases: &bases,
         build_platform: &build_platform,
+        inputs: request.inputs,
     };
     match options.subrequest {
         Some(Subrequest::Describe) => return Ok(subrequests::describe()),
@@ -214,6 +215,7 @@ struct Sources<'a> {
     options: &'a Options,
     bases: &'a WorkerBases,
     build_platform: &'a Platform,
+    inputs: &'a std::collections::BTreeMap<String, nodekit_proto::pb::Definition>,
 }
 
 /// Converts the target for `platform`, with the `label:` options in its image config.
@@ -229,6 +231,7 @@ async fn convert_platform(
         platform,
         build_platform: sources.build_platform,
         bases: sources.bases,
+        inputs: sources.inputs,
     };
     let mut converted = convert(&request).await?;
     for (key, value) in &sources.options.labels {

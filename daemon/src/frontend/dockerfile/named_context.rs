@@ -1,7 +1,9 @@
-//! `context:NAME=VALUE` (buildx `--build-context`): another source for a stage, image or
-//! `--from` name. nodekitd serves `docker-image://REF`, `local:DIR` (a directory of the
-//! client's session) and `http(s)://URL` (a downloaded file); the other forms upstream's
-//! Dockerfile frontend knows are refused by name rather than read as an image name.
+//! `context:NAME=VALUE` (buildx `--build-context`, bake's `target:` contexts): another source
+//! for a stage, image or `--from` name. nodekitd serves `docker-image://REF`, `local:DIR` (a
+//! directory of the client's session), `http(s)://URL` (a downloaded file) and `input:NAME` (a
+//! frontend input: LLB the client sent with the request, with its image config from
+//! `input-metadata:NAME`); the other forms upstream's Dockerfile frontend knows are refused by
+//! name rather than read as an image name.
 
 use crate::solver::SolveError;
 
@@ -11,6 +13,8 @@ pub enum NamedContext {
     Local(String),
     /// A file downloaded from the URL, at the context's root.
     Http(String),
+    /// The frontend input of this name.
+    Input(String),
 }
 
 impl NamedContext {
@@ -33,7 +37,7 @@ impl NamedContext {
             "git" => refuse("Git"),
             _ if kind.starts_with("git@") => refuse("Git"),
             "oci-layout" => refuse("OCI layout"),
-            "input" => refuse("frontend input"),
+            "input" => Ok(NamedContext::Input(rest.into())),
             _ => Err(SolveError::InvalidDefinition(format!(
                 "unsupported context source {kind} for {name}"
             ))),
@@ -63,12 +67,15 @@ mod tests {
             NamedContext::Local("extra".into())
         );
         assert_eq!(
+            NamedContext::parse("a", "input:other").unwrap(),
+            NamedContext::Input("other".into())
+        );
+        assert_eq!(
             NamedContext::parse("a", "https://example.com/file.txt").unwrap(),
             NamedContext::Http("https://example.com/file.txt".into())
         );
         for value in [
             "oci-layout://store@sha256:abc",
-            "input:other",
             "git://example.com/repo.git",
             "https://example.com/repo.git#main",
             "git@example.com:repo.git",

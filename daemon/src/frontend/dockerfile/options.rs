@@ -33,6 +33,8 @@ pub struct Options {
     /// `cache-imports` (JSON, as buildctl and buildx send it) and `cache-from` (registry
     /// references): caches the build's steps may come from.
     pub cache_imports: Vec<CacheOptionsEntry>,
+    /// `input-metadata:NAME`: the image config of frontend input NAME, if the client sent one.
+    pub input_configs: BTreeMap<String, Vec<u8>>,
     /// `requestid`: a question about the Dockerfile instead of a build (buildx `--call`).
     pub subrequest: Option<Subrequest>,
     /// Options nodekitd does not know (upstream ignores them too): shown as build warnings.
@@ -135,6 +137,10 @@ impl Options {
             self.build_args.insert(name.to_string(), value.to_string());
         } else if let Some(name) = key.strip_prefix("label:") {
             self.labels.insert(name.to_string(), value.to_string());
+        } else if let Some(name) = key.strip_prefix("input-metadata:") {
+            if let Some(config) = input_image_config(name, value)? {
+                self.input_configs.insert(name.to_string(), config);
+            }
         } else if let Some(name) = key.strip_prefix("context:") {
             let context = NamedContext::parse(name, value)?;
             self.named_contexts.insert(name.to_string(), context);
@@ -167,7 +173,7 @@ impl Options {
             "contextkey" if matches!(value, "" | "context") => Ok(()),
             "dockerfilekey" if matches!(value, "" | "dockerfile") => Ok(()),
             "contextkey" | "dockerfilekey" => refuse("another name for the build's inputs"),
-            _ if ["local-sessionid:", "input-metadata:", "vcs:"]
+            _ if ["local-sessionid:", "vcs:"]
                 .iter()
                 .any(|p| key.starts_with(p)) =>
             {
@@ -227,6 +233,28 @@ impl Options {
         }
     }
 }
+
+/// The image config in an input's metadata (a JSON object of base64 values, as Go writes a
+/// `map[string][]byte`).
+fn input_image_config(name: &str, value: &str) -> Result<Option<Vec<u8>>, SolveError> {
+    use base64::Engine;
+    let invalid = |why: String| {
+        SolveError::InvalidDefinition(format!("frontend option input-metadata:{name}: {why}"))
+    };
+    let metadata: BTreeMap<String, String> =
+        serde_json::from_str(value).map_err(|e| invalid(e.to_string()))?;
+    metadata
+        .get(IMAGE_CONFIG_METADATA)
+        .map(|encoded| {
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| invalid(e.to_string()))
+        })
+        .transpose()
+}
+
+/// The key of an image config in a result's (and an input's) metadata.
+const IMAGE_CONFIG_METADATA: &str = "containerimage.config";
 
 /// `ulimit`: comma-separated `name=soft[:hard]`, as buildx sends `--ulimit` values.
 fn ulimits(value: &str) -> Result<Vec<Ulimit>, SolveError> {

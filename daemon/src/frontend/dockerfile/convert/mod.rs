@@ -59,6 +59,8 @@ pub struct ConvertRequest<'a> {
     pub platform: &'a Platform,
     pub build_platform: &'a Platform,
     pub bases: &'a dyn BaseImages,
+    /// The request's frontend inputs (`input:` contexts name them).
+    pub inputs: &'a std::collections::BTreeMap<String, pb::Definition>,
 }
 
 /// The stages converted so far, and the build context every COPY reads.
@@ -67,6 +69,8 @@ pub struct Stages {
     /// The stage being converted.
     current: usize,
     named_contexts: std::collections::BTreeMap<String, NamedContext>,
+    /// The frontend inputs `input:` contexts name, as states.
+    inputs: std::collections::BTreeMap<String, State>,
     /// `add-hosts`: /etc/hosts entries for every RUN.
     pub extra_hosts: Vec<(String, String)>,
     /// `ulimit` and `hostname`: the sandbox of every RUN.
@@ -132,8 +136,21 @@ impl Stages {
                 .platform(self.platform.clone())
                 .resolve_mode(self.resolve_mode)
                 .into_state(),
-            files => files_context(files),
+            files => self.files_context(files),
         })
+    }
+
+    /// A named context of files (a local directory, a downloaded file, a frontend input) as a
+    /// state (an image one as its plain image).
+    fn files_context(&self, context: &NamedContext) -> State {
+        match context {
+            NamedContext::Local(dir) => Local::new(dir).shared_key_hint(dir).into_state(),
+            NamedContext::Http(url) => Http::new(url)
+                .filename(&copy::url_file_name(url))
+                .into_state(),
+            NamedContext::Input(name) => self.inputs.get(name).cloned().unwrap_or_else(scratch),
+            NamedContext::Image(reference) => Image::new(reference).into_state(),
+        }
     }
 
     /// Keeps lint warnings found while converting.
@@ -171,6 +188,7 @@ pub async fn convert(request: &ConvertRequest<'_>) -> Result<Converted, SolveErr
         names: df.stages.iter().map(|s| s.name.clone()).collect(),
         current: 0,
         named_contexts: request.options.named_contexts.clone(),
+        inputs: input_states(request)?,
         extra_hosts: request.options.extra_hosts.clone(),
         run_sandbox: request.options.run_sandbox.clone(),
         steps: Default::default(),
@@ -376,16 +394,44 @@ async fn convert_stage(
     })
 }
 
-/// A named context of files (a local directory, a downloaded file) as a state (an image one
-/// as its plain image).
-fn files_context(context: &NamedContext) -> State {
-    match context {
-        NamedContext::Local(dir) => Local::new(dir).shared_key_hint(dir).into_state(),
-        NamedContext::Http(url) => Http::new(url)
-            .filename(&copy::url_file_name(url))
-            .into_state(),
-        NamedContext::Image(reference) => Image::new(reference).into_state(),
+/// The frontend inputs named by `input:` contexts, as states; one the request lacks is
+/// refused with upstream's words.
+fn input_states(
+    request: &ConvertRequest<'_>,
+) -> Result<std::collections::BTreeMap<String, State>, SolveError> {
+    let mut states = std::collections::BTreeMap::new();
+    for (name, context) in &request.options.named_contexts {
+        let NamedContext::Input(input) = context else {
+            continue;
+        };
+        let definition = request.inputs.get(input).ok_or_else(|| {
+            SolveError::InvalidDefinition(format!("invalid input {input} for {name}"))
+        })?;
+        let state = nodekit_llb_builder::from_definition(definition)
+            .map_err(|e| SolveError::InvalidDefinition(format!("frontend input {input}: {e}")))?;
+        states.insert(input.clone(), state);
     }
+    Ok(states)
+}
+
+/// A stage built on a frontend input: its state, with the image config the input's metadata
+/// gives (else an empty one).
+fn input_base(
+    request: &ConvertRequest<'_>,
+    stages: &Stages,
+    input: &str,
+    platform: &Platform,
+) -> Result<(State, StageImage), SolveError> {
+    let state = stages.inputs.get(input).cloned().unwrap_or_else(scratch);
+    let Some(config) = request.options.input_configs.get(input) else {
+        return Ok((state, StageImage::scratch(platform)));
+    };
+    let parsed = ImageConfig::parse(config)
+        .map_err(|e| SolveError::InvalidDefinition(format!("the config of input {input}: {e}")))?;
+    Ok((
+        state.with_image_config(&parsed),
+        StageImage::from_base(config)?,
+    ))
 }
 
 /// The stage's base: an earlier stage, scratch, or an image with its config applied.
@@ -401,7 +447,8 @@ async fn base(
     }
     let name = match request.options.named_contexts.get(name) {
         Some(NamedContext::Image(reference)) => reference.as_str(),
-        Some(files) => return Ok((files_context(files), StageImage::scratch(platform))),
+        Some(NamedContext::Input(input)) => return input_base(request, stages, input, platform),
+        Some(files) => return Ok((stages.files_context(files), StageImage::scratch(platform))),
         None => name,
     };
     if name.eq_ignore_ascii_case("scratch") {
