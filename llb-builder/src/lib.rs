@@ -73,7 +73,7 @@ pub use platform::{host_platform, normalize_platform};
 pub use reference::normalize_image_ref;
 pub use run::Run;
 pub use shlex::shlex_split;
-pub use source::{image, scratch, source, Image, ResolveMode};
+pub use source::{image, scratch, source, source_with, Image, ResolveMode};
 pub use sourcemap::{SourceLocation, SourceMap};
 pub use state::State;
 

@@ -100,9 +100,19 @@ pub fn image(reference: &str) -> State {
 /// capability ids it needs. Empty attribute values are dropped (BuildKit's client never sends
 /// them).
 pub fn source(identifier: &str, attrs: &BTreeMap<String, String>, caps: &[&'static str]) -> State {
+    source_with(identifier, attrs, caps, OpOptions::default())
+}
+
+/// [`source`] with op options (a platform, a name).
+pub fn source_with(
+    identifier: &str,
+    attrs: &BTreeMap<String, String>,
+    caps: &[&'static str],
+    options: OpOptions,
+) -> State {
     let attrs = attrs.iter().filter(|(_, v)| !v.is_empty());
     let attrs = attrs.map(|(k, v)| (k.clone(), v.clone())).collect();
-    SourceNode::new(identifier.to_string(), attrs, caps.to_vec()).into_state(OpOptions::default())
+    SourceNode::new(identifier.to_string(), attrs, caps.to_vec()).into_state(options)
 }
 
 /// How an image source resolves its reference (`image.resolvemode`).

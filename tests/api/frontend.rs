@@ -487,3 +487,81 @@ async fn a_named_context_from_a_frontend_input_serves_a_stage() {
     drop(session);
     daemon.stop().await;
 }
+
+/// `context:NAME=oci-layout://STORE@DIGEST` (buildctl `--oci-layout STORE=DIR`): a stage built
+/// on an image of an OCI layout the client serves on its session (here skopeo's copy of the
+/// registry's two-platform busybox), its blobs copied from the client, and `--from` it.
+#[tokio::test]
+async fn a_named_context_from_the_client_s_oci_layout_serves_a_stage() {
+    let daemon = TestDaemon::start("frontend-oci-layout").await;
+    let env = TestEnv::get();
+    let layout = tempfile::tempdir().unwrap();
+    let copied = std::process::Command::new("skopeo")
+        .args(["copy", "--all", "--src-tls-verify=false"])
+        .arg(format!("docker://{}", env.registry_image))
+        .arg(format!("oci:{}:v1", layout.path().display()))
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.path().join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = "FROM base\nRUN echo built on the layout > /marker\nCOPY --from=base /bin/busybox /copied\n";
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    let mut services = locals(dir.path());
+    services
+        .content_stores
+        .insert("oci:layout".to_string(), layout.path().to_path_buf());
+    let image = "nodekit.test/api-dockerfile-oci-layout:1";
+    let request = BuildRequest {
+        frontend: Some("dockerfile.v0".into()),
+        frontend_attrs: BTreeMap::from([(
+            "context:base".to_string(),
+            format!("oci-layout://layout@{digest}"),
+        )]),
+        services: services.clone(),
+        exporters: crate::helpers::image_output(image),
+        ..Default::default()
+    };
+    run_build(&daemon, request).await.0.unwrap();
+    assert_eq!(
+        run_in_image(
+            image,
+            &[
+                "sh",
+                "-c",
+                "cat /marker && cmp /copied /bin/busybox && echo same"
+            ]
+        ),
+        "built on the layout\nsame\n"
+    );
+
+    // A digest the layout does not have is named.
+    let missing = format!("sha256:{}", "0".repeat(64));
+    let request = BuildRequest {
+        frontend: Some("dockerfile.v0".into()),
+        frontend_attrs: BTreeMap::from([(
+            "context:base".to_string(),
+            format!("oci-layout://layout@{missing}"),
+        )]),
+        services,
+        ..Default::default()
+    };
+    let error = run_build(&daemon, request).await.0.unwrap_err();
+    assert!(
+        error.contains(&format!(
+            "oci-layout layout: the client's layout has no blob {missing}"
+        )),
+        "{error}"
+    );
+    daemon.stop().await;
+}

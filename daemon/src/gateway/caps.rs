@@ -34,6 +34,7 @@ pub const LLB: &[&str] = &[
     "source.local.followpaths",
     "source.local.excludepatterns",
     "source.local.sharedkeyhint",
+    "source.ocilayout",
     "exec.meta.base",
     "exec.meta.network",
     "exec.meta.proxyenv",

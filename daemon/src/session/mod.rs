@@ -6,6 +6,7 @@ pub mod content;
 mod credentials;
 mod health;
 mod manager;
+pub mod oci_layout;
 mod transport;
 
 pub use credentials::SessionCredentials;

@@ -21,6 +21,7 @@ use futures::FutureExt;
 use super::FrontendRequest;
 use crate::gateway::{GatewayBuild, ReturnedResult, IMAGE_CONFIG_KEY};
 use crate::oci::Platform;
+use crate::session::oci_layout::OciLayout;
 use crate::session::SessionCredentials;
 use crate::solver::SolveError;
 use crate::worker::{ResolveMode, Worker};
@@ -55,6 +56,8 @@ pub async fn build(
     choose_frontend(build, &dockerfile, &options, &source)?;
     let lint_config = lints::config(&dockerfile, &options, &source.name)?;
     let bases = WorkerBases {
+        sessions: build.solver.sessions.clone(),
+        session_id: build.ctx.session_id.clone(),
         worker: build.solver.worker.clone(),
         credentials: SessionCredentials::new(build.solver.sessions.clone(), &build.ctx.session_id),
         mode: ResolveMode::parse(&options.image_resolve_mode).map_err(SolveError::Frontend)?,
@@ -288,6 +291,9 @@ fn locate(error: SolveError, steps: &[(String, usize)], file: &str) -> SolveErro
 /// Base images through the worker: the host image store first, the registry when absent.
 struct WorkerBases {
     worker: Worker,
+    /// The build's session: OCI layouts the client serves are read through it.
+    sessions: Arc<crate::session::SessionManager>,
+    session_id: String,
     /// The build's client, asked for registry credentials when a base image is pulled.
     credentials: SessionCredentials,
     mode: ResolveMode,
@@ -315,6 +321,20 @@ impl BaseImages for WorkerBases {
                 .await
                 .map_err(|e| SolveError::worker(format!("reading the config of {reference}"), e))?;
             Ok((image.name.clone(), config))
+        }
+        .boxed()
+    }
+
+    fn oci_layout_config<'a>(
+        &'a self,
+        store: &'a str,
+        digest: &'a str,
+        platform: &'a Platform,
+    ) -> BoxFuture<'a, Result<Vec<u8>, SolveError>> {
+        async move {
+            let layout = OciLayout::open(&self.sessions, &self.session_id, store).await?;
+            let image = layout.image(digest, platform).await?;
+            layout.blob(&image.config_digest).await
         }
         .boxed()
     }

@@ -1,8 +1,9 @@
 //! `context:NAME=VALUE` (buildx `--build-context`, bake's `target:` contexts): another source
 //! for a stage, image or `--from` name. nodekitd serves `docker-image://REF`, `local:DIR` (a
-//! directory of the client's session), `http(s)://URL` (a downloaded file) and `input:NAME` (a
+//! directory of the client's session), `http(s)://URL` (a downloaded file), `input:NAME` (a
 //! frontend input: LLB the client sent with the request, with its image config from
-//! `input-metadata:NAME`); the other forms upstream's Dockerfile frontend knows are refused by
+//! `input-metadata:NAME`) and `oci-layout://STORE@DIGEST` (an image in an OCI layout the client
+//! serves); the other forms upstream's Dockerfile frontend knows are refused by
 //! name rather than read as an image name.
 
 use crate::solver::SolveError;
@@ -15,6 +16,11 @@ pub enum NamedContext {
     Http(String),
     /// The frontend input of this name.
     Input(String),
+    /// An image in an OCI layout the client serves (`--oci-layout STORE=DIR`).
+    OciLayout {
+        store: String,
+        digest: String,
+    },
 }
 
 impl NamedContext {
@@ -36,13 +42,37 @@ impl NamedContext {
             "http" | "https" => Ok(NamedContext::Http(value.into())),
             "git" => refuse("Git"),
             _ if kind.starts_with("git@") => refuse("Git"),
-            "oci-layout" => refuse("OCI layout"),
+            "oci-layout" => oci_layout(name, rest.trim_start_matches("//")),
             "input" => Ok(NamedContext::Input(rest.into())),
             _ => Err(SolveError::InvalidDefinition(format!(
                 "unsupported context source {kind} for {name}"
             ))),
         }
     }
+}
+
+/// `STORE@DIGEST`: the layout's store name and the image's digest (upstream's words when one
+/// is missing).
+fn oci_layout(name: &str, spec: &str) -> Result<NamedContext, SolveError> {
+    let invalid = |why: &str| {
+        SolveError::InvalidDefinition(format!(
+            "could not parse oci-layout reference {spec:?} of context {name}: {why}"
+        ))
+    };
+    let (store, digest) = spec
+        .split_once('@')
+        .ok_or_else(|| invalid("it has no digest"))?;
+    let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+    if store.is_empty() {
+        return Err(invalid("it has no name"));
+    }
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid("its digest is not sha256:<64 hex digits>"));
+    }
+    Ok(NamedContext::OciLayout {
+        store: store.to_string(),
+        digest: digest.to_string(),
+    })
 }
 
 /// What upstream takes for a Git repository among http(s) URLs: a path ending `.git`, with or
@@ -74,8 +104,17 @@ mod tests {
             NamedContext::parse("a", "https://example.com/file.txt").unwrap(),
             NamedContext::Http("https://example.com/file.txt".into())
         );
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            NamedContext::parse("a", &format!("oci-layout://layout@{digest}")).unwrap(),
+            NamedContext::OciLayout {
+                store: "layout".into(),
+                digest: digest.clone()
+            }
+        );
+        assert!(NamedContext::parse("a", "oci-layout://layout@sha256:abc").is_err());
+        assert!(NamedContext::parse("a", "oci-layout://layout").is_err());
         for value in [
-            "oci-layout://store@sha256:abc",
             "git://example.com/repo.git",
             "https://example.com/repo.git#main",
             "git@example.com:repo.git",

@@ -5,6 +5,7 @@ pub mod file;
 pub mod http;
 pub mod local;
 pub mod merge;
+pub mod oci_layout;
 pub mod source;
 
 mod context;

@@ -1,5 +1,6 @@
 //! SourceOp: `docker-image://` through the worker's resolution (host image store first) and
-//! `local://` through the client's session; `http(s)://` downloaded by the daemon.
+//! `local://` through the client's session; `http(s)://` downloaded by the daemon;
+//! `oci-layout://` from an OCI layout the client serves.
 
 use nodekit_proto::pb::SourceOp;
 
@@ -18,6 +19,9 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp) -> Result<Ref, SolveErro
     }
     if let Some(name) = identifier.strip_prefix("local://") {
         return super::local::run(op, source, name).await;
+    }
+    if let Some(reference) = identifier.strip_prefix("oci-layout://") {
+        return super::oci_layout::run(op, source, reference).await;
     }
     if identifier.starts_with("http://") || identifier.starts_with("https://") {
         return super::http::run(op, source).await;

@@ -48,6 +48,20 @@ pub trait BaseImages: Send + Sync {
         reference: &'a str,
         platform: &'a Platform,
     ) -> BoxFuture<'a, Result<(String, Vec<u8>), SolveError>>;
+
+    /// The config of image `digest` in the client's OCI layout `store`, for `platform`.
+    fn oci_layout_config<'a>(
+        &'a self,
+        store: &'a str,
+        _digest: &'a str,
+        _platform: &'a Platform,
+    ) -> BoxFuture<'a, Result<Vec<u8>, SolveError>> {
+        Box::pin(async move {
+            Err(SolveError::Unsupported(format!(
+                "oci-layout {store}: no client session to read it from"
+            )))
+        })
+    }
 }
 
 /// Everything one conversion needs.
@@ -136,8 +150,22 @@ impl Stages {
                 .platform(self.platform.clone())
                 .resolve_mode(self.resolve_mode)
                 .into_state(),
+            NamedContext::OciLayout { store, digest } => self.oci_layout(store, digest),
             files => self.files_context(files),
         })
+    }
+
+    /// The image `digest` of the client's OCI layout `store`, for this build's platform.
+    fn oci_layout(&self, store: &str, digest: &str) -> State {
+        let attrs =
+            std::collections::BTreeMap::from([("oci.store".to_string(), store.to_string())]);
+        let options = nodekit_llb_builder::OpOptions::new().platform(self.platform.clone());
+        nodekit_llb_builder::source_with(
+            &format!("oci-layout://{store}@{digest}"),
+            &attrs,
+            &["source.ocilayout"],
+            options,
+        )
     }
 
     /// A named context of files (a local directory, a downloaded file, a frontend input) as a
@@ -150,6 +178,7 @@ impl Stages {
                 .into_state(),
             NamedContext::Input(name) => self.inputs.get(name).cloned().unwrap_or_else(scratch),
             NamedContext::Image(reference) => Image::new(reference).into_state(),
+            NamedContext::OciLayout { store, digest } => self.oci_layout(store, digest),
         }
     }
 
@@ -434,6 +463,29 @@ fn input_base(
     ))
 }
 
+/// A stage built on an image of the client's OCI layout, with the image's config.
+async fn oci_layout_base(
+    request: &ConvertRequest<'_>,
+    stages: &Stages,
+    store: &str,
+    digest: &str,
+    platform: &Platform,
+    scope: &Scope,
+) -> Result<(State, StageImage), SolveError> {
+    let config = request
+        .bases
+        .oci_layout_config(store, digest, platform)
+        .await
+        .map_err(|e| scope.error(e))?;
+    let parsed = ImageConfig::parse(&config)
+        .map_err(|e| scope.error(format!("the config of oci-layout {store}@{digest}: {e}")))?;
+    let mut state = stages.oci_layout(store, digest).with_image_config(&parsed);
+    if !parsed.config.user.is_empty() {
+        state = state.user(parsed.config.user.clone());
+    }
+    Ok((state, StageImage::from_base(&config)?))
+}
+
 /// The stage's base: an earlier stage, scratch, or an image with its config applied.
 async fn base(
     request: &ConvertRequest<'_>,
@@ -448,6 +500,9 @@ async fn base(
     let name = match request.options.named_contexts.get(name) {
         Some(NamedContext::Image(reference)) => reference.as_str(),
         Some(NamedContext::Input(input)) => return input_base(request, stages, input, platform),
+        Some(NamedContext::OciLayout { store, digest }) => {
+            return oci_layout_base(request, stages, store, digest, platform, scope).await
+        }
         Some(files) => return Ok((stages.files_context(files), StageImage::scratch(platform))),
         None => name,
     };
