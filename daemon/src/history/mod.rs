@@ -23,7 +23,7 @@ use filter::HistoryFilters;
 use record::{Ending, StatusLog};
 
 /// Events a slow listener may fall behind by before it is cut off.
-const EVENT_BACKLOG: usize = 256;
+const EVENT_BACKLOG: usize = 64;
 
 pub struct BuildHistory {
     store: Arc<Store>,
