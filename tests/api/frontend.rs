@@ -565,3 +565,57 @@ async fn a_named_context_from_the_client_s_oci_layout_serves_a_stage() {
     );
     daemon.stop().await;
 }
+
+/// `--frontend gateway.v0 --opt source=IMAGE`: the official Dockerfile frontend at a version the
+/// built-in one implements is served by it (nothing pulled, one log line saying so); another
+/// frontend image is refused by name; `[frontend."gateway.v0"] enabled = false` refuses both.
+#[tokio::test]
+async fn gateway_v0_naming_the_dockerfile_frontend_is_served_by_the_built_in_one() {
+    let daemon = TestDaemon::start("frontend-gateway-source").await;
+    let dir = context();
+    let request = |source: &str| BuildRequest {
+        frontend: Some("gateway.v0".into()),
+        frontend_attrs: {
+            let mut opts = options();
+            opts.insert("source".into(), source.into());
+            opts
+        },
+        services: locals(dir.path()),
+        exporters: crate::helpers::image_output("nodekit.test/api-gateway-source:1"),
+        ..Default::default()
+    };
+    let (built, updates) = run_build(&daemon, request("docker/dockerfile:1.7")).await;
+    built.unwrap();
+    assert!(
+        crate::helpers::logs(&updates).contains("frontend gateway.v0 source=docker/dockerfile:1.7: served by nodekitd's built-in Dockerfile frontend"),
+        "{}",
+        crate::helpers::logs(&updates)
+    );
+    assert_eq!(
+        run_in_image("nodekit.test/api-gateway-source:1", &[]),
+        "howdy: from the context\n"
+    );
+    let error = run_build(&daemon, request("example.com/frontends/other:2"))
+        .await
+        .0
+        .unwrap_err();
+    assert!(
+        error.contains("frontend gateway.v0 source=example.com/frontends/other:2: running frontend images is not supported"),
+        "{error}"
+    );
+    daemon.stop().await;
+
+    let disabled = TestDaemon::start_with("frontend-gateway-disabled", |config| {
+        config.gateway_frontend = false;
+    })
+    .await;
+    let error = run_build(&disabled, request("docker/dockerfile:1.7"))
+        .await
+        .0
+        .unwrap_err();
+    assert!(
+        error.contains("frontend gateway.v0 is turned off by the daemon's config"),
+        "{error}"
+    );
+    disabled.stop().await;
+}

@@ -172,6 +172,7 @@ fn config(test: &str, dir: &std::path::Path, addr: &str) -> Config {
             history: Default::default(),
         },
         advertised: Default::default(),
+        gateway_frontend: true,
         warnings: Vec::new(),
     }
 }

@@ -116,7 +116,10 @@ impl LlbBridge for BridgeService {
             .add_entries(&cache_entries(&request.cache_imports), &build.ctx.job);
         let result = match request.frontend.as_str() {
             "" => solve_definition(&build, request.definition.clone().unwrap_or_default()).await?,
-            name => solve_frontend(&build, name, &request).await?,
+            name => {
+                super::frontend_allowed(&self.state, name)?;
+                solve_frontend(&build, name, &request).await?
+            }
         };
         if request.r#final {
             // Pre-`return` clients hand the result back with the last Solve.

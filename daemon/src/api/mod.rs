@@ -89,6 +89,16 @@ impl ApiState {
     }
 }
 
+/// Refuses `gateway.v0` when the config turned it off (`[frontend."gateway.v0"] enabled = false`).
+fn frontend_allowed(state: &ApiState, name: &str) -> Result<(), tonic::Status> {
+    if name == crate::frontend::GATEWAY && !state.config.gateway_frontend {
+        return Err(tonic::Status::permission_denied(format!(
+            "frontend {name} is turned off by the daemon's config ([frontend.\"gateway.v0\"] enabled = false)"
+        )));
+    }
+    Ok(())
+}
+
 /// Every service on one router, with upstream's message size limits.
 pub fn routes(state: Arc<ApiState>, routes: Routes) -> Routes {
     let control = ControlServer::new(control::ControlService::new(state.clone()))

@@ -76,6 +76,9 @@ async fn solve_in_span(
         ));
     }
     let mode = BuildMode::of(&request)?;
+    if let BuildMode::Frontend(name) = &mode {
+        super::frontend_allowed(state, name)?;
+    }
     let entitlements =
         crate::solver::entitlements::grant(&request.entitlements, &state.config.entitlements)
             .map_err(to_status)?;

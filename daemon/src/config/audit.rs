@@ -115,8 +115,8 @@ const RULES: &[(&str, Rule)] = &[
     ("history.maxAge", Rule::Honoured),
     ("history.maxEntries", Rule::Honoured),
     ("frontend.\"dockerfile.v0\".enabled", Rule::Value(dockerfile_enabled)),
-    ("frontend.\"gateway.v0\".enabled", Rule::Value(gateway_enabled)),
-    ("frontend.\"gateway.v0\".allowedRepositories", Rule::Ignored("nodekitd runs no frontend images")),
+    ("frontend.\"gateway.v0\".enabled", Rule::Honoured),
+    ("frontend.\"gateway.v0\".allowedRepositories", Rule::Ignored("nodekitd runs no frontend images (gateway.v0 serves docker/dockerfile:1.x with its built-in frontend)")),
     ("system.platformsCacheMaxAge", Rule::Ignored("nodekitd reads the host's emulators at each build")),
 ];
 
@@ -195,13 +195,6 @@ fn dockerfile_enabled(value: &DeValue<'_>) -> Option<(Severity, &'static str)> {
     (as_bool(value) != Some(true)).then_some((
         Severity::Error,
         "the built-in Dockerfile frontend cannot be turned off",
-    ))
-}
-
-fn gateway_enabled(value: &DeValue<'_>) -> Option<(Severity, &'static str)> {
-    (as_bool(value) == Some(true)).then_some((
-        Severity::Warning,
-        "nodekitd runs no frontend images; a gateway.v0 build is refused",
     ))
 }
 

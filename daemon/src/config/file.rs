@@ -39,6 +39,20 @@ pub struct ConfigFile {
     pub registry: BTreeMap<String, Registry>,
     /// buildkitd's build history retention; its defaults apply only when the table is absent.
     pub history: Option<History>,
+    pub frontend: Frontends,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Frontends {
+    #[serde(rename = "gateway.v0")]
+    pub gateway: GatewayFrontend,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct GatewayFrontend {
+    pub enabled: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

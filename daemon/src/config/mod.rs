@@ -116,6 +116,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// What `debug workers` shows beyond what the worker finds itself.
     pub advertised: Advertised,
+    /// `[frontend."gateway.v0"] enabled`: whether `--frontend gateway.v0` builds are taken.
+    pub gateway_frontend: bool,
     /// The config file's keys nodekitd ignores (`FILE:LINE: key: why`), logged at start.
     pub warnings: Vec<String>,
 }
@@ -312,6 +314,7 @@ impl Config {
             worker,
             cache,
             advertised,
+            gateway_frontend: file.frontend.gateway.enabled.unwrap_or(true),
             warnings: Vec::new(),
         })
     }

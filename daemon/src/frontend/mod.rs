@@ -30,9 +30,43 @@ pub async fn run(
     request: FrontendRequest<'_>,
 ) -> Result<ReturnedResult, SolveError> {
     match name {
-        DOCKERFILE | "dockerfile" => dockerfile::build(build, request).await,
+        DOCKERFILE | "dockerfile" => dockerfile::build(build, request, None).await,
+        GATEWAY => gateway_image(build, request).await,
         other => Err(SolveError::Unsupported(format!(
             "frontend {other:?} is not built into nodekitd (the built-in frontend is {DOCKERFILE})"
         ))),
     }
+}
+
+/// The frontend that runs a frontend image (`--frontend gateway.v0 --opt source=IMAGE`).
+pub const GATEWAY: &str = "gateway.v0";
+
+/// `gateway.v0`: the official Dockerfile frontend at a version the built-in one implements is
+/// served by the built-in one (as `# syntax=` is); other frontend images are refused by name.
+async fn gateway_image(
+    build: &Arc<GatewayBuild>,
+    request: FrontendRequest<'_>,
+) -> Result<ReturnedResult, SolveError> {
+    let source = request
+        .options
+        .get("source")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            SolveError::InvalidDefinition(format!(
+                "frontend {GATEWAY}: the source option (the frontend image) is required"
+            ))
+        })?;
+    if dockerfile::syntax::resolve(source) == dockerfile::syntax::Syntax::External {
+        return Err(SolveError::Unsupported(format!(
+            "frontend {GATEWAY} source={source}: running frontend images is not supported by nodekitd yet (its built-in Dockerfile frontend implements docker/dockerfile up to 1.{})",
+            dockerfile::syntax::BUILT_IN_MINOR
+        )));
+    }
+    let mut options = request.options.clone();
+    options.remove("source");
+    let request = FrontendRequest {
+        options: &options,
+        inputs: request.inputs,
+    };
+    dockerfile::build(build, request, Some(source)).await
 }

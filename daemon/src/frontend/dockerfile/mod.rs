@@ -11,7 +11,7 @@ pub mod options;
 mod outline;
 mod platform_args;
 mod subrequests;
-mod syntax;
+pub mod syntax;
 
 use std::sync::Arc;
 
@@ -32,9 +32,12 @@ use subrequests::Subrequest;
 /// The metadata key naming the platform of each ref of a multi-platform result.
 const PLATFORMS_KEY: &str = "refs.platforms";
 
+/// Builds the Dockerfile of `request`; `gateway_source` is the frontend image a `gateway.v0`
+/// request named, which the built-in frontend serves.
 pub async fn build(
     build: &Arc<GatewayBuild>,
     request: FrontendRequest<'_>,
+    gateway_source: Option<&str>,
 ) -> Result<ReturnedResult, SolveError> {
     let options = Options::parse(request.options)?;
     build
@@ -53,6 +56,9 @@ pub async fn build(
         let error = SolveError::InvalidDefinition(e.message);
         placed(SolveError::located(&source.name, e.line, error))
     })?;
+    if let Some(image) = gateway_source {
+        say_built_in(build, &source, "frontend gateway.v0 source", image);
+    }
     choose_frontend(build, &dockerfile, &options, &source)?;
     let lint_config = lints::config(&dockerfile, &options, &source.name)?;
     let bases = WorkerBases {
@@ -166,11 +172,7 @@ fn choose_frontend(
     };
     match syntax::resolve(value) {
         syntax::Syntax::BuiltIn => {
-            let line = format!(
-                "{place}={value}: served by nodekitd's built-in Dockerfile frontend (the language of docker/dockerfile:1.{}), nothing pulled\n",
-                syntax::BUILT_IN_MINOR
-            );
-            build.ctx.job.progress.log(&source.vertex, 1, line.into_bytes());
+            say_built_in(build, source, &place, value);
             Ok(())
         }
         syntax::Syntax::External => Err(SolveError::Unsupported(format!(
@@ -178,6 +180,20 @@ fn choose_frontend(
             syntax::BUILT_IN_MINOR
         ))),
     }
+}
+
+/// One line in the log of the Dockerfile's vertex: `place`'s frontend image is served by the
+/// built-in frontend.
+fn say_built_in(build: &GatewayBuild, source: &inputs::DockerfileSource, place: &str, image: &str) {
+    let line = format!(
+        "{place}={image}: served by nodekitd's built-in Dockerfile frontend (the language of docker/dockerfile:1.{}), nothing pulled\n",
+        syntax::BUILT_IN_MINOR
+    );
+    build
+        .ctx
+        .job
+        .progress
+        .log(&source.vertex, 1, line.into_bytes());
 }
 
 /// The frontend's result: one ref per platform (keyed by platform when there are several),
