@@ -34,6 +34,7 @@ fn main() -> io::Result<()> {
         // pipe's bytes and the file content inside it.
         .bytes(".moby.buildkit.v1.BytesMessage.data")
         .bytes(".fsutil.types.Packet.data")
+        .bytes(".moby.sshforward.v1.BytesMessage.data")
         .bytes(".nodekit.cache.v1.ImportChunk.data")
         .bytes(".nodekit.cache.v1.ExportMessage.data")
         .bytes(".containerd.services.content.v1.WriteContentRequest.data")

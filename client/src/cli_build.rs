@@ -28,6 +28,10 @@ pub struct BuildArgs {
     /// Secret id=ID,src=FILE or id=ID,env=VAR; repeatable.
     #[arg(long = "secret")]
     secrets: Vec<String>,
+    /// SSH agent to forward: default (the agent of $SSH_AUTH_SOCK), ID=SOCKET or default=SOCKET;
+    /// repeatable.
+    #[arg(long = "ssh")]
+    ssh: Vec<String>,
     /// Exporter, e.g. type=image,name=example.com/app:1; repeatable.
     #[arg(long)]
     output: Vec<String>,
@@ -43,6 +47,40 @@ pub struct BuildArgs {
     /// Write the build's reference to FILE (for `nodekit cache export --build`), as buildctl.
     #[arg(long = "ref-file", value_name = "FILE")]
     ref_file: Option<PathBuf>,
+}
+
+/// `--ssh` values as buildctl reads them: `ID` (the agent of `$SSH_AUTH_SOCK`) or `ID=SOCKET`;
+/// key files (buildctl's `ID=KEYFILE`) are refused by name.
+fn ssh_agents(values: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    let mut agents = BTreeMap::new();
+    for value in values {
+        let (id, path) = match value.split_once('=') {
+            Some((id, path)) => (id.to_string(), PathBuf::from(path)),
+            None => {
+                let socket = std::env::var_os("SSH_AUTH_SOCK").with_context(|| {
+                    format!("--ssh {value}: no agent socket given and SSH_AUTH_SOCK is not set")
+                })?;
+                (value.clone(), PathBuf::from(socket))
+            }
+        };
+        if path.to_string_lossy().contains(',') {
+            bail!("--ssh {value}: several sockets or keys for one id are not supported by nodekit yet");
+        }
+        let is_socket = std::fs::metadata(&path).map(|m| {
+            use std::os::unix::fs::FileTypeExt;
+            m.file_type().is_socket()
+        });
+        match is_socket {
+            Ok(true) => {}
+            Ok(false) => bail!(
+                "--ssh {value}: {} is not an agent socket (key files are not supported by nodekit yet; add the key to an ssh-agent)",
+                path.display()
+            ),
+            Err(e) => bail!("--ssh {value}: {}: {e}", path.display()),
+        }
+        agents.insert(id, path);
+    }
+    Ok(agents)
 }
 
 pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::Result<()> {
@@ -64,6 +102,7 @@ pub async fn run(target: &nodekit::connect::Target, args: BuildArgs) -> anyhow::
             // The local cache directories and output files are added by the build.
             content_stores: Default::default(),
             outputs: Default::default(),
+            ssh_agents: ssh_agents(&args.ssh)?,
         },
         exporters: args
             .output

@@ -45,6 +45,14 @@ pub mod moby {
         }
     }
 
+    /// Packages under `moby.sshforward`.
+    pub mod sshforward {
+        /// `moby.sshforward.v1`: the session's SSH agent forwarding.
+        pub mod v1 {
+            tonic::include_proto!("moby.sshforward.v1");
+        }
+    }
+
     /// Packages under `moby.filesync`.
     pub mod filesync {
         /// `moby.filesync.v1`: session FileSync, FileSend and Auth services.

@@ -24,6 +24,7 @@ mod registry_hosts;
 mod session_content;
 mod session_wire;
 mod shutdown;
+mod ssh_forward;
 mod subrequests;
 mod tarball;
 mod tcp;

@@ -7,6 +7,7 @@ pub mod content;
 mod filesend;
 mod filesync;
 mod secrets;
+mod ssh;
 
 pub use auth::default_docker_config;
 pub use filesend::Output;
@@ -40,6 +41,8 @@ pub struct SessionServices {
     /// Where the daemon sends an exporter's output (a file, `-` for standard output, or a
     /// directory), by the exporter's index.
     pub outputs: BTreeMap<usize, Output>,
+    /// SSH agents forwarded to builds (`--ssh`): their sockets by id.
+    pub ssh_agents: BTreeMap<String, PathBuf>,
 }
 
 /// A running session; dropping it closes the session.
@@ -120,6 +123,8 @@ async fn serve(pipe: nodekit_proto::session_pipe::SessionPipe, services: Session
         .then(|| content::ContentStores::new(services.content_stores).into_server());
     let outputs = (!services.outputs.is_empty())
         .then(|| filesend::FileSendServer::new(filesend::Outputs::new(services.outputs)));
+    let agents = (!services.ssh_agents.is_empty())
+        .then(|| ssh::Agents::new(services.ssh_agents).into_server());
     let incoming = futures::stream::once(async move { Ok::<_, std::io::Error>(pipe) });
     let served = Server::builder()
         .add_service(health_service)
@@ -128,6 +133,7 @@ async fn serve(pipe: nodekit_proto::session_pipe::SessionPipe, services: Session
         .add_optional_service(auth)
         .add_optional_service(content)
         .add_optional_service(outputs)
+        .add_optional_service(agents)
         .serve_with_incoming(incoming)
         .await;
     if let Err(error) = served {
@@ -163,6 +169,9 @@ fn add_headers(
     }
     if !services.outputs.is_empty() {
         methods.push(filesend::METHOD);
+    }
+    if !services.ssh_agents.is_empty() {
+        methods.extend(ssh::METHODS);
     }
     for method in methods {
         metadata.append("x-docker-expose-session-grpc-method", method.parse()?);

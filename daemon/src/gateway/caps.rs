@@ -48,6 +48,7 @@ pub const LLB: &[&str] = &[
     "exec.mount.tmpfs",
     "exec.mount.tmpfs.size",
     "exec.mount.secret",
+    "exec.mount.ssh",
     "exec.secretenv",
     "exec.validexitcode",
     "file.base",

@@ -6,7 +6,7 @@ use nodekit_dockerfile::{
 };
 use nodekit_llb_builder::{
     scratch, CacheSharing, Chown, FileAction, Mkdir, Mkfile, Mount as LlbMount, OpOptions, Run,
-    Secret, State,
+    Secret, Ssh, State,
 };
 use nodekit_proto::pb::{self, NetMode};
 
@@ -188,11 +188,7 @@ fn add_mount(stage: &StageBuilder<'_>, step: Run, mount: &Mount) -> Result<Run, 
         }
         MountType::Tmpfs => step.mount(&target, LlbMount::tmpfs(mount.size_limit.unwrap_or(0))),
         MountType::Secret => step.secret(secret(mount)),
-        MountType::Ssh => {
-            return Err(stage
-                .scope
-                .error("RUN --mount=type=ssh is not supported by nodekitd yet"))
-        }
+        MountType::Ssh => step.ssh(ssh(mount)),
     })
 }
 
@@ -245,6 +241,26 @@ fn secret(mount: &Mount) -> Secret {
         secret
     } else {
         secret.optional()
+    }
+}
+
+/// `--mount=type=ssh`: agent `id` (default `default`), at `target` (default
+/// `/run/buildkit/ssh_agent.N`), optional unless `required`.
+fn ssh(mount: &Mount) -> Ssh {
+    let mut ssh = Ssh::new().id(mount.cache_id.as_deref().unwrap_or("default"));
+    if let Some(target) = &mount.target {
+        ssh = ssh.target(target);
+    }
+    if let Some(mode) = mount.mode {
+        ssh = ssh.mode(mode);
+    }
+    if mount.uid.is_some() || mount.gid.is_some() {
+        ssh = ssh.owner(mount.uid.unwrap_or(0), mount.gid.unwrap_or(0));
+    }
+    if mount.required {
+        ssh
+    } else {
+        ssh.optional()
     }
 }
 

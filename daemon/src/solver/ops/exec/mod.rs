@@ -3,6 +3,7 @@
 
 mod mounts;
 mod secrets;
+mod ssh;
 
 use std::path::PathBuf;
 

@@ -1,10 +1,10 @@
 //! The mounts of one step: the root and writable bind mounts become active snapshots, read-only
-//! ones views, a selector binds a sub-path of a host-mounted snapshot, and cache, tmpfs and
-//! secret mounts come from their own places. Everything held for the step is in [`MountPlan`].
+//! ones views, a selector binds a sub-path of a host-mounted snapshot, and cache, tmpfs, secret
+//! and SSH agent mounts come from their own places. Everything held for the step is in [`MountPlan`].
 
 use nodekit_proto::pb::{self, CacheSharingOpt, ExecOp, MountType};
 
-use super::secrets;
+use super::{secrets, ssh};
 use crate::solver::error::SolveError;
 use crate::solver::ops::OpContext;
 use crate::solver::result::Ref;
@@ -28,6 +28,8 @@ pub struct MountPlan {
     host_mounts: Vec<ViewMount>,
     /// Cache snapshots in use (and their turns) while the step runs.
     caches: Vec<CacheMount>,
+    /// SSH agents forwarded into the step.
+    agents: Vec<ssh::Forwarded>,
 }
 
 impl MountPlan {
@@ -54,10 +56,10 @@ impl MountPlan {
                     }
                 }
                 Ok(MountType::Ssh) => {
-                    return Err(SolveError::Unsupported(format!(
-                        "mount {}: SSH forwarding is not supported by nodekitd yet",
-                        mount.dest
-                    )))
+                    if let Some((extra, forwarded)) = ssh::mount(op, mount).await? {
+                        self.extra.push(extra);
+                        self.agents.push(forwarded);
+                    }
                 }
                 Err(_) => {
                     return Err(SolveError::InvalidDefinition(format!(
@@ -72,7 +74,7 @@ impl MountPlan {
 
     /// Drops what was held for the step; returns the writable snapshots.
     pub fn release(self) -> Vec<Writable> {
-        drop((self.host_mounts, self.caches));
+        drop((self.agents, self.host_mounts, self.caches));
         self.writables
     }
 
