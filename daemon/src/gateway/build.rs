@@ -48,6 +48,8 @@ pub struct GatewayBuild {
     results: Mutex<HashMap<String, Option<Ref>>>,
     returned: Mutex<Option<oneshot::Sender<Returned>>>,
     views: tokio::sync::Mutex<HashMap<String, Arc<ViewMount>>>,
+    /// Interactive containers (NewContainer), released when the build ends.
+    pub containers: super::Containers,
 }
 
 impl GatewayBuild {
@@ -62,6 +64,7 @@ impl GatewayBuild {
             results: Mutex::new(HashMap::new()),
             returned: Mutex::new(Some(sender)),
             views: tokio::sync::Mutex::new(HashMap::new()),
+            containers: super::Containers::default(),
         };
         (Arc::new(build), receiver)
     }
@@ -146,8 +149,9 @@ impl GatewayBuild {
             .map_err(|e| SolveError::worker("mounting a result to read it", e))
     }
 
-    /// Unmounts every view (before the build's lease goes).
+    /// Releases every container and unmounts every view (before the build's lease goes).
     pub async fn close(&self) {
+        self.containers.release_all().await;
         self.views.lock().await.clear();
         self.results.lock().clear();
     }

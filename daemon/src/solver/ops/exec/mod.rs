@@ -1,8 +1,11 @@
 //! ExecOp: prepare the root and every mount, run the process in a containerd container, then
 //! commit every output mount as a new layer on its input.
 
+mod container;
 mod mounts;
 mod secrets;
+
+pub use container::{prepare_container_mounts, ContainerMounts};
 
 use std::path::PathBuf;
 
