@@ -68,9 +68,18 @@ impl Frontend {
             mount_type: pb::MountType::Tmpfs as i32,
             ..Default::default()
         };
+        let secret = pb::Mount {
+            dest: "/run/secrets/token".into(),
+            mount_type: pb::MountType::Secret as i32,
+            secret_opt: Some(pb::SecretOpt {
+                id: "token".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         let request = NewContainerRequest {
             container_id: id.into(),
-            mounts: vec![root, tmp],
+            mounts: vec![root, tmp, secret],
             hostname: "gwctr".into(),
             extra_hosts: vec![pb::HostIp {
                 host: "extra.test".into(),
@@ -92,6 +101,26 @@ impl Frontend {
             .release_container(with_build(&self.build, request))
             .await
             .map(|_| ())
+    }
+
+    /// The error that starting process `pid` ends in.
+    async fn start_error(&mut self, pid: &str, init: InitMessage) -> tonic::Status {
+        let first = ExecMessage {
+            process_id: pid.to_string(),
+            input: Some(Input::Init(init)),
+        };
+        let (sender, receiver) = mpsc::channel(1);
+        sender.send(first).await.unwrap();
+        let stream = tokio_stream::wrappers::ReceiverStream::new(receiver);
+        let mut replies = self
+            .bridge
+            .exec_process(with_build(&self.build, stream))
+            .await
+            .unwrap()
+            .into_inner();
+        let reply = replies.message().await;
+        drop(sender);
+        reply.expect_err("the process must not start")
     }
 
     /// Starts process `pid`; once it has started sends `then`, and reads until Done (or until
@@ -211,7 +240,11 @@ where
     Fut: std::future::Future<Output = (Frontend, T)>,
 {
     let channel = daemon.channel().await;
-    let session = ClientSession::start(channel.clone(), SessionServices::default())
+    let services = SessionServices {
+        secrets: [("token".to_string(), b"s3cr3t".to_vec())].into(),
+        ..Default::default()
+    };
+    let session = ClientSession::start(channel.clone(), services)
         .await
         .unwrap();
     let solve = SolveRequest {
@@ -314,14 +347,22 @@ async fn a_frontend_runs_processes_in_a_gateway_container() {
                     true,
                 )
                 .await;
-            let env_run = client
-                .run(
-                    "c2-env",
-                    init("c2", &["sh", "-c", "echo $GREETING $PATH"], &[1], false),
-                    vec![],
-                    true,
-                )
-                .await;
+            let mut env_init = init(
+                "c2",
+                &[
+                    "sh",
+                    "-c",
+                    "echo $GREETING $TOKEN $(cat /run/secrets/token) $PATH",
+                ],
+                &[1],
+                false,
+            );
+            env_init.secretenv = vec![pb::SecretEnv {
+                id: "token".into(),
+                name: "TOKEN".into(),
+                optional: false,
+            }];
+            let env_run = client.run("c2-env", env_init, vec![], true).await;
             client.release("c1").await.unwrap();
             let unknown = client.release("c1").await.unwrap_err();
             assert_eq!(unknown.code(), tonic::Code::NotFound);
@@ -348,7 +389,9 @@ async fn a_frontend_runs_processes_in_a_gateway_container() {
     assert_eq!(tty.exit, Some(0));
     assert_eq!(signalled.exit, Some(128 + 15), "{signalled:?}");
     assert!(
-        env_run.stdout.starts_with("hi /usr/local/sbin:"),
+        env_run
+            .stdout
+            .starts_with("hi s3cr3t s3cr3t /usr/local/sbin:"),
         "{env_run:?}"
     );
     assert!(
@@ -395,5 +438,64 @@ async fn a_builds_containers_go_when_it_ends() {
     assert!(container_dirs(test).is_empty());
     assert!(!mounted_under(&env.mount_source_root(test)));
     assert!(!mounted_under(&daemon.root));
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn what_gateway_containers_do_not_support_is_refused_by_name() {
+    let daemon = TestDaemon::start("gateway-exec-refusals").await;
+    let build = "gateway-exec-build-3";
+    with_gateway_build(&daemon, build, |mut client| async move {
+        let rootfs = client.solve_busybox().await;
+        let ssh = NewContainerRequest {
+            container_id: "ssh".into(),
+            mounts: vec![
+                pb::Mount {
+                    dest: "/".into(),
+                    result_id: rootfs.clone(),
+                    mount_type: pb::MountType::Bind as i32,
+                    ..Default::default()
+                },
+                pb::Mount {
+                    dest: "/run/ssh".into(),
+                    mount_type: pb::MountType::Ssh as i32,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let refused = client
+            .bridge
+            .new_container(with_build(build, ssh))
+            .await
+            .unwrap_err();
+        assert!(refused.message().contains("SSH"), "{refused:?}");
+        let unknown = client
+            .start_error("p", init("nope", &["true"], &[], false))
+            .await;
+        assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown:?}");
+
+        client.new_container("c", &rootfs).await.unwrap();
+        let fd3 = client
+            .start_error("p", init("c", &["true"], &[1, 3], false))
+            .await;
+        assert!(fd3.message().contains("fd 3"), "{fd3:?}");
+        let mut insecure = init("c", &["true"], &[1], false);
+        insecure.security = pb::SecurityMode::Insecure as i32;
+        let refused = client.start_error("p", insecure).await;
+        assert!(refused.message().contains("INSECURE"), "{refused:?}");
+
+        // The first process is the container's: once it has exited, nothing can exec into it.
+        let done = client
+            .run("first", init("c", &["true"], &[1], false), vec![], true)
+            .await;
+        assert_eq!(done.exit, Some(0));
+        let late = client
+            .start_error("late", init("c", &["true"], &[1], false))
+            .await;
+        assert!(late.message().contains("first process"), "{late:?}");
+        (client, ())
+    })
+    .await;
     daemon.stop().await;
 }

@@ -52,7 +52,12 @@ async fn serve(
             "ExecProcess {pid}: the first message must be Init"
         )));
     };
-    let request = process_request(&init)?;
+    let mut request = process_request(&init)?;
+    let secrets =
+        crate::solver::container_secret_env(&build.solver, &build.ctx, init.secretenv.clone())
+            .await
+            .map_err(crate::api::errors::to_status)?;
+    request.process.env.extend(secrets);
     let container = build.containers.get(&init.container_id)?;
     let (sink, output) = mpsc::channel(64);
     let mut process = container.inner.start(request, sink).await.map_err(|e| {
@@ -100,11 +105,6 @@ fn process_request(init: &InitMessage) -> Result<ProcessRequest, Status> {
     if init.security == pb::SecurityMode::Insecure as i32 {
         return Err(Status::unimplemented(
             "ExecProcess security mode INSECURE is not supported by nodekitd",
-        ));
-    }
-    if !init.secretenv.is_empty() {
-        return Err(Status::unimplemented(
-            "ExecProcess secretenv is not supported by nodekitd yet",
         ));
     }
     let meta = init

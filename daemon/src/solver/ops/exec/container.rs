@@ -69,6 +69,21 @@ async fn discard(solver: &Solver, plan: MountPlan) {
     }
 }
 
+/// `NAME=value` for each secret a container's process takes as an environment variable.
+pub async fn container_secret_env(
+    solver: &Solver,
+    ctx: &Arc<SolveContext>,
+    secretenv: Vec<pb::SecretEnv>,
+) -> Result<Vec<String>, SolveError> {
+    let exec = ExecOp {
+        secretenv,
+        ..Default::default()
+    };
+    let vertex = container_vertex(&exec);
+    let op = OpContext::new(solver, ctx, &vertex);
+    super::secrets::environment(&op, &exec).await
+}
+
 /// A vertex standing for the container (the op context names the vertex it works for).
 fn container_vertex(exec: &ExecOp) -> Vertex {
     Vertex {

@@ -5,7 +5,7 @@ mod container;
 mod mounts;
 mod secrets;
 
-pub use container::{prepare_container_mounts, ContainerMounts};
+pub use container::{container_secret_env, prepare_container_mounts, ContainerMounts};
 
 use std::path::PathBuf;
 
