@@ -499,3 +499,39 @@ async fn what_gateway_containers_do_not_support_is_refused_by_name() {
     .await;
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn a_process_whose_client_goes_away_is_killed() {
+    let daemon = TestDaemon::start("gateway-exec-gone").await;
+    let build = "gateway-exec-build-4";
+    let ps = with_gateway_build(&daemon, build, |mut client| async move {
+        let rootfs = client.solve_busybox().await;
+        client.new_container("c", &rootfs).await.unwrap();
+        client
+            .run(
+                "init",
+                init("c", &["sleep", "300"], &[], false),
+                vec![],
+                false,
+            )
+            .await;
+        let orphan = init("c", &["sleep", "271"], &[1], false);
+        client.run("orphan", orphan, vec![], false).await;
+        // The client drops the orphan's stream (its RPC is cancelled).
+        drop(client.running.pop());
+        let mut ps = String::new();
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let listing = init("c", &["ps", "-o", "args"], &[1], false);
+            ps = client.run("ps", listing, vec![], true).await.stdout;
+            if !ps.contains("sleep 271") {
+                break;
+            }
+        }
+        (client, ps)
+    })
+    .await;
+    assert!(ps.contains("sleep 300"), "{ps}");
+    assert!(!ps.contains("sleep 271"), "{ps}");
+    daemon.stop().await;
+}

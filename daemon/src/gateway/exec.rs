@@ -153,12 +153,21 @@ impl Relay {
         let wait = control.wait();
         tokio::pin!(wait);
         let mut reading = true;
+        let mut client_gone = false;
+        let out = self.out.clone();
         loop {
             tokio::select! {
                 waited = &mut wait => return (exit_message(waited), output),
                 Some(chunk) = output.recv() => forward(&self.out, &self.pid, chunk).await,
                 message = incoming.message(), if reading => {
                     reading = self.handle(message).await;
+                }
+                // The RPC was cancelled (the client went away): nobody can see or stop the
+                // process any more.
+                _ = out.closed(), if !client_gone => {
+                    client_gone = true;
+                    tracing::debug!(pid = self.pid, "ExecProcess client went away; killing");
+                    let _ = self.control.signal(nix::libc::SIGKILL as u32).await;
                 }
             }
         }
