@@ -233,6 +233,14 @@ fn mounted_under(path: &Path) -> bool {
     mounts.lines().any(|line| line.contains(path.as_ref()))
 }
 
+/// A session offering the secret `token` the containers mount.
+fn secret_services() -> SessionServices {
+    SessionServices {
+        secrets: [("token".to_string(), b"s3cr3t".to_vec())].into(),
+        ..Default::default()
+    }
+}
+
 /// Runs `frontend` as the build `build` of a daemon for `test`; returns what it returned.
 async fn with_gateway_build<F, Fut, T>(daemon: &TestDaemon, build: &str, frontend: F) -> T
 where
@@ -240,11 +248,7 @@ where
     Fut: std::future::Future<Output = (Frontend, T)>,
 {
     let channel = daemon.channel().await;
-    let services = SessionServices {
-        secrets: [("token".to_string(), b"s3cr3t".to_vec())].into(),
-        ..Default::default()
-    };
-    let session = ClientSession::start(channel.clone(), services)
+    let session = ClientSession::start(channel.clone(), secret_services())
         .await
         .unwrap();
     let solve = SolveRequest {
@@ -533,5 +537,51 @@ async fn a_process_whose_client_goes_away_is_killed() {
     .await;
     assert!(ps.contains("sleep 300"), "{ps}");
     assert!(!ps.contains("sleep 271"), "{ps}");
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_build_releases_its_containers() {
+    let test = "gateway-exec-cancel";
+    let daemon = TestDaemon::start(test).await;
+    let build = "gateway-exec-build-5";
+    let channel = daemon.channel().await;
+    let session = ClientSession::start(channel.clone(), secret_services())
+        .await
+        .unwrap();
+    let solve = SolveRequest {
+        r#ref: build.into(),
+        session: session.id.clone(),
+        ..Default::default()
+    };
+    let mut control = ControlClient::new(channel.clone());
+    let mut client = Frontend {
+        bridge: LlbBridgeClient::new(channel),
+        build: build.to_string(),
+        running: Vec::new(),
+    };
+    let frontend = async {
+        let rootfs = client.solve_busybox().await;
+        client.new_container("c", &rootfs).await.unwrap();
+        let sleep = init("c", &["sleep", "300"], &[1], false);
+        client.run("sleep", sleep, vec![], false).await;
+    };
+    // The client gives up on the build (its Control.Solve is cancelled) once the process runs.
+    tokio::select! {
+        _ = control.solve(solve) => panic!("the build cannot end before it returns"),
+        _ = frontend => {}
+    }
+    let ids = container_dirs(test);
+    assert_eq!(ids.len(), 1);
+    let mut gone = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if snapshot_key(&ids[0]).is_none() && container_dirs(test).is_empty() {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "container {} outlived its cancelled build", ids[0]);
+    drop(client);
     daemon.stop().await;
 }
