@@ -285,7 +285,7 @@ async fn a_frontend_runs_processes_in_a_gateway_container() {
     let test = "gateway-exec";
     let daemon = TestDaemon::start(test).await;
     let build = "gateway-exec-build-1";
-    let (stdin_run, second, tty, signalled, env_run) =
+    let (stdin_run, second, tty, signalled, env_run, late_user) =
         with_gateway_build(&daemon, build, |mut client| async move {
             let pong = client
                 .bridge
@@ -351,6 +351,20 @@ async fn a_frontend_runs_processes_in_a_gateway_container() {
                     true,
                 )
                 .await;
+            let adduser = init(
+                "c2",
+                &[
+                    "sh",
+                    "-c",
+                    "echo 'late:x:4242:4242::/:/bin/sh' >> /etc/passwd",
+                ],
+                &[],
+                false,
+            );
+            client.run("c2-adduser", adduser, vec![], true).await;
+            let mut as_late = init("c2", &["id", "-u"], &[1], false);
+            as_late.meta.as_mut().unwrap().user = "late".into();
+            let late_user = client.run("c2-late", as_late, vec![], true).await;
             let mut env_init = init(
                 "c2",
                 &[
@@ -371,7 +385,10 @@ async fn a_frontend_runs_processes_in_a_gateway_container() {
             let unknown = client.release("c1").await.unwrap_err();
             assert_eq!(unknown.code(), tonic::Code::NotFound);
             client.release("c2").await.unwrap();
-            (client, (stdin_run, second, tty, signalled, env_run))
+            (
+                client,
+                (stdin_run, second, tty, signalled, env_run, late_user),
+            )
         })
         .await;
 

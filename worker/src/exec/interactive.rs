@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use containerd_client::services::v1::tasks_client::TasksClient;
 use containerd_client::services::v1::{
-    CloseIoRequest, CreateTaskRequest, DeleteProcessRequest, ExecProcessRequest, KillRequest,
-    ResizePtyRequest, StartRequest, WaitRequest,
+    CloseIoRequest, CreateTaskRequest, DeleteProcessRequest, ExecProcessRequest, GetRequest,
+    KillRequest, ResizePtyRequest, StartRequest, WaitRequest,
 };
 use tokio::sync::mpsc;
 
@@ -168,7 +168,7 @@ impl InteractiveContainer {
         request: &ProcessRequest,
         io: &ProcessIo,
     ) -> WorkerResult<()> {
-        let user = state.accounts.resolve(&request.process.user)?;
+        let user = self.accounts(state).await.resolve(&request.process.user)?;
         let spec = self.spec(&request.process, &user, request.streams.tty)?;
         let process = spec
             .process()
@@ -206,6 +206,27 @@ impl InteractiveContainer {
             .await
             .map_err(|status| WorkerError::Exec(status.message().to_string()))?;
         Ok(())
+    }
+
+    /// The running container's own /etc/passwd and /etc/group (its processes may have added
+    /// users), through its init's /proc root; else those read before it started.
+    async fn accounts(&self, state: &State) -> Accounts {
+        let got = TasksClient::new(self.worker.channel().clone())
+            .get(self.worker.ctx().request(GetRequest {
+                container_id: self.id.clone(),
+                exec_id: String::new(),
+            }))
+            .await;
+        let pid = got.ok().and_then(|r| r.into_inner().process).map(|p| p.pid);
+        let Some(pid) = pid.filter(|pid| *pid > 0) else {
+            return state.accounts.clone();
+        };
+        let read =
+            |file: &str| std::fs::read_to_string(format!("/proc/{pid}/root/etc/{file}")).ok();
+        match (read("passwd"), read("group")) {
+            (None, None) => state.accounts.clone(),
+            (passwd, group) => Accounts { passwd, group },
+        }
     }
 
     fn spec(
