@@ -409,6 +409,10 @@ async fn a_frontend_runs_processes_in_a_gateway_container() {
     assert!(tty.stdout.contains("41 97"), "{:?}", tty.stdout);
     assert_eq!(tty.exit, Some(0));
     assert_eq!(signalled.exit, Some(128 + 15), "{signalled:?}");
+    assert_eq!(
+        late_user.stdout, "4242\n",
+        "a user added by an earlier process"
+    );
     assert!(
         env_run
             .stdout
