@@ -28,6 +28,7 @@ async fn the_worker_leaves_nothing_behind_but_written_images() {
     let worker = env.worker("leaks").await;
     build_an_image(&worker, env).await;
     failing_and_cancelled_steps(&worker, env).await;
+    interactive_containers(&worker, env).await;
     Inventory::wait_clean(&worker).await;
 
     // Deleting the written image frees its snapshots too.
@@ -130,6 +131,61 @@ async fn failing_and_cancelled_steps(worker: &Worker, env: &TestEnv) {
     assert!(tokio::time::timeout(Duration::from_millis(500), run)
         .await
         .is_err());
+    lease.release().await.unwrap();
+}
+
+/// Gateway containers: one released with its init and an exec'd process still running, one
+/// whose process failed to start, one never started.
+async fn interactive_containers(worker: &Worker, env: &TestEnv) {
+    use nodekitd::worker::exec::{InteractiveContainer, ProcessRequest, StreamSet};
+    let lease = worker.lease("leaks-interactive").await.unwrap();
+    let base = worker
+        .resolve_image(&env.local_image, &Platform::native())
+        .await
+        .unwrap();
+    let top = worker.unpack(&lease, &base).await.unwrap();
+    let process = |args: &[&str]| ProcessRequest {
+        process: ProcessSpec {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            ..Default::default()
+        },
+        streams: StreamSet {
+            stdout: true,
+            ..Default::default()
+        },
+    };
+    for starts in [vec!["sleep", "300"], vec!["/nonexistent"], vec![]] {
+        let rootfs = worker.prepare(&lease, top.as_deref()).await.unwrap();
+        let container = InteractiveContainer::new(worker, request(rootfs, "")).unwrap();
+        let (sink, _output) = tokio::sync::mpsc::channel(16);
+        let mut running = Vec::new();
+        if !starts.is_empty() {
+            match container.start(process(&starts), sink.clone()).await {
+                Ok(init) => {
+                    running.push(init);
+                    let exec = container.start(process(&["sleep", "300"]), sink).await;
+                    running.push(exec.unwrap());
+                }
+                Err(error) => assert!(error.to_string().contains("nonexistent"), "{error}"),
+            }
+        }
+        // Waiting, as the gateway does, from before the release.
+        let waits: Vec<_> = running
+            .iter()
+            .map(|p| {
+                let control = p.control.clone();
+                tokio::spawn(async move { control.wait().await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        container.release().await;
+        for wait in waits {
+            assert_ne!(wait.await.unwrap().unwrap(), 0);
+        }
+        for process in running {
+            process.finish().await;
+        }
+    }
     lease.release().await.unwrap();
 }
 

@@ -234,25 +234,37 @@ impl LlbBridge for BridgeService {
 
     async fn new_container(
         &self,
-        _: Request<NewContainerRequest>,
+        request: Request<NewContainerRequest>,
     ) -> Result<Response<NewContainerResponse>, Status> {
-        Err(interactive_unsupported())
+        let build = self.build(&request).await?;
+        build
+            .containers
+            .create(&build, request.into_inner())
+            .await?;
+        Ok(Response::new(NewContainerResponse {}))
     }
 
     async fn release_container(
         &self,
-        _: Request<ReleaseContainerRequest>,
+        request: Request<ReleaseContainerRequest>,
     ) -> Result<Response<ReleaseContainerResponse>, Status> {
-        Err(interactive_unsupported())
+        let build = self.build(&request).await?;
+        let id = request.into_inner().container_id;
+        build.containers.release(&id).await?;
+        Ok(Response::new(ReleaseContainerResponse {}))
     }
 
     type ExecProcessStream = BoxStream<ExecMessage>;
 
     async fn exec_process(
         &self,
-        _: Request<Streaming<ExecMessage>>,
+        request: Request<Streaming<ExecMessage>>,
     ) -> Result<Response<Self::ExecProcessStream>, Status> {
-        Err(interactive_unsupported())
+        let build = self.build(&request).await?;
+        let replies = crate::gateway::exec_process(build, request.into_inner());
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(replies),
+        )))
     }
 
     async fn read_file_container(
@@ -348,7 +360,7 @@ fn single_id(result: &wire::Result) -> Result<String, Status> {
 }
 
 fn interactive_unsupported() -> Status {
-    Status::unimplemented("interactive gateway containers are not supported by nodekitd (cap gateway.exec is not advertised)")
+    Status::unimplemented("reading files of gateway containers is not supported by nodekitd (ReadFileContainer, ReadDirContainer and StatFileContainer are not in BuildKit v0.24 either)")
 }
 
 /// The returned result with its ref ids resolved to this build's results.

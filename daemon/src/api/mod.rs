@@ -5,7 +5,7 @@ mod bridge;
 mod bundle;
 mod cache;
 mod control;
-mod errors;
+pub(crate) mod errors;
 mod history;
 mod remote_cache;
 mod solve;

@@ -210,12 +210,13 @@ async fn gateway_result(
     ctx: &Arc<SolveContext>,
 ) -> Result<ReturnedResult, SolveError> {
     let (build, returned) = GatewayBuild::new(solver.clone(), ctx.clone());
+    let closing = build.close_guard();
     let _registration = state.gateways.register(id, build.clone());
     let outcome = tokio::select! {
         returned = returned => returned.map_err(|_| SolveError::Other("the frontend went away without returning".into())),
         _ = ctx.job.cancel.cancelled() => Err(SolveError::Cancelled),
     };
-    build.close().await;
+    closing.close().await;
     match outcome? {
         Returned::Result(result) => Ok(result),
         Returned::Error(status) => Err(SolveError::Returned(status)),

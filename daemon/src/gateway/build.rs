@@ -48,6 +48,8 @@ pub struct GatewayBuild {
     results: Mutex<HashMap<String, Option<Ref>>>,
     returned: Mutex<Option<oneshot::Sender<Returned>>>,
     views: tokio::sync::Mutex<HashMap<String, Arc<ViewMount>>>,
+    /// Interactive containers (NewContainer), released when the build ends.
+    pub containers: super::Containers,
 }
 
 impl GatewayBuild {
@@ -62,6 +64,7 @@ impl GatewayBuild {
             results: Mutex::new(HashMap::new()),
             returned: Mutex::new(Some(sender)),
             views: tokio::sync::Mutex::new(HashMap::new()),
+            containers: super::Containers::default(),
         };
         (Arc::new(build), receiver)
     }
@@ -146,9 +149,35 @@ impl GatewayBuild {
             .map_err(|e| SolveError::worker("mounting a result to read it", e))
     }
 
-    /// Unmounts every view (before the build's lease goes).
+    /// A guard that closes this build when dropped before [`CloseGuard::close`] (its
+    /// `Control.Solve` was cancelled mid-await): containers must not outlive their build.
+    pub fn close_guard(self: &Arc<Self>) -> CloseGuard {
+        CloseGuard(Some(self.clone()))
+    }
+
+    /// Releases every container and unmounts every view (before the build's lease goes).
     pub async fn close(&self) {
+        self.containers.release_all().await;
         self.views.lock().await.clear();
         self.results.lock().clear();
+    }
+}
+
+/// See [`GatewayBuild::close_guard`].
+pub struct CloseGuard(Option<Arc<GatewayBuild>>);
+
+impl CloseGuard {
+    pub async fn close(mut self) {
+        if let Some(build) = self.0.take() {
+            build.close().await;
+        }
+    }
+}
+
+impl Drop for CloseGuard {
+    fn drop(&mut self) {
+        if let Some(build) = self.0.take() {
+            tokio::spawn(async move { build.close().await });
+        }
     }
 }

@@ -21,6 +21,9 @@ pub const FRONTEND_API: &[&str] = &[
     "gateway.solve.evaluate",
     "gateway.warnings",
     "importcaches",
+    "gateway.exec",
+    "gateway.exec.extrahosts",
+    "gateway.exec.signals",
 ];
 
 /// LLB capabilities (upstream `solver/pb/caps.go`).

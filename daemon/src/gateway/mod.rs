@@ -5,9 +5,13 @@
 
 mod build;
 pub mod caps;
+mod containers;
+mod exec;
 mod files;
 mod registry;
 
 pub use build::{GatewayBuild, Returned, ReturnedResult, IMAGE_CONFIG_KEY};
+pub use containers::{Containers, GatewayContainer};
+pub use exec::exec_process;
 pub use files::{read_dir, read_file, stat_file, FileStat, ReadRange};
 pub use registry::{Gateways, RegistrationGuard};

@@ -18,4 +18,5 @@ mod sharing;
 pub use engine::{SolveContext, Solver};
 pub use error::SolveError;
 pub use job::{Job, JobGuard, Jobs};
+pub use ops::exec::{container_secret_env, prepare_container_mounts, ContainerMounts};
 pub use result::{Layer, Ref};

@@ -1,6 +1,8 @@
 //! Running a step's process in a containerd container over an active snapshot (runc through
 //! containerd Tasks), streaming its output, and always cleaning up task, container and files.
 
+mod interactive;
+mod procio;
 mod run;
 mod spec;
 mod stdio;
@@ -8,6 +10,8 @@ mod stepdir;
 mod stubs;
 mod user;
 
+pub use interactive::{InteractiveContainer, Process, ProcessControl, ProcessRequest};
+pub use procio::{StdinWriter, StreamSet};
 pub use run::{
     exec, remove_leftover_containers, ExecOutcome, ExecRequest, OutputChunk, OutputStream,
 };

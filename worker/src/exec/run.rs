@@ -26,7 +26,7 @@ use crate::snapshots::ActiveSnapshot;
 use crate::Worker;
 
 const RUNTIME: &str = "io.containerd.runc.v2";
-const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+pub(super) const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 const SIGKILL: u32 = 9;
 
 /// A process to run on an active snapshot.
@@ -136,7 +136,7 @@ async fn run_step(
 }
 
 /// Every path runc may have to create in the rootfs for this step.
-fn mount_destinations(extra: &[ExtraMount]) -> Vec<String> {
+pub(super) fn mount_destinations(extra: &[ExtraMount]) -> Vec<String> {
     let defaults = ["/proc", "/dev", "/sys", "/etc/hosts", "/etc/resolv.conf"];
     defaults
         .iter()
@@ -146,17 +146,37 @@ fn mount_destinations(extra: &[ExtraMount]) -> Vec<String> {
 }
 
 /// What the step's rootfs told before the step.
-struct Inspected {
-    user: ResolvedUser,
+pub(super) struct Inspected {
+    pub user: ResolvedUser,
     /// Mount points runc will create, to remove afterwards.
-    stubs: Vec<PathBuf>,
+    pub stubs: Vec<PathBuf>,
     /// The process to start (under the emulator if there is one).
-    process: ProcessSpec,
+    pub process: ProcessSpec,
+    /// The rootfs's /etc/passwd and /etc/group, for users of later processes.
+    pub accounts: Accounts,
+}
+
+/// A rootfs's /etc/passwd and /etc/group as read before its container started.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Accounts {
+    pub passwd: Option<String>,
+    pub group: Option<String>,
+}
+
+impl Accounts {
+    /// `spec` resolved against these files (read only when the spec names a user or group).
+    pub fn resolve(&self, spec: &str) -> WorkerResult<ResolvedUser> {
+        if needs_lookup(spec) {
+            resolve_user(spec, self.passwd.as_deref(), self.group.as_deref())
+        } else {
+            resolve_user(spec, None, None)
+        }
+    }
 }
 
 /// Mounts the rootfs once on the host to resolve the user, note missing mount points and, for
 /// an emulated step, find its program.
-fn inspect_rootfs(
+pub(super) fn inspect_rootfs(
     dir: &StepDir,
     request: &ExecRequest,
     destinations: &[String],
@@ -168,33 +188,29 @@ fn inspect_rootfs(
         let program = resolve_program(probe.path(), &argv0, &process.env).unwrap_or(argv0);
         process.args = prefix_command(&process.args, &program);
     }
-    let user_spec = &request.process.user;
-    let user = if needs_lookup(user_spec) {
-        let read = |file: &str| std::fs::read_to_string(probe.path().join(file)).ok();
-        resolve_user(
-            user_spec,
-            read("etc/passwd").as_deref(),
-            read("etc/group").as_deref(),
-        )?
-    } else {
-        resolve_user(user_spec, None, None)?
+    let read = |file: &str| std::fs::read_to_string(probe.path().join(file)).ok();
+    let accounts = Accounts {
+        passwd: read("etc/passwd"),
+        group: read("etc/group"),
     };
+    let user = accounts.resolve(&request.process.user)?;
     let stubs = stubs::missing_mount_points(probe.path(), destinations);
     Ok(Inspected {
         user,
         stubs,
         process,
+        accounts,
     })
 }
 
-fn remove_mount_stubs(dir: &StepDir, rootfs: &ActiveSnapshot, stubs: &[PathBuf]) {
+pub(super) fn remove_mount_stubs(dir: &StepDir, rootfs: &ActiveSnapshot, stubs: &[PathBuf]) {
     match HostMount::mount(&rootfs.mounts.0, &dir.path().join("rootfs")) {
         Ok(probe) => stubs::remove_stubs(probe.path(), stubs),
         Err(error) => tracing::warn!(%error, "could not tidy mount stubs"),
     }
 }
 
-async fn create_container(
+pub(super) async fn create_container(
     worker: &Worker,
     ctx: &CallContext,
     id: &str,
@@ -230,7 +246,11 @@ async fn create_container(
     Ok(())
 }
 
-async fn delete_container(worker: &Worker, ctx: &CallContext, id: &str) -> WorkerResult<()> {
+pub(super) async fn delete_container(
+    worker: &Worker,
+    ctx: &CallContext,
+    id: &str,
+) -> WorkerResult<()> {
     let deleted = ContainersClient::new(worker.channel().clone())
         .delete(ctx.request(DeleteContainerRequest { id: id.to_string() }))
         .await;
@@ -260,7 +280,7 @@ async fn run_task(
 }
 
 /// SIGKILL to every process of container `id`'s task.
-fn kill_all(id: &str) -> KillRequest {
+pub(super) fn kill_all(id: &str) -> KillRequest {
     KillRequest {
         container_id: id.to_string(),
         exec_id: String::new(),
@@ -271,7 +291,7 @@ fn kill_all(id: &str) -> KillRequest {
 
 /// Deletes the task of container `id`; returns whether it is gone. A task still running (its
 /// wait failed, or a kill has not taken effect yet) is killed and waited for, up to 5 s.
-async fn delete_task(worker: &Worker, ctx: &CallContext, id: &str) -> bool {
+pub(super) async fn delete_task(worker: &Worker, ctx: &CallContext, id: &str) -> bool {
     let mut tasks = TasksClient::new(worker.channel().clone());
     for attempt in 0..50 {
         let deleted = tasks

@@ -23,16 +23,34 @@ pub struct Stdio {
 
 impl Stdio {
     pub fn open(dir: &Path, sink: Option<mpsc::Sender<OutputChunk>>) -> WorkerResult<Stdio> {
+        Stdio::open_some(dir, "", [true, true], sink)
+    }
+
+    /// FIFOs `PREFIXstdout` and `PREFIXstderr` in `dir`, only those `wanted`; a path of a
+    /// stream not wanted is empty (containerd gives the process /dev/null).
+    pub fn open_some(
+        dir: &Path,
+        prefix: &str,
+        wanted: [bool; 2],
+        sink: Option<mpsc::Sender<OutputChunk>>,
+    ) -> WorkerResult<Stdio> {
         let mut stdio = Stdio {
-            stdout: dir.join("stdout"),
-            stderr: dir.join("stderr"),
+            stdout: PathBuf::new(),
+            stderr: PathBuf::new(),
             keepalive: Vec::new(),
             copiers: Vec::new(),
         };
-        for (path, stream) in [
-            (stdio.stdout.clone(), OutputStream::Stdout),
-            (stdio.stderr.clone(), OutputStream::Stderr),
-        ] {
+        for (wanted, stream) in wanted
+            .into_iter()
+            .zip([OutputStream::Stdout, OutputStream::Stderr])
+        {
+            if !wanted {
+                continue;
+            }
+            let path = match stream {
+                OutputStream::Stdout => dir.join(format!("{prefix}stdout")),
+                OutputStream::Stderr => dir.join(format!("{prefix}stderr")),
+            };
             let fail =
                 |e: std::io::Error| WorkerError::io(format!("opening FIFO {}", path.display()), e);
             nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
@@ -46,6 +64,10 @@ impl Stdio {
             stdio
                 .copiers
                 .push(tokio::spawn(copy_out(reader, stream, sink.clone())));
+            match stream {
+                OutputStream::Stdout => stdio.stdout = path,
+                OutputStream::Stderr => stdio.stderr = path,
+            }
         }
         Ok(stdio)
     }

@@ -31,6 +31,11 @@ impl<'a> OpContext<'a> {
         }
     }
 
+    /// The vertex's lease, if the op created one (for what outlives the op).
+    pub fn into_lease(self) -> Option<Arc<Lease>> {
+        self.lease.into_inner()
+    }
+
     /// The vertex's lease, created on first use.
     pub async fn lease(&self) -> Result<&Arc<Lease>, SolveError> {
         self.lease

@@ -1,9 +1,12 @@
 //! ExecOp: prepare the root and every mount, run the process in a containerd container, then
 //! commit every output mount as a new layer on its input.
 
+mod container;
 mod mounts;
 mod secrets;
 mod ssh;
+
+pub use container::{container_secret_env, prepare_container_mounts, ContainerMounts};
 
 use std::path::PathBuf;
 
