@@ -10,6 +10,7 @@ mod control;
 mod entitlements;
 mod frontend;
 mod gateway;
+mod git_sources;
 mod helpers;
 mod history;
 mod layers;

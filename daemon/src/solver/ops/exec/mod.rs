@@ -2,7 +2,7 @@
 //! commit every output mount as a new layer on its input.
 
 mod mounts;
-mod secrets;
+pub(crate) mod secrets;
 
 use std::path::PathBuf;
 
