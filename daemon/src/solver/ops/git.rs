@@ -145,6 +145,7 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp) -> Result<Ref, SolveErro
     let commit = resolve(&git, &spec).await?;
     let key = cache_key(&spec, &commit);
     let bare = git.bare_clone(&spec, &commit).await?;
+    check_sum(&git, &spec, &bare, &commit).await?;
     let checkout = git.checkout(&spec, &bare, &commit).await?;
     let base = Ref::default();
     let active = op.prepare(&base).await?;
@@ -194,17 +195,33 @@ async fn resolve(git: &Git, spec: &GitSpec) -> Result<String, SolveError> {
         _ if is_full_sha(&spec.git_ref) => spec.git_ref.clone(),
         _ => ls_remote(git, spec).await?,
     };
-    if let Some(sum) = spec
+    Ok(commit)
+}
+
+/// The checksum must prefix the resolved object or, for an annotated tag, its commit.
+async fn check_sum(git: &Git, spec: &GitSpec, bare: &Path, sha: &str) -> Result<(), SolveError> {
+    let Some(sum) = spec
         .checksum
         .as_ref()
-        .filter(|s| !commit.starts_with(s.as_str()))
-    {
-        return Err(SolveError::Other(format!(
-            "expected checksum to match {sum}, got {commit} for {}#{}",
-            spec.remote, spec.git_ref
-        )));
+        .filter(|s| !sha.starts_with(s.as_str()))
+    else {
+        return Ok(());
+    };
+    let peel = format!("{sha}^{{commit}}");
+    let commit = git
+        .run(Some(bare), &["rev-parse", "--verify", "--quiet", &peel])
+        .await
+        .unwrap_or_default();
+    let commit = commit.trim();
+    if commit.starts_with(sum.as_str()) {
+        return Ok(());
     }
-    Ok(commit)
+    Err(SolveError::Other(format!(
+        "expected checksum to match {sum}, got {} for {}#{}",
+        if commit.is_empty() { sha } else { commit },
+        spec.remote,
+        spec.git_ref
+    )))
 }
 
 async fn ls_remote(git: &Git, spec: &GitSpec) -> Result<String, SolveError> {
@@ -395,7 +412,9 @@ impl Git {
             self.run(Some(work), &args).await.map_err(failed)?;
         }
         if spec.keep_git_dir {
-            self.keep_ref(work, spec, commit).await.map_err(failed)?;
+            self.keep_ref(work, bare, spec, commit)
+                .await
+                .map_err(failed)?;
         } else {
             tokio::fs::remove_dir_all(work.join(".git"))
                 .await
@@ -404,8 +423,15 @@ impl Git {
         Ok(dir)
     }
 
-    /// With the .git kept, a branch ref is checked out as that branch (as upstream).
-    async fn keep_ref(&self, work: &Path, spec: &GitSpec, commit: &str) -> Result<(), String> {
+    /// With the .git kept, a branch ref is checked out as that branch (as upstream); a tag (known
+    /// to the bare clone, which fetched with tags) stays a detached HEAD.
+    async fn keep_ref(
+        &self,
+        work: &Path,
+        bare: &Path,
+        spec: &GitSpec,
+        commit: &str,
+    ) -> Result<(), String> {
         if spec.git_ref.is_empty() || is_full_sha(&spec.git_ref) {
             return Ok(());
         }
@@ -415,7 +441,7 @@ impl Git {
         }
         let tags = format!("refs/tags/{branch}");
         if self
-            .run(Some(work), &["show-ref", "--verify", "--quiet", &tags])
+            .run(Some(bare), &["show-ref", "--verify", "--quiet", &tags])
             .await
             .is_ok()
         {
