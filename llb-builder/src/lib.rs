@@ -33,6 +33,7 @@ mod exec_lower;
 mod file;
 mod file_op;
 mod file_proto;
+mod git;
 mod http;
 mod image_config;
 mod json;
@@ -59,6 +60,7 @@ pub use exec::ExecState;
 pub use file::{
     Action, BoundActions, Chown, CopySource, FileAction, Mkdir, Mkfile, Rm, Symlink, UserRef,
 };
+pub use git::Git;
 pub use http::Http;
 pub use image_config::{
     ContainerConfig, ImageConfig, ImageMetaResolver, ResolveImageOpt, ResolvedImage,

@@ -11,6 +11,7 @@ mod entitlements;
 mod frontend;
 mod gateway;
 mod gateway_exec;
+mod git_sources;
 mod helpers;
 mod history;
 mod layers;

@@ -2,6 +2,7 @@
 
 pub mod exec;
 pub mod file;
+pub mod git;
 pub mod http;
 pub mod local;
 pub mod merge;

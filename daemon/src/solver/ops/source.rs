@@ -1,6 +1,6 @@
 //! SourceOp: `docker-image://` through the worker's resolution (host image store first) and
 //! `local://` through the client's session; `http(s)://` downloaded by the daemon;
-//! `oci-layout://` from an OCI layout the client serves.
+//! `oci-layout://` from an OCI layout the client serves; `git://` cloned by the daemon.
 
 use nodekit_proto::pb::SourceOp;
 
@@ -25,6 +25,9 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp) -> Result<Ref, SolveErro
     }
     if identifier.starts_with("http://") || identifier.starts_with("https://") {
         return super::http::run(op, source).await;
+    }
+    if identifier.starts_with("git://") {
+        return super::git::run(op, source).await;
     }
     let scheme = identifier.split("://").next().unwrap_or(identifier);
     Err(SolveError::Unsupported(format!(

@@ -3,7 +3,7 @@
 
 mod container;
 mod mounts;
-mod secrets;
+pub(crate) mod secrets;
 mod ssh;
 
 pub use container::{container_secret_env, prepare_container_mounts, ContainerMounts};

@@ -64,7 +64,7 @@ pub async fn environment(op: &OpContext<'_>, exec: &ExecOp) -> Result<Vec<String
 }
 
 /// The secret's value from the client; None if it is optional and the client has none.
-async fn fetch(
+pub(crate) async fn fetch(
     op: &OpContext<'_>,
     id: &str,
     optional: bool,
