@@ -37,6 +37,15 @@ impl<'a> OpContext<'a> {
     }
 
     /// The vertex's lease, created on first use.
+    /// The build's client session.
+    pub async fn session(&self) -> Result<Arc<crate::session::Session>, SolveError> {
+        self.solver
+            .sessions
+            .get(&self.ctx.session_id)
+            .await
+            .map_err(|e| SolveError::Session(e.to_string()))
+    }
+
     pub async fn lease(&self) -> Result<&Arc<Lease>, SolveError> {
         self.lease
             .get_or_try_init(|| async {

@@ -69,12 +69,7 @@ pub(crate) async fn fetch(
     id: &str,
     optional: bool,
 ) -> Result<Option<Vec<u8>>, SolveError> {
-    let session = op
-        .solver
-        .sessions
-        .get(&op.ctx.session_id)
-        .await
-        .map_err(|e| SolveError::Session(e.to_string()))?;
+    let session = op.session().await?;
     if !session.serves(GET_SECRET) {
         return missing(id, optional, "the client offers no secrets");
     }

@@ -84,12 +84,7 @@ async fn agent_channel(
     id: &str,
     optional: bool,
 ) -> Result<Option<Channel>, SolveError> {
-    let session = op
-        .solver
-        .sessions
-        .get(&op.ctx.session_id)
-        .await
-        .map_err(|e| SolveError::Session(e.to_string()))?;
+    let session = op.session().await?;
     let forwarded = session.serves(CHECK_AGENT) && {
         let request = CheckAgentRequest { id: id.to_string() };
         let mut client = SshClient::new(session.channel.clone());
