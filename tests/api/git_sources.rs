@@ -254,3 +254,67 @@ async fn unreachable_remotes_and_ssh_fail_clearly_and_the_daemon_keeps_serving()
         .unwrap();
     daemon.stop().await;
 }
+
+/// `ADD <git repository> <dest>` in a Dockerfile: by tag with a subdir, by branch with the
+/// `.git` kept (query form), a moved branch re-running the step that reads it; and the same
+/// repository as a named context.
+#[tokio::test]
+async fn a_dockerfile_adds_a_repository_by_tag_and_by_branch() {
+    use std::collections::BTreeMap;
+
+    let server = GitServer::start();
+    let daemon = TestDaemon::start("git-dockerfile-add").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dockerfile = format!(
+        "ARG BASE\nFROM ${{BASE}}\nADD {url}#v1:sub /tagged/\nADD --keep-git-dir=true {url}?branch=main /branch\nRUN cat /branch/f > /read-from-branch\nCOPY --from=repo f /from-context\n",
+        url = server.url()
+    );
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("write");
+    let request = || BuildRequest {
+        frontend: Some("dockerfile.v0".into()),
+        frontend_attrs: BTreeMap::from([
+            (
+                "build-arg:BASE".to_string(),
+                nodekit_test_support::TestEnv::get().local_image.clone(),
+            ),
+            // A named context from the same repository (buildx --build-context repo=URL#v1).
+            ("context:repo".to_string(), format!("{}#v1", server.url())),
+        ]),
+        services: nodekit::session::SessionServices {
+            locals: BTreeMap::from([
+                ("context".to_string(), dir.path().to_path_buf()),
+                ("dockerfile".to_string(), dir.path().to_path_buf()),
+            ]),
+            ..Default::default()
+        },
+        exporters: image_output("nodekit.test/git:add"),
+        ..Default::default()
+    };
+    let (built, _) = run_build(&daemon, request()).await;
+    built.unwrap();
+    let read = |cmd: &str| run_in_image("nodekit.test/git:add", &["sh", "-c", cmd]);
+    assert_eq!(read("cat /tagged/g"), "in-sub\n");
+    assert_eq!(read("cat /read-from-branch"), "one\n");
+    assert_eq!(read("test -d /branch/.git && echo kept"), "kept\n");
+    assert_eq!(read("cat /from-context"), "one\n");
+
+    let (again, updates) = run_build(&daemon, request()).await;
+    again.unwrap();
+    let run_cached = |updates: &[StatusResponse]| {
+        updates
+            .iter()
+            .flat_map(|u| u.vertexes.iter())
+            .filter(|v| v.name.contains("RUN cat /branch/f") && v.completed.is_some())
+            .all(|v| v.cached)
+    };
+    assert!(
+        run_cached(&updates),
+        "an unmoved branch leaves the step cached"
+    );
+    server.commit("two\n");
+    let (moved, updates) = run_build(&daemon, request()).await;
+    moved.unwrap();
+    assert!(!run_cached(&updates), "a moved branch re-runs the step");
+    assert_eq!(read("cat /read-from-branch"), "two\n");
+    daemon.stop().await;
+}

@@ -6,6 +6,7 @@
 //! serves); the other forms upstream's Dockerfile frontend knows are refused by
 //! name rather than read as an image name.
 
+use super::convert::add_git::{is_git_source, GitRef};
 use crate::solver::SolveError;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,15 +22,12 @@ pub enum NamedContext {
         store: String,
         digest: String,
     },
+    /// A Git repository's checkout (`#ref:subdir` and the query forms, as `ADD` takes them).
+    Git(GitRef),
 }
 
 impl NamedContext {
     pub fn parse(name: &str, value: &str) -> Result<NamedContext, SolveError> {
-        let refuse = |what: &str| {
-            Err(SolveError::Unsupported(format!(
-                "frontend option context:{name}={value}: {what} named contexts are not supported by nodekitd yet"
-            )))
-        };
         let Some((kind, rest)) = value.split_once(':') else {
             return Err(SolveError::InvalidDefinition(format!(
                 "invalid context specifier {value} for {name}"
@@ -38,10 +36,12 @@ impl NamedContext {
         match kind {
             "docker-image" => Ok(NamedContext::Image(rest.trim_start_matches("//").into())),
             "local" => Ok(NamedContext::Local(rest.into())),
-            "http" | "https" if looks_like_git(value) => refuse("Git"),
+            "http" | "https" | "git" | "ssh" if is_git_source(value) => git(name, value),
             "http" | "https" => Ok(NamedContext::Http(value.into())),
-            "git" => refuse("Git"),
-            _ if kind.starts_with("git@") => refuse("Git"),
+            _ if kind.starts_with("git@") => git(name, value),
+            "git" => Err(SolveError::InvalidDefinition(format!(
+                "invalid git context {value} for {name}"
+            ))),
             "oci-layout" => oci_layout(name, rest.trim_start_matches("//")),
             "input" => Ok(NamedContext::Input(rest.into())),
             _ => Err(SolveError::InvalidDefinition(format!(
@@ -75,11 +75,10 @@ fn oci_layout(name: &str, spec: &str) -> Result<NamedContext, SolveError> {
     })
 }
 
-/// What upstream takes for a Git repository among http(s) URLs: a path ending `.git`, with or
-/// without a `#ref:subdir` fragment.
-fn looks_like_git(url: &str) -> bool {
-    let path = url.split(['#', '?']).next().unwrap_or_default();
-    path.trim_end_matches('/').ends_with(".git")
+fn git(name: &str, value: &str) -> Result<NamedContext, SolveError> {
+    GitRef::parse(value).map(NamedContext::Git).map_err(|why| {
+        SolveError::InvalidDefinition(format!("invalid git context {value} for {name}: {why}"))
+    })
 }
 
 #[cfg(test)]
@@ -114,17 +113,21 @@ mod tests {
         );
         assert!(NamedContext::parse("a", "oci-layout://layout@sha256:abc").is_err());
         assert!(NamedContext::parse("a", "oci-layout://layout").is_err());
-        for value in [
+        for git in [
             "git://example.com/repo.git",
-            "https://example.com/repo.git#main",
+            "https://example.com/repo.git#main:sub",
             "git@example.com:repo.git",
         ] {
-            let error = NamedContext::parse("a", value).unwrap_err().to_string();
-            assert!(
-                error.contains(&format!("context:a={value}")),
-                "{value}: {error}"
-            );
+            let parsed = NamedContext::parse("a", git).unwrap();
+            assert!(matches!(parsed, NamedContext::Git(_)), "{git}: {parsed:?}");
         }
+        let other = NamedContext::parse("a", "ftp://example.com/x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            other.contains("unsupported context source ftp for a"),
+            "{other}"
+        );
         let invalid = NamedContext::parse("a", "nocolon").unwrap_err().to_string();
         assert!(
             invalid.contains("invalid context specifier nocolon for a"),

@@ -6,6 +6,7 @@ use nodekit_llb_builder::{
     merge, scratch, Chown, Copy, FileAction, Http, Mkfile, OpOptions, State,
 };
 
+use super::add_git;
 use super::stage::StageBuilder;
 use crate::solver::SolveError;
 
@@ -55,10 +56,8 @@ pub fn apply_add(
     add: &AddInstruction,
     original: &str,
 ) -> Result<(), SolveError> {
-    if let Some(git) = add.sources.iter().find(|s| is_git_source(s)) {
-        return Err(stage.scope.error(format!(
-            "ADD from a Git repository ({git}) is not supported by nodekitd yet"
-        )));
+    if let Some(git) = add.sources.iter().find(|s| add_git::is_git_source(s)) {
+        return add_from_git(stage, add, git, original);
     }
     check_checksum(add, &stage.scope)?;
     let context = stage.stages.source_state(None, &stage.scope)?;
@@ -94,16 +93,41 @@ fn check_checksum(add: &AddInstruction, scope: &super::Scope) -> Result<(), Solv
 }
 
 fn is_http_source(source: &str) -> bool {
-    (source.starts_with("http://") || source.starts_with("https://")) && !is_git_source(source)
+    (source.starts_with("http://") || source.starts_with("https://"))
+        && !add_git::is_git_source(source)
 }
 
 /// Git remotes as upstream recognises them (`git@…`, `git://…`, `…​.git` URLs, `#ref` forms).
-fn is_git_source(source: &str) -> bool {
-    if source.starts_with("git@") || source.starts_with("git://") || source.starts_with("ssh://") {
-        return true;
+/// `ADD <git repository> <dest>`: the checkout's files into the destination.
+fn add_from_git(
+    stage: &mut StageBuilder<'_>,
+    add: &AddInstruction,
+    git: &str,
+    original: &str,
+) -> Result<(), SolveError> {
+    if add.sources.len() + add.contents.len() > 1 {
+        return Err(stage.scope.error(format!(
+            "ADD from a Git repository ({git}) takes it as its only source"
+        )));
     }
-    let url = source.split('#').next().unwrap_or(source);
-    (source.starts_with("http://") || source.starts_with("https://")) && url.ends_with(".git")
+    let parsed =
+        add_git::GitRef::parse(git).map_err(|e| stage.scope.error(format!("ADD {git}: {e}")))?;
+    let from = parsed.state(add);
+    let sources = vec!["/".to_string()];
+    let spec = CopySpec {
+        keyword: "ADD",
+        sources: &sources,
+        contents: &[],
+        dest: &add.dest,
+        chown: add.chown.as_deref(),
+        chmod: add.chmod.as_deref(),
+        link: add.link,
+        excludes: &add.excludes,
+        unpack: Some(false),
+        parents: false,
+        checksum: None,
+    };
+    copy_files(stage, &from, &spec, original)
 }
 
 fn copy_files(

@@ -1,6 +1,7 @@
 //! Dockerfile → LLB. Stages convert in file order, only those the target needs; each is an LLB
 //! state and an image config. Base images' configs come from [`BaseImages`] (the worker).
 
+pub(super) mod add_git;
 mod copy;
 mod meta;
 mod run;
@@ -179,6 +180,7 @@ impl Stages {
             NamedContext::Input(name) => self.inputs.get(name).cloned().unwrap_or_else(scratch),
             NamedContext::Image(reference) => Image::new(reference).into_state(),
             NamedContext::OciLayout { store, digest } => self.oci_layout(store, digest),
+            NamedContext::Git(git) => git.state_with(None, None),
         }
     }
 
