@@ -235,12 +235,12 @@ fn a_config_key_nodekitd_would_not_honour_stops_the_start_with_its_line() {
 fn the_install_config_loads_and_ignored_keys_are_logged_with_their_line() {
     let install = concat!(env!("CARGO_MANIFEST_DIR"), "/../install/nodekitd.toml");
     let extra = std::env::temp_dir().join(format!("nodekitd-extra-{}.toml", std::process::id()));
-    let text = std::fs::read_to_string(install).unwrap() + "\n[history]\nmaxAge = 60\n";
+    let text = std::fs::read_to_string(install).unwrap() + "\n[otel]\nsocketPath = \"/x\"\n";
     std::fs::write(&extra, &text).unwrap();
-    let history_line = text.lines().position(|l| l == "[history]").unwrap() + 1;
+    let otel_line = text.lines().position(|l| l == "[otel]").unwrap() + 1;
     for (config, expected_warning) in [
         (install.to_string(), None),
-        (extra.display().to_string(), Some(history_line)),
+        (extra.display().to_string(), Some(otel_line)),
     ] {
         let daemon =
             Daemon::start_with("install-config", &test_containerd(), &["--config", &config]);
@@ -251,7 +251,7 @@ fn the_install_config_loads_and_ignored_keys_are_logged_with_their_line() {
             None => assert!(warnings.is_empty(), "{warnings:?}"),
             Some(line) => assert!(
                 warnings.len() == 1
-                    && warnings[0].contains(&format!("{config}:line {line}: history: ignored")),
+                    && warnings[0].contains(&format!("{config}:line {line}: otel: ignored")),
                 "{warnings:?}"
             ),
         }

@@ -56,16 +56,16 @@ impl GitServer {
         git(&repo, &["commit", "--quiet", "-m", "one"]);
         git(&repo, &["tag", "-a", "v1", "-m", "v1"]);
         let port = free_loopback_addr().port();
-        let child = Command::new("git")
-            .args([
-                "daemon",
-                "--reuseaddr",
-                "--export-all",
-                "--listen=127.0.0.1",
-            ])
+        // git-daemon itself, not `git daemon`: `git` would run it as a child of its own, which
+        // killing `git` leaves running (holding the test's output open, so the run never ends).
+        let exec_path = git(dir.path(), &["--exec-path"]);
+        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
+            .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", dir.path().display()))
             .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("git daemon starts");
         let server = GitServer { dir, child, port };

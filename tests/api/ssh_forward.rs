@@ -31,6 +31,7 @@ impl Agent {
             .arg("-a")
             .arg(&socket)
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("ssh-agent runs (package openssh-client)");
         for _ in 0..100 {
