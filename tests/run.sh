@@ -7,6 +7,7 @@
 #   cargo clippy --workspace --all-targets -- -D warnings
 #   cargo build --workspace --bins
 #   install/image.sh --static-only --profile dev (the DaemonSet image's nodekitd)
+#   the static test frontend (tests/frontend, for the gateway.v0 frontend image tests)
 #   cargo test --workspace "$@"
 #   tests/smoke/start-command.sh (the README's start command, end to end)
 # All three run even if an earlier one fails; the exit status is non-zero if
@@ -75,6 +76,10 @@ main() {
 	step "cargo build" cargo build --workspace --bins
 	# The static nodekitd of the image the DaemonSet test builds (tests/install/pod.rs).
 	step "static nodekitd" bash "$REPO/install/image.sh" --static-only --profile dev
+	# The program of the frontend image the gateway.v0 tests build (tests/api/frontend_image.rs):
+	# static like the image's nodekitd, as the image has nothing else.
+	step "static test frontend" env RUSTFLAGS="-C target-feature=+crt-static" \
+		cargo build --quiet --target "$(uname -m)-unknown-linux-gnu" -p nodekit-test-frontend
 	step "cargo test" cargo_test "$@"
 	step "start command" bash "$REPO/tests/smoke/start-command.sh"
 	if ((${#FAILED[@]})); then

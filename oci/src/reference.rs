@@ -31,6 +31,11 @@ pub struct Reference {
 pub struct ReferenceError(pub String);
 
 impl Reference {
+    /// The name without tag or digest (`docker.io/library/busybox`), Docker's `TrimNamed`.
+    pub fn repository(&self) -> String {
+        format!("{}/{}", self.domain, self.path)
+    }
+
     /// Docker's `ParseNormalizedNamed`: the registry and `library/` filled in, the tag and
     /// digest as given (none added).
     pub fn parse_normalized(text: &str) -> Result<Reference, ReferenceError> {

@@ -9,6 +9,7 @@ mod compression;
 mod control;
 mod entitlements;
 mod frontend;
+mod frontend_image;
 mod gateway;
 mod gateway_exec;
 mod git_sources;

@@ -1,5 +1,6 @@
 //! `moby.buildkit.v1.frontend.LLBBridge`: the frontend gateway, served on the Control
-//! connection. Every call names its build with the `buildkit-controlapi-buildid` metadata.
+//! connection, where every call names its build with the `buildkit-controlapi-buildid`
+//! metadata, and on a frontend image's stdio, where every call is that frontend's build's.
 
 use std::sync::Arc;
 
@@ -32,14 +33,27 @@ const BUILD_ID_HEADER: &str = "buildkit-controlapi-buildid";
 
 pub struct BridgeService {
     state: Arc<ApiState>,
+    /// The one build a frontend image's connection serves.
+    only: Option<Arc<GatewayBuild>>,
 }
 
 impl BridgeService {
     pub fn new(state: Arc<ApiState>) -> Self {
-        BridgeService { state }
+        BridgeService { state, only: None }
+    }
+
+    /// The service of a frontend image's connection: every call is `build`'s.
+    pub fn for_build(state: Arc<ApiState>, build: Arc<GatewayBuild>) -> Self {
+        BridgeService {
+            state,
+            only: Some(build),
+        }
     }
 
     async fn build<T>(&self, request: &Request<T>) -> Result<Arc<GatewayBuild>, Status> {
+        if let Some(build) = &self.only {
+            return Ok(build.clone());
+        }
         let id = request
             .metadata()
             .get(BUILD_ID_HEADER)
@@ -226,10 +240,15 @@ impl LlbBridge for BridgeService {
         Ok(Response::new(ReturnResponse {}))
     }
 
-    async fn inputs(&self, _: Request<InputsRequest>) -> Result<Response<InputsResponse>, Status> {
-        // Frontend inputs arrive only with Control.Solve's frontend path; a client-side gateway
-        // build has none.
-        Ok(Response::new(InputsResponse::default()))
+    async fn inputs(
+        &self,
+        request: Request<InputsRequest>,
+    ) -> Result<Response<InputsResponse>, Status> {
+        // A frontend image's build has its request's inputs; a client-side gateway build none.
+        let build = self.build(&request).await?;
+        Ok(Response::new(InputsResponse {
+            definitions: build.inputs.clone(),
+        }))
     }
 
     async fn new_container(

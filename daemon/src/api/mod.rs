@@ -6,6 +6,7 @@ mod bundle;
 mod cache;
 mod control;
 pub(crate) mod errors;
+mod frontend_host;
 mod history;
 mod remote_cache;
 mod solve;

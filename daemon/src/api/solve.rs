@@ -51,7 +51,7 @@ fn exporters(request: &SolveRequest) -> Result<Vec<Exporter>, Status> {
 
 /// Runs a build; its logs carry its reference (`build_ref`, in JSON logs as the span's field).
 pub async fn solve(
-    state: &ApiState,
+    state: &Arc<ApiState>,
     request: SolveRequest,
 ) -> Result<BTreeMap<String, String>, Status> {
     let span = tracing::info_span!("build", build_ref = %request.r#ref);
@@ -59,7 +59,7 @@ pub async fn solve(
 }
 
 async fn solve_in_span(
-    state: &ApiState,
+    state: &Arc<ApiState>,
     request: SolveRequest,
 ) -> Result<BTreeMap<String, String>, Status> {
     state.accepting_builds()?;
@@ -109,7 +109,7 @@ async fn solve_in_span(
             .await
             .map(ReturnedResult::single),
         BuildMode::Gateway => gateway_result(state, &request.r#ref, &solver, &ctx).await,
-        BuildMode::Frontend(name) => frontend_result(&name, &request, &solver, &ctx).await,
+        BuildMode::Frontend(name) => frontend_result(state, &name, &request, &solver, &ctx).await,
     };
     let outcome = match outcome {
         Ok(result) => {
@@ -187,12 +187,13 @@ impl BuildMode {
 
 /// Runs a built-in frontend for the request.
 async fn frontend_result(
+    state: &Arc<ApiState>,
     name: &str,
     request: &SolveRequest,
     solver: &Solver,
     ctx: &Arc<SolveContext>,
 ) -> Result<ReturnedResult, SolveError> {
-    let (build, _) = GatewayBuild::new(solver.clone(), ctx.clone());
+    let (build, _) = GatewayBuild::new(solver.clone(), ctx.clone(), frontend_host(state));
     let frontend_request = FrontendRequest {
         options: &request.frontend_attrs,
         inputs: &request.frontend_inputs,
@@ -204,12 +205,12 @@ async fn frontend_result(
 
 /// Registers the build for LLBBridge calls and waits for its frontend to return.
 async fn gateway_result(
-    state: &ApiState,
+    state: &Arc<ApiState>,
     id: &str,
     solver: &Solver,
     ctx: &Arc<SolveContext>,
 ) -> Result<ReturnedResult, SolveError> {
-    let (build, returned) = GatewayBuild::new(solver.clone(), ctx.clone());
+    let (build, returned) = GatewayBuild::new(solver.clone(), ctx.clone(), frontend_host(state));
     let closing = build.close_guard();
     let _registration = state.gateways.register(id, build.clone());
     let outcome = tokio::select! {
@@ -221,6 +222,11 @@ async fn gateway_result(
         Returned::Result(result) => Ok(result),
         Returned::Error(status) => Err(SolveError::Returned(status)),
     }
+}
+
+/// What serves LLBBridge to the frontend images a build runs.
+fn frontend_host(state: &Arc<ApiState>) -> Arc<dyn crate::gateway::FrontendHost> {
+    Arc::new(super::frontend_host::ApiFrontendHost(state.clone()))
 }
 
 /// Where a build's result goes: the exporters', then the cache exports.

@@ -6,9 +6,7 @@ use std::path::Path;
 use nodekit_proto::moby::buildkit::v1::types::{BuildkitVersion, GcPolicy, WorkerRecord};
 
 use crate::config::{CacheConfig, Config};
-use nodekit_proto::pb;
 
-use crate::oci::Platform;
 use crate::worker::Worker;
 
 const LABEL_PREFIX: &str = "org.mobyproject.buildkit.worker.";
@@ -72,14 +70,7 @@ pub fn worker_record(id: &str, worker: &Worker, config: &Config) -> WorkerRecord
     }
 }
 
-pub fn wire_platform(platform: &Platform) -> pb::Platform {
-    pb::Platform {
-        architecture: platform.architecture.clone(),
-        os: platform.os.clone(),
-        variant: platform.variant.clone().unwrap_or_default(),
-        ..Default::default()
-    }
-}
+pub use crate::frontend::dockerfile::convert::wire_platform;
 
 /// The GC rules in force, as `debug workers` shows them: the configured ones, else buildkitd's
 /// defaults for the disk the daemon's root is on (none when GC is off).

@@ -116,7 +116,7 @@ const RULES: &[(&str, Rule)] = &[
     ("history.maxEntries", Rule::Honoured),
     ("frontend.\"dockerfile.v0\".enabled", Rule::Value(dockerfile_enabled)),
     ("frontend.\"gateway.v0\".enabled", Rule::Honoured),
-    ("frontend.\"gateway.v0\".allowedRepositories", Rule::Ignored("nodekitd runs no frontend images (gateway.v0 serves docker/dockerfile:1.x with its built-in frontend)")),
+    ("frontend.\"gateway.v0\".allowedRepositories", Rule::Honoured),
     ("system.platformsCacheMaxAge", Rule::Ignored("nodekitd reads the host's emulators at each build")),
 ];
 

@@ -53,6 +53,8 @@ pub struct Frontends {
 #[serde(default)]
 pub struct GatewayFrontend {
     pub enabled: Option<bool>,
+    #[serde(rename = "allowedRepositories")]
+    pub allowed_repositories: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

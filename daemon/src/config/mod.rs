@@ -118,6 +118,9 @@ pub struct Config {
     pub advertised: Advertised,
     /// `[frontend."gateway.v0"] enabled`: whether `--frontend gateway.v0` builds are taken.
     pub gateway_frontend: bool,
+    /// `[frontend."gateway.v0"] allowedRepositories`: the frontend images that may run, as
+    /// normalized names without tag (`docker.io/library/x`); empty: any.
+    pub gateway_allowed_repositories: Vec<String>,
     /// The config file's keys nodekitd ignores (`FILE:LINE: key: why`), logged at start.
     pub warnings: Vec<String>,
 }
@@ -174,6 +177,8 @@ pub enum ConfigError {
     },
     #[error("invalid --allow-insecure-entitlement: {0}")]
     Entitlement(String),
+    #[error("invalid [frontend.\"gateway.v0\"] allowedRepositories: {0}")]
+    AllowedRepository(String),
     #[error("invalid TLS settings: {0}")]
     Tls(String),
     #[error("invalid [registry.\"{host}\"]: {reason}")]
@@ -315,9 +320,24 @@ impl Config {
             cache,
             advertised,
             gateway_frontend: file.frontend.gateway.enabled.unwrap_or(true),
+            gateway_allowed_repositories: allowed_repositories(
+                &file.frontend.gateway.allowed_repositories,
+            )?,
             warnings: Vec::new(),
         })
     }
+}
+
+/// The allowed frontend repositories, normalized as buildkitd compares them.
+fn allowed_repositories(names: &[String]) -> Result<Vec<String>, ConfigError> {
+    names
+        .iter()
+        .map(|name| {
+            nodekit_oci::Reference::parse_normalized(name)
+                .map(|r| r.repository())
+                .map_err(|e| ConfigError::AllowedRepository(format!("{name:?}: {}", e.0)))
+        })
+        .collect()
 }
 
 /// `host:port` (buildkitd's form), or `tcp://host:port`.

@@ -5,6 +5,7 @@
 //! (a client-side gateway, buildctl >= v0.11).
 
 pub mod dockerfile;
+mod image;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,7 +43,7 @@ pub async fn run(
 pub const GATEWAY: &str = "gateway.v0";
 
 /// `gateway.v0`: the official Dockerfile frontend at a version the built-in one implements is
-/// served by the built-in one (as `# syntax=` is); other frontend images are refused by name.
+/// served by the built-in one (as `# syntax=` is); other frontend images run.
 async fn gateway_image(
     build: &Arc<GatewayBuild>,
     request: FrontendRequest<'_>,
@@ -57,10 +58,7 @@ async fn gateway_image(
             ))
         })?;
     if dockerfile::syntax::resolve(source) == dockerfile::syntax::Syntax::External {
-        return Err(SolveError::Unsupported(format!(
-            "frontend {GATEWAY} source={source}: running frontend images is not supported by nodekitd yet (its built-in Dockerfile frontend implements docker/dockerfile up to 1.{})",
-            dockerfile::syntax::BUILT_IN_MINOR
-        )));
+        return image::run(build, source, request).await;
     }
     let mut options = request.options.clone();
     options.remove("source");

@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use nodekit_proto::pb;
 use tokio::sync::oneshot;
 
+use super::FrontendHost;
 use crate::solver::{Ref, SolveContext, SolveError, Solver};
 use crate::worker::{Lease, ViewMount};
 
@@ -50,12 +51,41 @@ pub struct GatewayBuild {
     views: tokio::sync::Mutex<HashMap<String, Arc<ViewMount>>>,
     /// Interactive containers (NewContainer), released when the build ends.
     pub containers: super::Containers,
+    /// The inputs handed to the frontend (`LLBBridge.Inputs`): a frontend image's, as its
+    /// request gave them; none for a client-side frontend.
+    pub inputs: BTreeMap<String, pb::Definition>,
+    /// Serves LLBBridge to the frontend images this build runs.
+    pub host: Arc<dyn FrontendHost>,
 }
 
 impl GatewayBuild {
     pub fn new(
         solver: Solver,
         ctx: Arc<SolveContext>,
+        host: Arc<dyn FrontendHost>,
+    ) -> (Arc<GatewayBuild>, oneshot::Receiver<Returned>) {
+        Self::with_inputs(solver, ctx, host, BTreeMap::new())
+    }
+
+    /// The build of a frontend image run within this one: the same solver, context (session,
+    /// lease, progress) and host; results, containers and return of its own.
+    pub fn child(
+        &self,
+        inputs: BTreeMap<String, pb::Definition>,
+    ) -> (Arc<GatewayBuild>, oneshot::Receiver<Returned>) {
+        Self::with_inputs(
+            self.solver.clone(),
+            self.ctx.clone(),
+            self.host.clone(),
+            inputs,
+        )
+    }
+
+    fn with_inputs(
+        solver: Solver,
+        ctx: Arc<SolveContext>,
+        host: Arc<dyn FrontendHost>,
+        inputs: BTreeMap<String, pb::Definition>,
     ) -> (Arc<GatewayBuild>, oneshot::Receiver<Returned>) {
         let (sender, receiver) = oneshot::channel();
         let build = GatewayBuild {
@@ -65,6 +95,8 @@ impl GatewayBuild {
             returned: Mutex::new(Some(sender)),
             views: tokio::sync::Mutex::new(HashMap::new()),
             containers: super::Containers::default(),
+            inputs,
+            host,
         };
         (Arc::new(build), receiver)
     }

@@ -8,10 +8,12 @@ pub mod caps;
 mod containers;
 mod exec;
 mod files;
+mod host;
 mod registry;
 
 pub use build::{GatewayBuild, Returned, ReturnedResult, IMAGE_CONFIG_KEY};
 pub use containers::{Containers, GatewayContainer};
 pub use exec::exec_process;
 pub use files::{read_dir, read_file, stat_file, FileStat, ReadRange};
+pub use host::FrontendHost;
 pub use registry::{Gateways, RegistrationGuard};

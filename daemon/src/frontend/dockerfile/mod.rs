@@ -39,27 +39,38 @@ pub async fn build(
     request: FrontendRequest<'_>,
     gateway_source: Option<&str>,
 ) -> Result<ReturnedResult, SolveError> {
-    let options = Options::parse(request.options)?;
-    build
-        .ctx
-        .remote_cache
-        .add_entries(&options.cache_imports, &build.ctx.job);
-    let source = inputs::read(build, &options.filename).await?;
+    let source = inputs::read(build, options::filename(request.options)).await?;
     if source.text.trim().is_empty() {
         return Err(SolveError::InvalidDefinition(
             "the Dockerfile cannot be empty".into(),
         ));
     }
+    if let Some(image) = gateway_source {
+        say_built_in(build, &source, "frontend gateway.v0 source", image);
+    }
+    match choose_frontend(request.options, &source) {
+        Chosen::Image {
+            reference,
+            cmdline,
+            line,
+        } => {
+            let forwarded = forward(build, request, &reference, cmdline).await;
+            return forwarded.map_err(|e| placed_at_directive(e, &source, line));
+        }
+        Chosen::BuiltIn { place, value } => say_built_in(build, &source, &place, &value),
+        Chosen::ThisOne => {}
+    }
+    let options = Options::parse(request.options)?;
+    build
+        .ctx
+        .remote_cache
+        .add_entries(&options.cache_imports, &build.ctx.job);
     let text: Arc<str> = Arc::from(source.text.as_str());
     let placed = |error: SolveError| error.with_source_text(&source.name, &text);
     let dockerfile = nodekit_dockerfile::parse(&source.text).map_err(|e| {
         let error = SolveError::InvalidDefinition(e.message);
         placed(SolveError::located(&source.name, e.line, error))
     })?;
-    if let Some(image) = gateway_source {
-        say_built_in(build, &source, "frontend gateway.v0 source", image);
-    }
-    choose_frontend(build, &dockerfile, &options, &source)?;
     let lint_config = lints::config(&dockerfile, &options, &source.name)?;
     let bases = WorkerBases {
         sessions: build.solver.sessions.clone(),
@@ -149,36 +160,90 @@ async fn lint_only(
     subrequests::lint(&answer_source, &warnings, error)
 }
 
-/// The frontend the build asks for (`BUILDKIT_SYNTAX`, else `# syntax=`): the built-in one
-/// says in the build log that it serves the file; an external one is refused by name.
+/// The frontend a build asks for.
+enum Chosen {
+    /// None named, or the request comes from the frontend the file names (`cmdline` set, as
+    /// upstream marks a forwarded request): this one builds it.
+    ThisOne,
+    /// The official one at a version this one implements: this one builds it, and says so.
+    BuiltIn { place: String, value: String },
+    /// Another frontend image, which the build is handed to; `line` is the directive's.
+    Image {
+        reference: String,
+        cmdline: String,
+        line: Option<usize>,
+    },
+}
+
+/// The frontend the build asks for: the `BUILDKIT_SYNTAX` build argument, else the file's
+/// syntax directive; found before the file is parsed, as another frontend's file need not be
+/// a Dockerfile.
 fn choose_frontend(
-    build: &GatewayBuild,
-    dockerfile: &nodekit_dockerfile::Dockerfile,
-    options: &Options,
+    raw: &std::collections::BTreeMap<String, String>,
     source: &inputs::DockerfileSource,
-) -> Result<(), SolveError> {
-    let from_arg = options
-        .build_args
-        .get(syntax::SYNTAX_ARG)
+) -> Chosen {
+    let from_arg = raw
+        .get(&format!("build-arg:{}", syntax::SYNTAX_ARG))
         .filter(|value| !value.trim().is_empty())
-        .map(|value| (value.as_str(), format!("build-arg:{}", syntax::SYNTAX_ARG)));
-    let from_directive = || {
-        let directive = dockerfile.directives.iter().find(|d| d.name == "syntax")?;
-        let place = format!("{}:{}: # syntax", source.name, directive.line);
-        Some((directive.value.as_str(), place))
+        .map(|value| {
+            let place = format!("build-arg:{}", syntax::SYNTAX_ARG);
+            (value.trim().to_string(), place, None)
+        });
+    let from_file = || {
+        let detected = syntax::detect(&source.text)?;
+        let place = format!("{}:{}: # syntax", source.name, detected.line);
+        Some((detected.value, place, Some(detected.line)))
     };
-    let Some((value, place)) = from_arg.or_else(from_directive) else {
-        return Ok(());
+    let Some((value, place, line)) = from_arg.or_else(from_file) else {
+        return Chosen::ThisOne;
     };
-    match syntax::resolve(value) {
-        syntax::Syntax::BuiltIn => {
-            say_built_in(build, source, &place, value);
-            Ok(())
+    match syntax::resolve(&value) {
+        syntax::Syntax::BuiltIn => Chosen::BuiltIn { place, value },
+        syntax::Syntax::External if raw.contains_key("cmdline") => Chosen::ThisOne,
+        syntax::Syntax::External => Chosen::Image {
+            reference: value
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            cmdline: value,
+            line,
+        },
+    }
+}
+
+/// Hands the build to frontend image `reference`, with every option and input of the request,
+/// plus `cmdline` and `source` (upstream's forwarding to `gateway.v0`).
+async fn forward(
+    build: &Arc<GatewayBuild>,
+    request: FrontendRequest<'_>,
+    reference: &str,
+    cmdline: String,
+) -> Result<ReturnedResult, SolveError> {
+    let mut options = request.options.clone();
+    options.insert("cmdline".to_string(), cmdline);
+    options.insert("source".to_string(), reference.to_string());
+    let forwarded = FrontendRequest {
+        options: &options,
+        inputs: request.inputs,
+    };
+    super::image::run(build, reference, forwarded).await
+}
+
+/// A forwarded build's error without a place of its own, placed at the syntax directive (as
+/// upstream places it; an error of `BUILDKIT_SYNTAX`'s frontend has no line).
+fn placed_at_directive(
+    error: SolveError,
+    source: &inputs::DockerfileSource,
+    line: Option<usize>,
+) -> SolveError {
+    match (line, &error) {
+        (_, SolveError::Located { .. } | SolveError::Returned(_)) | (None, _) => error,
+        (Some(line), _) => {
+            let text: Arc<str> = Arc::from(source.text.as_str());
+            SolveError::located(&source.name, line.max(1), error)
+                .with_source_text(&source.name, &text)
         }
-        syntax::Syntax::External => Err(SolveError::Unsupported(format!(
-            "{place}={value}: names an external frontend; external frontends are not supported by nodekitd yet (the built-in one implements docker/dockerfile up to 1.{})",
-            syntax::BUILT_IN_MINOR
-        ))),
     }
 }
 

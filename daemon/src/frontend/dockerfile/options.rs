@@ -101,10 +101,21 @@ const ULIMIT_NAMES: &[&str] = &[
     "stack",
 ];
 
+/// The Dockerfile's name when the request gives none.
+const DEFAULT_FILENAME: &str = "Dockerfile";
+
+/// The Dockerfile's name in `raw` options (read before the rest, which another frontend the
+/// file names may take instead).
+pub fn filename(raw: &BTreeMap<String, String>) -> &str {
+    raw.get("filename")
+        .filter(|name| !name.is_empty())
+        .map_or(DEFAULT_FILENAME, String::as_str)
+}
+
 impl Options {
     pub fn parse(raw: &BTreeMap<String, String>) -> Result<Options, SolveError> {
         let mut options = Options {
-            filename: "Dockerfile".into(),
+            filename: filename(raw).into(),
             image_resolve_mode: "default".into(),
             ..Options::default()
         };
@@ -146,7 +157,6 @@ impl Options {
             self.named_contexts.insert(name.to_string(), context);
         } else {
             match key {
-                "filename" if !value.is_empty() => self.filename = value.to_string(),
                 "target" => self.target = value.to_string(),
                 "platform" => self.platforms = platforms(value)?,
                 "no-cache" => self.no_cache = Some(list(value)),

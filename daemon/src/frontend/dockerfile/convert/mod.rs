@@ -575,7 +575,8 @@ fn llb_resolve_mode(option: &str) -> ResolveMode {
     }
 }
 
-fn wire_platform(platform: &Platform) -> pb::Platform {
+/// A platform as LLB and the gateway carry it.
+pub fn wire_platform(platform: &Platform) -> pb::Platform {
     pb::Platform {
         os: platform.os.clone(),
         architecture: platform.architecture.clone(),

@@ -1,0 +1,173 @@
+//! A BuildKit frontend for nodekit's tests, run as a frontend image (`gateway.v0`): it talks
+//! to the LLBBridge over its stdin and stdout as any frontend does, reads `greeting` from the
+//! client's context, and returns an image of its own making: the base image (build argument
+//! `BASE`) with `/from-frontend` saying what it read and how it was called.
+//!
+//! Build arguments steer the failure paths the tests check: `FAIL` returns an error through
+//! `Return`; `EXIT` exits with that code without returning.
+
+mod bridge;
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context};
+use nodekit_llb_builder::{image, marshal, FileAction, Local, Mkfile};
+use nodekit_proto::google::rpc::Status;
+use nodekit_proto::moby::buildkit::v1::frontend::{
+    self as gateway, llb_bridge_client::LlbBridgeClient, result::Result as Refs, PingRequest,
+    ReadFileRequest, ReturnRequest, SolveRequest,
+};
+use nodekit_proto::pb;
+use tonic::transport::Channel;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let outcome = match &runtime {
+        Ok(runtime) => runtime.block_on(frontend()),
+        Err(error) => Err(anyhow::anyhow!("no tokio runtime: {error}")),
+    };
+    // Exit at once: dropping the runtime would wait for its thread blocked reading stdin,
+    // which the daemon keeps open.
+    std::process::exit(match outcome {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("test frontend: {error:#}");
+            1
+        }
+    })
+}
+
+async fn frontend() -> anyhow::Result<()> {
+    let options = options_from_env();
+    let session = std::env::var("BUILDKIT_SESSION_ID").context("no BUILDKIT_SESSION_ID")?;
+    let mut client = LlbBridgeClient::new(bridge::channel().await?);
+    let pong = client.ping(PingRequest {}).await?.into_inner();
+    if pong.frontend_api_caps.is_empty() {
+        bail!("the bridge lists no capabilities");
+    }
+    if let Some(code) = options.get("build-arg:EXIT") {
+        eprintln!("the test frontend exits with {code}, as asked");
+        std::process::exit(code.parse().unwrap_or(1));
+    }
+    if options.contains_key("build-arg:FAIL") {
+        return give_back(&mut client, Err("the test frontend was asked to fail")).await;
+    }
+    let greeting = read_greeting(&mut client, &session).await?;
+    let inputs = client.inputs(gateway::InputsRequest {}).await?.into_inner();
+    let text = format!(
+        "greeting: {}\ncmdline: {}\ninputs: {}\n",
+        greeting.trim_end(),
+        options.get("cmdline").map_or("", String::as_str),
+        inputs
+            .definitions
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    let base = options
+        .get("build-arg:BASE")
+        .map_or("nodekit.test/busybox:1", String::as_str);
+    let made = image(base).file(FileAction::new(Mkfile::new("/from-frontend", 0o644, text)));
+    let id = solve(&mut client, marshal(&made)?).await?;
+    give_back(&mut client, Ok(id)).await
+}
+
+/// The frontend's options (`BUILDKIT_FRONTEND_OPT_<n>=KEY=VALUE`).
+fn options_from_env() -> BTreeMap<String, String> {
+    std::env::vars()
+        .filter(|(name, _)| name.starts_with("BUILDKIT_FRONTEND_OPT_"))
+        .filter_map(|(_, pair)| {
+            let (key, value) = pair.split_once('=')?;
+            Some((key.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+/// `greeting` of the client's context, through a local source of the build's session.
+async fn read_greeting(
+    client: &mut LlbBridgeClient<Channel>,
+    session: &str,
+) -> anyhow::Result<String> {
+    let context = Local::new("context")
+        .session_id(session)
+        .follow_paths(&["greeting".to_string()])
+        .shared_key_hint("context")
+        .into_state();
+    let id = solve(client, marshal(&context)?).await?;
+    let read = client
+        .read_file(ReadFileRequest {
+            r#ref: id,
+            file_path: "greeting".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    Ok(String::from_utf8(read.data)?)
+}
+
+async fn solve(
+    client: &mut LlbBridgeClient<Channel>,
+    definition: pb::Definition,
+) -> anyhow::Result<String> {
+    let response = client
+        .solve(SolveRequest {
+            definition: Some(definition),
+            allow_result_return: true,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    match response.result.and_then(|r| r.result) {
+        Some(Refs::Ref(reference)) => Ok(reference.id),
+        other => bail!("unexpected solve result {other:?}"),
+    }
+}
+
+/// Returns the build's result, or its error.
+async fn give_back(
+    client: &mut LlbBridgeClient<Channel>,
+    outcome: Result<String, &str>,
+) -> anyhow::Result<()> {
+    let request = match outcome {
+        Ok(id) => ReturnRequest {
+            result: Some(gateway::Result {
+                result: Some(Refs::Ref(gateway::Ref { id, def: None })),
+                metadata: BTreeMap::from([(
+                    "containerimage.config".to_string(),
+                    image_config().into_bytes(),
+                )]),
+                ..Default::default()
+            }),
+            error: None,
+        },
+        Err(message) => ReturnRequest {
+            result: None,
+            error: Some(Status {
+                code: 3, // InvalidArgument
+                message: message.to_string(),
+                details: Vec::new(),
+            }),
+        },
+    };
+    client.r#return(request).await?;
+    Ok(())
+}
+
+/// The image's config: the base image's runtime config is not carried over, a PATH is enough.
+fn image_config() -> String {
+    let architecture = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    serde_json::json!({
+        "architecture": architecture,
+        "os": "linux",
+        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": []},
+    })
+    .to_string()
+}
