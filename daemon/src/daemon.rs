@@ -139,8 +139,9 @@ pub async fn run_until(
 }
 
 /// Once `shutdown` fires: refuse new builds, and give running ones up to the configured grace
-/// period to finish before the listeners close (what is still running then is cancelled and
-/// its leases released, as on any client's disconnect).
+/// period to finish before the listeners close. Those still running then are cancelled (their
+/// clients get Cancelled, their steps are killed, their records kept) and waited for a while:
+/// the listeners' closing does not end a request whose client keeps its connection open.
 async fn drain_after(shutdown: impl std::future::Future<Output = ()>, state: Arc<ApiState>) {
     shutdown.await;
     state
@@ -156,18 +157,33 @@ async fn drain_after(shutdown: impl std::future::Future<Output = ()>, state: Arc
         ?grace,
         "shutting down: letting running builds finish"
     );
-    let deadline = tokio::time::Instant::now() + grace;
+    if builds_end_within(&state, grace).await {
+        return;
+    }
+    let left = state.jobs.cancel_all();
+    tracing::warn!(
+        left,
+        ?grace,
+        "grace period over: cancelling the builds still running"
+    );
+    if !builds_end_within(&state, CANCEL_WAIT).await {
+        tracing::warn!(
+            left = state.jobs.running(),
+            "some cancelled builds did not end in time"
+        );
+    }
+}
+
+/// How long builds cancelled at shutdown get to tear their steps down and answer.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits up to `limit` for no build to be running; returns whether none is.
+async fn builds_end_within(state: &ApiState, limit: std::time::Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
     while state.jobs.running() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let left = state.jobs.running();
-    if left > 0 {
-        tracing::warn!(
-            left,
-            ?grace,
-            "grace period over: cancelling the builds still running"
-        );
-    }
+    state.jobs.running() == 0
 }
 
 /// How often the build cache is garbage-collected when nothing else triggers it.

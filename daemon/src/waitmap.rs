@@ -31,6 +31,11 @@ impl<T: Clone> WaitMap<T> {
         self.items.lock().remove(id)
     }
 
+    /// Every item there is now.
+    pub fn values(&self) -> Vec<T> {
+        self.items.lock().values().cloned().collect()
+    }
+
     /// How many items there are now.
     pub fn len(&self) -> usize {
         self.items.lock().len()

@@ -90,8 +90,10 @@ struct Inner {
     ctx: CallContext,
     config: WorkerConfig,
     containerd: ContainerdInfo,
-    /// Deletions of dropped leases still in flight.
+    /// Deletions of dropped leases still in flight (and other short background work).
     releases: TaskTracker,
+    /// Steps running or being torn down (see [`Worker::spawn_step`]).
+    steps: TaskTracker,
     parsed_images: images::ParsedImages,
 }
 
@@ -117,6 +119,7 @@ impl Worker {
                 config,
                 containerd,
                 releases: TaskTracker::new(),
+                steps: TaskTracker::new(),
                 parsed_images: Default::default(),
             }),
         })
@@ -182,15 +185,26 @@ impl Worker {
         .map(|lease| lease.tracked_by(&self.inner.releases))
     }
 
-    /// Runs `work` (a lease's creation or release) as one of the releases [`Worker::settle`]
-    /// waits for, so a shutdown does not cut it off between containerd's answer and our
-    /// bookkeeping.
+    /// Runs `work` as one of the background tasks [`Worker::settle`] waits for, so a shutdown
+    /// does not cut it off between containerd's answer and our bookkeeping: a lease's creation
+    /// or release, the record of a build its client left.
     pub fn spawn_tracked<F>(&self, work: F) -> tokio::task::JoinHandle<F::Output>
     where
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
         self.inner.releases.spawn(work)
+    }
+
+    /// Runs a step (its container's life, from creation to deletion) as one of the tasks
+    /// [`Worker::finish_steps`] waits for. Apart from [`Worker::spawn_tracked`]'s: a prune
+    /// settles the releases but must not wait for steps, which may run for long.
+    pub(crate) fn spawn_step<F>(&self, step: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.steps.spawn(step)
     }
 
     /// Runs containerd's garbage collection and waits for it (containerd 1.6 offers it only as
@@ -200,14 +214,20 @@ impl Worker {
         self.lease("gc").await?.release_and_collect().await
     }
 
-    /// Waits (up to `limit`) for the deletions of dropped leases still in flight.
+    /// Waits (up to `limit`) for the tracked background work still in flight (see
+    /// [`Worker::spawn_tracked`]), e.g. the deletions of dropped leases.
     pub async fn settle(&self, limit: std::time::Duration) {
-        let releases = &self.inner.releases;
-        releases.close();
-        if tokio::time::timeout(limit, releases.wait()).await.is_err() {
+        if !wait_tracked(&self.inner.releases, limit).await {
             tracing::warn!("some leases were not released in time");
         }
-        releases.reopen();
+    }
+
+    /// Waits (up to `limit`) for every step to end and be torn down (a stopping daemon, whose
+    /// builds were cancelled: their tasks and containers must not outlive it).
+    pub async fn finish_steps(&self, limit: std::time::Duration) {
+        if !wait_tracked(&self.inner.steps, limit).await {
+            tracing::warn!("some steps were not torn down in time; left for the next start");
+        }
     }
 
     /// Resolves an image for `platform`: host image store first, registry when absent.
@@ -418,4 +438,13 @@ fn prepare_mount_source_root(root: &Path) -> WorkerResult<()> {
 /// A short random hex string for unique object names.
 pub fn random_suffix() -> String {
     format!("{:016x}", rand::random::<u64>())
+}
+
+/// Waits up to `limit` for the tasks of `tracker` (those spawned meanwhile too); returns whether
+/// they all ended. The tracker takes new tasks again afterwards.
+async fn wait_tracked(tracker: &TaskTracker, limit: std::time::Duration) -> bool {
+    tracker.close();
+    let ended = tokio::time::timeout(limit, tracker.wait()).await.is_ok();
+    tracker.reopen();
+    ended
 }

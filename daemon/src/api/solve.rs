@@ -15,6 +15,7 @@ use crate::exporter::Exporter;
 use crate::frontend::{self, FrontendRequest};
 use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
 use crate::history::record::Ending;
+use crate::history::Recording;
 use crate::solver::cache::remote::options::{CacheExport, ExportTarget, Mode};
 use crate::solver::{SolveContext, SolveError, Solver};
 
@@ -65,6 +66,7 @@ async fn solve_in_span(
     state.accepting_builds()?;
     super::unsupported::refuse_unsupported(&request)?;
     let worker = state.worker()?.clone();
+    let solver = state.solver()?.clone();
     let exports = exporters(&request)?;
     let cache_exports = remote_cache::requested_exports(request.cache.as_ref());
     let inline = cache_exports
@@ -85,11 +87,16 @@ async fn solve_in_span(
     // Requests refused before this point are not builds.
     let timer = state.metrics.build_started(mode.label());
     let guard = state.jobs.start(&request.r#ref);
-    // Internal builds (buildx's own, e.g. reading a remote Dockerfile) are not recorded.
-    let history = state.history.get().filter(|_| !request.internal).cloned();
-    if let Some(history) = &history {
-        history.started(&request);
-    }
+    // Internal builds (buildx's own, e.g. reading a remote Dockerfile) are not recorded. A
+    // client that disconnects drops this future: the recording then completes the record as
+    // cancelled in the background. (No early return from here on: the record must end.)
+    let recording = state
+        .history
+        .get()
+        .filter(|_| !request.internal)
+        .map(|history| {
+            Recording::start(history.clone(), &request, guard.job.clone(), worker.clone())
+        });
     // A client that disconnects drops this future: cancel the build's steps with it.
     let _cancel_on_drop = guard.job.cancel.clone().drop_guard();
     let ctx = Arc::new(SolveContext::new(
@@ -102,7 +109,6 @@ async fn solve_in_span(
     // cycle so its lease is dropped, and with it deleted.
     let clear_on_drop = ClearOnDrop(ctx.clone());
     remote_cache::register_imports(&ctx, request.cache.as_ref());
-    let solver = state.solver()?.clone();
     let outcome = match mode {
         BuildMode::Definition(graph) => solver
             .solve(graph, ctx.clone())
@@ -133,13 +139,13 @@ async fn solve_in_span(
         Err(_) => "failure",
     });
     let outcome = outcome.map_err(to_status);
-    if let Some(history) = history {
+    if let Some(recording) = recording {
         let ending = match &outcome {
             Ok(response) => Ending::Exported(response),
             Err(status) => Ending::Failed(status),
         };
         let updates = guard.job.progress.updates();
-        history.completed(&request.r#ref, ending, &updates).await;
+        recording.completed(ending, &updates).await;
     }
     outcome
 }

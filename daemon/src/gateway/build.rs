@@ -209,7 +209,9 @@ impl CloseGuard {
 impl Drop for CloseGuard {
     fn drop(&mut self) {
         if let Some(build) = self.0.take() {
-            tokio::spawn(async move { build.close().await });
+            // Tracked, so a shutdown waits for its containers to go.
+            let worker = build.solver.worker.clone();
+            drop(worker.spawn_tracked(async move { build.close().await }));
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod filter;
 pub mod record;
+mod recording;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use tonic::Status;
 
 use filter::HistoryFilters;
 use record::{Ending, StatusLog};
+pub use recording::Recording;
 
 /// Events a slow listener may fall behind by before it is cut off.
 const EVENT_BACKLOG: usize = 64;
@@ -49,8 +51,8 @@ impl BuildHistory {
         }
     }
 
-    /// A build has started.
-    pub fn started(&self, request: &SolveRequest) {
+    /// A build has started (see [`Recording`], which also sees it end).
+    fn started(&self, request: &SolveRequest) {
         let record = record::started(request, SystemTime::now());
         self.active
             .lock()

@@ -141,6 +141,11 @@ impl Solver {
                 tracing::warn!(%error, "could not write the cache's hit counts");
             }
         }
+        // The builds were cancelled by now (or ended): their steps' teardowns come first, the
+        // leases they held go after them.
+        self.worker
+            .finish_steps(std::time::Duration::from_secs(10))
+            .await;
         self.worker.settle(std::time::Duration::from_secs(10)).await;
         // Whatever still holds a lease now (a result a finishing request had not yet dropped)
         // would release it on a runtime that is going away: release them all here, as a start

@@ -45,6 +45,15 @@ impl Jobs {
         self.running.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Cancels every running build (their steps are killed and torn down); returns how many.
+    pub fn cancel_all(&self) -> usize {
+        let jobs = self.jobs.values();
+        for job in &jobs {
+            job.cancel.cancel();
+        }
+        jobs.len()
+    }
+
     /// The job `id`, waiting up to `wait` for it to start.
     pub async fn get(&self, id: &str, wait: Duration) -> Option<Arc<Job>> {
         self.jobs.get(id, wait).await

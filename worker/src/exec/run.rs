@@ -69,10 +69,13 @@ pub async fn exec(
     cancel: CancellationToken,
 ) -> WorkerResult<ExecOutcome> {
     let token = cancel.child_token();
-    // Dropping this future cancels the step; the spawned task still cleans up.
+    // Dropping this future cancels the step; the spawned task still cleans up. It is tracked
+    // so that a daemon shutting down right after a cancel waits for the task and container
+    // to be deleted instead of leaving them (and runc's shim) to the next start.
     let _cancel_on_drop = token.clone().drop_guard();
-    let worker = worker.clone();
-    tokio::spawn(async move { run_step(&worker, request, output, token).await })
+    let step = worker.clone();
+    worker
+        .spawn_step(async move { run_step(&step, request, output, token).await })
         .await
         .map_err(|e| WorkerError::Exec(format!("step task failed: {e}")))?
 }
