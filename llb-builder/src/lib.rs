@@ -60,7 +60,7 @@ pub use exec::ExecState;
 pub use file::{
     Action, BoundActions, Chown, CopySource, FileAction, Mkdir, Mkfile, Rm, Symlink, UserRef,
 };
-pub use git::Git;
+pub use git::{is_scp_style, is_ssh_transport, Git};
 pub use http::Http;
 pub use image_config::{
     ContainerConfig, ImageConfig, ImageMetaResolver, ResolveImageOpt, ResolvedImage,

@@ -114,3 +114,65 @@ fn skopeo_inspect(what: &str, options: &[&str], image: &str) -> Vec<u8> {
     );
     inspect.stdout
 }
+
+/// An ssh-agent holding one fresh key, stopped (by PID) when dropped.
+pub struct Agent {
+    process: std::process::Child,
+    pub socket: std::path::PathBuf,
+    pub comment: String,
+    dir: tempfile::TempDir,
+}
+
+impl Agent {
+    pub fn start(comment: &str) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let process = std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ssh-agent runs (package openssh-client)");
+        for _ in 0..100 {
+            if socket.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let key = dir.path().join("key");
+        let made = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let added = std::process::Command::new("ssh-add")
+            .arg(&key)
+            .env("SSH_AUTH_SOCK", &socket)
+            .output()
+            .unwrap();
+        assert!(added.status.success(), "{added:?}");
+        Agent {
+            process,
+            socket,
+            comment: comment.to_string(),
+            dir,
+        }
+    }
+}
+
+impl Agent {
+    /// The public half of the agent's key (an authorized_keys line).
+    pub fn public_key(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("key.pub")).expect("the key's public half")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}

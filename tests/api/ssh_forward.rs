@@ -5,69 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 use nodekit::build::{build, BuildRequest};
 use nodekit::session::SessionServices;
 use nodekit_test_support::{TestDaemon, TestEnv};
 
-use crate::helpers::{logs, run_build, run_in_image};
-
-/// An ssh-agent holding one fresh key, stopped (by PID) when dropped.
-struct Agent {
-    process: Child,
-    socket: PathBuf,
-    comment: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Agent {
-    fn start(comment: &str) -> Agent {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("agent.sock");
-        let process = Command::new("ssh-agent")
-            .arg("-D")
-            .arg("-a")
-            .arg(&socket)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("ssh-agent runs (package openssh-client)");
-        for _ in 0..100 {
-            if socket.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let key = dir.path().join("key");
-        let made = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
-            .arg(&key)
-            .status()
-            .unwrap();
-        assert!(made.success());
-        let added = Command::new("ssh-add")
-            .arg(&key)
-            .env("SSH_AUTH_SOCK", &socket)
-            .output()
-            .unwrap();
-        assert!(added.status.success(), "{added:?}");
-        Agent {
-            process,
-            socket,
-            comment: comment.to_string(),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
+use crate::helpers::{logs, run_build, run_in_image, Agent};
 
 fn request(dir: &Path, agent: Option<&Agent>, image: Option<&str>) -> BuildRequest {
     let locals = BTreeMap::from([

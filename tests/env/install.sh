@@ -7,7 +7,7 @@ set -euo pipefail
 readonly PACKAGES=(
 	containerd runc protobuf-compiler busybox-static docker-registry skopeo
 	qemu-user-static binfmt-support ca-certificates curl jq prometheus systemd openssl
-	python3-venv python3-yaml apache2-utils openssh-client git
+	python3-venv python3-yaml apache2-utils openssh-client openssh-server git
 )
 readonly CACHE=${NODEKIT_TESTENV_CACHE:-/var/cache/nodekit-testenv}
 readonly ARM64_BUSYBOX=$CACHE/busybox-arm64/bin/busybox

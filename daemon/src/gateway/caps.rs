@@ -42,6 +42,8 @@ pub const LLB: &[&str] = &[
     "source.git.keepgitdir",
     "source.git.fullurl",
     "source.git.httpauth",
+    "source.git.knownsshhosts",
+    "source.git.mountsshsock",
     "source.git.subdir",
     "source.git.checksum",
     "source.git.skipsubmodules",

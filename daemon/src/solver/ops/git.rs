@@ -3,20 +3,24 @@
 //! root (so later fetches are incremental), and checks the commit out into a new snapshot.
 //! The `git` CLI runs with a clean environment: no user or system config, no prompts, the
 //! daemon's proxy variables. Auth secrets come from the client's session and reach git only
-//! through its environment.
+//! through its environment. Over the ssh transport (`ssh://`, scp-style `user@host:path`), ssh
+//! reaches the client's agent (`git.mountsshsock`) through a socket the daemon forwards over the
+//! session, and checks the host against `git.knownsshhosts` (not at all without it, as
+//! upstream).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use base64::Engine;
+use nodekit_llb_builder::is_scp_style;
 use nodekit_proto::pb::SourceOp;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
 use crate::solver::cache::keys;
 use crate::solver::error::SolveError;
-use crate::solver::ops::exec::secrets;
+use crate::solver::ops::exec::{secrets, ssh};
 use crate::solver::ops::OpContext;
 use crate::solver::result::Ref;
 
@@ -28,6 +32,8 @@ const KNOWN_ATTRS: &[&str] = &[
     "git.authheadersecret",
     "git.checksum",
     "git.skipsubmodules",
+    "git.mountsshsock",
+    "git.knownsshhosts",
 ];
 
 /// Environment variables of the daemon that git honours for its proxy.
@@ -57,6 +63,10 @@ struct GitSpec {
     skip_submodules: bool,
     token_secret: String,
     header_secret: String,
+    /// The client's SSH agent ssh authenticates with (`git.mountsshsock`), if any.
+    ssh_agent: Option<String>,
+    /// known_hosts lines for ssh (`git.knownsshhosts`); none means no host key checking.
+    known_hosts: Option<String>,
 }
 
 impl GitSpec {
@@ -70,11 +80,6 @@ impl GitSpec {
             Some(url) => format!("https://{url}"),
             None => format!("https://{path}"),
         };
-        if remote.starts_with("ssh://") || is_scp_style(&remote) {
-            return Err(SolveError::Unsupported(format!(
-                "git source {remote}: the ssh transport (git.mountsshsock, git.knownsshhosts) is not supported by nodekitd yet"
-            )));
-        }
         if let Some(unknown) = attrs
             .keys()
             .find(|k| k.starts_with("git.") && !KNOWN_ATTRS.contains(&k.as_str()))
@@ -84,6 +89,7 @@ impl GitSpec {
             )));
         }
         let flag = |key: &str| attrs.get(key).is_some_and(|v| v == "true");
+        let non_empty = |key: &str| attrs.get(key).filter(|v| !v.is_empty()).cloned();
         let secret = |key: &str, default: &str| {
             attrs
                 .get(key)
@@ -96,10 +102,12 @@ impl GitSpec {
             git_ref: git_ref.to_string(),
             subdir: clean_subdir(subdir)?,
             keep_git_dir: flag("git.keepgitdir"),
-            checksum: attrs.get("git.checksum").filter(|c| !c.is_empty()).cloned(),
+            checksum: non_empty("git.checksum"),
             skip_submodules: flag("git.skipsubmodules"),
             token_secret: secret("git.authtokensecret", "GIT_AUTH_TOKEN"),
             header_secret: secret("git.authheadersecret", "GIT_AUTH_HEADER"),
+            ssh_agent: non_empty("git.mountsshsock"),
+            known_hosts: non_empty("git.knownsshhosts"),
         })
     }
 
@@ -108,14 +116,6 @@ impl GitSpec {
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
     }
-}
-
-/// `user@host:path` (scp-style ssh), not a URL.
-fn is_scp_style(remote: &str) -> bool {
-    !remote.contains("://")
-        && remote
-            .split_once(':')
-            .is_some_and(|(host, _)| host.contains('@') && !host.contains('/'))
 }
 
 fn clean_subdir(subdir: &str) -> Result<String, SolveError> {
@@ -137,9 +137,12 @@ fn is_full_sha(s: &str) -> bool {
 
 pub async fn run(op: &OpContext<'_>, source: &SourceOp) -> Result<Ref, SolveError> {
     let spec = GitSpec::parse(&source.identifier, &source.attrs)?;
-    let auth = auth_env(op, &spec).await?;
     let root = op.solver.worker.mount_source_root().join("git");
-    let git = Git { auth, root };
+    // Held until git is done: the agent's socket and the known_hosts file ssh reads.
+    let ssh = SshAccess::prepare(op, &spec, &root).await?;
+    let mut env = auth_env(op, &spec).await?;
+    env.extend(ssh.env());
+    let git = Git { env, root };
     let lock = remote_lock(&spec.remote);
     let _guard = lock.lock().await;
     let commit = resolve(&git, &spec).await?;
@@ -297,9 +300,87 @@ async fn auth_env(op: &OpContext<'_>, spec: &GitSpec) -> Result<Vec<(String, Str
     Ok(Vec::new())
 }
 
+/// What ssh needs to reach a remote: the forwarded agent and the hosts it trusts.
+struct SshAccess {
+    agent: Option<ssh::Forwarded>,
+    known_hosts: Option<tempfile::NamedTempFile>,
+}
+
+impl SshAccess {
+    /// The client's agent, required once the source names one (upstream's error when the
+    /// client does not forward it), and the source's known hosts in a file of their own.
+    async fn prepare(
+        op: &OpContext<'_>,
+        spec: &GitSpec,
+        root: &Path,
+    ) -> Result<SshAccess, SolveError> {
+        let agent = match &spec.ssh_agent {
+            Some(id) => ssh::forward(op, &agent_socket(id)).await?,
+            None => None,
+        };
+        let known_hosts = match &spec.known_hosts {
+            Some(hosts) => Some(write_known_hosts(root, hosts).await?),
+            None => None,
+        };
+        Ok(SshAccess { agent, known_hosts })
+    }
+
+    /// `GIT_SSH_COMMAND` (always set, as upstream: no user or system ssh config; the known hosts
+    /// if given, else no host key checking) and `SSH_AUTH_SOCK` if an agent is forwarded.
+    /// BatchMode: ssh never asks (a daemon started from a terminal would have it wait there).
+    fn env(&self) -> Vec<(String, String)> {
+        let mut command = "ssh -F /dev/null -o BatchMode=yes".to_string();
+        match &self.known_hosts {
+            Some(file) => {
+                let path = shell_quote(&file.path().to_string_lossy());
+                command.push_str(&format!(" -o UserKnownHostsFile={path}"));
+            }
+            // Nothing is learned either: no known_hosts written under the daemon's root.
+            None => {
+                command.push_str(" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null")
+            }
+        }
+        let mut env = vec![("GIT_SSH_COMMAND".to_string(), command)];
+        if let Some(agent) = &self.agent {
+            let socket = agent.socket().to_string_lossy().into_owned();
+            env.push(("SSH_AUTH_SOCK".to_string(), socket));
+        }
+        env
+    }
+}
+
+/// The agent's socket for the daemon's own ssh: its user only (upstream's mode 0700).
+fn agent_socket(id: &str) -> ssh::SocketOptions {
+    ssh::SocketOptions {
+        id: id.to_string(),
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        mode: 0o700,
+        optional: false,
+    }
+}
+
+async fn write_known_hosts(
+    root: &Path,
+    hosts: &str,
+) -> Result<tempfile::NamedTempFile, SolveError> {
+    let failed = |e: std::io::Error| SolveError::Other(format!("writing git.knownsshhosts: {e}"));
+    let dir = root.join("tmp");
+    tokio::fs::create_dir_all(&dir).await.map_err(failed)?;
+    let mut file = tempfile::NamedTempFile::new_in(&dir).map_err(failed)?;
+    std::io::Write::write_all(&mut file, hosts.as_bytes()).map_err(failed)?;
+    Ok(file)
+}
+
+/// `s` as one word for the shell git runs `GIT_SSH_COMMAND` with.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
 /// The git CLI with a clean environment.
 struct Git {
-    auth: Vec<(String, String)>,
+    /// Auth and ssh settings, on top of the clean environment.
+    env: Vec<(String, String)>,
     root: PathBuf,
 }
 
@@ -312,8 +393,7 @@ impl Git {
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_SSH_COMMAND", "false")
-            .envs(self.auth.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .kill_on_drop(true)
             .args(args);
         for var in PROXY_VARS {
@@ -506,15 +586,51 @@ mod tests {
     }
 
     #[test]
-    fn ssh_unknown_attrs_and_escaping_subdirs_are_refused() {
-        let ssh = attrs(&[("git.fullurl", "git@github.com:a/b.git")]);
-        let err = GitSpec::parse("git://github.com/a/b.git", &ssh).expect_err("ssh");
-        assert!(err.to_string().contains("ssh"), "{err}");
-        let ssh = attrs(&[("git.fullurl", "ssh://git@h/a.git")]);
-        assert!(GitSpec::parse("git://h/a.git", &ssh).is_err());
-        let unknown = attrs(&[("git.mountsshsock", "default")]);
+    fn ssh_remotes_keep_their_transport_and_agent() {
+        let scp = attrs(&[
+            ("git.fullurl", "git@github.com:a/b.git"),
+            ("git.mountsshsock", "deploy"),
+            ("git.knownsshhosts", "github.com ssh-ed25519 AAAA\n"),
+        ]);
+        let spec = GitSpec::parse("git://github.com/a/b.git", &scp).expect("scp-style");
+        assert_eq!(spec.remote, "git@github.com:a/b.git");
+        assert_eq!(spec.ssh_agent.as_deref(), Some("deploy"));
+        assert!(spec.known_hosts.is_some());
+        let url = attrs(&[("git.fullurl", "ssh://git@h:2222/a.git")]);
+        let spec = GitSpec::parse("git://h:2222/a.git", &url).expect("ssh url");
+        assert_eq!(spec.remote, "ssh://git@h:2222/a.git");
+        assert_eq!((spec.ssh_agent, spec.known_hosts), (None, None));
+    }
+
+    #[test]
+    fn ssh_checks_hosts_only_when_known_hosts_are_given() {
+        let none = SshAccess {
+            agent: None,
+            known_hosts: None,
+        };
+        let env = none.env();
+        assert_eq!(env.len(), 1, "no agent, no SSH_AUTH_SOCK");
+        assert!(env[0].1.contains("StrictHostKeyChecking=no"), "{env:?}");
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let path = file.path().to_string_lossy().into_owned();
+        let known = SshAccess {
+            agent: None,
+            known_hosts: Some(file),
+        };
+        let command = known.env().remove(0).1;
+        assert!(
+            command.contains(&format!("UserKnownHostsFile='{path}'")),
+            "{command}"
+        );
+        assert!(!command.contains("StrictHostKeyChecking"), "{command}");
+        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
+    }
+
+    #[test]
+    fn unknown_attrs_and_escaping_subdirs_are_refused() {
+        let unknown = attrs(&[("git.mtime", "checkout")]);
         let err = GitSpec::parse("git://h/a.git", &unknown).expect_err("unknown");
-        assert!(err.to_string().contains("git.mountsshsock"), "{err}");
+        assert!(err.to_string().contains("git.mtime"), "{err}");
         assert!(GitSpec::parse("git://h/a.git#main:../x", &attrs(&[])).is_err());
     }
 

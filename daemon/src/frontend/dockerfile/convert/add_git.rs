@@ -27,18 +27,7 @@ pub fn is_git_source(source: &str) -> bool {
         let path = source.split(['#', '?']).next().unwrap_or(source);
         return path.trim_end_matches('/').ends_with(".git");
     }
-    scp_like(source)
-}
-
-/// `user@host:path` without a scheme.
-fn scp_like(source: &str) -> bool {
-    let Some((user_host, path)) = source.split_once(':') else {
-        return false;
-    };
-    !source.contains("://")
-        && user_host.contains('@')
-        && !user_host.contains('/')
-        && !path.is_empty()
+    nodekit_llb_builder::is_scp_style(source)
 }
 
 impl GitRef {
@@ -177,5 +166,39 @@ mod tests {
         assert_eq!(git.checksum.as_deref(), Some("abc"));
         assert!(GitRef::parse("https://example.com/repo.git?nosuch=1").is_err());
         assert!(GitRef::parse("https://example.com/repo.git?ref=a#b").is_err());
+    }
+
+    /// As upstream's `llb.Git`: an ssh remote authenticates with the client's `default` agent.
+    #[test]
+    fn ssh_sources_forward_the_default_agent() {
+        use prost::Message;
+        for source in [
+            "ssh://git@127.0.0.1:2222/srv/repo.git#v1",
+            "git@example.com:team/repo.git#v1",
+        ] {
+            let git = GitRef::parse(source).unwrap();
+            let definition = nodekit_llb_builder::marshal(&git.state_with(None, None)).unwrap();
+            let sources: Vec<_> = definition
+                .def
+                .iter()
+                .filter_map(|op| nodekit_proto::pb::Op::decode(op.as_ref()).ok())
+                .filter_map(|op| match op.op {
+                    Some(nodekit_proto::pb::op::Op::Source(source)) => Some(source),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(sources.len(), 1, "{source}");
+            let attrs = &sources[0].attrs;
+            assert_eq!(
+                attrs.get("git.mountsshsock").map(String::as_str),
+                Some("default")
+            );
+            assert!(
+                !attrs.contains_key("git.knownsshhosts"),
+                "no known hosts from a Dockerfile"
+            );
+            let caps = definition.metadata.values().flat_map(|m| m.caps.keys());
+            assert!(caps.into_iter().any(|c| c == "source.git.mountsshsock"));
+        }
     }
 }

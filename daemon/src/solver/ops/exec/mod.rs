@@ -4,7 +4,7 @@
 mod container;
 mod mounts;
 pub(crate) mod secrets;
-mod ssh;
+pub(crate) mod ssh;
 
 pub use container::{container_secret_env, prepare_container_mounts, ContainerMounts};
 
