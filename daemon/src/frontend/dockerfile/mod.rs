@@ -39,7 +39,13 @@ pub async fn build(
     request: FrontendRequest<'_>,
     gateway_source: Option<&str>,
 ) -> Result<ReturnedResult, SolveError> {
-    let source = inputs::read(build, options::filename(request.options)).await?;
+    // Options another frontend named by the file would take may be refused here: that refusal
+    // counts only once the file is known to name none.
+    let parsed = Options::parse(request.options);
+    let source = match inputs::read(build, options::filename(request.options)).await {
+        Ok(source) => source,
+        Err(error) => return Err(parsed.err().unwrap_or(error)),
+    };
     if source.text.trim().is_empty() {
         return Err(SolveError::InvalidDefinition(
             "the Dockerfile cannot be empty".into(),
@@ -60,7 +66,7 @@ pub async fn build(
         Chosen::BuiltIn { place, value } => say_built_in(build, &source, &place, &value),
         Chosen::ThisOne => {}
     }
-    let options = Options::parse(request.options)?;
+    let options = parsed?;
     build
         .ctx
         .remote_cache
