@@ -29,11 +29,18 @@ fn frontend_binary() -> PathBuf {
     binary
 }
 
-/// Builds the frontend image `name` with `daemon`: the program as `/run`, with `labels`.
-async fn build_frontend_image(daemon: &TestDaemon, name: &str, labels: &str) {
+/// Where the program is in the frontend image: `/run` (the default entrypoint), or elsewhere
+/// with an entrypoint, as real frontend images have it (then `/run` is a directory, and the
+/// daemon can mount the frontend's metadata there).
+const AT_RUN: &str = "COPY frontend /run";
+const WITH_ENTRYPOINT: &str = "COPY frontend /bin/frontend\nENTRYPOINT [\"/bin/frontend\"]";
+
+/// Builds the frontend image `name` with `daemon`: the program placed as `program` says, with
+/// `labels`.
+async fn build_frontend_image(daemon: &TestDaemon, name: &str, program: &str, labels: &str) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(frontend_binary(), dir.path().join("frontend")).unwrap();
-    let dockerfile = format!("FROM scratch\nCOPY frontend /run\n{labels}\n");
+    let dockerfile = format!("FROM scratch\n{program}\n{labels}\n");
     std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
     let request = BuildRequest {
         frontend: Some("dockerfile.v0".into()),
@@ -105,7 +112,7 @@ fn syntax_request(dir: &Path, output: &str) -> BuildRequest {
 async fn a_frontend_image_drives_builds_through_gateway_v0_and_syntax() {
     let daemon = TestDaemon::start("frontend-image").await;
     let frontend = "nodekit.test/test-frontend:1";
-    build_frontend_image(&daemon, frontend, "").await;
+    build_frontend_image(&daemon, frontend, WITH_ENTRYPOINT, "").await;
 
     let dir = context("hello from the context\n", frontend);
     let output = "nodekit.test/frontend-image-out:1";
@@ -114,7 +121,7 @@ async fn a_frontend_image_drives_builds_through_gateway_v0_and_syntax() {
     built.unwrap();
     assert_eq!(
         run_in_image(output, &["cat", "/from-frontend"]),
-        "greeting: hello from the context\ncmdline: \ninputs: \n"
+        "greeting: hello from the context\ncmdline: \ninputs: \nown source: docker-image://nodekit.test/test-frontend:1\n"
     );
     let vertices: Vec<String> = updates
         .iter()
@@ -142,7 +149,7 @@ async fn a_frontend_image_drives_builds_through_gateway_v0_and_syntax() {
     built.unwrap_or_else(|e| panic!("{e}\n{}", logs(&updates)));
     assert_eq!(
         run_in_image(syntax_output, &["cat", "/from-frontend"]),
-        format!("greeting: changed\ncmdline: {frontend} --flag\ninputs: \n")
+        format!("greeting: changed\ncmdline: {frontend} --flag\ninputs: \nown source: docker-image://{frontend}\n")
     );
     daemon.stop().await;
 }
@@ -154,7 +161,7 @@ async fn a_frontend_image_drives_builds_through_gateway_v0_and_syntax() {
 async fn frontend_image_failures_are_reported_as_buildkitd_reports_them() {
     let daemon = TestDaemon::start("frontend-image-failures").await;
     let frontend = "nodekit.test/test-frontend-failing:1";
-    build_frontend_image(&daemon, frontend, "").await;
+    build_frontend_image(&daemon, frontend, AT_RUN, "").await;
     let dir = context("hi\n", frontend);
     let output = "nodekit.test/frontend-image-failed:1";
     let fail = |args: &[(&str, &str)]| gateway_request(frontend, dir.path(), output, args);
@@ -206,13 +213,16 @@ async fn frontend_image_failures_are_reported_as_buildkitd_reports_them() {
     // The daemon still serves, and a frontend image listing the capability runs.
     let listed = "nodekit.test/test-frontend-caps:1";
     let label = "LABEL moby.buildkit.frontend.caps=\"moby.buildkit.frontend.subrequests\"";
-    build_frontend_image(&daemon, listed, label).await;
+    build_frontend_image(&daemon, listed, AT_RUN, label).await;
     let mut request = gateway_request(listed, dir.path(), output, &[]);
     request.frontend_attrs.insert(
         "frontend.caps".into(),
         "moby.buildkit.frontend.subrequests".into(),
     );
     run_build(&daemon, request).await.0.unwrap();
+    // The program at /run leaves no room for the metadata, which the frontend does without.
+    let made = run_in_image(output, &["cat", "/from-frontend"]);
+    assert!(made.ends_with("own source: none\n"), "{made}");
     daemon.stop().await;
 }
 
@@ -224,7 +234,7 @@ async fn only_allowed_frontend_repositories_run() {
         config.gateway_allowed_repositories = vec!["nodekit.test/test-frontend-allowed".into()];
     })
     .await;
-    build_frontend_image(&daemon, frontend, "").await;
+    build_frontend_image(&daemon, frontend, WITH_ENTRYPOINT, "").await;
     let dir = context("hi\n", frontend);
     let output = "nodekit.test/frontend-image-allowed-out:1";
     run_build(&daemon, gateway_request(frontend, dir.path(), output, &[]))

@@ -14,7 +14,9 @@ use super::GatewayBuild;
 use crate::api::errors::to_status;
 use crate::oci::Platform;
 use crate::solver::{prepare_container_mounts, ContainerMounts, Ref};
-use crate::worker::exec::{ExecRequest, InteractiveContainer, NetworkMode, ProcessSpec, Sandbox};
+use crate::worker::exec::{
+    ExecRequest, ExtraMount, InteractiveContainer, NetworkMode, ProcessSpec, Sandbox,
+};
 
 /// A container and what its mounts hold.
 pub struct GatewayContainer {
@@ -73,6 +75,16 @@ impl Containers {
         build: &GatewayBuild,
         request: NewContainerRequest,
     ) -> Result<(), Status> {
+        self.create_with(build, request, Vec::new()).await
+    }
+
+    /// [`Containers::create`] with host mounts of nodekitd's own beyond those asked for.
+    pub async fn create_with(
+        &self,
+        build: &GatewayBuild,
+        request: NewContainerRequest,
+        own_mounts: Vec<ExtraMount>,
+    ) -> Result<(), Status> {
         let id = request.container_id.clone();
         if id.is_empty() {
             return Err(Status::invalid_argument(
@@ -93,7 +105,7 @@ impl Containers {
                 extra_hosts: settings.extra_hosts,
                 ..Default::default()
             },
-            mounts: held.extra.clone(),
+            mounts: held.extra.iter().cloned().chain(own_mounts).collect(),
             network: settings.network,
             sandbox: settings.sandbox,
             emulator: None,

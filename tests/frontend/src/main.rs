@@ -18,6 +18,7 @@ use nodekit_proto::moby::buildkit::v1::frontend::{
     ReadFileRequest, ReturnRequest, SolveRequest,
 };
 use nodekit_proto::pb;
+use prost::Message;
 use tonic::transport::Channel;
 
 fn main() {
@@ -57,7 +58,7 @@ async fn frontend() -> anyhow::Result<()> {
     let greeting = read_greeting(&mut client, &session).await?;
     let inputs = client.inputs(gateway::InputsRequest {}).await?.into_inner();
     let text = format!(
-        "greeting: {}\ncmdline: {}\ninputs: {}\n",
+        "greeting: {}\ncmdline: {}\ninputs: {}\nown source: {}\n",
         greeting.trim_end(),
         options.get("cmdline").map_or("", String::as_str),
         inputs
@@ -66,6 +67,7 @@ async fn frontend() -> anyhow::Result<()> {
             .cloned()
             .collect::<Vec<_>>()
             .join(","),
+        own_source()?,
     );
     let base = options
         .get("build-arg:BASE")
@@ -73,6 +75,30 @@ async fn frontend() -> anyhow::Result<()> {
     let made = image(base).file(FileAction::new(Mkfile::new("/from-frontend", 0o644, text)));
     let id = solve(&mut client, marshal(&made)?).await?;
     give_back(&mut client, Ok(id)).await
+}
+
+/// The image source of the frontend's own definition, which the daemon hands it as
+/// `/run/config/buildkit/metadata/frontend.bin` ("none" where it cannot: an image whose `/run`
+/// is this program).
+fn own_source() -> anyhow::Result<String> {
+    let bytes = match std::fs::read("/run/config/buildkit/metadata/frontend.bin") {
+        Ok(bytes) => bytes,
+        Err(error) if is_absent(&error) => return Ok("none".into()),
+        Err(error) => return Err(error.into()),
+    };
+    let definition = pb::Definition::decode(bytes.as_slice())?;
+    for op in &definition.def {
+        if let Some(pb::op::Op::Source(source)) = pb::Op::decode(op.as_slice())?.op {
+            return Ok(source.identifier);
+        }
+    }
+    bail!("frontend.bin holds no source op")
+}
+
+/// No such file, or `/run` not a directory.
+fn is_absent(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(error.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
 }
 
 /// The frontend's options (`BUILDKIT_FRONTEND_OPT_<n>=KEY=VALUE`).

@@ -28,6 +28,8 @@ pub struct FrontendImage {
     pub config: Option<oci_spec::image::Config>,
     /// Its filesystem (None: empty).
     pub root: Option<Ref>,
+    /// Its image source as LLB (the frontend's `frontend.bin`).
+    pub definition: pb::Definition,
 }
 
 impl FrontendImage {
@@ -150,6 +152,7 @@ mod tests {
             name: "docker.io/example/frontend:1".into(),
             config: Some(config),
             root: None,
+            definition: pb::Definition::default(),
         }
     }
 

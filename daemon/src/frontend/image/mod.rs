@@ -6,6 +6,7 @@
 //! result.
 
 mod environment;
+mod metadata;
 mod stdio;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use crate::solver::SolveError;
 use crate::worker::exec::{ProcessRequest, StreamSet};
 use crate::worker::ResolveMode;
 use environment::FrontendImage;
+use metadata::FrontendMetadata;
 
 /// The id of the frontend's own container among its build's containers.
 const FRONTEND_CONTAINER: &str = "nodekit-frontend";
@@ -71,6 +73,7 @@ async fn resolve(parent: &GatewayBuild, source: &str) -> Result<FrontendImage, S
         name: resolved.name,
         config: resolved.image.config.config().clone(),
         root,
+        definition,
     })
 }
 
@@ -87,9 +90,16 @@ async fn run_process(
     options: &BTreeMap<String, String>,
 ) -> Result<Ran, SolveError> {
     let root_id = build.adopt(image.root.clone());
+    let metadata =
+        FrontendMetadata::write(build.solver.worker.mount_source_root(), &image.definition)?;
+    let own_mounts = if metadata_fits(build, &root_id).await? {
+        vec![metadata.mount()]
+    } else {
+        Vec::new()
+    };
     build
         .containers
-        .create(build, container_request(root_id, image))
+        .create_with(build, container_request(root_id, image), own_mounts)
         .await
         .map_err(|status| SolveError::Frontend(status.message().to_string()))?;
     let container = build
@@ -138,7 +148,18 @@ async fn run_process(
         tracing::debug!(frontend = image.name, error, "the frontend's bridge ended");
     }
     let stderr = stderr.await.unwrap_or_default();
+    // The process has exited: nothing has the directory mounted any more.
+    drop(metadata);
     Ok(Ran { exit, stderr })
+}
+
+/// Whether the metadata directory can be mounted in the image: not when its `/run` is a file
+/// (a frontend program at `/run`, the default entrypoint), where buildkitd fails to start the
+/// frontend at all.
+async fn metadata_fits(build: &GatewayBuild, root_id: &str) -> Result<bool, SolveError> {
+    let view = build.view(root_id).await?;
+    let run = std::fs::symlink_metadata(view.path().join("run"));
+    Ok(run.map_or(true, |m| m.is_dir() || m.is_symlink()))
 }
 
 /// The frontend's container: its image's filesystem, writable, as root; no network when the
