@@ -16,6 +16,7 @@ use nodekit_proto::moby::buildkit::v1::frontend::{
 use nodekit_proto::moby::buildkit::v1::SolveRequest;
 use nodekit_proto::pb;
 use nodekit_test_support::{ctr, TestDaemon, TestEnv};
+use nodekitd::solver::entitlements::Entitlements;
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
@@ -247,6 +248,20 @@ where
     F: FnOnce(Frontend) -> Fut,
     Fut: std::future::Future<Output = (Frontend, T)>,
 {
+    with_entitled_gateway_build(daemon, build, &[], frontend).await
+}
+
+/// [`with_gateway_build`] of a build asking for `entitlements`.
+async fn with_entitled_gateway_build<F, Fut, T>(
+    daemon: &TestDaemon,
+    build: &str,
+    entitlements: &[&str],
+    frontend: F,
+) -> T
+where
+    F: FnOnce(Frontend) -> Fut,
+    Fut: std::future::Future<Output = (Frontend, T)>,
+{
     let channel = daemon.channel().await;
     let session = ClientSession::start(channel.clone(), secret_services())
         .await
@@ -254,6 +269,7 @@ where
     let solve = SolveRequest {
         r#ref: build.into(),
         session: session.id.clone(),
+        entitlements: entitlements.iter().map(|e| e.to_string()).collect(),
         ..Default::default()
     };
     let mut control = ControlClient::new(channel.clone());
@@ -514,7 +530,13 @@ async fn what_gateway_containers_do_not_support_is_refused_by_name() {
         let mut insecure = init("c", &["true"], &[1], false);
         insecure.security = pb::SecurityMode::Insecure as i32;
         let refused = client.start_error("p", insecure).await;
-        assert!(refused.message().contains("INSECURE"), "{refused:?}");
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+        assert!(
+            refused
+                .message()
+                .contains("INSECURE: security.insecure is not allowed"),
+            "{refused:?}"
+        );
 
         // The first process is the container's: once it has exited, nothing can exec into it.
         let done = client
@@ -610,5 +632,57 @@ async fn a_cancelled_build_releases_its_containers() {
     }
     assert!(gone, "container {} outlived its cancelled build", ids[0]);
     drop(client);
+    daemon.stop().await;
+}
+
+/// Security mode INSECURE, with the build's `security.insecure` entitlement (the daemon allows
+/// it, the client asks), makes the first process a privileged container's, as
+/// `RUN --security=insecure`: every capability, where a default process has a few.
+#[tokio::test]
+async fn an_insecure_process_runs_privileged_when_the_build_is_entitled() {
+    let daemon = TestDaemon::start_with("gateway-exec-insecure", |config| {
+        config.entitlements = Entitlements::parse(&["security.insecure".to_string()]).unwrap();
+    })
+    .await;
+    let build = "gateway-exec-build-insecure";
+    let caps = ["sh", "-c", "grep CapEff /proc/self/status"];
+    let (plain, privileged) = with_entitled_gateway_build(
+        &daemon,
+        build,
+        &["security.insecure"],
+        |mut client| async move {
+            let rootfs = client.solve_busybox().await;
+            client.new_container("plain", &rootfs).await.unwrap();
+            let plain = client
+                .run("p1", init("plain", &caps, &[1], false), vec![], true)
+                .await;
+            client.new_container("privileged", &rootfs).await.unwrap();
+            let mut insecure = init("privileged", &caps, &[1], false);
+            insecure.security = pb::SecurityMode::Insecure as i32;
+            let privileged = client.run("p2", insecure, vec![], true).await;
+            (client, (plain, privileged))
+        },
+    )
+    .await;
+    assert_eq!(privileged.exit, Some(0), "{privileged:?}");
+    let effective = |ran: &Ran| {
+        let hex = ran
+            .stdout
+            .trim()
+            .trim_start_matches("CapEff:")
+            .trim()
+            .to_string();
+        u64::from_str_radix(&hex, 16).unwrap()
+    };
+    let all = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("CapBnd:")
+                .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        })
+        .unwrap();
+    assert_eq!(effective(&privileged), all, "{privileged:?}");
+    assert!(effective(&plain) < all, "{plain:?}");
     daemon.stop().await;
 }

@@ -153,6 +153,7 @@ async fn interactive_containers(worker: &Worker, env: &TestEnv) {
             stdout: true,
             ..Default::default()
         },
+        privileged: false,
     };
     for starts in [vec!["sleep", "300"], vec!["/nonexistent"], vec![]] {
         let rootfs = worker.prepare(&lease, top.as_deref()).await.unwrap();

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
 use super::GatewayBuild;
+use crate::config::entitlements::{Entitlement, Entitlements};
 use crate::worker::exec::{
     OutputChunk, OutputStream, ProcessControl, ProcessRequest, ProcessSpec, StdinWriter, StreamSet,
 };
@@ -52,7 +53,7 @@ async fn serve(
             "ExecProcess {pid}: the first message must be Init"
         )));
     };
-    let mut request = process_request(&init)?;
+    let mut request = process_request(&init, &build.ctx.entitlements)?;
     let secrets =
         crate::solver::container_secret_env(&build.solver, &build.ctx, init.secretenv.clone())
             .await
@@ -95,17 +96,20 @@ async fn serve(
     Ok(())
 }
 
-/// The process `init` asks for; what nodekitd does not implement is refused by name.
-fn process_request(init: &InitMessage) -> Result<ProcessRequest, Status> {
+/// The process `init` asks for; what nodekitd does not implement is refused by name, and
+/// security mode INSECURE needs the build's `security.insecure` entitlement.
+fn process_request(init: &InitMessage, granted: &Entitlements) -> Result<ProcessRequest, Status> {
     if let Some(fd) = init.fds.iter().find(|fd| **fd > 2) {
         return Err(Status::unimplemented(format!(
             "ExecProcess fd {fd}: only fds 0, 1 and 2 are supported by nodekitd"
         )));
     }
-    if init.security == pb::SecurityMode::Insecure as i32 {
-        return Err(Status::unimplemented(
-            "ExecProcess security mode INSECURE is not supported by nodekitd",
-        ));
+    let privileged = init.security == pb::SecurityMode::Insecure as i32;
+    if privileged && !granted.contains(Entitlement::SecurityInsecure) {
+        let missing = Entitlement::SecurityInsecure;
+        return Err(Status::permission_denied(format!(
+            "ExecProcess security mode INSECURE: {missing} is not allowed; the client must ask for it (buildctl --allow {missing}) and nodekitd must allow it (--allow-insecure-entitlement {missing} or insecure-entitlements in its config)"
+        )));
     }
     let meta = init
         .meta
@@ -132,6 +136,7 @@ fn process_request(init: &InitMessage) -> Result<ProcessRequest, Status> {
             stderr: init.fds.contains(&2),
             tty: init.tty,
         },
+        privileged,
     })
 }
 

@@ -17,7 +17,7 @@ use super::run::{
     create_container, delete_container, delete_task, inspect_rootfs, kill_all, mount_destinations,
     remove_mount_stubs, Accounts, ExecRequest, OutputChunk,
 };
-use super::spec::{build_spec, ProcessSpec, SpecInput};
+use super::spec::{build_spec, ProcessSpec, Sandbox, SpecInput};
 use super::stdio::Stdio;
 use super::stepdir::{EtcFiles, StepDir};
 use super::user::ResolvedUser;
@@ -44,6 +44,8 @@ struct State {
     stubs: Vec<PathBuf>,
     accounts: Accounts,
     processes: u64,
+    /// The first process made a privileged container.
+    privileged: bool,
 }
 
 /// A process to start in the container.
@@ -51,6 +53,10 @@ struct State {
 pub struct ProcessRequest {
     pub process: ProcessSpec,
     pub streams: StreamSet,
+    /// Security mode INSECURE (its entitlement checked by the caller): the first process makes
+    /// a privileged container (as `RUN --security=insecure`); a later one gets every
+    /// capability within the container its first made.
+    pub privileged: bool,
 }
 
 /// A started process: its control, its stdin (if it has one) and its output.
@@ -134,7 +140,13 @@ impl InteractiveContainer {
         let inspected = inspect_rootfs(&self.dir, &exec, &mount_destinations(&exec.mounts))?;
         state.stubs = inspected.stubs;
         state.accounts = inspected.accounts;
-        let spec = self.spec(&inspected.process, &inspected.user, request.streams.tty)?;
+        state.privileged = request.privileged;
+        let spec = self.spec(
+            &inspected.process,
+            &inspected.user,
+            request,
+            state.privileged,
+        )?;
         let ctx = self.worker.ctx();
         create_container(&self.worker, ctx, &self.id, &exec.rootfs, &spec).await?;
         state.created = true;
@@ -169,7 +181,8 @@ impl InteractiveContainer {
         io: &ProcessIo,
     ) -> WorkerResult<()> {
         let user = self.accounts(state).await.resolve(&request.process.user)?;
-        let spec = self.spec(&request.process, &user, request.streams.tty)?;
+        let privileged = state.privileged || request.privileged;
+        let spec = self.spec(&request.process, &user, request, privileged)?;
         let process = spec
             .process()
             .as_ref()
@@ -233,8 +246,14 @@ impl InteractiveContainer {
         &self,
         process: &ProcessSpec,
         user: &ResolvedUser,
-        tty: bool,
+        request: &ProcessRequest,
+        privileged: bool,
     ) -> WorkerResult<oci_spec::runtime::Spec> {
+        let tty = request.streams.tty;
+        let sandbox = Sandbox {
+            privileged: self.template.sandbox.privileged || privileged,
+            ..self.template.sandbox.clone()
+        };
         let mut spec = build_spec(&SpecInput {
             container_id: &self.id,
             namespace: self.worker.ctx().namespace(),
@@ -242,7 +261,7 @@ impl InteractiveContainer {
             user,
             mounts: &self.template.mounts,
             network: self.template.network,
-            sandbox: &self.template.sandbox,
+            sandbox: &sandbox,
             etc_hosts: self.dir.hosts(),
             etc_resolv_conf: self.dir.resolv_conf(),
         })?;

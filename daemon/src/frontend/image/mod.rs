@@ -114,6 +114,7 @@ async fn run_process(
             stderr: true,
             tty: false,
         },
+        privileged: false,
     };
     let (sink, output) = mpsc::channel(64);
     let mut started = container
