@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 
 use nodekit::build::BuildRequest;
-use nodekit::session::{ClientSession, SessionServices};
+use nodekit::session::ClientSession;
 use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
 use nodekit_proto::moby::buildkit::v1::frontend::llb_bridge_client::LlbBridgeClient;
 use nodekit_proto::moby::buildkit::v1::frontend::{self as gw, ReturnRequest};
 use nodekit_proto::moby::buildkit::v1::{Exporter, SolveRequest};
 use nodekit_test_support::{TestDaemon, TestEnv};
 
-use crate::helpers::{run_build, run_in_image, with_build};
+use crate::helpers::{context_locals, run_build, run_in_image, with_build};
 
 const DOCKERFILE: &str = "ARG BASE
 FROM ${BASE} AS build
@@ -32,17 +32,6 @@ fn context() -> tempfile::TempDir {
     dir
 }
 
-fn locals(dir: &std::path::Path) -> SessionServices {
-    let locals = BTreeMap::from([
-        ("context".to_string(), dir.to_path_buf()),
-        ("dockerfile".to_string(), dir.to_path_buf()),
-    ]);
-    SessionServices {
-        locals,
-        ..Default::default()
-    }
-}
-
 fn options() -> BTreeMap<String, String> {
     BTreeMap::from([
         (
@@ -60,7 +49,7 @@ async fn control_solve_naming_the_frontend_builds_a_dockerfile() {
     let request = BuildRequest {
         frontend: Some("dockerfile.v0".into()),
         frontend_attrs: options(),
-        services: locals(dir.path()),
+        services: context_locals(dir.path()),
         exporters: crate::helpers::image_output("nodekit.test/api-dockerfile:1"),
         ..Default::default()
     };
@@ -77,7 +66,7 @@ async fn control_solve_naming_the_frontend_builds_a_dockerfile() {
     .unwrap();
     let request = BuildRequest {
         frontend: Some("dockerfile.v0".into()),
-        services: locals(dir.path()),
+        services: context_locals(dir.path()),
         ..Default::default()
     };
     let error = run_build(&daemon, request).await.0.unwrap_err();
@@ -93,7 +82,7 @@ async fn a_gateway_solve_naming_the_frontend_returns_its_result_and_config() {
     let daemon = TestDaemon::start("frontend-gateway").await;
     let dir = context();
     let channel = daemon.channel().await;
-    let session = ClientSession::start(channel.clone(), locals(dir.path()))
+    let session = ClientSession::start(channel.clone(), context_locals(dir.path()))
         .await
         .unwrap();
     let build = "frontend-gateway-1";
@@ -191,7 +180,7 @@ async fn image_resolve_mode_pull_asks_the_registry_even_when_the_store_has_the_n
                 ("build-arg:BASE".to_string(), env.registry_image.clone()),
                 ("image-resolve-mode".to_string(), mode.to_string()),
             ]),
-            services: locals(dir.path()),
+            services: context_locals(dir.path()),
             exporters: crate::helpers::image_output(&name),
             ..Default::default()
         };
@@ -215,7 +204,7 @@ async fn a_list_of_platforms_gives_one_result_per_platform() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Dockerfile"), TWO_PLATFORMS).unwrap();
     let channel = daemon.channel().await;
-    let session = ClientSession::start(channel.clone(), locals(dir.path()))
+    let session = ClientSession::start(channel.clone(), context_locals(dir.path()))
         .await
         .unwrap();
     let build = "frontend-platforms-1";
@@ -298,7 +287,7 @@ async fn an_unchanged_rebuild_reuses_its_dockerfile_mount_and_writes_no_image() 
     let request = || BuildRequest {
         frontend: Some("dockerfile.v0".into()),
         frontend_attrs: options(),
-        services: locals(dir.path()),
+        services: context_locals(dir.path()),
         exporters: crate::helpers::image_output(image),
         ..Default::default()
     };
@@ -368,7 +357,7 @@ async fn a_failed_step_s_error_carries_its_dockerfile_source() {
     let dockerfile = format!("FROM {}\nRUN exit 3\n", TestEnv::get().local_image);
     std::fs::write(dir.path().join("Dockerfile"), &dockerfile).unwrap();
     let channel = daemon.channel().await;
-    let session = ClientSession::start(channel.clone(), locals(dir.path()))
+    let session = ClientSession::start(channel.clone(), context_locals(dir.path()))
         .await
         .unwrap();
     let build = "frontend-error-source-1";
@@ -434,7 +423,7 @@ async fn a_named_context_from_a_frontend_input_serves_a_stage() {
     let dockerfile = "FROM base\nRUN cat /from-input > /out && echo \"$FROM_CONFIG\" >> /out\n";
     std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
     let channel = daemon.channel().await;
-    let session = ClientSession::start(channel.clone(), locals(dir.path()))
+    let session = ClientSession::start(channel.clone(), context_locals(dir.path()))
         .await
         .unwrap();
     let input = crate::helpers::busybox()
@@ -517,7 +506,7 @@ async fn a_named_context_from_the_client_s_oci_layout_serves_a_stage() {
     let dir = tempfile::tempdir().unwrap();
     let dockerfile = "FROM base\nRUN echo built on the layout > /marker\nCOPY --from=base /bin/busybox /copied\n";
     std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
-    let mut services = locals(dir.path());
+    let mut services = context_locals(dir.path());
     services
         .content_stores
         .insert("oci:layout".to_string(), layout.path().to_path_buf());
@@ -581,7 +570,7 @@ async fn gateway_v0_naming_the_dockerfile_frontend_is_served_by_the_built_in_one
             opts.insert("source".into(), source.into());
             opts
         },
-        services: locals(dir.path()),
+        services: context_locals(dir.path()),
         exporters: crate::helpers::image_output("nodekit.test/api-gateway-source:1"),
         ..Default::default()
     };

@@ -7,10 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use nodekit::build::BuildRequest;
-use nodekit::session::SessionServices;
 use nodekit_test_support::{TestDaemon, TestEnv};
 
-use crate::helpers::{image_output, logs, run_build, run_in_image};
+use crate::helpers::{context_locals, image_output, logs, run_build, run_in_image};
 
 /// The static test frontend tests/run.sh builds (see there).
 fn frontend_binary() -> PathBuf {
@@ -44,22 +43,11 @@ async fn build_frontend_image(daemon: &TestDaemon, name: &str, program: &str, la
     std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
     let request = BuildRequest {
         frontend: Some("dockerfile.v0".into()),
-        services: locals(dir.path()),
+        services: context_locals(dir.path()),
         exporters: image_output(name),
         ..Default::default()
     };
     run_build(daemon, request).await.0.unwrap();
-}
-
-fn locals(dir: &Path) -> SessionServices {
-    let locals = BTreeMap::from([
-        ("context".to_string(), dir.to_path_buf()),
-        ("dockerfile".to_string(), dir.to_path_buf()),
-    ]);
-    SessionServices {
-        locals,
-        ..Default::default()
-    }
 }
 
 /// A client context with the `greeting` the frontend reads and a Dockerfile naming `syntax`.
@@ -85,7 +73,7 @@ fn gateway_request(source: &str, dir: &Path, output: &str, args: &[(&str, &str)]
     BuildRequest {
         frontend: Some("gateway.v0".into()),
         frontend_attrs: options,
-        services: locals(dir),
+        services: context_locals(dir),
         exporters: image_output(output),
         ..Default::default()
     }
@@ -99,7 +87,7 @@ fn syntax_request(dir: &Path, output: &str) -> BuildRequest {
     BuildRequest {
         frontend: Some("dockerfile.v0".into()),
         frontend_attrs: options,
-        services: locals(dir),
+        services: context_locals(dir),
         exporters: image_output(output),
         ..Default::default()
     }

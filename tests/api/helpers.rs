@@ -176,3 +176,15 @@ impl Drop for Agent {
         let _ = self.process.wait();
     }
 }
+
+/// A client session whose `context` and `dockerfile` are both `dir`.
+pub fn context_locals(dir: &std::path::Path) -> nodekit::session::SessionServices {
+    let locals = BTreeMap::from([
+        ("context".to_string(), dir.to_path_buf()),
+        ("dockerfile".to_string(), dir.to_path_buf()),
+    ]);
+    nodekit::session::SessionServices {
+        locals,
+        ..Default::default()
+    }
+}
