@@ -240,3 +240,67 @@ async fn only_allowed_frontend_repositories_run() {
     );
     daemon.stop().await;
 }
+
+/// A client that goes away while its frontend image runs cancels the build: the frontend's
+/// container goes (its process killed), and the daemon keeps serving.
+#[tokio::test]
+async fn a_frontend_whose_client_goes_away_is_stopped() {
+    let daemon = TestDaemon::start("frontend-image-cancel").await;
+    let frontend = "nodekit.test/test-frontend-cancel:1";
+    build_frontend_image(&daemon, frontend, WITH_ENTRYPOINT, "").await;
+    let dir = context("hi\n", frontend);
+    let output = "nodekit.test/frontend-image-cancel-out:1";
+    let request = gateway_request(frontend, dir.path(), output, &[("SLEEP", "600")]);
+    let channel = daemon.channel().await;
+    let client = tokio::spawn(async move { nodekit::build::build(channel, request, |_| {}).await });
+    let worker = TestEnv::get().worker("frontend-image-cancel").await;
+    let owned = || daemon_containers(&worker, &daemon.root);
+    wait_for(
+        || async { !owned().await.is_empty() },
+        "the frontend's container",
+    )
+    .await;
+    client.abort();
+    wait_for(
+        || async { owned().await.is_empty() },
+        "no container of the daemon",
+    )
+    .await;
+    run_build(&daemon, gateway_request(frontend, dir.path(), output, &[]))
+        .await
+        .0
+        .unwrap();
+    daemon.stop().await;
+}
+
+/// The ids of the containers the test daemon of `root` owns.
+async fn daemon_containers(worker: &nodekitd::worker::Worker, root: &Path) -> Vec<String> {
+    use containerd_client::services::v1::containers_client::ContainersClient;
+    use containerd_client::services::v1::ListContainersRequest;
+    let id = nodekitd::api::load_or_create_worker_id(&root.join("root")).unwrap();
+    let owner = nodekitd::worker::leases::OWNER_LABEL;
+    let list = ListContainersRequest {
+        filters: vec![format!("labels.\"{owner}\"==nodekitd-{id}")],
+    };
+    let listed = ContainersClient::new(worker.channel().clone())
+        .list(worker.ctx().request(list))
+        .await
+        .unwrap()
+        .into_inner();
+    listed.containers.into_iter().map(|c| c.id).collect()
+}
+
+/// Waits up to a minute for `done`.
+async fn wait_for<F, Fut>(done: F, what: &str)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..600 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("waited a minute for {what}");
+}

@@ -4,7 +4,8 @@
 //! `BASE`) with `/from-frontend` saying what it read and how it was called.
 //!
 //! Build arguments steer the failure paths the tests check: `FAIL` returns an error through
-//! `Return`; `EXIT` exits with that code without returning.
+//! `Return`; `EXIT` exits with that code without returning; `SLEEP` waits that many seconds
+//! first.
 
 mod bridge;
 
@@ -51,6 +52,9 @@ async fn frontend() -> anyhow::Result<()> {
     if let Some(code) = options.get("build-arg:EXIT") {
         eprintln!("the test frontend exits with {code}, as asked");
         std::process::exit(code.parse().unwrap_or(1));
+    }
+    if let Some(seconds) = options.get("build-arg:SLEEP") {
+        tokio::time::sleep(std::time::Duration::from_secs(seconds.parse()?)).await;
     }
     if options.contains_key("build-arg:FAIL") {
         return give_back(&mut client, Err("the test frontend was asked to fail")).await;

@@ -19,7 +19,7 @@ use nodekit_proto::pb;
 use tokio::sync::{mpsc, oneshot};
 
 use super::FrontendRequest;
-use crate::gateway::{GatewayBuild, Returned, ReturnedResult};
+use crate::gateway::{GatewayBuild, GatewayContainer, Returned, ReturnedResult};
 use crate::oci::Platform;
 use crate::session::SessionCredentials;
 use crate::solver::SolveError;
@@ -89,23 +89,9 @@ async fn run_process(
     image: &FrontendImage,
     options: &BTreeMap<String, String>,
 ) -> Result<Ran, SolveError> {
-    let root_id = build.adopt(image.root.clone());
     let metadata =
         FrontendMetadata::write(build.solver.worker.mount_source_root(), &image.definition)?;
-    let own_mounts = if metadata_fits(build, &root_id).await? {
-        vec![metadata.mount()]
-    } else {
-        Vec::new()
-    };
-    build
-        .containers
-        .create_with(build, container_request(root_id, image), own_mounts)
-        .await
-        .map_err(|status| SolveError::Frontend(status.message().to_string()))?;
-    let container = build
-        .containers
-        .get(FRONTEND_CONTAINER)
-        .map_err(|status| SolveError::Other(status.message().to_string()))?;
+    let container = create_container(build, image, &metadata).await?;
     let process = ProcessRequest {
         process: environment::process(image, options, build),
         streams: StreamSet {
@@ -129,29 +115,71 @@ async fn run_process(
     let control = started.control.clone();
     let (daemon_end, frontend_end) = tokio::io::duplex(stdio::BUFFER);
     let stderr = stdio::connect(frontend_end, stdin, output, control.clone(), &image.name);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let shutdown = async move {
-        let _ = stopped.await;
-    };
-    let server = tokio::spawn(
-        build
-            .host
-            .serve(build.clone(), daemon_end, shutdown.boxed()),
-    );
+    let bridge = Bridge::serve(build, daemon_end);
     let exit = tokio::select! {
         waited = control.wait() => waited,
         // Closing the build kills the process.
         _ = build.ctx.job.cancel.cancelled() => return Err(SolveError::Cancelled),
     };
     started.finish().await;
-    let _ = stop.send(());
-    if let Ok(Ok(Err(error))) = tokio::time::timeout(BRIDGE_CLOSE_WAIT, server).await {
-        tracing::debug!(frontend = image.name, error, "the frontend's bridge ended");
-    }
+    bridge.close(&image.name).await;
     let stderr = stderr.await.unwrap_or_default();
     // The process has exited: nothing has the directory mounted any more.
     drop(metadata);
     Ok(Ran { exit, stderr })
+}
+
+/// The frontend's container, with its metadata mounted where it fits.
+async fn create_container(
+    build: &GatewayBuild,
+    image: &FrontendImage,
+    metadata: &FrontendMetadata,
+) -> Result<Arc<GatewayContainer>, SolveError> {
+    let root_id = build.adopt(image.root.clone());
+    let own_mounts = if metadata_fits(build, &root_id).await? {
+        vec![metadata.mount()]
+    } else {
+        Vec::new()
+    };
+    build
+        .containers
+        .create_with(build, container_request(root_id, image), own_mounts)
+        .await
+        .map_err(|status| SolveError::Frontend(status.message().to_string()))?;
+    build
+        .containers
+        .get(FRONTEND_CONTAINER)
+        .map_err(|status| SolveError::Other(status.message().to_string()))
+}
+
+/// The LLBBridge served to the frontend on its end of the pipe.
+struct Bridge {
+    stop: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Bridge {
+    fn serve(build: &Arc<GatewayBuild>, daemon_end: tokio::io::DuplexStream) -> Bridge {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let served = build
+            .host
+            .serve(build.clone(), daemon_end, shutdown.boxed());
+        Bridge {
+            stop,
+            server: tokio::spawn(served),
+        }
+    }
+
+    /// Stops serving, once the calls in flight have finished (bounded).
+    async fn close(self, frontend: &str) {
+        let _ = self.stop.send(());
+        if let Ok(Ok(Err(error))) = tokio::time::timeout(BRIDGE_CLOSE_WAIT, self.server).await {
+            tracing::debug!(frontend, error, "the frontend's bridge ended");
+        }
+    }
 }
 
 /// Whether the metadata directory can be mounted in the image: not when its `/run` is a file
