@@ -8,6 +8,12 @@ use crate::state::State;
 
 const MOUNT_SSH_SOCK: &str = "git.mountsshsock";
 const KNOWN_SSH_HOSTS: &str = "git.knownsshhosts";
+/// The secret ids the daemon authenticates http(s) remotes with, by default (upstream's
+/// `llb.Git`): the daemon itself uses none for a source without them.
+const DEFAULT_AUTH_SECRETS: [(&str, &str); 2] = [
+    ("git.authtokensecret", "GIT_AUTH_TOKEN"),
+    ("git.authheadersecret", "GIT_AUTH_HEADER"),
+];
 
 /// The checkout of `remote` at `git_ref` (optionally a `subdir` of it), with `git.*` attributes.
 #[derive(Debug, Clone)]
@@ -21,7 +27,9 @@ pub struct Git {
 impl Git {
     /// `remote` is the full URL (`git.fullurl`); `fragment` is `ref[:subdir]` (may be empty).
     /// A remote reached over ssh (`ssh://…`, `user@host:path`) authenticates with the client's
-    /// `default` SSH agent unless [`Git::mount_ssh_sock`] names another, as upstream.
+    /// `default` SSH agent unless [`Git::mount_ssh_sock`] names another, as upstream; an
+    /// http(s) one with the session's `GIT_AUTH_TOKEN` or `GIT_AUTH_HEADER` secret, if any
+    /// (an empty [`Git::attr`] value turns either off).
     pub fn new(remote: &str, fragment: &str) -> Git {
         let ssh = is_ssh_transport(remote);
         let mut identifier = format!("git://{}", identifier_path(remote, ssh));
@@ -29,6 +37,11 @@ impl Git {
             identifier = format!("{identifier}#{fragment}");
         }
         let mut attrs = BTreeMap::from([("git.fullurl".to_string(), remote.to_string())]);
+        attrs.extend(
+            DEFAULT_AUTH_SECRETS
+                .iter()
+                .map(|(key, id)| (key.to_string(), id.to_string())),
+        );
         if ssh {
             attrs.insert(MOUNT_SSH_SOCK.to_string(), "default".to_string());
         }
@@ -162,6 +175,8 @@ mod tests {
         );
         let https = Git::new("https://h/r.git", "").mount_ssh_sock("x");
         assert!(!https.attrs.contains_key(MOUNT_SSH_SOCK));
+        assert_eq!(https.attrs["git.authtokensecret"], "GIT_AUTH_TOKEN");
+        assert_eq!(https.attrs["git.authheadersecret"], "GIT_AUTH_HEADER");
         assert_eq!(https.identifier, "git://h/r.git");
     }
 }

@@ -2,7 +2,9 @@
 //! branches, a moved branch re-running its dependents while an unmoved one is cached, subdirs,
 //! the kept .git, checksums, unreachable remotes. Over the ssh transport, against a real `sshd`
 //! on loopback that authorizes only the key of the client's (forwarded) ssh-agent: LLB sources
-//! with and without known hosts, a missing agent failing by its id, and Dockerfile `ADD`.
+//! with and without known hosts, a missing agent failing by its id, and Dockerfile `ADD`. Over
+//! smart HTTP, against `git http-backend` behind a server that demands basic auth: the session's
+//! token and header secrets, as LLB sources and Dockerfile `ADD`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -585,5 +587,269 @@ async fn a_dockerfile_adds_a_repository_over_ssh() {
     moved.unwrap();
     assert!(!run_cached(&updates), "a moved branch re-runs the step");
     assert_eq!(read("cat /read-from-branch"), "two\n");
+    daemon.stop().await;
+}
+
+/// A smart-HTTP git server for [`HttpGitServer`]: `git http-backend` as a CGI behind Python's
+/// http.server, answering 401 unless the request carries `Authorization: basic` with the login
+/// `x-access-token:<one of the tokens>` (as upstream sends a token secret). It listens on a port
+/// of the OS's choosing, which it writes to a file once it serves.
+const HTTP_GIT_SERVER: &str = r#"
+import base64, os, subprocess, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+root, tokens, port_file = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+backend = os.path.join(
+    subprocess.check_output(["git", "--exec-path"], text=True).strip(), "git-http-backend")
+logins = {base64.b64encode(("x-access-token:" + t).encode()).decode() for t in tokens}
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, *args):
+        pass
+
+    def authorized(self):
+        scheme, _, credentials = (self.headers.get("Authorization") or "").partition(" ")
+        return scheme.lower() == "basic" and credentials.strip() in logins
+
+    def body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                chunk = self.rfile.read(size + 2)[:size]
+                if size == 0:
+                    return data
+                data += chunk
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def serve(self):
+        if not self.authorized():
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.end_headers()
+            return
+        path, _, query = self.path.partition("?")
+        data = self.body()
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "GIT_PROJECT_ROOT": root, "GIT_HTTP_EXPORT_ALL": "1",
+            "REQUEST_METHOD": self.command, "PATH_INFO": path, "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(data)), "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+        }
+        out = subprocess.run([backend], input=data, env=env, capture_output=True).stdout
+        head, _, rest = out.partition(b"\r\n\r\n")
+        if not rest and b"\n\n" in out:
+            head, _, rest = out.partition(b"\n\n")
+        headers = [line.split(":", 1) for line in head.decode().splitlines() if ":" in line]
+        status = next((v.strip() for k, v in headers if k.lower() == "status"), "200 OK")
+        self.send_response(int(status.split()[0]))
+        for k, v in headers:
+            if k.lower() != "status":
+                self.send_header(k, v.strip())
+        self.end_headers()
+        self.wfile.write(rest)
+
+    do_GET = serve
+    do_POST = serve
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(port_file + ".tmp", port_file)
+server.serve_forever()
+"#;
+
+/// `repo.git` under a temp dir served over smart HTTP (see [`HTTP_GIT_SERVER`]) on a loopback
+/// port, requiring one of `tokens`; python3 runs directly (stdio null) and is stopped by PID.
+struct HttpGitServer {
+    /// Holds the repository and the script until the server is stopped.
+    _dir: tempfile::TempDir,
+    child: Child,
+    port: u16,
+}
+
+impl HttpGitServer {
+    fn start(tokens: &[&str]) -> HttpGitServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        make_repo(dir.path());
+        let script = dir.path().join("server.py");
+        std::fs::write(&script, HTTP_GIT_SERVER).expect("write");
+        let port_file = dir.path().join("port");
+        let child = Command::new("python3")
+            .arg(&script)
+            .arg(dir.path())
+            .arg(tokens.join(","))
+            .arg(&port_file)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let mut server = HttpGitServer {
+            _dir: dir,
+            child,
+            port: 0,
+        };
+        for _ in 0..200 {
+            if let Ok(port) = std::fs::read_to_string(&port_file) {
+                server.port = port.trim().parse().expect("a port");
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the HTTP git server did not start");
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/repo.git", self.port)
+    }
+}
+
+impl Drop for HttpGitServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn with_secrets(secrets: &[(&str, &str)]) -> SessionServices {
+    SessionServices {
+        secrets: secrets
+            .iter()
+            .map(|(id, value)| (id.to_string(), value.as_bytes().to_vec()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// The files under `dirs` that hold `needle` (grep, run off the test's runtime).
+async fn files_holding(dirs: Vec<PathBuf>, needle: &str) -> String {
+    let out = tokio::process::Command::new("grep")
+        .args(["-r", "-l", "-a", "-F", "-D", "skip", "-e", needle, "--"])
+        .args(dirs.iter().filter(|d| d.exists()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("grep runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// LLB git sources over authenticated smart HTTP: the session's `GIT_AUTH_TOKEN` sent as
+/// upstream sends it; without it a clear failure naming the remote; the host-specific secret
+/// (`<id>.<host>:<port>`) before the generic one and the header secret before the token; a
+/// different token leaving the dependent step cached; the token in neither the image (nor its
+/// kept .git) nor the daemon's files.
+#[tokio::test]
+async fn http_sources_authenticate_with_the_session_s_secrets() {
+    let (token, other) = ("nodekit-git-token-7f3a9c", "nodekit-git-token-other-51e2");
+    let server = HttpGitServer::start(&[token, other]);
+    let daemon = TestDaemon::start("git-http-auth").await;
+    let source = || {
+        let git = Git::new(&server.url(), "v1").attr("git.keepgitdir", "true");
+        reading(&git.into_state(), "http")
+    };
+    let image = "nodekit.test/git:http-auth";
+    let (built, updates) = build_with(
+        &daemon,
+        &source(),
+        image,
+        with_secrets(&[("GIT_AUTH_TOKEN", token)]),
+    )
+    .await;
+    built.unwrap();
+    assert!(!step_cached(&updates));
+    assert_eq!(run_in_image(image, &["cat", "/out/f"]), "one\n");
+
+    let err = build(&daemon, &source(), "nodekit.test/git:http-noauth")
+        .await
+        .0
+        .expect_err("the server wants auth");
+    assert!(err.contains(&server.url()), "{err}");
+    assert!(err.contains("requires authentication"), "{err}");
+    assert!(err.contains("GIT_AUTH_TOKEN"), "{err}");
+    let wrong = with_secrets(&[("GIT_AUTH_TOKEN", "wrong")]);
+    let err = build_with(&daemon, &source(), "nodekit.test/git:http-wrong", wrong)
+        .await
+        .0
+        .expect_err("the server refuses a wrong token");
+    assert!(err.contains("requires authentication"), "{err}");
+
+    let host_token = format!("GIT_AUTH_TOKEN.127.0.0.1:{}", server.port);
+    let login = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("x-access-token:{token}"),
+    );
+    let header = format!("basic {login}");
+    for secrets in [
+        vec![("GIT_AUTH_TOKEN", other)],
+        vec![("GIT_AUTH_TOKEN", "wrong"), (host_token.as_str(), other)],
+        vec![("GIT_AUTH_TOKEN", "wrong"), ("GIT_AUTH_HEADER", &header)],
+    ] {
+        let (built, updates) = build_with(&daemon, &source(), image, with_secrets(&secrets)).await;
+        built.unwrap_or_else(|e| panic!("{secrets:?}: {e}"));
+        assert!(
+            step_cached(&updates),
+            "{secrets:?}: the token is no part of the key"
+        );
+    }
+
+    let find = format!("find / -xdev -type f -exec grep -l -e {token} -e {other} {{}} +; true");
+    assert_eq!(run_in_image(image, &["sh", "-c", &find]), "");
+    let dirs = vec![
+        daemon.root.clone(),
+        nodekit_test_support::TestEnv::get().mount_source_root("git-http-auth"),
+    ];
+    for needle in [token, other, login.as_str()] {
+        assert_eq!(files_holding(dirs.clone(), needle).await, "", "{needle}");
+    }
+    daemon.stop().await;
+}
+
+/// Dockerfile `ADD http://…/repo.git#tag` authenticates with the build's `GIT_AUTH_TOKEN`
+/// secret (`--secret id=GIT_AUTH_TOKEN`), as upstream's, whose ADD names it by default.
+#[tokio::test]
+async fn a_dockerfile_adds_a_repository_over_authenticated_http() {
+    use std::collections::BTreeMap;
+
+    let token = "nodekit-git-add-token-93bd";
+    let server = HttpGitServer::start(&[token]);
+    let daemon = TestDaemon::start("git-http-add").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dockerfile = format!(
+        "ARG BASE\nFROM ${{BASE}}\nADD {url}#v1:sub /tagged/\n",
+        url = server.url()
+    );
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("write");
+    let request = |secrets: &[(&str, &str)]| BuildRequest {
+        frontend: Some("dockerfile.v0".into()),
+        frontend_attrs: BTreeMap::from([(
+            "build-arg:BASE".to_string(),
+            nodekit_test_support::TestEnv::get().local_image.clone(),
+        )]),
+        services: SessionServices {
+            locals: BTreeMap::from([
+                ("context".to_string(), dir.path().to_path_buf()),
+                ("dockerfile".to_string(), dir.path().to_path_buf()),
+            ]),
+            ..with_secrets(secrets)
+        },
+        exporters: image_output("nodekit.test/git:http-add"),
+        ..Default::default()
+    };
+    let (refused, _) = run_build(&daemon, request(&[])).await;
+    let err = refused.expect_err("the server wants auth");
+    assert!(err.contains(&server.url()), "{err}");
+    assert!(err.contains("requires authentication"), "{err}");
+    let (built, _) = run_build(&daemon, request(&[("GIT_AUTH_TOKEN", token)])).await;
+    built.unwrap();
+    assert_eq!(
+        run_in_image("nodekit.test/git:http-add", &["cat", "/tagged/g"]),
+        "in-sub\n"
+    );
     daemon.stop().await;
 }

@@ -61,8 +61,10 @@ struct GitSpec {
     keep_git_dir: bool,
     checksum: Option<String>,
     skip_submodules: bool,
-    token_secret: String,
-    header_secret: String,
+    /// Secret ids of the token and the header (`git.authtokensecret`, `git.authheadersecret`);
+    /// none without the attribute, as upstream (its client sets both by default).
+    token_secret: Option<String>,
+    header_secret: Option<String>,
     /// The client's SSH agent ssh authenticates with (`git.mountsshsock`), if any.
     ssh_agent: Option<String>,
     /// known_hosts lines for ssh (`git.knownsshhosts`); none means no host key checking.
@@ -90,13 +92,6 @@ impl GitSpec {
         }
         let flag = |key: &str| attrs.get(key).is_some_and(|v| v == "true");
         let non_empty = |key: &str| attrs.get(key).filter(|v| !v.is_empty()).cloned();
-        let secret = |key: &str, default: &str| {
-            attrs
-                .get(key)
-                .filter(|v| !v.is_empty())
-                .cloned()
-                .unwrap_or_else(|| default.to_string())
-        };
         Ok(GitSpec {
             remote,
             git_ref: git_ref.to_string(),
@@ -104,17 +99,23 @@ impl GitSpec {
             keep_git_dir: flag("git.keepgitdir"),
             checksum: non_empty("git.checksum"),
             skip_submodules: flag("git.skipsubmodules"),
-            token_secret: secret("git.authtokensecret", "GIT_AUTH_TOKEN"),
-            header_secret: secret("git.authheadersecret", "GIT_AUTH_HEADER"),
+            token_secret: non_empty("git.authtokensecret"),
+            header_secret: non_empty("git.authheadersecret"),
             ssh_agent: non_empty("git.mountsshsock"),
             known_hosts: non_empty("git.knownsshhosts"),
         })
     }
 
-    fn host(&self) -> Option<String> {
-        reqwest::Url::parse(&self.remote)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
+    /// The remote's host with its port, if written (Go's `url.URL.Host`, which upstream names
+    /// host-specific secrets by: `GIT_AUTH_TOKEN.example.com:8443`); none for scp-style remotes.
+    fn authority(&self) -> Option<&str> {
+        let (_, rest) = self.remote.split_once("://")?;
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..end];
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        (!host.is_empty()).then_some(host)
     }
 }
 
@@ -236,7 +237,10 @@ async fn ls_remote(git: &Git, spec: &GitSpec) -> Result<String, SolveError> {
     let out = git
         .run(None, &["ls-remote", "--", &spec.remote, wanted])
         .await
-        .map_err(|e| SolveError::Other(format!("resolving {}#{wanted}: {e}", spec.remote)))?;
+        .map_err(|e| {
+            let e = auth_hint(spec, e);
+            SolveError::Other(format!("resolving {}#{wanted}: {e}", spec.remote))
+        })?;
     pick_ref(&out, wanted).ok_or_else(|| {
         SolveError::Other(format!(
             "repository {} does not contain ref {wanted}",
@@ -264,40 +268,91 @@ fn pick_ref(listing: &str, wanted: &str) -> Option<String> {
     .find_map(|name| refs.get(name.as_str()).map(|s| s.to_string()))
 }
 
-/// Authorization for http(s) remotes from the session's secrets: `<header>.<host>`,
-/// `<token>.<host>`, `<header>`, `<token>`; none found means no auth (as upstream).
+/// Authorization for http(s) remotes from the session's secrets, the first found of
+/// `<header>.<host>`, `<token>.<host>`, `<header>`, `<token>`; none found means no auth, silently
+/// (as upstream: a public repository needs none; a server that wants it refuses the fetch).
+/// Given to git in its environment, never on disk nor on its command line.
 async fn auth_env(op: &OpContext<'_>, spec: &GitSpec) -> Result<Vec<(String, String)>, SolveError> {
     if !spec.remote.starts_with("http") {
         return Ok(Vec::new());
     }
-    let Some(host) = spec.host() else {
-        return Ok(Vec::new());
-    };
-    let candidates = [
-        (format!("{}.{host}", spec.header_secret), false),
-        (format!("{}.{host}", spec.token_secret), true),
-        (spec.header_secret.clone(), false),
-        (spec.token_secret.clone(), true),
-    ];
-    for (id, is_token) in candidates {
+    for (id, is_token) in auth_secret_ids(spec) {
         let Some(value) = secrets::fetch(op, &id, true).await? else {
             continue;
         };
+        // Trimmed (unlike upstream): a secret file's final newline would break the header.
         let value = String::from_utf8_lossy(&value).trim().to_string();
-        let header = if is_token {
-            let basic =
-                base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{value}"));
-            format!("Authorization: basic {basic}")
-        } else {
-            format!("Authorization: {value}")
-        };
-        return Ok(vec![
-            ("GIT_CONFIG_COUNT".into(), "1".into()),
-            ("GIT_CONFIG_KEY_0".into(), "http.extraheader".into()),
-            ("GIT_CONFIG_VALUE_0".into(), header),
-        ]);
+        return Ok(extra_header_env(
+            &spec.remote,
+            &auth_header(&value, is_token),
+        ));
     }
     Ok(Vec::new())
+}
+
+/// git's error, with which secrets authenticate when an http(s) remote asked for credentials
+/// (git's own words name neither: it only could not prompt for a username).
+fn auth_hint(spec: &GitSpec, error: String) -> String {
+    let wants_auth = ["could not read Username", "Authentication failed"]
+        .iter()
+        .any(|words| error.contains(words));
+    let ids: Vec<String> = auth_secret_ids(spec)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    if !wants_auth || ids.is_empty() || !spec.remote.starts_with("http") {
+        return error;
+    }
+    format!(
+        "{error} (the remote requires authentication; the build's secrets {} are missing or refused)",
+        ids.join(", ")
+    )
+}
+
+/// The secret ids to try, in upstream's order, each with whether it holds a token.
+fn auth_secret_ids(spec: &GitSpec) -> Vec<(String, bool)> {
+    let header = spec.header_secret.as_deref();
+    let token = spec.token_secret.as_deref();
+    let mut ids = Vec::new();
+    if let Some(host) = spec.authority() {
+        ids.extend(header.map(|id| (format!("{id}.{host}"), false)));
+        ids.extend(token.map(|id| (format!("{id}.{host}"), true)));
+    }
+    ids.extend(header.map(|id| (id.to_string(), false)));
+    ids.extend(token.map(|id| (id.to_string(), true)));
+    ids
+}
+
+/// The `Authorization` value: a token as GitHub's basic `x-access-token` login, a header secret
+/// as it is.
+fn auth_header(value: &str, is_token: bool) -> String {
+    if is_token {
+        let login = format!("x-access-token:{value}");
+        let basic = base64::engine::general_purpose::STANDARD.encode(login);
+        format!("basic {basic}")
+    } else {
+        value.to_string()
+    }
+}
+
+/// `http.<scope>.extraheader` as git's environment config: sent only to the remote itself (not
+/// to submodules elsewhere), or to all of github.com for a github.com remote (as upstream).
+fn extra_header_env(remote: &str, authorization: &str) -> Vec<(String, String)> {
+    let scope = ["https://github.com/", "https://www.github.com/"]
+        .into_iter()
+        .find(|prefix| remote.starts_with(prefix))
+        .unwrap_or(remote);
+    vec![
+        ("GIT_CONFIG_COUNT".into(), "1".into()),
+        (
+            "GIT_CONFIG_KEY_0".into(),
+            format!("http.{scope}.extraheader"),
+        ),
+        (
+            "GIT_CONFIG_VALUE_0".into(),
+            format!("Authorization: {authorization}"),
+        ),
+    ]
 }
 
 /// What ssh needs to reach a remote: the forwarded agent and the hosts it trusts.
@@ -420,7 +475,10 @@ impl Git {
     async fn bare_clone(&self, spec: &GitSpec, commit: &str) -> Result<PathBuf, SolveError> {
         let name = hex::encode(Sha256::digest(spec.remote.as_bytes()));
         let bare = self.root.join("remotes").join(name);
-        let failed = |e: String| SolveError::Other(format!("fetching {}: {e}", spec.remote));
+        let failed = |e: String| {
+            let e = auth_hint(spec, e);
+            SolveError::Other(format!("fetching {}: {e}", spec.remote))
+        };
         if !bare.join("HEAD").exists() {
             tokio::fs::create_dir_all(&bare)
                 .await
@@ -632,6 +690,47 @@ mod tests {
         let err = GitSpec::parse("git://h/a.git", &unknown).expect_err("unknown");
         assert!(err.to_string().contains("git.mtime"), "{err}");
         assert!(GitSpec::parse("git://h/a.git#main:../x", &attrs(&[])).is_err());
+    }
+
+    #[test]
+    fn auth_secrets_are_named_by_host_and_port_headers_first() {
+        let named = attrs(&[
+            ("git.fullurl", "https://u:p@git.example:8443/a.git"),
+            ("git.authtokensecret", "TOKEN"),
+            ("git.authheadersecret", "HEADER"),
+        ]);
+        let spec = GitSpec::parse("git://git.example:8443/a.git", &named).expect("valid");
+        let ids: Vec<_> = auth_secret_ids(&spec)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "HEADER.git.example:8443",
+                "TOKEN.git.example:8443",
+                "HEADER",
+                "TOKEN"
+            ]
+        );
+        let unnamed = GitSpec::parse("git://git.example/a.git", &attrs(&[])).expect("valid");
+        assert!(
+            auth_secret_ids(&unnamed).is_empty(),
+            "no attributes, no auth"
+        );
+        assert_eq!(
+            auth_header("t", true),
+            format!(
+                "basic {}",
+                base64::engine::general_purpose::STANDARD.encode("x-access-token:t")
+            )
+        );
+        assert_eq!(auth_header("bearer x", false), "bearer x");
+        let env = extra_header_env("https://github.com/a/b.git", "x");
+        assert_eq!(env[1].1, "http.https://github.com/.extraheader");
+        let env = extra_header_env("http://127.0.0.1:1/r.git", "x");
+        assert_eq!(env[1].1, "http.http://127.0.0.1:1/r.git.extraheader");
+        assert_eq!(env[2].1, "Authorization: x");
     }
 
     #[test]
