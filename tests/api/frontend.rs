@@ -107,6 +107,7 @@ async fn a_gateway_solve_naming_the_frontend_returns_its_result_and_config() {
                 frontend: "dockerfile.v0".into(),
                 frontend_opt: options(),
                 allow_result_return: true,
+                allow_result_array_ref: true,
                 ..Default::default()
             },
         );
@@ -221,6 +222,7 @@ async fn a_list_of_platforms_gives_one_result_per_platform() {
             frontend: "dockerfile.v0".into(),
             frontend_opt: options,
             allow_result_return: true,
+            allow_result_array_ref: true,
             ..Default::default()
         };
         let result = bridge
@@ -366,6 +368,7 @@ async fn a_failed_step_s_error_carries_its_dockerfile_source() {
         let request = gw::SolveRequest {
             frontend: "dockerfile.v0".into(),
             allow_result_return: true,
+            allow_result_array_ref: true,
             ..Default::default()
         };
         let failed = bridge.solve(with_build(build, request)).await.unwrap_err();

@@ -54,6 +54,7 @@ async fn frontend(channel: Channel, build: &str) -> String {
     let solve = gw::SolveRequest {
         definition: Some(definition(&state)),
         allow_result_return: true,
+        allow_result_array_ref: true,
         ..Default::default()
     };
     let solved = bridge
@@ -65,6 +66,21 @@ async fn frontend(channel: Channel, build: &str) -> String {
         panic!("solve returned no ref");
     };
     let id = reference.id.clone();
+    // A client without `allowResultArrayRef` (before `proto.refarray`) gets the bare id.
+    let bare = gw::SolveRequest {
+        definition: Some(definition(&state)),
+        allow_result_return: true,
+        ..Default::default()
+    };
+    let solved = bridge
+        .solve(with_build(build, bare))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        matches!(solved.result.and_then(|r| r.result), Some(GwResult::RefDeprecated(ref id)) if !id.is_empty()),
+        "a bare id"
+    );
 
     let read = ReadFileRequest {
         r#ref: id.clone(),
@@ -250,6 +266,7 @@ async fn a_frontends_solve_imports_the_cache_it_names() {
                 attrs: [("ref".to_string(), reference.clone())].into(),
             }],
             allow_result_return: true,
+            allow_result_array_ref: true,
             ..Default::default()
         };
         let solved = bridge.solve(with_build(&build, solve)).await.unwrap();

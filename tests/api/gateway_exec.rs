@@ -46,6 +46,7 @@ impl Frontend {
         let solve = gw::SolveRequest {
             definition: Some(definition(&busybox())),
             allow_result_return: true,
+            allow_result_array_ref: true,
             ..Default::default()
         };
         let solved = self.bridge.solve(with_build(&self.build, solve)).await;

@@ -62,6 +62,7 @@ async fn ask(
             frontend: "dockerfile.v0".into(),
             frontend_opt: options,
             allow_result_return: true,
+            allow_result_array_ref: true,
             ..Default::default()
         };
         let answer = bridge.solve(with_build(build, request)).await;

@@ -144,7 +144,7 @@ impl LlbBridge for BridgeService {
         }
         Ok(Response::new(if request.allow_result_return {
             wire::SolveResponse {
-                result: Some(result),
+                result: Some(ids_for(result, request.allow_result_array_ref)),
                 ..Default::default()
             }
         } else {
@@ -366,6 +366,22 @@ async fn solve_frontend(
         metadata: returned.metadata,
         ..Default::default()
     })
+}
+
+/// The result as the client can read it: refs with their definitions with
+/// `allowResultArrayRef`, else bare ids (the pre-`proto.refarray` form), as upstream answers.
+fn ids_for(mut result: wire::Result, array_refs: bool) -> wire::Result {
+    if array_refs {
+        return result;
+    }
+    result.result = match result.result {
+        Some(WireResult::Ref(reference)) => Some(WireResult::RefDeprecated(reference.id)),
+        Some(WireResult::Refs(map)) => Some(WireResult::RefsDeprecated(wire::RefMapDeprecated {
+            refs: map.refs.into_iter().map(|(k, r)| (k, r.id)).collect(),
+        })),
+        other => other,
+    };
+    result
 }
 
 /// The one ref id of a result, for clients without `allowResultReturn`.

@@ -20,7 +20,7 @@ use crate::worker::exec::{
 
 /// A container and what its mounts hold.
 pub struct GatewayContainer {
-    pub inner: InteractiveContainer,
+    pub inner: Arc<InteractiveContainer>,
     mounts: tokio::sync::Mutex<Option<ContainerMounts>>,
 }
 

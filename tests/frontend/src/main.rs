@@ -146,6 +146,7 @@ async fn solve(
         .solve(SolveRequest {
             definition: Some(definition),
             allow_result_return: true,
+            allow_result_array_ref: true,
             ..Default::default()
         })
         .await?

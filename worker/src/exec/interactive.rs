@@ -4,6 +4,7 @@
 //! stubs and clean-up are the step machinery's ([`super::run`]).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use containerd_client::services::v1::tasks_client::TasksClient;
 use containerd_client::services::v1::{
@@ -77,7 +78,7 @@ pub struct ProcessControl {
 
 impl InteractiveContainer {
     /// A container over `template`'s rootfs and mounts; nothing runs until [`start`](Self::start).
-    pub fn new(worker: &Worker, template: ExecRequest) -> WorkerResult<InteractiveContainer> {
+    pub fn new(worker: &Worker, template: ExecRequest) -> WorkerResult<Arc<InteractiveContainer>> {
         if template.emulator.is_some() {
             return Err(WorkerError::Exec(
                 "an interactive container of a foreign platform is not supported".into(),
@@ -90,17 +91,30 @@ impl InteractiveContainer {
             dns: &worker.config().dns,
         };
         let dir = StepDir::create(worker.mount_source_root(), &id, &etc)?;
-        Ok(InteractiveContainer {
+        Ok(Arc::new(InteractiveContainer {
             worker: worker.clone(),
             id,
             template,
             dir,
             state: tokio::sync::Mutex::new(State::default()),
-        })
+        }))
     }
 
-    /// Starts a process, its output going to `sink`.
+    /// Starts a process, its output going to `sink`. The start runs to its end even when the
+    /// caller goes away meanwhile (a cancelled build): cut short, containerd could still make
+    /// the container or task asked for after [`release`](Self::release) looked for it.
     pub async fn start(
+        self: &Arc<Self>,
+        request: ProcessRequest,
+        sink: mpsc::Sender<OutputChunk>,
+    ) -> WorkerResult<Process> {
+        let this = self.clone();
+        tokio::spawn(async move { this.start_to_the_end(request, sink).await })
+            .await
+            .map_err(|e| WorkerError::Exec(format!("starting a process: {e}")))?
+    }
+
+    async fn start_to_the_end(
         &self,
         request: ProcessRequest,
         sink: mpsc::Sender<OutputChunk>,
