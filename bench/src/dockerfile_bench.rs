@@ -2,7 +2,9 @@
 //! generated Dockerfile of N instructions over several stages, median of RUNS. Pure CPU: base
 //! image configs come from a fixed config instead of the image store.
 //!
-//! Usage: dockerfile-bench [RUNS] [INSTRUCTIONS]
+//! Usage: dockerfile-bench [RUNS] [INSTRUCTIONS] [mixed|env]
+//! (`env`: one stage of INSTRUCTIONS `ENV` lines, the shape whose cost grows with the square of
+//! the file today: issue 18)
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,15 @@ impl BaseImages for FixedBase {
     ) -> BoxFuture<'a, Result<(String, Vec<u8>), SolveError>> {
         async move { Ok((reference.to_string(), CONFIG.to_vec())) }.boxed()
     }
+}
+
+/// A Dockerfile of one stage of `count` `ENV` lines.
+fn env_dockerfile(count: usize) -> String {
+    let mut text = String::from("FROM example.com/base:1\n");
+    for i in 0..count {
+        text.push_str(&format!("ENV V{i}=value-{i}\n"));
+    }
+    text
 }
 
 /// A Dockerfile of `count` instructions in 10 stages, each stage copying from the previous one.
@@ -53,7 +64,10 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let runs: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5);
     let count: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
-    let text = dockerfile(count);
+    let text = match args.next().as_deref() {
+        Some("env") => env_dockerfile(count),
+        _ => dockerfile(count),
+    };
     let options = Options::parse(&Default::default())?;
     let platform = Platform::native();
     let mut times = Vec::new();
