@@ -1,5 +1,7 @@
 //! Exec ops in protobuf form, as BuildKit's client writes them (`ExecOp.Marshal`).
 
+use std::sync::Arc;
+
 use nodekit_proto::pb;
 
 use crate::error::BuildError;
@@ -50,16 +52,16 @@ impl ExecNode {
         let p = &self.process;
         let mut env = p.env.clone();
         if let Some(first) = self.ssh_targets().first() {
-            if !env.iter().any(|(k, _)| k == "SSH_AUTH_SOCK") {
-                env.push(("SSH_AUTH_SOCK".to_string(), first.clone()));
+            if !env.iter().any(|(k, _)| &**k == "SSH_AUTH_SOCK") {
+                env.push((Arc::from("SSH_AUTH_SOCK"), Arc::from(first.as_str())));
             }
         }
         if let Some(daemon_caps) = r.caps() {
             match daemon_caps.contains("exec.meta.setsdefaultpath") {
                 true => caps.push("exec.meta.setsdefaultpath"),
                 false if r.default_platform().os != "windows" => {
-                    if !env.iter().any(|(k, _)| k == "PATH") {
-                        env.push(("PATH".to_string(), DEFAULT_PATH.to_string()));
+                    if !env.iter().any(|(k, _)| &**k == "PATH") {
+                        env.push((Arc::from("PATH"), Arc::from(DEFAULT_PATH)));
                     }
                 }
                 false => {}

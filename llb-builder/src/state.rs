@@ -21,8 +21,9 @@ pub struct State {
 /// What a state carries besides its output (BuildKit's state values).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Meta {
-    /// In the order BuildKit's client writes them: a key set again moves to the end.
-    pub env: Vec<(String, String)>,
+    /// In the order BuildKit's client writes them: a key set again moves to the end. Shared
+    /// strings: every setter copies the list, which for long lists of ENV must stay cheap.
+    pub env: Vec<(Arc<str>, Arc<str>)>,
     pub dir: String,
     pub user: String,
     pub hostname: String,
@@ -84,8 +85,8 @@ impl State {
 
     /// Sets an environment variable for later runs (it moves to the end of the list).
     pub fn env(&self, key: impl Into<String>, value: impl Into<String>) -> State {
-        let key = key.into();
-        let value = value.into();
+        let key: Arc<str> = Arc::from(key.into());
+        let value: Arc<str> = Arc::from(value.into());
         self.with_meta(|m| {
             m.env.retain(|(k, _)| *k != key);
             m.env.push((key, value));

@@ -102,11 +102,23 @@ impl StageImage {
         self.strings("Env")
     }
 
-    /// Sets `key=value` in Env, replacing an earlier value of `key`.
+    /// Sets `key=value` in Env, replacing an earlier value of `key`; in place, as a copy of
+    /// the list for each ENV made a file's cost grow with its square.
     pub fn set_env(&mut self, key: &str, value: &str) {
-        let mut env = self.env();
-        super::convert::set_in_place(&mut env, key, value);
-        self.set("Env", json!(env));
+        let entry = Value::String(format!("{key}={value}"));
+        let config = self.config();
+        let Some(env) = config.get_mut("Env").and_then(Value::as_array_mut) else {
+            config.insert("Env".to_string(), Value::Array(vec![entry]));
+            return;
+        };
+        let same_key = |e: &&mut Value| {
+            e.as_str()
+                .is_some_and(|s| super::convert::entry_value(s, key).is_some())
+        };
+        match env.iter_mut().find(same_key) {
+            Some(existing) => *existing = entry,
+            None => env.push(entry),
+        }
     }
 
     fn with_env_entry(mut self, entry: &str) -> StageImage {

@@ -69,18 +69,10 @@ impl Scope {
         self.declared.push((name.to_string(), value));
     }
 
-    /// The variables for expansion: declared ARGs, then the environment (which wins).
-    fn variables(&self) -> Vec<(String, String)> {
-        let mut vars: Vec<(String, String)> = self
-            .declared
-            .iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
-            .collect();
-        vars.extend(self.env.iter().map(|e| match e.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (e.clone(), String::new()),
-        }));
-        vars
+    /// The variables for expansion: the environment, else the declared ARGs. Looked up in
+    /// place: copying them for each instruction made a file's cost grow with its square.
+    fn variables(&self) -> Variables<'_> {
+        Variables(self)
     }
 
     /// Expands every word upstream expands in `instruction`, with this scope's variables.
@@ -111,6 +103,9 @@ impl Scope {
         instruction
             .expand_contents(|data| expand_with(Lexer::for_heredoc(), data))
             .map_err(|e| self.error(e))?;
+        if unmatched.is_empty() {
+            return Ok(Vec::new());
+        }
         let declared: Vec<&str> = self.declared.iter().map(|(k, _)| k.as_str()).collect();
         let env_keys: Vec<&str> = self
             .env
@@ -184,15 +179,52 @@ impl Scope {
 /// Sets `key=value` in an environment list, keeping an existing key's place.
 pub fn set_in_place(env: &mut Vec<String>, key: &str, value: &str) {
     let entry = format!("{key}={value}");
-    match env.iter_mut().find(|e| e.split('=').next() == Some(key)) {
+    match env.iter_mut().find(|e| entry_value(e, key).is_some()) {
         Some(existing) => *existing = entry,
         None => env.push(entry),
+    }
+}
+
+/// The value of `KEY=value` entry `entry` if its key is `key` (an entry without `=` is a key
+/// with an empty value). Looks at no more of the entry than the key's length: these checks run
+/// over the whole environment for each ENV.
+pub fn entry_value<'a>(entry: &'a str, key: &str) -> Option<&'a str> {
+    let rest = entry.strip_prefix(key)?;
+    match rest.as_bytes().first() {
+        None => Some(""),
+        Some(b'=') => Some(&rest[1..]),
+        Some(_) => None,
+    }
+}
+
+/// A scope's variables as the shell lexer looks them up: the environment (its last entry for
+/// a name), else the declared ARG's value.
+pub struct Variables<'a>(&'a Scope);
+
+impl nodekit_dockerfile::Env for Variables<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        let from_env = self.0.env.iter().rev().find_map(|e| entry_value(e, name));
+        from_env.or_else(|| {
+            let declared = self.0.declared.iter().rev().find(|(key, _)| key == name);
+            declared.and_then(|(_, value)| value.as_deref())
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_s_value_is_found_by_its_exact_key() {
+        assert_eq!(entry_value("A=1", "A"), Some("1"));
+        assert_eq!(entry_value("A=", "A"), Some(""));
+        assert_eq!(entry_value("A", "A"), Some(""));
+        assert_eq!(entry_value("A=x=y", "A"), Some("x=y"));
+        assert_eq!(entry_value("AB=1", "A"), None);
+        assert_eq!(entry_value("A=1", "AB"), None);
+        assert_eq!(entry_value("", "A"), None);
+    }
 
     #[test]
     fn build_args_override_defaults_and_env_overrides_args() {
