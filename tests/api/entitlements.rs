@@ -27,10 +27,7 @@ fn insecure_build(dir: &std::path::Path, image: &str, allow: &[&str]) -> BuildRe
             TestEnv::get().local_image.clone(),
         )]),
         services: SessionServices {
-            locals: BTreeMap::from([
-                ("context".to_string(), dir.to_path_buf()),
-                ("dockerfile".to_string(), dir.to_path_buf()),
-            ]),
+            locals: crate::helpers::dockerfile_dirs(dir),
             ..Default::default()
         },
         exporters: image_output(image),

@@ -254,7 +254,7 @@ async fn a_frontend_whose_client_goes_away_is_stopped() {
     let channel = daemon.channel().await;
     let client = tokio::spawn(async move { nodekit::build::build(channel, request, |_| {}).await });
     let worker = TestEnv::get().worker("frontend-image-cancel").await;
-    let owned = || daemon_containers(&worker, &daemon.root);
+    let owned = || nodekit_test_support::daemon_containers(&worker, &daemon.root);
     wait_for(
         || async { !owned().await.is_empty() },
         "the frontend's container",
@@ -271,23 +271,6 @@ async fn a_frontend_whose_client_goes_away_is_stopped() {
         .0
         .unwrap();
     daemon.stop().await;
-}
-
-/// The ids of the containers the test daemon of `root` owns.
-async fn daemon_containers(worker: &nodekitd::worker::Worker, root: &Path) -> Vec<String> {
-    use containerd_client::services::v1::containers_client::ContainersClient;
-    use containerd_client::services::v1::ListContainersRequest;
-    let id = nodekitd::api::load_or_create_worker_id(&root.join("root")).unwrap();
-    let owner = nodekitd::worker::leases::OWNER_LABEL;
-    let list = ListContainersRequest {
-        filters: vec![format!("labels.\"{owner}\"==nodekitd-{id}")],
-    };
-    let listed = ContainersClient::new(worker.channel().clone())
-        .list(worker.ctx().request(list))
-        .await
-        .unwrap()
-        .into_inner();
-    listed.containers.into_iter().map(|c| c.id).collect()
 }
 
 /// Waits up to a minute for `done`.

@@ -306,10 +306,7 @@ async fn a_dockerfile_adds_a_repository_by_tag_and_by_branch() {
             ("context:repo".to_string(), format!("{}#v1", server.url())),
         ]),
         services: nodekit::session::SessionServices {
-            locals: BTreeMap::from([
-                ("context".to_string(), dir.path().to_path_buf()),
-                ("dockerfile".to_string(), dir.path().to_path_buf()),
-            ]),
+            locals: crate::helpers::dockerfile_dirs(dir.path()),
             ..Default::default()
         },
         exporters: image_output("nodekit.test/git:add"),
@@ -554,10 +551,7 @@ async fn a_dockerfile_adds_a_repository_over_ssh() {
             nodekit_test_support::TestEnv::get().local_image.clone(),
         )]),
         services: SessionServices {
-            locals: BTreeMap::from([
-                ("context".to_string(), dir.path().to_path_buf()),
-                ("dockerfile".to_string(), dir.path().to_path_buf()),
-            ]),
+            locals: crate::helpers::dockerfile_dirs(dir.path()),
             ..with_agent(&agent)
         },
         exporters: image_output("nodekit.test/git:ssh-add"),
@@ -832,10 +826,7 @@ async fn a_dockerfile_adds_a_repository_over_authenticated_http() {
             nodekit_test_support::TestEnv::get().local_image.clone(),
         )]),
         services: SessionServices {
-            locals: BTreeMap::from([
-                ("context".to_string(), dir.path().to_path_buf()),
-                ("dockerfile".to_string(), dir.path().to_path_buf()),
-            ]),
+            locals: crate::helpers::dockerfile_dirs(dir.path()),
             ..with_secrets(secrets)
         },
         exporters: image_output("nodekit.test/git:http-add"),

@@ -177,14 +177,18 @@ impl Drop for Agent {
     }
 }
 
-/// A client session whose `context` and `dockerfile` are both `dir`.
-pub fn context_locals(dir: &std::path::Path) -> nodekit::session::SessionServices {
-    let locals = BTreeMap::from([
+/// A Dockerfile build's local directories: `context` and `dockerfile` both `dir`.
+pub fn dockerfile_dirs(dir: &std::path::Path) -> BTreeMap<String, std::path::PathBuf> {
+    BTreeMap::from([
         ("context".to_string(), dir.to_path_buf()),
         ("dockerfile".to_string(), dir.to_path_buf()),
-    ]);
+    ])
+}
+
+/// A client session whose `context` and `dockerfile` are both `dir`.
+pub fn context_locals(dir: &std::path::Path) -> nodekit::session::SessionServices {
     nodekit::session::SessionServices {
-        locals,
+        locals: dockerfile_dirs(dir),
         ..Default::default()
     }
 }

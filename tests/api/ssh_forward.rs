@@ -15,10 +15,6 @@ use nodekit_test_support::{TestDaemon, TestEnv};
 use crate::helpers::{logs, run_build, run_in_image, Agent};
 
 fn request(dir: &Path, agent: Option<&Agent>, image: Option<&str>) -> BuildRequest {
-    let locals = BTreeMap::from([
-        ("context".to_string(), dir.to_path_buf()),
-        ("dockerfile".to_string(), dir.to_path_buf()),
-    ]);
     let ssh_agents = agent
         .map(|a| BTreeMap::from([("default".to_string(), a.socket.clone())]))
         .unwrap_or_default();
@@ -29,7 +25,7 @@ fn request(dir: &Path, agent: Option<&Agent>, image: Option<&str>) -> BuildReque
             TestEnv::get().local_image.clone(),
         )]),
         services: SessionServices {
-            locals,
+            locals: crate::helpers::dockerfile_dirs(dir),
             ssh_agents,
             ..Default::default()
         },

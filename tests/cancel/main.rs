@@ -10,17 +10,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use containerd_client::services::v1::containers_client::ContainersClient;
-use containerd_client::services::v1::ListContainersRequest;
-
 use futures::StreamExt;
 use nodekit::build::{build, BuildRequest};
 use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
 use nodekit_proto::moby::buildkit::v1::{
     BuildHistoryEventType, BuildHistoryRecord, BuildHistoryRequest,
 };
-use nodekit_test_support::{Inventory, TestDaemon, TestEnv};
-use nodekitd::worker::leases::OWNER_LABEL;
+use nodekit_test_support::{daemon_containers, Inventory, TestDaemon, TestEnv};
 use nodekitd::worker::Worker;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
@@ -110,17 +106,7 @@ fn assert_cancelled(record: &BuildHistoryRecord, message: &str) {
 /// Only that daemon's are looked at, by their owner label, so no other build in flight on the
 /// same containerd counts.
 async fn assert_no_step_left(worker: &Worker, dir: &Path) {
-    let id = nodekitd::api::load_or_create_worker_id(&dir.join("root")).unwrap();
-    let list = ListContainersRequest {
-        filters: vec![format!("labels.\"{OWNER_LABEL}\"==nodekitd-{id}")],
-    };
-    let left = ContainersClient::new(worker.channel().clone())
-        .list(worker.ctx().request(list))
-        .await
-        .unwrap()
-        .into_inner()
-        .containers;
-    let left: Vec<&str> = left.iter().map(|c| c.id.as_str()).collect();
+    let left = daemon_containers(worker, dir).await;
     assert!(left.is_empty(), "the stopped daemon left steps: {left:?}");
 }
 

@@ -308,6 +308,21 @@ pub fn leases_labelled(label: &str, value: &str) -> std::collections::HashSet<St
         .collect()
 }
 
+/// The ids of the containers the test daemon whose directory is `dir` owns (by the owner label
+/// of its worker id), so other builds in flight on the same containerd do not count.
+pub async fn daemon_containers(worker: &Worker, dir: &std::path::Path) -> Vec<String> {
+    let id = nodekitd::api::load_or_create_worker_id(&dir.join("root")).unwrap();
+    let list = ListContainersRequest {
+        filters: vec![format!("labels.\"{OWNER_LABEL}\"==nodekitd-{id}")],
+    };
+    let listed = ContainersClient::new(worker.channel().clone())
+        .list(worker.ctx().request(list))
+        .await
+        .unwrap()
+        .into_inner();
+    listed.containers.into_iter().map(|c| c.id).collect()
+}
+
 /// Runs containerd's garbage collector now: deleting a lease with `sync` waits for a collection.
 async fn collect_garbage(worker: &Worker) {
     use containerd_client::services::v1::{CreateRequest, DeleteRequest};

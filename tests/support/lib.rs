@@ -13,7 +13,9 @@ mod pki;
 mod prometheus;
 
 pub use auth_registry::AuthRegistry;
-pub use containerd::{ctr, ctr_in, leases_labelled, run_in_image, run_in_namespace, Inventory};
+pub use containerd::{
+    ctr, ctr_in, daemon_containers, leases_labelled, run_in_image, run_in_namespace, Inventory,
+};
 pub use counting_proxy::{CountingProxy, SeenRequest};
 pub use daemon::{wait_serving, TestDaemon};
 pub use env::TestEnv;

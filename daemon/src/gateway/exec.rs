@@ -15,6 +15,7 @@ use tonic::{Status, Streaming};
 
 use super::GatewayBuild;
 use crate::config::entitlements::{Entitlement, Entitlements};
+use crate::solver::entitlements::how_to_allow;
 use crate::worker::exec::{
     OutputChunk, OutputStream, ProcessControl, ProcessRequest, ProcessSpec, StdinWriter, StreamSet,
 };
@@ -108,7 +109,8 @@ fn process_request(init: &InitMessage, granted: &Entitlements) -> Result<Process
     if privileged && !granted.contains(Entitlement::SecurityInsecure) {
         let missing = Entitlement::SecurityInsecure;
         return Err(Status::permission_denied(format!(
-            "ExecProcess security mode INSECURE: {missing} is not allowed; the client must ask for it (buildctl --allow {missing}) and nodekitd must allow it (--allow-insecure-entitlement {missing} or insecure-entitlements in its config)"
+            "ExecProcess security mode INSECURE: {missing} is not allowed; {}",
+            how_to_allow(missing)
         )));
     }
     let meta = init

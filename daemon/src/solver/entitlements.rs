@@ -22,6 +22,13 @@ pub fn grant(requested: &[String], allowed: &Entitlements) -> Result<Entitlement
     }
 }
 
+/// How both sides let a build have `entitlement`, for the refusal of one that lacks it.
+pub fn how_to_allow(entitlement: Entitlement) -> String {
+    format!(
+        "the client must ask for it (buildctl --allow {entitlement}) and nodekitd must allow it (--allow-insecure-entitlement {entitlement} or insecure-entitlements in its config)"
+    )
+}
+
 /// Checks every ExecOp of `graph` against what the build was granted.
 pub fn check_graph(graph: &Graph, granted: &Entitlements) -> Result<(), SolveError> {
     for vertex in graph.vertices() {
@@ -44,7 +51,8 @@ fn check_exec(exec: &pb::ExecOp, granted: &Entitlements) -> Result<(), SolveErro
     ];
     if let Some(missing) = needs.into_iter().flatten().find(|e| !granted.contains(*e)) {
         return Err(SolveError::NotAllowed(format!(
-            "{missing} is not allowed: \"{command}\" needs it; the client must ask for it (buildctl --allow {missing}) and nodekitd must allow it (--allow-insecure-entitlement {missing} or insecure-entitlements in its config)"
+            "{missing} is not allowed: \"{command}\" needs it; {}",
+            how_to_allow(missing)
         )));
     }
     if !exec.cdi_devices.is_empty() {
