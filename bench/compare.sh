@@ -14,6 +14,8 @@
 #           cached, one file changed
 #   burst   8 fully cached builds of the small workload at once (wall time of all 8)
 #   workers `buildctl debug workers` round trip
+#   longenv one stage of N `ENV` lines on the base image, N in LONG_ENV_LINES (default
+#           "1000 3000 6000"; issue 18's shape: its cost must grow about linearly with N)
 #   push    the medium workload's image also pushed (gzip layers) to a new repository of the
 #           loopback registry, then again after a one-file change (whole builds, cached steps)
 #   cache   the medium workload with its registry cache exported (mode=max) after a cold build,
@@ -95,6 +97,16 @@ for d in range(200):
 PY
 	printf 'FROM %s\nCOPY src /ctx\nRUN find /ctx -type f | wc -l > /count\n' \
 		"$NODEKIT_TEST_LOCAL_IMAGE" >"$ctx/Dockerfile"
+}
+
+# make_long_env N: a Dockerfile of one stage of N `ENV` lines, in context longenvN.
+make_long_env() {
+	local ctx=$WORK/longenv$1
+	mkdir -p "$ctx"
+	{
+		echo "FROM $NODEKIT_TEST_LOCAL_IMAGE"
+		seq 0 $(($1 - 1)) | sed 's/.*/ENV V&=value-&/'
+	} >"$ctx/Dockerfile"
 }
 
 # ---- one build ---------------------------------------------------------------------------------
@@ -299,6 +311,15 @@ cache() {
 	echo "cache.imported-build.unpack=true $(printf '%s\n' "${unpacked[@]}" | median)"
 }
 
+# longenv ADDR IMAGE: RUNS builds of each long-ENV Dockerfile (the export differs from the last
+# build's only in the image's name).
+longenv() {
+	local n
+	for n in $LONG_ENV_LINES; do
+		echo "longenv.$n $(repeat "$RUNS" timed "$1" "longenv$n" "$2-$n")"
+	done
+}
+
 # ---- daemons -----------------------------------------------------------------------------------
 
 # Both daemons listen on a unix socket and on loopback tcp; ADDRS[name.transport] is the address.
@@ -347,6 +368,10 @@ make_six_steps small 2 10
 [[ $WORKLOADS =~ medium|push|cache ]] && make_six_steps medium 20 100
 [[ $WORKLOADS == *big* ]] && make_big
 [[ $WORKLOADS == *many* ]] && make_many
+LONG_ENV_LINES=${LONG_ENV_LINES:-1000 3000 6000}
+if [[ $WORKLOADS == *longenv* ]]; then
+	for n in $LONG_ENV_LINES; do make_long_env "$n"; done
+fi
 start_daemons
 wait_ready
 DAEMONS=(nodekitd)

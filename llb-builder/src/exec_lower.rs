@@ -52,16 +52,16 @@ impl ExecNode {
         let p = &self.process;
         let mut env = p.env.clone();
         if let Some(first) = self.ssh_targets().first() {
-            if !env.iter().any(|(k, _)| &**k == "SSH_AUTH_SOCK") {
-                env.push((Arc::from("SSH_AUTH_SOCK"), Arc::from(first.as_str())));
+            if env.get("SSH_AUTH_SOCK").is_none() {
+                env.set(Arc::from("SSH_AUTH_SOCK"), Arc::from(first.as_str()));
             }
         }
         if let Some(daemon_caps) = r.caps() {
             match daemon_caps.contains("exec.meta.setsdefaultpath") {
                 true => caps.push("exec.meta.setsdefaultpath"),
                 false if r.default_platform().os != "windows" => {
-                    if !env.iter().any(|(k, _)| &**k == "PATH") {
-                        env.push((Arc::from("PATH"), Arc::from(DEFAULT_PATH)));
+                    if env.get("PATH").is_none() {
+                        env.set(Arc::from("PATH"), Arc::from(DEFAULT_PATH));
                     }
                 }
                 false => {}

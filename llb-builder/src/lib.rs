@@ -27,6 +27,7 @@ mod actions;
 mod copy;
 mod def_json;
 mod definition;
+mod environment;
 mod error;
 mod exec;
 mod exec_lower;
@@ -55,6 +56,7 @@ mod state_get;
 pub use copy::Copy;
 pub use def_json::{definition_from_json, definition_to_json, DefinitionJsonError};
 pub use definition::from_definition;
+pub use environment::Environment;
 pub use error::BuildError;
 pub use exec::ExecState;
 pub use file::{

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use nodekit_llb::pathutil;
 use nodekit_proto::pb;
 
+use crate::environment::Environment;
 use crate::node::Output;
 use crate::platform::normalize_platform;
 
@@ -21,9 +22,8 @@ pub struct State {
 /// What a state carries besides its output (BuildKit's state values).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Meta {
-    /// In the order BuildKit's client writes them: a key set again moves to the end. Shared
-    /// strings: every setter copies the list, which for long lists of ENV must stay cheap.
-    pub env: Vec<(Arc<str>, Arc<str>)>,
+    /// In the order BuildKit's client writes them: a key set again moves to the end.
+    pub env: Environment,
     pub dir: String,
     pub user: String,
     pub hostname: String,
@@ -39,7 +39,7 @@ pub(crate) struct Meta {
 impl Default for Meta {
     fn default() -> Meta {
         Meta {
-            env: Vec::new(),
+            env: Environment::default(),
             dir: "/".to_string(),
             user: String::new(),
             hostname: String::new(),
@@ -88,8 +88,7 @@ impl State {
         let key: Arc<str> = Arc::from(key.into());
         let value: Arc<str> = Arc::from(value.into());
         self.with_meta(|m| {
-            m.env.retain(|(k, _)| *k != key);
-            m.env.push((key, value));
+            m.env.set(key, value);
         })
     }
 

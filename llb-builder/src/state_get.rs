@@ -7,8 +7,7 @@ use crate::state::State;
 impl State {
     /// The value of an environment variable.
     pub fn get_env(&self, key: &str) -> Option<&str> {
-        let found = self.meta.env.iter().find(|(k, _)| &**k == key);
-        found.map(|(_, v)| &**v)
+        self.meta.env.get(key)
     }
 
     /// The environment as `KEY=value` strings, in the order runs get it.

@@ -1,6 +1,8 @@
 //! The image config a Dockerfile stage builds up. Kept as JSON so that what the base image
 //! carries (Docker's Healthcheck, OnBuild, Shell, unknown fields) passes through untouched.
 
+use std::collections::HashMap;
+
 use serde_json::{json, Map, Value};
 
 use crate::oci::Platform;
@@ -9,9 +11,19 @@ use crate::solver::SolveError;
 /// The PATH a stage gets when its base sets none (BuildKit's default).
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct StageImage {
     json: Value,
+    /// Where each key's (first) entry is in the config's Env, so that an ENV finds it without
+    /// a scan: scans made a file of N `ENV` lines cost N squared.
+    env_places: HashMap<String, usize>,
+}
+
+/// Equal when the configs are (the places follow from the config).
+impl PartialEq for StageImage {
+    fn eq(&self, other: &StageImage) -> bool {
+        self.json == other.json
+    }
 }
 
 impl StageImage {
@@ -27,7 +39,7 @@ impl StageImage {
         if let Some(variant) = &platform.variant {
             json["variant"] = json!(variant);
         }
-        StageImage { json }
+        StageImage::new(json)
     }
 
     /// A base image's config (the blob as stored).
@@ -41,12 +53,34 @@ impl StageImage {
         if let Some(fields) = json.as_object_mut() {
             fields.remove("created");
         }
-        let image = StageImage { json };
+        let image = StageImage::new(json);
         Ok(if image.env().iter().any(|e| e.starts_with("PATH=")) {
             image
         } else {
             image.with_env_entry(DEFAULT_PATH)
         })
+    }
+
+    fn new(json: Value) -> StageImage {
+        let mut image = StageImage {
+            json,
+            env_places: HashMap::new(),
+        };
+        image.place_env();
+        image
+    }
+
+    /// Indexes the config's Env afresh.
+    fn place_env(&mut self) {
+        let mut places = HashMap::new();
+        let env = self.get("Env").and_then(Value::as_array);
+        for (place, entry) in env.into_iter().flatten().enumerate() {
+            if let Some(entry) = entry.as_str() {
+                let key = entry.split_once('=').map_or(entry, |(key, _)| key);
+                places.entry(key.to_string()).or_insert(place);
+            }
+        }
+        self.env_places = places;
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -78,6 +112,9 @@ impl StageImage {
                 self.config().insert(field.to_string(), value);
             }
         }
+        if field == "Env" {
+            self.place_env();
+        }
     }
 
     pub fn string(&self, field: &str) -> String {
@@ -102,22 +139,30 @@ impl StageImage {
         self.strings("Env")
     }
 
-    /// Sets `key=value` in Env, replacing an earlier value of `key`; in place, as a copy of
-    /// the list for each ENV made a file's cost grow with its square.
+    /// Sets `key=value` in Env, replacing an earlier value of `key` in its place.
     pub fn set_env(&mut self, key: &str, value: &str) {
         let entry = Value::String(format!("{key}={value}"));
-        let config = self.config();
-        let Some(env) = config.get_mut("Env").and_then(Value::as_array_mut) else {
-            config.insert("Env".to_string(), Value::Array(vec![entry]));
+        let place = self.env_places.get(key).copied();
+        let env = self.env_array();
+        if let Some(existing) = place.and_then(|place| env.get_mut(place)) {
+            *existing = entry;
             return;
-        };
-        let same_key = |e: &&mut Value| {
-            e.as_str()
-                .is_some_and(|s| super::convert::entry_value(s, key).is_some())
-        };
-        match env.iter_mut().find(same_key) {
-            Some(existing) => *existing = entry,
-            None => env.push(entry),
+        }
+        let place = env.len();
+        env.push(entry);
+        self.env_places.insert(key.to_string(), place);
+    }
+
+    /// The config's Env, made an empty list if it is missing or not a list.
+    fn env_array(&mut self) -> &mut Vec<Value> {
+        let config = self.config();
+        let env = config.entry("Env").or_insert_with(|| json!([]));
+        if !env.is_array() {
+            *env = json!([]);
+        }
+        match env.as_array_mut() {
+            Some(env) => env,
+            None => unreachable!("Env was just made a list"),
         }
     }
 
@@ -198,5 +243,19 @@ mod tests {
         let back: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(back["config"]["ExposedPorts"]["80/tcp"], json!({}));
         assert_eq!(back["history"][0]["empty_layer"], json!(true));
+    }
+
+    #[test]
+    fn env_sets_the_first_entry_of_a_key_in_its_place() {
+        let base = br#"{"config":{"Env":["PATH=/bin",7,"A=1","B","A=2"]}}"#;
+        let mut image = StageImage::from_base(base).unwrap();
+        image.set_env("A", "3");
+        image.set_env("B", "4");
+        image.set_env("C", "5");
+        let env = image.get("Env").unwrap();
+        assert_eq!(env, &json!(["PATH=/bin", 7, "A=3", "B=4", "A=2", "C=5"]));
+        image.set("Env", json!(["C=1"]));
+        image.set_env("C", "2");
+        assert_eq!(image.env(), ["C=2"]);
     }
 }

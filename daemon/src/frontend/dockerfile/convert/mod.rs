@@ -22,7 +22,6 @@ use super::options::Options;
 use super::options::RunSandbox;
 use crate::oci::Platform;
 use crate::solver::SolveError;
-pub(super) use scope::entry_value;
 pub use scope::Scope;
 use stage::StageBuilder;
 

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use nodekit_dockerfile::lint::converter::undefined_vars;
 use nodekit_dockerfile::lint::LintWarning;
 use nodekit_dockerfile::Lexer;
+use nodekit_llb_builder::Environment;
 
 use crate::solver::SolveError;
 
@@ -20,8 +21,9 @@ pub struct Scope {
     /// The global ARGs' values (declared before the first FROM): a stage's `ARG NAME` without
     /// a default takes them.
     globals: Vec<(String, Option<String>)>,
-    /// The stage's environment (`KEY=value`), from its image and ENV.
-    pub env: Vec<String>,
+    /// The stage's environment, from its image and ENV: as the stage's LLB state keeps it,
+    /// so that lookups and sets cost no scan of it.
+    env: Environment,
     /// The Dockerfile's name and the line being converted, for errors.
     pub file: String,
     pub line: usize,
@@ -34,18 +36,23 @@ impl Scope {
             build_args,
             declared: Vec::new(),
             globals: Vec::new(),
-            env: Vec::new(),
+            env: Environment::default(),
             file: file.to_string(),
             line: 0,
         }
     }
 
-    /// A scope for a new stage: same build args, nothing declared yet.
+    /// A scope for a new stage with environment `env` (`KEY=value` entries; a key given again
+    /// takes the later value): same build args, nothing declared yet.
     pub fn for_stage(&self, env: Vec<String>) -> Scope {
+        let entries = env.into_iter().map(|entry| match entry.split_once('=') {
+            Some((key, value)) => (key.to_string(), value.to_string()),
+            None => (entry, String::new()),
+        });
         Scope {
             declared: Vec::new(),
             globals: self.declared.clone(),
-            env,
+            env: entries.collect(),
             ..self.clone()
         }
     }
@@ -107,11 +114,7 @@ impl Scope {
             return Ok(Vec::new());
         }
         let declared: Vec<&str> = self.declared.iter().map(|(k, _)| k.as_str()).collect();
-        let env_keys: Vec<&str> = self
-            .env
-            .iter()
-            .map(|e| e.split('=').next().unwrap_or(e))
-            .collect();
+        let env_keys: Vec<&str> = self.env.keys().collect();
         Ok(undefined_vars(
             &unmatched,
             &declared,
@@ -143,7 +146,7 @@ impl Scope {
 
     /// Sets `KEY=value` in the environment, replacing an earlier value.
     pub fn set_env(&mut self, key: &str, value: &str) {
-        set_in_place(&mut self.env, key, value);
+        self.env.set(key.into(), value.into());
     }
 
     /// The value of a build arg given for this build (proxies need no ARG).
@@ -156,13 +159,10 @@ impl Scope {
         let mut env: Vec<(String, String)> = self
             .env
             .iter()
-            .map(|e| {
-                e.split_once('=')
-                    .map_or((e.clone(), String::new()), |(k, v)| (k.into(), v.into()))
-            })
+            .map(|(key, value)| (key.to_string(), value.to_string()))
             .collect();
         for (key, value) in &self.declared {
-            if let (Some(value), false) = (value, env.iter().any(|(k, _)| k == key)) {
+            if let (Some(value), None) = (value, self.env.get(key)) {
                 env.push((key.clone(), value.clone()));
             }
         }
@@ -176,35 +176,13 @@ impl Scope {
     }
 }
 
-/// Sets `key=value` in an environment list, keeping an existing key's place.
-pub fn set_in_place(env: &mut Vec<String>, key: &str, value: &str) {
-    let entry = format!("{key}={value}");
-    match env.iter_mut().find(|e| entry_value(e, key).is_some()) {
-        Some(existing) => *existing = entry,
-        None => env.push(entry),
-    }
-}
-
-/// The value of `KEY=value` entry `entry` if its key is `key` (an entry without `=` is a key
-/// with an empty value). Looks at no more of the entry than the key's length: these checks run
-/// over the whole environment for each ENV.
-pub fn entry_value<'a>(entry: &'a str, key: &str) -> Option<&'a str> {
-    let rest = entry.strip_prefix(key)?;
-    match rest.as_bytes().first() {
-        None => Some(""),
-        Some(b'=') => Some(&rest[1..]),
-        Some(_) => None,
-    }
-}
-
 /// A scope's variables as the shell lexer looks them up: the environment (its last entry for
 /// a name), else the declared ARG's value.
 pub struct Variables<'a>(&'a Scope);
 
 impl nodekit_dockerfile::Env for Variables<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        let from_env = self.0.env.iter().rev().find_map(|e| entry_value(e, name));
-        from_env.or_else(|| {
+        self.0.env.get(name).or_else(|| {
             let declared = self.0.declared.iter().rev().find(|(key, _)| key == name);
             declared.and_then(|(_, value)| value.as_deref())
         })
@@ -214,17 +192,6 @@ impl nodekit_dockerfile::Env for Variables<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_entry_s_value_is_found_by_its_exact_key() {
-        assert_eq!(entry_value("A=1", "A"), Some("1"));
-        assert_eq!(entry_value("A=", "A"), Some(""));
-        assert_eq!(entry_value("A", "A"), Some(""));
-        assert_eq!(entry_value("A=x=y", "A"), Some("x=y"));
-        assert_eq!(entry_value("AB=1", "A"), None);
-        assert_eq!(entry_value("A=1", "AB"), None);
-        assert_eq!(entry_value("", "A"), None);
-    }
 
     #[test]
     fn build_args_override_defaults_and_env_overrides_args() {
@@ -242,5 +209,14 @@ mod tests {
         let env = scope.run_env();
         assert!(env.contains(&("B".to_string(), "env".to_string())));
         assert!(env.contains(&("A".to_string(), "from-build".to_string())));
+    }
+
+    #[test]
+    fn an_image_s_key_given_twice_takes_its_later_value_until_set() {
+        let global = Scope::new('\\', BTreeMap::new(), "Dockerfile");
+        let mut scope = global.for_stage(vec!["A=1".into(), "B".into(), "A=2".into()]);
+        assert_eq!(scope.expand("$A-${B-unset}").unwrap(), "2-");
+        scope.set_env("A", "3");
+        assert_eq!(scope.expand("$A").unwrap(), "3");
     }
 }
