@@ -69,14 +69,32 @@ struct Marshaller<'a> {
 }
 
 impl Marshaller<'_> {
-    /// Marshals `node` after the nodes it reads (depth first, in BuildKit's input order).
-    fn visit(&mut self, node: &Arc<Node>) -> Result<(), BuildError> {
-        if self.digests.contains_key(&node_key(node)) {
-            return Ok(());
+    /// Marshals `root` and the nodes it reads, each after its inputs (depth first, in
+    /// BuildKit's input order). With a stack of its own: recursion overflowed the thread's
+    /// stack on a chain of a few thousand ops (a long Dockerfile).
+    fn visit(&mut self, root: &Arc<Node>) -> Result<(), BuildError> {
+        // Each node with the index of the next of its inputs to visit.
+        let mut stack: Vec<(Arc<Node>, usize)> = vec![(root.clone(), 0)];
+        while let Some((node, next)) = stack.last_mut() {
+            if self.digests.contains_key(&node_key(node)) {
+                stack.pop();
+                continue;
+            }
+            if let Some(dep) = node.deps().get(*next) {
+                let dep = dep.node.clone();
+                *next += 1;
+                stack.push((dep, 0));
+                continue;
+            }
+            let node = node.clone();
+            stack.pop();
+            self.write(&node)?;
         }
-        for dep in node.deps() {
-            self.visit(&dep.node)?;
-        }
+        Ok(())
+    }
+
+    /// Writes `node`'s op, its inputs being written.
+    fn write(&mut self, node: &Arc<Node>) -> Result<(), BuildError> {
         if let NodeKind::Definition(embedded) = &node.kind {
             self.embed(node, embedded);
             return Ok(());

@@ -30,6 +30,45 @@ pub(crate) enum NodeKind {
     Definition(crate::definition::DefinitionNode),
 }
 
+/// Drops the nodes only this one held with a loop, not by recursion: dropping a chain of a
+/// few thousand ops (a long Dockerfile) overflowed the thread's stack. The op is taken out and
+/// dropped while its inputs are held here, so their drop stops at once; an input held nowhere
+/// else is then taken apart the same way.
+impl Drop for Node {
+    fn drop(&mut self) {
+        let mut held = Vec::new();
+        take_apart(&mut self.kind, &mut held);
+        while let Some(node) = held.pop() {
+            if let Some(mut last) = Arc::into_inner(node) {
+                take_apart(&mut last.kind, &mut held);
+            }
+        }
+    }
+}
+
+/// Drops `kind`'s op, adding the nodes it read to `held` first.
+fn take_apart(kind: &mut NodeKind, held: &mut Vec<Arc<Node>>) {
+    let empty = NodeKind::Definition(crate::definition::DefinitionNode {
+        ops: Vec::new(),
+        metadata: Vec::new(),
+        output_digest: String::new(),
+    });
+    let kind = std::mem::replace(kind, empty);
+    held.extend(kind_deps(&kind).into_iter().map(|o| o.node.clone()));
+}
+
+/// The outputs an op reads, in the order BuildKit's client visits them.
+fn kind_deps(kind: &NodeKind) -> Vec<&Output> {
+    match kind {
+        NodeKind::Source(_) => Vec::new(),
+        NodeKind::Exec(exec) => exec.deps(),
+        NodeKind::File(file) => file.deps(),
+        NodeKind::Merge(merge) => merge.inputs.iter().collect(),
+        NodeKind::Diff(diff) => diff.lower.iter().chain(diff.upper.iter()).collect(),
+        NodeKind::Definition(_) => Vec::new(),
+    }
+}
+
 /// One output of a node.
 #[derive(Debug, Clone)]
 pub(crate) struct Output {
@@ -124,14 +163,7 @@ pub(crate) fn as_index(i: usize) -> i64 {
 impl Node {
     /// The outputs this node reads, in the order BuildKit's client visits them.
     pub fn deps(&self) -> Vec<&Output> {
-        match &self.kind {
-            NodeKind::Source(_) => Vec::new(),
-            NodeKind::Exec(exec) => exec.deps(),
-            NodeKind::File(file) => file.deps(),
-            NodeKind::Merge(merge) => merge.inputs.iter().collect(),
-            NodeKind::Diff(diff) => diff.lower.iter().chain(diff.upper.iter()).collect(),
-            NodeKind::Definition(_) => Vec::new(),
-        }
+        kind_deps(&self.kind)
     }
 
     /// The op in protobuf form, its inputs resolved by `r`.
