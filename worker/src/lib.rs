@@ -12,6 +12,7 @@ mod connection;
 mod content;
 mod context;
 mod descriptor;
+mod disk;
 pub mod emulation;
 mod error;
 pub mod exec;
@@ -113,7 +114,7 @@ impl Worker {
         let stats = Arc::new(stats::WorkerStats::default());
         Ok(Worker {
             inner: Arc::new(Inner {
-                channel: ContainerdChannel::new(channel, stats.clone()),
+                channel: ContainerdChannel::new(channel, stats.clone(), &config.socket),
                 stats,
                 ctx: CallContext::new(config.namespace.clone()),
                 config,

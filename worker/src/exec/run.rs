@@ -55,9 +55,11 @@ pub struct OutputChunk {
     pub data: Vec<u8>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExecOutcome {
     pub exit_code: u32,
+    /// For a failed process whose filesystem's disk is full: a note saying so, naming it.
+    pub disk_full: Option<String>,
 }
 
 /// Runs `request` to completion, or until `cancel` fires (then the task is killed). Task,
@@ -133,9 +135,18 @@ async fn run_step(
     if !inspected.stubs.is_empty() {
         remove_mount_stubs(&dir, &request.rootfs, &inspected.stubs);
     }
-    let outcome = outcome?;
+    let mut outcome = outcome?;
     removed?;
+    if outcome.exit_code != 0 {
+        outcome.disk_full = full_disk_note(&request.rootfs);
+    }
     Ok(outcome)
+}
+
+/// [`crate::disk::full_disk_note`] for the filesystem a step's changes went to.
+fn full_disk_note(rootfs: &ActiveSnapshot) -> Option<String> {
+    let changes = crate::upperdir::changes_dir(&rootfs.mounts.0, rootfs.parent.is_some())?;
+    crate::disk::full_disk_note(&changes)
 }
 
 /// Every path runc may have to create in the rootfs for this step.
@@ -349,7 +360,7 @@ async fn wait_or_cancel(
     tokio::select! {
         waited = &mut wait => {
             let exit_code = waited.op("task wait")?.exit_status;
-            Ok(ExecOutcome { exit_code })
+            Ok(ExecOutcome { exit_code, disk_full: None })
         }
         _ = cancel.cancelled() => {
             tasks
