@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodekit_test_support::{wait_serving, PrivateContainerd, TestDaemon, TestEnv};
+use nodekit_test_support::{wait_serving, CountingProxy, PrivateContainerd, TestDaemon, TestEnv};
 
 use crate::common::{build_dockerfile, context, unique};
 use crate::{build_recording, daemon_on};
@@ -50,15 +50,19 @@ async fn task_running(containerd: &Arc<PrivateContainerd>) {
     panic!("no step started in the private containerd");
 }
 
-/// Waits (up to 10 s) until containerd holds no container of nodekit's (a step's container
-/// is deleted even when containerd went away while it ran).
+/// Waits (up to 10 s) until containerd holds no container or task of nodekit's (a step's
+/// container is deleted even when containerd went away while it ran).
 async fn no_containers_left(containerd: &Arc<PrivateContainerd>) {
     let mut left = Vec::new();
     for _ in 0..100 {
         let listed = containerd.clone();
-        left = tokio::task::spawn_blocking(move || listed.ids("containers"))
-            .await
-            .unwrap();
+        left = tokio::task::spawn_blocking(move || {
+            let mut left = listed.ids("containers");
+            left.extend(listed.ids("tasks"));
+            left
+        })
+        .await
+        .unwrap();
         if left.is_empty() {
             return;
         }
@@ -77,9 +81,25 @@ fn daemon_dir(test: &str) -> tempfile::TempDir {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn containerd_restarted_during_a_run_fails_that_build_and_the_next_ones_succeed() {
-    let containerd = Arc::new(PrivateContainerd::start("restart-run"));
-    let dir = daemon_dir("faults-restart-run");
-    let daemon = daemon_on("faults-restart-run", &containerd, dir.path().to_path_buf()).await;
+    restart_during_a_run("restart-run", Duration::ZERO).await;
+}
+
+/// containerd stays away longer than a step's teardown waits for it: the step's container and
+/// task (still running under its shim) are removed once containerd is back, without a restart
+/// of nodekitd.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containerd_down_longer_during_a_run_leaves_no_container_once_back() {
+    restart_during_a_run("restart-run-long", LONG_OUTAGE).await;
+}
+
+/// Longer than a step's teardown retries (5 s).
+const LONG_OUTAGE: Duration = Duration::from_secs(7);
+
+/// containerd stopped for `downtime` while a RUN step sleeps, then started again.
+async fn restart_during_a_run(test: &str, downtime: Duration) {
+    let containerd = Arc::new(PrivateContainerd::start(test));
+    let dir = daemon_dir(test);
+    let daemon = daemon_on(test, &containerd, dir.path().to_path_buf()).await;
     let cached_id = unique();
     let first = build_recording(&daemon, &cached_id).await;
     first.result.as_ref().expect("a build before the outage");
@@ -95,9 +115,13 @@ async fn containerd_restarted_during_a_run_fails_that_build_and_the_next_ones_su
     let restarted = containerd.clone();
     let outage = async move {
         task_running(&restarted).await;
-        tokio::task::spawn_blocking(move || restarted.restart())
-            .await
-            .unwrap();
+        tokio::task::spawn_blocking(move || {
+            restarted.stop_daemon();
+            std::thread::sleep(downtime);
+            restarted.start_again();
+        })
+        .await
+        .unwrap();
     };
     let id = unique();
     let args = [("ID", id.as_str())];
@@ -152,3 +176,59 @@ async fn containerd_down_while_idle_fails_builds_clearly_until_it_is_back() {
     builds_succeed_again(&daemon, &cached_id).await;
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containerd_restarted_during_a_pull_fails_that_build_and_the_next_pull_succeeds() {
+    let env = TestEnv::get();
+    let containerd = Arc::new(PrivateContainerd::start("restart-pull"));
+    let dir = daemon_dir("faults-restart-pull");
+    let daemon = daemon_on("faults-restart-pull", &containerd, dir.path().to_path_buf()).await;
+    // The registry's image through a proxy that holds the layer half-way: the pull is then
+    // writing that blob into containerd when containerd goes.
+    let proxy = Arc::new(CountingProxy::start(&env.registry));
+    let image = env.registry_image.replacen(&env.registry, &proxy.host, 1);
+    let dockerfile = format!("FROM {image}\nARG ID\nRUN echo $ID > /id\n");
+    let pulling = context(&dockerfile, &[]);
+    proxy.hold_answers_after(LAYER_PART);
+    let (held, restarted) = (proxy.clone(), containerd.clone());
+    let outage = tokio::task::spawn_blocking(move || {
+        assert!(
+            held.wait_held(Duration::from_secs(30)),
+            "the pull reached a layer"
+        );
+        restarted.restart();
+        held.release();
+    });
+    let id = unique();
+    let args = [("ID", id.as_str())];
+    let (built, outage) = tokio::join!(
+        build_dockerfile(&daemon, pulling.path(), &args, None),
+        outage
+    );
+    outage.unwrap();
+    let error = built.result.expect_err("the pull met containerd's restart");
+    assert_names_containerd(&error, &containerd);
+    // The pull's own failure, not the release of its lease that followed while containerd
+    // was still away.
+    assert!(!error.contains("lease delete"), "{error}");
+    eprintln!("the build whose pull met the restart: {error}");
+
+    wait_serving(&daemon.addr).await;
+    let pulled = build_dockerfile(&daemon, pulling.path(), &args, None).await;
+    pulled
+        .result
+        .as_ref()
+        .expect("the pull and RUN after the restart");
+    assert_eq!(pulled.ran().len(), 1, "{:?}", pulled.ran());
+    let cached = build_dockerfile(&daemon, pulling.path(), &args, None).await;
+    cached
+        .result
+        .as_ref()
+        .expect("a cached rebuild after the restart");
+    assert_eq!(cached.ran(), Vec::<String>::new(), "every step cached");
+    daemon.stop().await;
+}
+
+/// Bytes of the registry's answers let through before the rest is held: past the manifests
+/// and config, inside the layer (a busybox of about a megabyte).
+const LAYER_PART: u64 = 64 << 10;

@@ -129,6 +129,7 @@ async fn run_step(
     let removed = if delete_task(worker, ctx, &id).await {
         delete_container(worker, ctx, &id).await
     } else {
+        remove_when_back(worker, &id);
         Ok(())
     };
     stdio.finish().await;
@@ -325,11 +326,35 @@ pub(super) async fn delete_task(worker: &Worker, ctx: &CallContext, id: &str) ->
             }
         }
     }
-    tracing::warn!(
-        container = id,
-        "task could not be deleted; left for the next start"
-    );
+    tracing::warn!(container = id, "task could not be deleted yet");
     false
+}
+
+/// How often a step's leftover task and container are tried again (about half an hour at the
+/// longest delay) before they are left to the daemon's next start.
+const REMOVAL_ATTEMPTS: u32 = 60;
+const REMOVAL_DELAY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Removes step container `id` and its task in the background once containerd answers again
+/// (it went away while the step ran, so they could not be removed then): a nodekitd that is
+/// not restarted leaves nothing running behind. Not tracked: a shutdown does not wait for it.
+fn remove_when_back(worker: &Worker, id: &str) {
+    let (worker, id) = (worker.clone(), id.to_string());
+    tokio::spawn(async move {
+        let mut delay = std::time::Duration::from_secs(1);
+        for _ in 0..REMOVAL_ATTEMPTS {
+            tokio::time::sleep(delay).await;
+            let ctx = worker.ctx();
+            if delete_task(&worker, ctx, &id).await
+                && delete_container(&worker, ctx, &id).await.is_ok()
+            {
+                tracing::info!(container = %id, "removed a step's container once containerd was back");
+                return;
+            }
+            delay = (delay * 2).min(REMOVAL_DELAY_MAX);
+        }
+        tracing::warn!(container = %id, "step container left for the next start");
+    });
 }
 
 async fn wait_or_cancel(
