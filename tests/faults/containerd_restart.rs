@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nodekit_test_support::{wait_serving, CountingProxy, PrivateContainerd, TestDaemon, TestEnv};
+use nodekitd::worker::leases::OWNER_LABEL;
 
 use crate::common::{build_dockerfile, context, unique};
 use crate::{build_recording, daemon_on};
@@ -143,6 +144,32 @@ async fn restart_during_a_run(test: &str, downtime: Duration) {
     builds_succeed_again(&daemon, &cached_id).await;
     no_containers_left(&containerd).await;
     daemon.stop().await;
+    no_step_leases_left(&containerd).await;
+}
+
+/// Waits (up to 10 s) until containerd holds no lease of a stopped nodekitd's steps (those of
+/// its cache records stay, by design): one it could not release while containerd was away is
+/// released once containerd is back.
+async fn no_step_leases_left(containerd: &Arc<PrivateContainerd>) {
+    let mut left = Vec::new();
+    for _ in 0..100 {
+        let listed = containerd.clone();
+        left = tokio::task::spawn_blocking(move || {
+            let leases = listed.ctr(&["leases", "ls"]);
+            String::from_utf8_lossy(&leases.stdout)
+                .lines()
+                .filter(|line| line.contains(&format!("{OWNER_LABEL}=")))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+        if left.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("step leases left in containerd: {left:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
