@@ -85,6 +85,20 @@ async fn a_full_disk_fails_the_build_clearly_and_builds_succeed_once_space_is_fr
     assert!(error.contains(&mount_point), "names {mount_point}: {error}");
     eprintln!("a RUN on the full disk: {error}");
 
+    // Not a block left, nodekitd's own root included (a runaway file beside it): a new step
+    // and a cached one both fail saying so; deleting the file is all it takes to go on.
+    let filler = disk.fill("filler");
+    let new_step = build_recording(&daemon, &unique()).await;
+    assert_says_disk_full(&new_step, "a new step with no block left");
+    let cached_step = build_recording(&daemon, &cached_id).await;
+    assert_says_disk_full(&cached_step, "a cached step with no block left");
+    std::fs::remove_file(&filler).unwrap();
+    let after_delete = build_recording(&daemon, &cached_id).await;
+    after_delete
+        .result
+        .as_ref()
+        .expect("a cached build once the file is deleted");
+
     // Space freed (the filler's record pruned): builds work again, nothing restarted.
     assert_eq!(
         prune_matching(&daemon, "of=/big").await,

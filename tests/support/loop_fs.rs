@@ -42,6 +42,20 @@ impl LoopFs {
         fs
     }
 
+    /// Fills the filesystem up to its last block with a file of zeros (named `name`, at its
+    /// root), as a runaway log would; returns its path. Delete it to free the space.
+    pub fn fill(&self, name: &str) -> PathBuf {
+        use std::io::Write;
+        let path = self.mount_point.join(name);
+        let mut file = std::fs::File::create(&path).expect("the filler file");
+        for chunk in [1 << 20, 4 << 10, 1 << 10] {
+            let zeros = vec![0u8; chunk];
+            while file.write_all(&zeros).is_ok() {}
+        }
+        let _ = file.sync_all();
+        path
+    }
+
     /// Bytes free for a file there now (statvfs, as `df` counts).
     pub fn available(&self) -> u64 {
         let stat = nix::sys::statvfs::statvfs(&self.mount_point).expect("statvfs");
