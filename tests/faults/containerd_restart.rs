@@ -13,7 +13,7 @@ use crate::{build_recording, daemon_on};
 
 /// The builds that must work after an outage: a fully cached rebuild of `cached_id`, and a
 /// new RUN step.
-async fn builds_succeed_again(daemon: &TestDaemon, cached_id: &str) {
+pub(crate) async fn builds_succeed_again(daemon: &TestDaemon, cached_id: &str) {
     wait_serving(&daemon.addr).await;
     let cached = build_recording(daemon, cached_id).await;
     cached
@@ -28,7 +28,7 @@ async fn builds_succeed_again(daemon: &TestDaemon, cached_id: &str) {
 
 /// The error of a build that met containerd's outage names containerd and where it was
 /// looked for, not only the transport's words.
-fn assert_names_containerd(error: &str, containerd: &PrivateContainerd) {
+pub(crate) fn assert_names_containerd(error: &str, containerd: &PrivateContainerd) {
     let socket = containerd.socket.display().to_string();
     assert!(
         error.contains("containerd") && error.contains(&socket),
@@ -53,7 +53,7 @@ async fn task_running(containerd: &Arc<PrivateContainerd>) {
 
 /// Waits (up to 10 s) until containerd holds no container or task of nodekit's (a step's
 /// container is deleted even when containerd went away while it ran).
-async fn no_containers_left(containerd: &Arc<PrivateContainerd>) {
+pub(crate) async fn no_containers_left(containerd: &Arc<PrivateContainerd>) {
     let mut left = Vec::new();
     for _ in 0..100 {
         let listed = containerd.clone();
@@ -73,7 +73,7 @@ async fn no_containers_left(containerd: &Arc<PrivateContainerd>) {
 }
 
 /// A fresh directory for a daemon's root.
-fn daemon_dir(test: &str) -> tempfile::TempDir {
+pub(crate) fn daemon_dir(test: &str) -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix(&format!("nodekit-{test}-"))
         .tempdir()

@@ -10,6 +10,7 @@
 mod common;
 mod containerd_restart;
 mod full_disk;
+mod random_restarts;
 
 use std::path::PathBuf;
 

@@ -81,7 +81,7 @@ mod tests {
     }
 
     #[test]
-    fn the_root_filesystem_holds_everything() {
+    fn a_path_belongs_to_its_nearest_mount_point() {
         let point = mount_point_of(Path::new("/proc/self")).unwrap();
         assert_eq!(point, PathBuf::from("/proc"));
     }
