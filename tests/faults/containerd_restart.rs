@@ -5,11 +5,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodekit_test_support::{wait_serving, CountingProxy, PrivateContainerd, TestDaemon, TestEnv};
+use nodekit_test_support::{
+    free_loopback_addr, http_get, wait_serving, CountingProxy, PrivateContainerd, TestDaemon,
+    TestEnv,
+};
 use nodekitd::worker::leases::OWNER_LABEL;
 
 use crate::common::{build_dockerfile, context, unique};
-use crate::{build_recording, daemon_on};
+use crate::{build_recording, daemon_configured, daemon_on};
 
 /// The builds that must work after an outage: a fully cached rebuild of `cached_id`, and a
 /// new RUN step.
@@ -174,17 +177,29 @@ async fn no_step_leases_left(containerd: &Arc<PrivateContainerd>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn containerd_down_while_idle_fails_builds_clearly_until_it_is_back() {
-    let containerd = Arc::new(PrivateContainerd::start("restart-idle"));
-    let dir = daemon_dir("faults-restart-idle");
-    let daemon = daemon_on("faults-restart-idle", &containerd, dir.path().to_path_buf()).await;
+    let test = "restart-idle";
+    let containerd = Arc::new(PrivateContainerd::start(test));
+    let dir = daemon_dir(test);
+    let debug = free_loopback_addr();
+    let daemon = daemon_configured(test, &containerd, dir.path().to_path_buf(), |config| {
+        config.debug_addr = Some(debug)
+    })
+    .await;
     let cached_id = unique();
     let first = build_recording(&daemon, &cached_id).await;
     first.result.as_ref().expect("a build before the outage");
+    assert!(readiness(debug).await.0.contains(" 200 "), "ready before");
 
     let stopped = containerd.clone();
     tokio::task::spawn_blocking(move || stopped.stop_daemon())
         .await
         .unwrap();
+    let (head, body) = readiness(debug).await;
+    assert!(
+        head.contains(" 503 "),
+        "not ready without containerd: {head}"
+    );
+    assert_names_containerd(&body, &containerd);
     let started = Instant::now();
     let refused = build_recording(&daemon, &unique()).await;
     let error = refused.result.expect_err("no containerd, no build");
@@ -200,8 +215,16 @@ async fn containerd_down_while_idle_fails_builds_clearly_until_it_is_back() {
     tokio::task::spawn_blocking(move || restarted.start_again())
         .await
         .unwrap();
+    assert!(readiness(debug).await.0.contains(" 200 "), "ready again");
     builds_succeed_again(&daemon, &cached_id).await;
     daemon.stop().await;
+}
+
+/// `/readyz` of the debug listener at `addr`: status line with headers, and body.
+async fn readiness(addr: std::net::SocketAddr) -> (String, String) {
+    tokio::task::spawn_blocking(move || http_get(addr, "/readyz"))
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

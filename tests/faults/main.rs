@@ -19,10 +19,21 @@ use nodekit_test_support::{PrivateContainerd, TestDaemon, TestEnv};
 
 /// A nodekitd whose root is `dir`, working on `containerd`.
 async fn daemon_on(test: &str, containerd: &PrivateContainerd, dir: PathBuf) -> TestDaemon {
+    daemon_configured(test, containerd, dir, |_| {}).await
+}
+
+/// As [`daemon_on`], with `configure` changing the configuration first.
+async fn daemon_configured(
+    test: &str,
+    containerd: &PrivateContainerd,
+    dir: PathBuf,
+    configure: impl FnOnce(&mut nodekitd::config::Config),
+) -> TestDaemon {
     let (socket, namespace) = (containerd.socket.clone(), containerd.namespace.clone());
     TestDaemon::start_configured(test, dir, move |config| {
         config.worker.socket = socket;
         config.worker.namespace = namespace;
+        configure(config);
     })
     .await
 }
