@@ -129,6 +129,12 @@ async fn a_full_disk_fails_the_build_clearly_and_builds_succeed_once_space_is_fr
         .result
         .as_ref()
         .expect("a new RUN and export after freeing space");
+    let recorded_id = unique();
+    let recorded = build_recording(&daemon, &recorded_id).await;
+    recorded
+        .result
+        .as_ref()
+        .expect("a new step after freeing space");
     daemon.stop().await;
 
     // The index survived the full disk: a restarted daemon opens it and its records hit.
@@ -142,6 +148,17 @@ async fn a_full_disk_fails_the_build_clearly_and_builds_succeed_once_space_is_fr
         after_restart.ran(),
         Vec::<String>::new(),
         "cached across the restart"
+    );
+    // ...and it kept recording after the disk was full.
+    let recorded_again = build_recording(&daemon, &recorded_id).await;
+    recorded_again
+        .result
+        .as_ref()
+        .expect("a rebuild after a restart");
+    assert_eq!(
+        recorded_again.ran(),
+        Vec::<String>::new(),
+        "a record made after the full disk hits"
     );
     daemon.stop().await;
 }
