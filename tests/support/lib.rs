@@ -7,9 +7,11 @@ mod containerd;
 mod counting_proxy;
 mod daemon;
 mod env;
+mod loop_fs;
 mod namespace;
 mod net;
 mod pki;
+mod private_containerd;
 mod prometheus;
 
 pub use auth_registry::AuthRegistry;
@@ -19,7 +21,9 @@ pub use containerd::{
 pub use counting_proxy::{CountingProxy, SeenRequest};
 pub use daemon::{wait_serving, TestDaemon};
 pub use env::TestEnv;
+pub use loop_fs::LoopFs;
 pub use namespace::ScratchNamespace;
 pub use net::free_loopback_addr;
 pub use pki::{CertFiles, TestCa};
+pub use private_containerd::PrivateContainerd;
 pub use prometheus::{http_get, http_get_bytes, Prometheus};
