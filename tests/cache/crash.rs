@@ -46,6 +46,23 @@ async fn kill_9_mid_build_leaves_a_consistent_index_and_no_orphans() {
     assert!(records > 0, "the steps before the kill were recorded");
     // The killed run's host mounts were undone by the restart, the restarted run's by its stop.
     assert_no_mounts_under(root.path());
+    release_cache_leases(root.path(), &TestEnv::get().namespace);
+}
+
+/// Releases the cache leases of the daemon of `root` (in `namespace`): its root goes with the
+/// test, and they would keep their snapshots in the shared containerd for good.
+pub fn release_cache_leases(root: &Path, namespace: &str) {
+    let cache_label = nodekitd::worker::cache_leases::CACHE_OWNER_LABEL;
+    for lease in leases_labelled_in(namespace, cache_label, &owner(root)) {
+        let removed = ctr_in(TestEnv::get(), namespace, &["leases", "rm", &lease]);
+        assert!(removed.status.success(), "removing lease {lease}");
+    }
+}
+
+/// The owner label value of the daemon of `root` (its worker id).
+pub fn owner(root: &Path) -> String {
+    let id = std::fs::read_to_string(root.join("worker-id")).expect("worker id");
+    format!("nodekitd-{}", id.trim())
 }
 
 /// No mount point under `root` (the daemon's root, its local-mount-source-root with it).
@@ -71,12 +88,7 @@ pub fn assert_no_mounts_under(root: &Path) {
 pub fn assert_consistent(root: &Path, namespace: &str) -> usize {
     let store = cachestore::Store::open(root.join("cache/index.redb")).expect("the index opens");
     let records = store.records().expect("records");
-    let owner = format!(
-        "nodekitd-{}",
-        std::fs::read_to_string(root.join("worker-id"))
-            .expect("worker id")
-            .trim()
-    );
+    let owner = owner(root);
     let env = TestEnv::get();
     let cache_label = nodekitd::worker::cache_leases::CACHE_OWNER_LABEL;
     let cache_leases = leases_labelled_in(namespace, cache_label, &owner);

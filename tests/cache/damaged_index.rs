@@ -8,7 +8,7 @@ use nodekit_test_support::{leases_labelled, TestDaemon, TestEnv};
 use nodekitd::worker::cache_leases::CACHE_OWNER_LABEL;
 
 use crate::common::{build_dockerfile, context, unique};
-use crate::crash::assert_consistent;
+use crate::crash::{assert_consistent, owner, release_cache_leases};
 use crate::process::{run_to_exit, Process};
 
 #[tokio::test]
@@ -58,6 +58,7 @@ async fn a_damaged_index_stops_the_daemon_with_the_way_out_which_works() {
     );
     process.terminate();
     assert!(assert_consistent(root.path(), &TestEnv::get().namespace) > 0);
+    release_cache_leases(root.path(), &TestEnv::get().namespace);
 }
 
 /// Overwrites the start of the file (redb's header: its magic number and the pointers to its
@@ -70,9 +71,4 @@ fn damage(index: &Path) {
         .expect("the index");
     file.seek(SeekFrom::Start(0)).expect("seek");
     file.write_all(&[0xa5; 512]).expect("damaged");
-}
-
-fn owner(root: &Path) -> String {
-    let id = std::fs::read_to_string(root.join("worker-id")).expect("worker id");
-    format!("nodekitd-{}", id.trim())
 }
