@@ -188,16 +188,16 @@ async fn builds_end_within(state: &ApiState, limit: std::time::Duration) -> bool
 /// How often the build cache is garbage-collected when nothing else triggers it.
 const GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The cache index's file under `root`, opened before anything is served: a file that cannot be
-/// opened (damaged, from a newer nodekit, held by another daemon) stops the daemon with an error
-/// naming it and what to do, rather than a silent new index (the records cannot be rebuilt from
-/// containerd: their keys are hashes of build steps that only the index keeps).
+/// The cache index's file under `root`, opened and read through before anything is served: a
+/// file that cannot be (damaged, from a newer nodekit, held by another daemon) stops the daemon
+/// with an error naming it and what to do, rather than a silent new index (the records cannot be
+/// rebuilt from containerd: their keys are hashes of build steps that only the index keeps).
 fn open_cache_store(root: &std::path::Path) -> anyhow::Result<Store> {
     let dir = root.join("cache");
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating the cache directory {}", dir.display()))?;
     let path = dir.join("index.redb");
-    Store::open(&path).map_err(|error| {
+    Store::open_checked(&path).map_err(|error| {
         anyhow::anyhow!(
             "{error}\n  if the file is damaged, move it aside and start nodekitd again \
              (mv {path} {path}.damaged): it starts an empty cache index and releases the cache \
