@@ -1,6 +1,7 @@
 //! A damaged cache index at start: nodekitd stops with an error naming the file and what to do,
 //! and leaves the file as it was. The documented recovery (move the file aside, start again)
-//! gives an empty index, the old index's cache leases released, and builds that work.
+//! gives an empty index, the old index's cache leases released, and builds that work. An index
+//! another nodekitd holds stops a second one the same way.
 
 use std::path::Path;
 
@@ -71,4 +72,26 @@ fn damage(index: &Path) {
         .expect("the index");
     file.seek(SeekFrom::Start(0)).expect("seek");
     file.write_all(&[0xa5; 512]).expect("damaged");
+}
+
+/// A second nodekitd started on a root in use stops at the index the first holds, naming it,
+/// and leaves the first serving on it (it used to move the first's index aside).
+#[tokio::test]
+async fn a_second_daemon_on_the_same_root_stops_and_leaves_the_first_alone() {
+    let root = tempfile::tempdir().expect("a root");
+    let first = Process::start(root.path()).await;
+    let index = root.path().join("cache/index.redb");
+    let (status, log) = run_to_exit(root.path());
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains(&index.display().to_string()), "{log}");
+    assert!(index.exists(), "the first daemon's index is where it was");
+    let dir = context(&format!("FROM {}\n", TestEnv::get().local_image), &[]);
+    let daemon = TestDaemon::attach(&first.addr, root.path());
+    let built = build_dockerfile(&daemon, dir.path(), &[], None).await;
+    built
+        .result
+        .as_ref()
+        .expect("the first daemon still builds");
+    first.terminate();
+    release_cache_leases(root.path(), &TestEnv::get().namespace);
 }

@@ -53,8 +53,9 @@ impl Drop for Process {
 }
 
 /// Starts nodekitd on `root` expecting it to stop by itself (within 30 s): its exit status and
-/// what it logged.
+/// what it logged (not what earlier daemons of `root` did).
 pub fn run_to_exit(root: &Path) -> (ExitStatus, String) {
+    let logged_before = std::fs::metadata(root.join("nodekitd.log")).map_or(0, |m| m.len());
     let addr = format!("unix://{}", root.join("nodekitd.sock").display());
     let mut child = command(root, &TestEnv::get().namespace, &addr)
         .spawn()
@@ -71,8 +72,9 @@ pub fn run_to_exit(root: &Path) -> (ExitStatus, String) {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let log = std::fs::read_to_string(root.join("nodekitd.log")).expect("nodekitd's log");
-    (status, log)
+    let log = std::fs::read(root.join("nodekitd.log")).expect("nodekitd's log");
+    let own = log.get(logged_before as usize..).unwrap_or_default();
+    (status, String::from_utf8_lossy(own).into_owned())
 }
 
 fn command(root: &Path, namespace: &str, addr: &str) -> Command {
