@@ -1,8 +1,9 @@
 //! `kill -9` of nodekitd at a random moment during concurrent builds, again and again on the
 //! same root: after each restart nothing of the killed run is left in containerd (no lease,
-//! container, task or uncommitted snapshot of it, no committed snapshot nothing holds) nor on the
-//! host (no mount under its root), the next build succeeds, and once stopped every record of the
-//! index resolves (its snapshot and lease exist) and every cache lease is a record's.
+//! container, task or uncommitted snapshot of it, no committed snapshot nothing holds) nor on
+//! the host (no mount under its root, no step directory), the next build succeeds, and once
+//! stopped every record of the index resolves (its snapshot and lease exist) and every cache
+//! lease is a record's.
 //!
 //! `NODEKIT_KILL9_ITERATIONS` kills (3 by default, a few seconds each); `bench/kill9.sh 50` runs
 //! the long version. In a containerd namespace of its own, so that what it counts is its own.
@@ -59,6 +60,7 @@ async fn kill_9_at_random_moments_during_concurrent_builds_leaves_nothing_behind
         process = Process::start_in(root.path(), &namespace.name).await;
         Inventory::wait_clean(&worker).await;
         assert_no_mounts_under(root.path());
+        assert_no_step_dirs(root.path());
         let next = build(&process.addr, root.path(), &contexts[2]).await;
         next.result
             .as_ref()
@@ -106,4 +108,17 @@ async fn build(addr: &str, root: &Path, dir: &tempfile::TempDir) -> Built {
         Some("nodekit.test/kill9:latest"),
     )
     .await
+}
+
+/// No step's private directory (named as its container, `nodekit-…`) is left under the
+/// local-mount-source-root of the daemon of `root`.
+fn assert_no_step_dirs(root: &Path) {
+    let dir = nodekitd::config::default_mount_source_root(root);
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .expect("the local-mount-source-root")
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("nodekit-"))
+        .collect();
+    assert!(left.is_empty(), "step directories left: {left:?}");
 }
