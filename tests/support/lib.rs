@@ -16,7 +16,8 @@ mod prometheus;
 
 pub use auth_registry::AuthRegistry;
 pub use containerd::{
-    ctr, ctr_in, daemon_containers, leases_labelled, run_in_image, run_in_namespace, Inventory,
+    ctr, ctr_in, daemon_containers, leases_labelled, leases_labelled_in, run_in_image,
+    run_in_namespace, Inventory,
 };
 pub use counting_proxy::{CountingProxy, SeenRequest};
 pub use daemon::{wait_serving, TestDaemon};
