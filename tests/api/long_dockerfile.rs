@@ -28,7 +28,11 @@ fn long_dockerfile(base: &str) -> String {
         let _ = writeln!(text, "FROM s{i} AS s{}", i + 1);
     }
     let last_arg = ARGS - 1;
-    let _ = writeln!(text, "ARG A{last_arg}\nLABEL last=\"$V{}-$A{last_arg}\"", ENVS - 1);
+    let _ = writeln!(
+        text,
+        "ARG A{last_arg}\nLABEL last=\"$V{}-$A{last_arg}\"",
+        ENVS - 1
+    );
     text
 }
 
