@@ -116,6 +116,15 @@ pub enum FileOpError {
     #[error("{0}")]
     Invalid(String),
 
+    /// An archive extraction would write more than the configured limit.
+    #[error("extracting {what} would write more than the limit of {limit} bytes")]
+    ExtractLimit {
+        /// The archive, as the build names it.
+        what: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+
     /// A feature this implementation does not provide.
     #[error("{what} is not supported")]
     Unsupported {

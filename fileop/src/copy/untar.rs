@@ -1,6 +1,7 @@
 //! Extraction of a tar stream into a directory, treated as the root of the archive (as
 //! go-archive's chrooted `Untar`): entry names and link targets never leave it.
 
+use std::cell::Cell;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read};
@@ -24,11 +25,13 @@ pub(super) fn extract(
     dest_root: &Path,
     dest: &Path,
     owner: Option<Owner>,
+    budget: Budget,
 ) -> Result<(), FileOpError> {
     let x = Extractor {
         dest_root,
         dest,
         owner,
+        budget,
     };
     let read_err = |e| FileOpError::os("read", shown(dest_root, dest), e);
     let mut archive = tar::Archive::new(reader);
@@ -46,10 +49,54 @@ pub(super) fn extract(
     Ok(())
 }
 
+/// What an extraction may still write. File contents are counted as written (a sparse entry
+/// counts its holes: they are written as zeros) and every entry a tar block (an archive of
+/// empty files still costs inodes).
+pub(super) struct Budget {
+    limit: Option<u64>,
+    left: Cell<u64>,
+    archive: String,
+}
+
+/// What an entry costs beyond its contents.
+const ENTRY_COST: u64 = 512;
+
+impl Budget {
+    pub(super) fn new(limit: Option<u64>, archive: &str) -> Budget {
+        Budget {
+            limit,
+            left: Cell::new(limit.unwrap_or(u64::MAX)),
+            archive: archive.to_string(),
+        }
+    }
+
+    /// Takes `bytes` from what is left, or fails once the limit is passed.
+    fn charge(&self, bytes: u64) -> Result<(), FileOpError> {
+        match self.left.get().checked_sub(bytes) {
+            Some(left) => {
+                self.left.set(left);
+                Ok(())
+            }
+            None => Err(FileOpError::ExtractLimit {
+                what: self.archive.clone(),
+                limit: self.limit.unwrap_or(u64::MAX),
+            }),
+        }
+    }
+
+    /// Copies `from` into `to`, reading at most one byte past what is left so that a longer
+    /// stream is caught without being written.
+    fn copy(&self, from: &mut impl Read, to: &mut impl io::Write) -> io::Result<u64> {
+        let allowed = self.left.get().saturating_add(1);
+        io::copy(&mut from.take(allowed), to)
+    }
+}
+
 struct Extractor<'a> {
     dest_root: &'a Path,
     dest: &'a Path,
     owner: Option<Owner>,
+    budget: Budget,
 }
 
 impl Extractor<'_> {
@@ -78,6 +125,7 @@ impl Extractor<'_> {
         if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader) {
             return Ok(None);
         }
+        self.budget.charge(ENTRY_COST)?;
         let name = e.path_bytes().into_owned();
         let path = self.place(&name, false)?;
         if let Some(parent) = path.parent() {
@@ -136,7 +184,8 @@ impl Extractor<'_> {
                     .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits())
                     .open(path)
                     .map_err(os("open"))?;
-                io::copy(e, &mut out).map(drop).map_err(os("write"))
+                let written = self.budget.copy(e, &mut out).map_err(os("write"))?;
+                self.budget.charge(written)
             }
             EntryType::Symlink => {
                 let target = e.link_name_bytes().unwrap_or_default().into_owned();

@@ -104,13 +104,16 @@ async fn apply(
         }
         _ => None,
     };
+    let limits = nodekit_fileop::Limits {
+        unpack_bytes: op.solver.limits.unpack_bytes,
+    };
     let done = tokio::task::spawn_blocking(move || {
         let users = PasswdResolver::new(&dest_path);
         let roots = ActionRoots {
             dest: &dest_path,
             source: source_path.as_deref(),
         };
-        nodekit_fileop::apply(&action, roots, &users)
+        nodekit_fileop::apply_limited(&action, roots, &users, limits)
     })
     .await;
     // Unmounting an overlay syncs the filesystem under it: not on an async worker thread.

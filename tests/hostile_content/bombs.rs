@@ -1,0 +1,89 @@
+//! An `ADD` URL with an endless body, and archives that inflate far beyond their size: each
+//! step stops at its `[limits]` with an error naming it, and the daemon serves the next build.
+
+use std::io::Read;
+use std::path::Path;
+
+use nodekit_test_support::TestDaemon;
+use nodekitd::config::limits::ContentLimits;
+
+use crate::build::{assert_still_serving, dockerfile, peak_rss_kb};
+use crate::server::{Body, HostileServer};
+
+/// Small limits, so that the tests pass them in a few seconds.
+const LIMITS: ContentLimits = ContentLimits {
+    download_bytes: Some(32 << 20),
+    unpack_bytes: Some(16 << 20),
+};
+
+/// What the bomb's one file inflates to (its archive is a few kB).
+const BOMB_FILE_BYTES: u64 = 512 << 20;
+
+async fn limited_daemon(test: &str) -> TestDaemon {
+    TestDaemon::start_with(test, |config| config.limits = LIMITS).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_add_url_stops_at_the_download_limit() {
+    let daemon = limited_daemon("hostile-endless").await;
+    let server = HostileServer::start(Body::Endless).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile_text = format!("FROM scratch\nADD {}/endless /endless\n", server.url);
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile_text).unwrap();
+    let before = peak_rss_kb();
+    let error = dockerfile(&daemon, dir.path(), None).await.unwrap_err();
+    eprintln!(
+        "endless body: VmHWM {before} kB before, {} kB after",
+        peak_rss_kb()
+    );
+    assert!(
+        error.contains("longer than the limit of 33554432 bytes ([limits] maxDownloadBytes)"),
+        "{error}"
+    );
+    assert_still_serving(&daemon).await;
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decompression_bomb_stops_at_the_unpack_limit() {
+    let daemon = limited_daemon("hostile-bomb").await;
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = zstd_tar_bomb(&dir.path().join("bomb.tar.zst"));
+    let server = HostileServer::start(Body::Fixed(bomb)).await;
+    let before = peak_rss_kb();
+    for add in [
+        "ADD bomb.tar.zst /out/".to_string(),
+        format!("ADD --unpack=true {}/bomb.tar.zst /out/", server.url),
+    ] {
+        let text = format!("FROM scratch\n{add}\n");
+        std::fs::write(dir.path().join("Dockerfile"), text).unwrap();
+        let error = dockerfile(&daemon, dir.path(), None).await.unwrap_err();
+        assert!(
+            error.contains("bomb.tar.zst would write more than the limit of 16777216 bytes"),
+            "{add}: {error}"
+        );
+    }
+    eprintln!(
+        "bombs: VmHWM {before} kB before, {} kB after",
+        peak_rss_kb()
+    );
+    assert_still_serving(&daemon).await;
+    daemon.stop().await;
+}
+
+/// A zstd tar of one file of zeros of [`BOMB_FILE_BYTES`]; returns the archive's bytes.
+fn zstd_tar_bomb(path: &Path) -> Vec<u8> {
+    let file = std::fs::File::create(path).unwrap();
+    let encoder = zstd::Encoder::new(file, 3).unwrap();
+    let mut tar = tar::Builder::new(encoder);
+    let mut header = tar::Header::new_gnu();
+    header.set_size(BOMB_FILE_BYTES);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let zeros = std::io::repeat(0).take(BOMB_FILE_BYTES);
+    tar.append_data(&mut header, "zeros", zeros).unwrap();
+    tar.into_inner().unwrap().finish().unwrap();
+    let bytes = std::fs::read(path).unwrap();
+    assert!(bytes.len() < 1 << 20, "the bomb is small: {}", bytes.len());
+    bytes
+}

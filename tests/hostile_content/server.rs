@@ -1,0 +1,77 @@
+//! A loopback HTTP/1.1 server with hostile answers: an endless body, or a fixed file.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub enum Body {
+    /// Zeros until the client hangs up, without a length.
+    Endless,
+    /// These bytes, with their length.
+    Fixed(Vec<u8>),
+}
+
+pub struct HostileServer {
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HostileServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl HostileServer {
+    pub async fn start(body: Body) -> HostileServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let body = Arc::new(body);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let _ = answer(stream, &body).await;
+                });
+            }
+        });
+        HostileServer { url, task }
+    }
+}
+
+async fn answer(mut stream: TcpStream, body: &Body) -> std::io::Result<()> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 64 << 10 {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        request.extend_from_slice(&buf[..n]);
+    }
+    let head_only = request.starts_with(b"HEAD");
+    match body {
+        Body::Endless => {
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n")
+                .await?;
+            let zeros = vec![0u8; 1 << 16];
+            while !head_only {
+                stream.write_all(&zeros).await?;
+            }
+        }
+        Body::Fixed(bytes) => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                bytes.len()
+            );
+            stream.write_all(head.as_bytes()).await?;
+            if !head_only {
+                stream.write_all(bytes).await?;
+            }
+        }
+    }
+    stream.shutdown().await
+}
