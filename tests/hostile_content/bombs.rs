@@ -4,8 +4,9 @@
 use std::io::Read;
 use std::path::Path;
 
-use nodekit_test_support::TestDaemon;
+use nodekit_test_support::{leases_labelled, TestDaemon};
 use nodekitd::config::limits::ContentLimits;
+use nodekitd::worker::leases::OWNER_LABEL;
 
 use crate::build::{assert_still_serving, dockerfile, peak_rss_kb};
 use crate::server::{Body, HostileServer};
@@ -42,6 +43,68 @@ async fn an_endless_add_url_stops_at_the_download_limit() {
     );
     assert_still_serving(&daemon).await;
     daemon.stop().await;
+}
+
+/// Without a limit (upstream's behaviour) the download streams to disk in bounded memory and
+/// ends when the client goes away: the build is cancelled, the connection closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlimited_endless_download_ends_with_its_client() {
+    let daemon = TestDaemon::start_with("hostile-endless-cancel", |config| {
+        config.limits.download_bytes = None;
+    })
+    .await;
+    let server = HostileServer::start(Body::Endless).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile_text = format!("FROM scratch\nADD {}/endless /endless\n", server.url);
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile_text).unwrap();
+    let before = peak_rss_kb();
+    let client = {
+        let (addr, root, path) = (
+            daemon.addr.clone(),
+            daemon.root.clone(),
+            dir.path().to_owned(),
+        );
+        tokio::spawn(
+            async move { dockerfile(&TestDaemon::attach(&addr, &root), &path, None).await },
+        )
+    };
+    wait_for("64 MiB downloaded", || server.seen.sent() > 64 << 20).await;
+    let id = nodekitd::api::load_or_create_worker_id(&daemon.root.join("root")).unwrap();
+    let owner = format!("nodekitd-{id}");
+    let downloading = leases_labelled(OWNER_LABEL, &owner).len();
+    assert!(
+        downloading > KEPT_LOCAL_SOURCES,
+        "the download holds a lease"
+    );
+    client.abort();
+    wait_for("the download's connection closed", || server.seen.hung_up()).await;
+    // The two kept local sources (context, dockerfile) hold a lease each; the download's
+    // vertex lease, with its half-written snapshot, must go with the cancelled build.
+    wait_for("the cancelled download's lease released", || {
+        leases_labelled(OWNER_LABEL, &owner).len() <= KEPT_LOCAL_SOURCES
+    })
+    .await;
+    eprintln!(
+        "unlimited endless body: {} MiB sent, VmHWM {before} kB before, {} kB after",
+        server.seen.sent() >> 20,
+        peak_rss_kb()
+    );
+    assert_still_serving(&daemon).await;
+    daemon.stop().await;
+}
+
+/// Leases a daemon keeps after a Dockerfile build: its kept copies of the two local sources.
+const KEPT_LOCAL_SOURCES: usize = 2;
+
+async fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! A loopback HTTP/1.1 server with hostile answers: an endless body, or a fixed file.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,7 +15,25 @@ pub enum Body {
 
 pub struct HostileServer {
     pub url: String,
+    /// What the server has sent, and whether a client hung up on an endless body.
+    pub seen: Arc<Seen>,
     task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+pub struct Seen {
+    sent: AtomicU64,
+    hung_up: AtomicBool,
+}
+
+impl Seen {
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    pub fn hung_up(&self) -> bool {
+        self.hung_up.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for HostileServer {
@@ -28,19 +47,21 @@ impl HostileServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let body = Arc::new(body);
+        let seen = Arc::new(Seen::default());
+        let counts = seen.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let body = body.clone();
+                let (body, counts) = (body.clone(), counts.clone());
                 tokio::spawn(async move {
-                    let _ = answer(stream, &body).await;
+                    let _ = answer(stream, &body, &counts).await;
                 });
             }
         });
-        HostileServer { url, task }
+        HostileServer { url, seen, task }
     }
 }
 
-async fn answer(mut stream: TcpStream, body: &Body) -> std::io::Result<()> {
+async fn answer(mut stream: TcpStream, body: &Body, seen: &Seen) -> std::io::Result<()> {
     let mut request = Vec::new();
     let mut buf = [0u8; 4096];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 64 << 10 {
@@ -58,7 +79,11 @@ async fn answer(mut stream: TcpStream, body: &Body) -> std::io::Result<()> {
                 .await?;
             let zeros = vec![0u8; 1 << 16];
             while !head_only {
-                stream.write_all(&zeros).await?;
+                if let Err(error) = stream.write_all(&zeros).await {
+                    seen.hung_up.store(true, Ordering::SeqCst);
+                    return Err(error);
+                }
+                seen.sent.fetch_add(zeros.len() as u64, Ordering::SeqCst);
             }
         }
         Body::Fixed(bytes) => {
