@@ -117,10 +117,8 @@ pub enum FileOpError {
     Invalid(String),
 
     /// An archive extraction would write more than the configured limit.
-    #[error("extracting {what} would write more than the limit of {limit} bytes")]
+    #[error("the extraction would write more than the limit of {limit} bytes")]
     ExtractLimit {
-        /// The archive, as the build names it.
-        what: String,
         /// The limit, in bytes.
         limit: u64,
     },
@@ -172,6 +170,15 @@ impl FileOpError {
     /// Whether the innermost error is "no such file or directory".
     pub fn is_not_found(&self) -> bool {
         self.errno() == Some(Errno::ENOENT)
+    }
+
+    /// Whether an archive extraction passed its [`crate::Limits::unpack_bytes`].
+    pub fn is_extract_limit(&self) -> bool {
+        match self {
+            FileOpError::ExtractLimit { .. } => true,
+            FileOpError::Context { source, .. } => source.is_extract_limit(),
+            _ => false,
+        }
     }
 }
 

@@ -77,13 +77,8 @@ async fn answer(mut stream: TcpStream, body: &Body, seen: &Seen) -> std::io::Res
             stream
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n")
                 .await?;
-            let zeros = vec![0u8; 1 << 16];
-            while !head_only {
-                if let Err(error) = stream.write_all(&zeros).await {
-                    seen.hung_up.store(true, Ordering::SeqCst);
-                    return Err(error);
-                }
-                seen.sent.fetch_add(zeros.len() as u64, Ordering::SeqCst);
+            if !head_only {
+                return endless_zeros(&mut stream, seen).await;
             }
         }
         Body::Fixed(bytes) => {
@@ -99,4 +94,16 @@ async fn answer(mut stream: TcpStream, body: &Body, seen: &Seen) -> std::io::Res
         }
     }
     stream.shutdown().await
+}
+
+/// Writes zeros until the client hangs up, counting them.
+async fn endless_zeros(stream: &mut TcpStream, seen: &Seen) -> std::io::Result<()> {
+    let zeros = vec![0u8; 1 << 16];
+    loop {
+        if let Err(error) = stream.write_all(&zeros).await {
+            seen.hung_up.store(true, Ordering::SeqCst);
+            return Err(error);
+        }
+        seen.sent.fetch_add(zeros.len() as u64, Ordering::SeqCst);
+    }
 }

@@ -105,7 +105,7 @@ pub(super) fn unpack(
     let reader = decompressed(file, compression, &shown_src)?;
     let dest = resolve_str(dest_root, dest_path, true)?;
     mkdir_all(dest_root, &dest, 0o755, opts.owner, opts.ts.as_ref())?;
-    let budget = Budget::new(limits.unpack_bytes, &shown_src);
+    let budget = Budget::new(limits.unpack_bytes);
     extract(reader, dest_root, &dest, opts.owner, budget)
         .map_err(|e| e.context(format!("failed to extract {shown_src}")))?;
     Ok(true)

@@ -55,18 +55,16 @@ pub(super) fn extract(
 pub(super) struct Budget {
     limit: Option<u64>,
     left: Cell<u64>,
-    archive: String,
 }
 
 /// What an entry costs beyond its contents.
 const ENTRY_COST: u64 = 512;
 
 impl Budget {
-    pub(super) fn new(limit: Option<u64>, archive: &str) -> Budget {
+    pub(super) fn new(limit: Option<u64>) -> Budget {
         Budget {
             limit,
             left: Cell::new(limit.unwrap_or(u64::MAX)),
-            archive: archive.to_string(),
         }
     }
 
@@ -78,7 +76,6 @@ impl Budget {
                 Ok(())
             }
             None => Err(FileOpError::ExtractLimit {
-                what: self.archive.clone(),
                 limit: self.limit.unwrap_or(u64::MAX),
             }),
         }

@@ -127,6 +127,9 @@ async fn apply(
                 copied_from.unwrap_or_default()
             )))
         }
+        Ok(Err(error)) if error.is_extract_limit() => Err(SolveError::FileOp(format!(
+            "{error} ([limits] maxUnpackBytes)"
+        ))),
         Ok(Err(error)) => Err(SolveError::FileOp(error.to_string())),
         Err(error) => Err(SolveError::Other(format!("file action failed: {error}"))),
     }
