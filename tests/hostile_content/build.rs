@@ -6,16 +6,15 @@ use std::path::Path;
 use nodekit::build::{build, BuildRequest};
 use nodekit_test_support::{TestDaemon, TestEnv};
 
+/// An exporter and its attributes.
+pub type Exporter = (String, BTreeMap<String, String>);
+
 /// Builds the Dockerfile in `dir` (also the context); `image`: stored under that name.
 pub async fn dockerfile(
     daemon: &TestDaemon,
     dir: &Path,
     image: Option<&str>,
 ) -> Result<(), String> {
-    let locals = BTreeMap::from([
-        ("context".to_string(), dir.to_path_buf()),
-        ("dockerfile".to_string(), dir.to_path_buf()),
-    ]);
     let exporters = image
         .map(|name| {
             vec![(
@@ -24,8 +23,23 @@ pub async fn dockerfile(
             )]
         })
         .unwrap_or_default();
+    dockerfile_with(daemon, dir, BTreeMap::new(), exporters).await
+}
+
+/// As [`dockerfile`], with frontend options and any exporters.
+pub async fn dockerfile_with(
+    daemon: &TestDaemon,
+    dir: &Path,
+    frontend_attrs: BTreeMap<String, String>,
+    exporters: Vec<Exporter>,
+) -> Result<(), String> {
+    let locals = BTreeMap::from([
+        ("context".to_string(), dir.to_path_buf()),
+        ("dockerfile".to_string(), dir.to_path_buf()),
+    ]);
     let request = BuildRequest {
         frontend: Some("dockerfile.v0".into()),
+        frontend_attrs,
         services: nodekit::session::SessionServices {
             locals,
             ..Default::default()

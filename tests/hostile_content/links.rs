@@ -2,11 +2,12 @@
 //! a canary directory on the host: COPY, ADD and WORKDIR through them, and `COPY --from` of
 //! them, resolve inside the rootfs (as upstream's `fs.RootPath`); the canary is untouched.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use nodekit_test_support::{ctr, run_in_image, TestDaemon, TestEnv};
 
-use crate::build::{assert_still_serving, dockerfile};
+use crate::build::{assert_still_serving, dockerfile, dockerfile_with};
 use crate::oci_archive;
 
 const HOSTILE_IMAGE: &str = "nodekit.test/hostile-links:1";
@@ -185,6 +186,7 @@ async fn links_out_of_a_base_image_resolve_inside_its_rootfs() {
     );
     assert_eq!(seen, expected);
     canary.assert_untouched();
+    export_hostile_stage(&daemon, dir.path(), &canary).await;
     assert_still_serving(&daemon).await;
     daemon.stop().await;
     remove_images(&[HOSTILE_IMAGE, RESULT_IMAGE]);
@@ -211,4 +213,30 @@ async fn a_layer_writing_through_links_unpacks_inside_its_rootfs() {
     assert_still_serving(&daemon).await;
     daemon.stop().await;
     remove_images(&[LAYER_IMAGE, LAYER_RESULT_IMAGE]);
+}
+
+/// The hostile stage exported to a local directory: its links are written as links (their
+/// targets unchanged, as upstream's local exporter) and nothing is written through them.
+async fn export_hostile_stage(daemon: &TestDaemon, dir: &Path, canary: &Canary) {
+    let dest = dir.join("exported");
+    let attrs = BTreeMap::from([("target".to_string(), "hostile".to_string())]);
+    let local = BTreeMap::from([("dest".to_string(), dest.display().to_string())]);
+    let exporters = vec![("local".to_string(), local)];
+    dockerfile_with(daemon, dir, attrs, exporters)
+        .await
+        .expect("the hostile stage exports");
+    canary.assert_untouched();
+    let abs = canary.dir.display().to_string();
+    assert_eq!(std::fs::read_link(dest.join("abs")).unwrap(), canary.dir);
+    assert_eq!(
+        std::fs::read_link(dest.join("etc/evil")).unwrap(),
+        PathBuf::from(format!("{abs}/canary"))
+    );
+    let inside = dest.join(canary.in_root());
+    let content = std::fs::read_to_string(inside.join("workdir/via-workdir")).unwrap();
+    assert_eq!(content, "hello\n");
+    assert_eq!(
+        std::fs::read_to_string(inside.join("canary")).unwrap(),
+        "hello\n"
+    );
 }
