@@ -175,3 +175,41 @@ fn many_empty_entries_count_against_the_limit() {
     let error = add_limited(&src, &dst, "/many.tar", 50 * 512).unwrap_err();
     assert!(error.is_extract_limit(), "{error}");
 }
+
+/// A GNU sparse entry of `real` bytes whose only data is its last 512-byte block.
+fn sparse_bomb(real: u64) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.set_mode(0o644);
+    h.set_size(512);
+    let gnu = h.as_gnu_mut().unwrap();
+    gnu.sparse[0].offset = octal(real - 512);
+    gnu.sparse[0].numbytes = octal(512);
+    gnu.realsize = octal(real);
+    h.set_path("sparse").unwrap();
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(&[b'x'; 512]);
+    out.extend_from_slice(&[0; 1024]);
+    out
+}
+
+/// A 12-byte octal field of a GNU header.
+fn octal(n: u64) -> [u8; 12] {
+    let text = format!("{n:011o}\0");
+    text.as_bytes().try_into().unwrap()
+}
+
+/// A GNU sparse entry (a 1 GiB file of a few bytes) is refused, as upstream's go-archive
+/// refuses type 'S': its holes are never written.
+#[test]
+fn a_gnu_sparse_entry_is_refused() {
+    let (src, dst) = (Sandbox::new(), Sandbox::new());
+    std::fs::write(src.root.join("sparse.tar"), sparse_bomb(1 << 30)).unwrap();
+    let error = add_limited(&src, &dst, "/sparse.tar", 1 << 40).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "failed to extract /sparse.tar: unhandled tar header type GNUSparse for /out/sparse"
+    );
+    assert_eq!(dst.tree(), ["out/"]);
+}

@@ -49,9 +49,8 @@ pub(super) fn extract(
     Ok(())
 }
 
-/// What an extraction may still write. File contents are counted as written (a sparse entry
-/// counts its holes: they are written as zeros) and every entry a tar block (an archive of
-/// empty files still costs inodes).
+/// What an extraction may still write: file contents as written, and a tar block per entry
+/// (an archive of empty files still costs inodes).
 pub(super) struct Budget {
     limit: Option<u64>,
     left: Cell<u64>,
