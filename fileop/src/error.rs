@@ -123,6 +123,10 @@ pub enum FileOpError {
         limit: u64,
     },
 
+    /// The action's build was cancelled while it ran.
+    #[error("cancelled")]
+    Cancelled,
+
     /// A feature this implementation does not provide.
     #[error("{what} is not supported")]
     Unsupported {

@@ -61,11 +61,14 @@ pub struct ActionRoots<'a> {
 }
 
 /// Bounds on what one action may write, against hostile input (a decompression bomb).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Limits {
     /// Bytes an archive extraction may write (file contents, plus a tar block per entry);
     /// `None`: no limit (upstream's behaviour).
     pub unpack_bytes: Option<u64>,
+    /// Set when the action's build is cancelled: an extraction stops at its next write (the
+    /// action runs on a blocking thread that dropping its future does not stop).
+    pub cancelled: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Performs one `FileAction` on `roots`, without limits.
@@ -74,7 +77,7 @@ pub fn apply(
     roots: ActionRoots<'_>,
     users: &dyn UserResolver,
 ) -> Result<(), FileOpError> {
-    apply_limited(action, roots, users, Limits::default())
+    apply_limited(action, roots, users, &Limits::default())
 }
 
 /// Performs one `FileAction` on `roots` within `limits`.
@@ -82,7 +85,7 @@ pub fn apply_limited(
     action: &FileAction,
     roots: ActionRoots<'_>,
     users: &dyn UserResolver,
-    limits: Limits,
+    limits: &Limits,
 ) -> Result<(), FileOpError> {
     match &action.action {
         Some(Action::Mkdir(op)) => mkdir(roots.dest, op, users),
@@ -104,7 +107,7 @@ fn copy_from_scratch(
     dest: &Path,
     op: &nodekit_proto::pb::FileActionCopy,
     users: &dyn UserResolver,
-    limits: Limits,
+    limits: &Limits,
 ) -> Result<(), FileOpError> {
     let scratch = scratch::ScratchDir::new()?;
     copy_limited(scratch.path(), dest, op, users, limits)

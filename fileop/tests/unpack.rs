@@ -131,8 +131,9 @@ fn add_limited(src: &Sandbox, dst: &Sandbox, name: &str, limit: u64) -> Result<(
     op.attempt_unpack_docker_compatibility = true;
     let limits = Limits {
         unpack_bytes: Some(limit),
+        cancelled: None,
     };
-    copy_limited(&src.root, &dst.root, &op, &NumericIdsOnly, limits)
+    copy_limited(&src.root, &dst.root, &op, &NumericIdsOnly, &limits)
 }
 
 /// A gzip tar of one file of `size` zeros: a few kB inflating to `size`.
@@ -212,4 +213,19 @@ fn a_gnu_sparse_entry_is_refused() {
         "failed to extract /sparse.tar: unhandled tar header type GNUSparse for /out/sparse"
     );
     assert_eq!(dst.tree(), ["out/"]);
+}
+
+#[test]
+fn a_cancelled_extraction_stops() {
+    let (src, dst) = (Sandbox::new(), Sandbox::new());
+    std::fs::write(src.root.join("bomb.tgz"), zeros_bomb(4 << 20)).unwrap();
+    let mut op = cp("/bomb.tgz", "/out/");
+    op.attempt_unpack_docker_compatibility = true;
+    let limits = Limits {
+        unpack_bytes: None,
+        cancelled: Some(std::sync::Arc::new(true.into())),
+    };
+    let error = copy_limited(&src.root, &dst.root, &op, &NumericIdsOnly, &limits).unwrap_err();
+    assert_eq!(error.to_string(), "failed to extract /bomb.tgz: cancelled");
+    assert_eq!(dst.tree(), ["out/"], "nothing extracted");
 }

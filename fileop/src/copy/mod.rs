@@ -34,7 +34,7 @@ pub fn copy(
     op: &FileActionCopy,
     users: &dyn UserResolver,
 ) -> Result<(), FileOpError> {
-    copy_limited(src_root, dest_root, op, users, Limits::default())
+    copy_limited(src_root, dest_root, op, users, &Limits::default())
 }
 
 /// As [`copy`], an archive's extraction bounded by `limits`.
@@ -43,7 +43,7 @@ pub fn copy_limited(
     dest_root: &Path,
     op: &FileActionCopy,
     users: &dyn UserResolver,
-    limits: Limits,
+    limits: &Limits,
 ) -> Result<(), FileOpError> {
     let opts = Options::from_action(op, users)?;
     let src_path = clean_keep_trailing(&op.src);

@@ -82,7 +82,7 @@ fn is_tar(reader: Box<dyn Read>) -> bool {
 /// with an owner every extracted entry gets it, otherwise the archive's ids are kept.
 pub(super) fn unpack(
     opts: &Options,
-    limits: Limits,
+    limits: &Limits,
     src_root: &Path,
     s: &str,
     dest_root: &Path,
@@ -105,7 +105,7 @@ pub(super) fn unpack(
     let reader = decompressed(file, compression, &shown_src)?;
     let dest = resolve_str(dest_root, dest_path, true)?;
     mkdir_all(dest_root, &dest, 0o755, opts.owner, opts.ts.as_ref())?;
-    let budget = Budget::new(limits.unpack_bytes);
+    let budget = Budget::new(limits);
     extract(reader, dest_root, &dest, opts.owner, budget)
         .map_err(|e| e.context(format!("failed to extract {shown_src}")))?;
     Ok(true)

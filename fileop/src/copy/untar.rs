@@ -8,6 +8,8 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
@@ -17,6 +19,7 @@ use tar::{Entry, EntryType};
 use crate::error::FileOpError;
 use crate::meta::{chmod, lchown, mkdir_all, remove_all, set_times, Owner};
 use crate::resolve::{clean, resolve, shown};
+use crate::Limits;
 
 /// Extracts every entry of `reader` below `dest` (a host directory inside `dest_root`, used for
 /// messages). `owner` replaces the archive's ids when set.
@@ -54,21 +57,36 @@ pub(super) fn extract(
 pub(super) struct Budget {
     limit: Option<u64>,
     left: Cell<u64>,
+    cancelled: Option<Arc<AtomicBool>>,
 }
 
 /// What an entry costs beyond its contents.
 const ENTRY_COST: u64 = 512;
 
+/// How much of a file is written between two looks at the cancellation flag.
+const COPY_CHUNK: usize = 1 << 20;
+
 impl Budget {
-    pub(super) fn new(limit: Option<u64>) -> Budget {
+    pub(super) fn new(limits: &Limits) -> Budget {
         Budget {
-            limit,
-            left: Cell::new(limit.unwrap_or(u64::MAX)),
+            limit: limits.unpack_bytes,
+            left: Cell::new(limits.unpack_bytes.unwrap_or(u64::MAX)),
+            cancelled: limits.cancelled.clone(),
         }
     }
 
-    /// Takes `bytes` from what is left, or fails once the limit is passed.
+    fn is_cancelled(&self) -> bool {
+        self.cancelled
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Takes `bytes` from what is left, or fails once the limit is passed or the build is
+    /// cancelled.
     fn charge(&self, bytes: u64) -> Result<(), FileOpError> {
+        if self.is_cancelled() {
+            return Err(FileOpError::Cancelled);
+        }
         match self.left.get().checked_sub(bytes) {
             Some(left) => {
                 self.left.set(left);
@@ -81,10 +99,20 @@ impl Budget {
     }
 
     /// Copies `from` into `to`, reading at most one byte past what is left so that a longer
-    /// stream is caught without being written.
+    /// stream is caught without being written; stops early when the build is cancelled.
     fn copy(&self, from: &mut impl Read, to: &mut impl io::Write) -> io::Result<u64> {
-        let allowed = self.left.get().saturating_add(1);
-        io::copy(&mut from.take(allowed), to)
+        let mut from = from.take(self.left.get().saturating_add(1));
+        let mut buf = vec![0u8; COPY_CHUNK];
+        let mut written = 0u64;
+        while !self.is_cancelled() {
+            let n = from.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            to.write_all(&buf[..n])?;
+            written += n as u64;
+        }
+        Ok(written)
     }
 }
 
