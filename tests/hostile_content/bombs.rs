@@ -27,8 +27,18 @@ async fn limited_daemon(test: &str) -> TestDaemon {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_add_url_stops_at_the_download_limit() {
     let daemon = limited_daemon("hostile-endless").await;
-    let server = HostileServer::start(Body::Endless).await;
     let dir = tempfile::tempdir().unwrap();
+    // A length above the limit is refused before the body is read.
+    let too_long = HostileServer::start(Body::Fixed(vec![0; (33 << 20) + 1])).await;
+    let dockerfile_text = format!("FROM scratch\nADD {}/long /long\n", too_long.url);
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile_text).unwrap();
+    let error = dockerfile(&daemon, dir.path(), None).await.unwrap_err();
+    assert!(
+        error.contains("longer than the limit of 33554432 bytes"),
+        "{error}"
+    );
+
+    let server = HostileServer::start(Body::Endless).await;
     let dockerfile_text = format!("FROM scratch\nADD {}/endless /endless\n", server.url);
     std::fs::write(dir.path().join("Dockerfile"), dockerfile_text).unwrap();
     let before = peak_rss_kb();
