@@ -38,6 +38,17 @@ async fn an_endless_add_url_stops_at_the_download_limit() {
         "{error}"
     );
 
+    // Endless headers: the HTTP client's own bound on them ends the step.
+    let headers = HostileServer::start(Body::EndlessHeaders).await;
+    let dockerfile_text = format!("FROM scratch\nADD {}/headers /headers\n", headers.url);
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile_text).unwrap();
+    let error = dockerfile(&daemon, dir.path(), None).await.unwrap_err();
+    let at = format!("downloading {}/headers", headers.url);
+    assert!(
+        error.contains(&at) && error.contains("message head is too large"),
+        "{error}"
+    );
+
     let server = HostileServer::start(Body::Endless).await;
     let dockerfile_text = format!("FROM scratch\nADD {}/endless /endless\n", server.url);
     std::fs::write(dir.path().join("Dockerfile"), dockerfile_text).unwrap();

@@ -11,6 +11,8 @@ pub enum Body {
     Endless,
     /// These bytes, with their length.
     Fixed(Vec<u8>),
+    /// A status line, then header lines until the client hangs up.
+    EndlessHeaders,
 }
 
 pub struct HostileServer {
@@ -79,6 +81,13 @@ async fn answer(mut stream: TcpStream, body: &Body, seen: &Seen) -> std::io::Res
                 .await?;
             if !head_only {
                 return endless_zeros(&mut stream, seen).await;
+            }
+        }
+        Body::EndlessHeaders => {
+            stream.write_all(b"HTTP/1.1 200 OK\r\n").await?;
+            let line = format!("X-Filler: {}\r\n", "a".repeat(1000));
+            loop {
+                stream.write_all(line.as_bytes()).await?;
             }
         }
         Body::Fixed(bytes) => {

@@ -17,6 +17,7 @@ use crate::solver::cache::keys;
 use crate::solver::error::SolveError;
 use crate::solver::ops::OpContext;
 use crate::solver::result::Ref;
+use crate::worker::images::error_chain;
 
 /// One client for every download: connection reuse, and the proxy read from the environment.
 static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
@@ -102,7 +103,8 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp) -> Result<Ref, SolveErro
 }
 
 async fn request(url: &str) -> Result<reqwest::Response, SolveError> {
-    let failed = |e: reqwest::Error| SolveError::Other(format!("downloading {url}: {e}"));
+    let failed =
+        |e: reqwest::Error| SolveError::Other(format!("downloading {url}: {}", error_chain(&e)));
     let response = CLIENT.get(url).send().await.map_err(failed)?;
     if response.status().is_success() {
         Ok(response)
@@ -136,7 +138,8 @@ async fn write_file(
     let mut body = response.bytes_stream();
     let mut received: u64 = 0;
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| SolveError::Other(format!("downloading {url}: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| SolveError::Other(format!("downloading {url}: {}", error_chain(&e))))?;
         received = received.saturating_add(chunk.len() as u64);
         if let Some(limit) = limit.filter(|l| received > *l) {
             return Err(too_long(url, limit));
