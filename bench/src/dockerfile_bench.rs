@@ -2,9 +2,11 @@
 //! generated Dockerfile of N instructions over several stages, median of RUNS. Pure CPU: base
 //! image configs come from a fixed config instead of the image store.
 //!
-//! Usage: dockerfile-bench [RUNS] [INSTRUCTIONS] [mixed|env]
-//! (`env`: one stage of INSTRUCTIONS `ENV` lines, the shape whose cost grows with the square of
-//! the file today: issue 18)
+//! Usage: dockerfile-bench [RUNS] [INSTRUCTIONS] [SHAPE]
+//! SHAPE: `mixed` (the default) or one of a long file's shapes (issue 18: the cost must grow
+//! about linearly with the file): `env`, `arg`, `label`, `run`, `workdir` (one stage of
+//! INSTRUCTIONS such lines), `stages` (INSTRUCTIONS stages, each FROM the one before),
+//! `copy-from` (each copying from the one before).
 
 use std::time::{Duration, Instant};
 
@@ -29,13 +31,23 @@ impl BaseImages for FixedBase {
     }
 }
 
-/// A Dockerfile of one stage of `count` `ENV` lines.
-fn env_dockerfile(count: usize) -> String {
-    let mut text = String::from("FROM example.com/base:1\n");
+/// A Dockerfile of `count` lines of one of the long shapes, None for another name.
+fn long_dockerfile(shape: &str, count: usize) -> Option<String> {
+    let line: fn(usize) -> String = match shape {
+        "env" => |i| format!("ENV V{i}=value-{i}\n"),
+        "arg" => |i| format!("ARG A{i}=value-{i}\n"),
+        "label" => |i| format!("LABEL l{i}=\"label {i}\"\n"),
+        "run" => |i| format!("RUN echo {i}\n"),
+        "workdir" => |i| format!("WORKDIR /w{i}\n"),
+        "stages" => |i| format!("FROM s{i} AS s{}\n", i + 1),
+        "copy-from" => |i| format!("FROM s{i} AS s{}\nCOPY --from=s{i} /f /f{i}\n", i + 1),
+        _ => return None,
+    };
+    let mut text = String::from("FROM example.com/base:1 AS s0\n");
     for i in 0..count {
-        text.push_str(&format!("ENV V{i}=value-{i}\n"));
+        text.push_str(&line(i));
     }
-    text
+    Some(text)
 }
 
 /// A Dockerfile of `count` instructions in 10 stages, each stage copying from the previous one.
@@ -65,8 +77,10 @@ async fn main() -> anyhow::Result<()> {
     let runs: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5);
     let count: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
     let text = match args.next().as_deref() {
-        Some("env") => env_dockerfile(count),
-        _ => dockerfile(count),
+        None | Some("mixed") => dockerfile(count),
+        Some(shape) => {
+            long_dockerfile(shape, count).ok_or_else(|| anyhow::anyhow!("unknown shape {shape}"))?
+        }
     };
     let options = Options::parse(&Default::default())?;
     let platform = Platform::native();

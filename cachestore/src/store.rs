@@ -80,6 +80,18 @@ impl Store {
         Store::open_with(path, &Options::default())
     }
 
+    /// [`Store::open`], then every record read once (in bounded memory), so that a file whose
+    /// header is sound but whose records are damaged is refused at once, naming the file, rather
+    /// than failing lookups, `du` and GC later.
+    pub fn open_checked(path: impl AsRef<Path>) -> Result<Store> {
+        let store = Store::open(path)?;
+        store.scan(|_| Ok(())).map_err(|error| Error::CorruptFile {
+            path: store.path.clone(),
+            reason: error.to_string(),
+        })?;
+        Ok(store)
+    }
+
     /// [`Store::open`] with tuning.
     pub fn open_with(path: impl AsRef<Path>, options: &Options) -> Result<Store> {
         let path = path.as_ref().to_path_buf();

@@ -12,9 +12,10 @@ use crate::config::{Config, LogFormat};
 use crate::history::BuildHistory;
 use crate::server;
 use crate::session::SessionManager;
-use crate::solver::cache::index::{now_ms, CacheIndex};
+use crate::solver::cache::index::CacheIndex;
 use crate::solver::Solver;
 use crate::worker::{connect_with_backoff, leases, Worker};
+use cachestore::Store;
 
 /// Logs on stderr: plain text, or one JSON object per line for a node's log pipeline, with the
 /// spans the line was logged in: `span` the innermost, `spans` all of them from the outermost
@@ -50,6 +51,7 @@ pub async fn run_until(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.root)
         .with_context(|| format!("creating root directory {}", config.root.display()))?;
+    let store = open_cache_store(&config.root)?;
     let listeners = server::bind_all(&config.addrs, &config.security).await?;
     for addr in &config.addrs {
         tracing::info!(%addr, "listening");
@@ -95,20 +97,17 @@ pub async fn run_until(
         let mut solver = Solver::new(worker.clone(), state.sessions.clone(), &state.config.root);
         solver.metrics = state.metrics.clone();
         solver.limits = state.config.limits;
-        if let Some(index) = open_cache(&state.config.root, &worker).await {
-            if state.config.cache.gc {
-                let (index, cache) = (index.clone(), state.config.cache.clone());
-                let root = state.config.root.clone();
-                tokio::spawn(
-                    async move { index.gc_loop(cache.policies, &root, GC_INTERVAL).await },
-                );
-            }
-            let history = BuildHistory::new(index.store().clone(), state.config.cache.history);
-            let history = Arc::new(history);
-            history.expire().await;
-            let _ = state.history.set(history);
-            solver.use_index(index);
+        let index = open_cache(store, &worker).await;
+        if state.config.cache.gc {
+            let (index, cache) = (index.clone(), state.config.cache.clone());
+            let root = state.config.root.clone();
+            tokio::spawn(async move { index.gc_loop(cache.policies, &root, GC_INTERVAL).await });
         }
+        let history = BuildHistory::new(index.store().clone(), state.config.cache.history);
+        let history = Arc::new(history);
+        history.expire().await;
+        let _ = state.history.set(history);
+        solver.use_index(index);
         let _ = state.worker.set(worker.clone());
         let _ = state.solver.set(solver);
         health.set_service_status("", ServingStatus::Serving).await;
@@ -190,36 +189,36 @@ async fn builds_end_within(state: &ApiState, limit: std::time::Duration) -> bool
 /// How often the build cache is garbage-collected when nothing else triggers it.
 const GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The build cache under `root`, reconciled with containerd. A file that cannot be opened is
-/// moved aside (the cache starts empty; its leases are released as orphans) rather than
-/// stopping the daemon.
-async fn open_cache(root: &std::path::Path, worker: &Worker) -> Option<Arc<CacheIndex>> {
+/// The cache index's file under `root`, opened and read through before anything is served: a
+/// file that cannot be (damaged, from a newer nodekit, held by another daemon) stops the daemon
+/// with an error naming it and what to do, rather than a silent new index (the records cannot be
+/// rebuilt from containerd: their keys are hashes of build steps that only the index keeps).
+fn open_cache_store(root: &std::path::Path) -> anyhow::Result<Store> {
     let dir = root.join("cache");
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating the cache directory {}", dir.display()))?;
     let path = dir.join("index.redb");
-    let _ = std::fs::create_dir_all(&dir);
+    Store::open_checked(&path).map_err(|error| {
+        anyhow::anyhow!(
+            "{error}\n  if the file is damaged, move it aside and start nodekitd again \
+             (mv {path} {path}.damaged): it starts an empty cache index and releases the cache \
+             snapshots the old one held (see \"Recovering a damaged cache index\" in the README)",
+            path = path.display()
+        )
+    })
+}
+
+/// The build cache of `store`, reconciled with containerd.
+async fn open_cache(store: Store, worker: &Worker) -> Arc<CacheIndex> {
     let started = std::time::Instant::now();
-    let index = match CacheIndex::open(&path, worker.clone()) {
-        Ok(index) => index,
-        Err(error) => {
-            let aside = dir.join(format!("index.redb.unreadable-{}", now_ms()));
-            tracing::error!(%error, aside = %aside.display(), "the cache index cannot be opened; starting an empty one");
-            let _ = std::fs::rename(&path, &aside);
-            match CacheIndex::open(&path, worker.clone()) {
-                Ok(index) => index,
-                Err(error) => {
-                    tracing::error!(%error, path = %path.display(), "cannot create the cache index; building without a cache");
-                    return None;
-                }
-            }
-        }
-    };
+    let index = CacheIndex::with_store(store, worker.clone());
     match index.reconcile().await {
         Ok(found) => {
             tracing::info!(records = found.records, dropped = found.dropped, leases_released = found.leases_released, took = ?started.elapsed(), "build cache ready")
         }
         Err(error) => tracing::warn!(%error, "could not reconcile the build cache with containerd"),
     }
-    Some(Arc::new(index))
+    Arc::new(index)
 }
 
 /// Removes the containers and releases the leases an earlier run of this daemon left behind

@@ -1,5 +1,6 @@
 //! `Environment`: a state's environment variables, in the order BuildKit's client keeps them
-//! (a key set again moves to the end).
+//! (a key set again moves to the end). `Ordered`: the same for any value (a Dockerfile stage's
+//! ARGs).
 //!
 //! Persistent maps rather than a list: every setter of an immutable state copies its settings,
 //! and a Dockerfile of N `ENV` lines made N copies of an N-long list. Here a copy is a pointer
@@ -9,25 +10,46 @@ use std::sync::Arc;
 
 use imbl::{HashMap, OrdMap};
 
-#[derive(Clone, Debug, Default)]
-pub struct Environment {
+/// Environment variables: their names and values.
+pub type Environment = Ordered<Arc<str>>;
+
+/// Values by name, in the order their names were last set in.
+#[derive(Clone, Debug)]
+pub struct Ordered<V> {
     /// The entries by the order they were (last) set in.
-    by_order: OrdMap<u64, (Arc<str>, Arc<str>)>,
+    by_order: OrdMap<u64, (Arc<str>, V)>,
     /// Each key's place in `by_order`.
     order_of: HashMap<Arc<str>, u64>,
     /// The place the next new entry takes.
     next: u64,
 }
 
+impl<V> Default for Ordered<V> {
+    fn default() -> Ordered<V> {
+        Ordered {
+            by_order: OrdMap::new(),
+            order_of: HashMap::new(),
+            next: 0,
+        }
+    }
+}
+
 impl Environment {
+    /// The value of variable `key`.
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.get(key).map(|value| &**value)
+    }
+}
+
+impl<V: Clone> Ordered<V> {
     /// The value of `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub fn get(&self, key: &str) -> Option<&V> {
         let order = self.order_of.get(key)?;
-        self.by_order.get(order).map(|(_, value)| &**value)
+        self.by_order.get(order).map(|(_, value)| value)
     }
 
     /// Sets `key` to `value`, moving it to the end.
-    pub fn set(&mut self, key: Arc<str>, value: Arc<str>) {
+    pub fn set(&mut self, key: Arc<str>, value: V) {
         if let Some(order) = self.order_of.remove(&key) {
             self.by_order.remove(&order);
         }
@@ -37,8 +59,8 @@ impl Environment {
     }
 
     /// The entries in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.by_order.values().map(|(k, v)| (&**k, &**v))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
+        self.by_order.values().map(|(k, v)| (&**k, v))
     }
 
     /// The keys in order.
@@ -56,13 +78,13 @@ impl Environment {
 }
 
 /// Equal when the entries and their order are, whatever the history that made them.
-impl PartialEq for Environment {
-    fn eq(&self, other: &Environment) -> bool {
+impl<V: Clone + PartialEq> PartialEq for Ordered<V> {
+    fn eq(&self, other: &Ordered<V>) -> bool {
         self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
-impl Eq for Environment {}
+impl<V: Clone + Eq> Eq for Ordered<V> {}
 
 impl<K: Into<Arc<str>>, V: Into<Arc<str>>> FromIterator<(K, V)> for Environment {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(entries: I) -> Environment {
@@ -79,7 +101,7 @@ mod tests {
     use super::*;
 
     fn entries(env: &Environment) -> Vec<(&str, &str)> {
-        env.iter().collect()
+        env.iter().map(|(key, value)| (key, &**value)).collect()
     }
 
     #[test]
@@ -87,8 +109,8 @@ mod tests {
         let mut env: Environment = [("A", "1"), ("B", "2"), ("C", "3")].into_iter().collect();
         env.set("A".into(), "4".into());
         assert_eq!(entries(&env), [("B", "2"), ("C", "3"), ("A", "4")]);
-        assert_eq!(env.get("A"), Some("4"));
-        assert_eq!(env.get("D"), None);
+        assert_eq!(env.get_str("A"), Some("4"));
+        assert_eq!(env.get_str("D"), None);
         assert_eq!(env.len(), 3);
     }
 

@@ -56,7 +56,7 @@ mod state_get;
 pub use copy::Copy;
 pub use def_json::{definition_from_json, definition_to_json, DefinitionJsonError};
 pub use definition::from_definition;
-pub use environment::Environment;
+pub use environment::{Environment, Ordered};
 pub use error::BuildError;
 pub use exec::ExecState;
 pub use file::{

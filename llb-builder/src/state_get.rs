@@ -7,7 +7,7 @@ use crate::state::State;
 impl State {
     /// The value of an environment variable.
     pub fn get_env(&self, key: &str) -> Option<&str> {
-        self.meta.env.get(key)
+        self.meta.env.get_str(key)
     }
 
     /// The environment as `KEY=value` strings, in the order runs get it.

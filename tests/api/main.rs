@@ -18,6 +18,7 @@ mod history;
 mod layers;
 mod local;
 mod local_output;
+mod long_dockerfile;
 mod metrics;
 mod mounts;
 mod push;

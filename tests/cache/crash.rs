@@ -2,79 +2,13 @@
 //! record's snapshot and lease exist, every cache lease belongs to a record) and builds go on.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::Path;
 use std::time::Duration;
 
-use nodekit_test_support::{ctr, leases_labelled, wait_serving, TestEnv};
+use nodekit_test_support::{ctr_in, leases_labelled_in, TestEnv};
 
 use crate::common::{build_dockerfile, context, unique};
-
-/// A real nodekitd process (the binary cargo built next to this test), so it can be killed.
-struct Process {
-    child: Child,
-    addr: String,
-}
-
-impl Process {
-    async fn start(root: &Path) -> Process {
-        let env = TestEnv::get();
-        let addr = format!("unix://{}", root.join("nodekitd.sock").display());
-        let _ = std::fs::remove_file(root.join("nodekitd.sock"));
-        let child = Command::new(nodekitd_binary())
-            .arg("--root")
-            .arg(root)
-            .arg("--addr")
-            .arg(&addr)
-            .arg("--containerd-worker-addr")
-            .arg(&env.socket)
-            .arg("--containerd-worker-namespace")
-            .arg(&env.namespace)
-            .stderr(std::fs::File::create(root.join("nodekitd.log")).expect("a log file"))
-            .spawn()
-            .expect("nodekitd starts");
-        let process = Process { child, addr };
-        wait_serving(&process.addr).await;
-        process
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        let _ = self.child.wait();
-    }
-
-    fn terminate(mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-        let _ = self.child.wait();
-    }
-}
-
-/// A test that fails half-way still stops the daemon it started.
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// target/<profile>/nodekitd, beside the test binary's deps directory.
-fn nodekitd_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let binary = dir.join("nodekitd");
-    assert!(
-        binary.exists(),
-        "{} is missing: build nodekitd first (cargo build -p nodekitd)",
-        binary.display()
-    );
-    binary
-}
+use crate::process::Process;
 
 #[tokio::test]
 async fn kill_9_mid_build_leaves_a_consistent_index_and_no_orphans() {
@@ -108,10 +42,33 @@ async fn kill_9_mid_build_leaves_a_consistent_index_and_no_orphans() {
         rebuilt.ran()
     );
     process.terminate();
-    assert_consistent(root.path()).await;
+    let records = assert_consistent(root.path(), &TestEnv::get().namespace);
+    assert!(records > 0, "the steps before the kill were recorded");
     // The killed run's host mounts were undone by the restart, the restarted run's by its stop.
+    assert_no_mounts_under(root.path());
+    release_cache_leases(root.path(), &TestEnv::get().namespace);
+}
+
+/// Releases the cache leases of the daemon of `root` (in `namespace`): its root goes with the
+/// test, and they would keep their snapshots in the shared containerd for good.
+pub fn release_cache_leases(root: &Path, namespace: &str) {
+    let cache_label = nodekitd::worker::cache_leases::CACHE_OWNER_LABEL;
+    for lease in leases_labelled_in(namespace, cache_label, &owner(root)) {
+        let removed = ctr_in(TestEnv::get(), namespace, &["leases", "rm", &lease]);
+        assert!(removed.status.success(), "removing lease {lease}");
+    }
+}
+
+/// The owner label value of the daemon of `root` (its worker id).
+pub fn owner(root: &Path) -> String {
+    let id = std::fs::read_to_string(root.join("worker-id")).expect("worker id");
+    format!("nodekitd-{}", id.trim())
+}
+
+/// No mount point under `root` (the daemon's root, its local-mount-source-root with it).
+pub fn assert_no_mounts_under(root: &Path) {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-    let root_text = root.path().display().to_string();
+    let root_text = root.display().to_string();
     let left: Vec<&str> = mountinfo
         .lines()
         .filter(|l| {
@@ -126,27 +83,22 @@ async fn kill_9_mid_build_leaves_a_consistent_index_and_no_orphans() {
     );
 }
 
-/// Every record names a snapshot and a lease containerd has; every cache lease of this
-/// daemon is a record's; no step lease of it is left.
-async fn assert_consistent(root: &Path) {
+/// Every record names a snapshot and a lease containerd has (in `namespace`); every cache lease
+/// of this daemon is a record's; no step lease or container of it is left. The number of records.
+pub fn assert_consistent(root: &Path, namespace: &str) -> usize {
     let store = cachestore::Store::open(root.join("cache/index.redb")).expect("the index opens");
     let records = store.records().expect("records");
-    assert!(!records.is_empty());
-    let owner = format!(
-        "nodekitd-{}",
-        std::fs::read_to_string(root.join("worker-id"))
-            .expect("worker id")
-            .trim()
-    );
+    let owner = owner(root);
     let env = TestEnv::get();
-    let cache_leases = leases_labelled(nodekitd::worker::cache_leases::CACHE_OWNER_LABEL, &owner);
+    let cache_label = nodekitd::worker::cache_leases::CACHE_OWNER_LABEL;
+    let cache_leases = leases_labelled_in(namespace, cache_label, &owner);
     let recorded: HashSet<String> = records.iter().map(|r| r.lease.clone()).collect();
     assert_eq!(
         cache_leases, recorded,
         "cache leases are exactly the records'"
     );
     for record in &records {
-        let info = ctr(env, &["snapshots", "info", &record.snapshot]);
+        let info = ctr_in(env, namespace, &["snapshots", "info", &record.snapshot]);
         assert!(
             info.status.success(),
             "record {} names a lost snapshot {}",
@@ -154,15 +106,14 @@ async fn assert_consistent(root: &Path) {
             record.snapshot
         );
     }
-    let step_leases = leases_labelled(nodekitd::worker::leases::OWNER_LABEL, &owner);
+    let step_label = nodekitd::worker::leases::OWNER_LABEL;
+    let step_leases = leases_labelled_in(namespace, step_label, &owner);
     assert!(step_leases.is_empty(), "step leases left: {step_leases:?}");
-    let filter = format!(
-        "labels.\"{}\"=={owner}",
-        nodekitd::worker::leases::OWNER_LABEL
-    );
-    let containers = ctr(env, &["containers", "ls", "-q", &filter]);
+    let filter = format!("labels.\"{step_label}\"=={owner}");
+    let containers = ctr_in(env, namespace, &["containers", "ls", "-q", &filter]);
     let containers = String::from_utf8_lossy(&containers.stdout)
         .trim()
         .to_string();
     assert!(containers.is_empty(), "step containers left: {containers}");
+    records.len()
 }

@@ -6,7 +6,10 @@
 mod bundle;
 mod common;
 mod crash;
+mod damaged_index;
+mod kill_loop;
 mod nodes;
+mod process;
 mod proxy;
 mod remote;
 mod usage;

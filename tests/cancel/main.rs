@@ -2,10 +2,13 @@
 //! no task, container, lease or snapshot of the build is left in containerd, and the build's
 //! history record says it was cancelled. A daemon stopped right after such a disconnect, or
 //! with a build still running when its grace period ends, tears the step down before it stops
-//! and keeps the record.
+//! and keeps the record. A client that goes away during its context sync or its export leaves
+//! nothing either (phases.rs).
 //! Alone in its binary, so no other test's objects are in flight while it looks; its tests take
 //! turns for the same reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
+
+mod phases;
 
 use std::path::Path;
 use std::time::Duration;

@@ -300,7 +300,16 @@ async fn cache_lease_snapshots(worker: &Worker) -> BTreeSet<String> {
 
 /// The ids of the leases labelled `label=value` (through ctr, as an operator would look).
 pub fn leases_labelled(label: &str, value: &str) -> std::collections::HashSet<String> {
-    let output = ctr(TestEnv::get(), &["leases", "ls"]);
+    leases_labelled_in(&TestEnv::get().namespace, label, value)
+}
+
+/// As [`leases_labelled`], in containerd's `namespace`.
+pub fn leases_labelled_in(
+    namespace: &str,
+    label: &str,
+    value: &str,
+) -> std::collections::HashSet<String> {
+    let output = ctr_in(TestEnv::get(), namespace, &["leases", "ls"]);
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter(|line| line.contains(&format!("{label}={value}")))

@@ -62,9 +62,19 @@ impl TestEnv {
     /// As [`TestEnv::worker`], reaching registries as `registry_hosts` says (e.g. with a
     /// docker config of the daemon's own, its `auth_file`).
     pub async fn worker_with_hosts(&self, test: &str, registry_hosts: RegistryHosts) -> Worker {
+        self.worker_in(test, &self.namespace, registry_hosts).await
+    }
+
+    /// As [`TestEnv::worker_with_hosts`], on containerd's `namespace`.
+    pub async fn worker_in(
+        &self,
+        test: &str,
+        namespace: &str,
+        registry_hosts: RegistryHosts,
+    ) -> Worker {
         let config = WorkerConfig {
             socket: self.socket.clone(),
-            namespace: self.namespace.clone(),
+            namespace: namespace.to_string(),
             snapshotter: "overlayfs".into(),
             registry_hosts,
             // Not a daemon's: a worker clears its root at start, so it gets one of its own.

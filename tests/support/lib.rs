@@ -7,19 +7,24 @@ mod containerd;
 mod counting_proxy;
 mod daemon;
 mod env;
+mod loop_fs;
 mod namespace;
 mod net;
 mod pki;
+mod private_containerd;
 mod prometheus;
 
 pub use auth_registry::AuthRegistry;
 pub use containerd::{
-    ctr, ctr_in, daemon_containers, leases_labelled, run_in_image, run_in_namespace, Inventory,
+    ctr, ctr_in, daemon_containers, leases_labelled, leases_labelled_in, run_in_image,
+    run_in_namespace, Inventory,
 };
 pub use counting_proxy::{CountingProxy, SeenRequest};
 pub use daemon::{wait_serving, TestDaemon};
 pub use env::TestEnv;
+pub use loop_fs::LoopFs;
 pub use namespace::ScratchNamespace;
 pub use net::free_loopback_addr;
 pub use pki::{CertFiles, TestCa};
+pub use private_containerd::PrivateContainerd;
 pub use prometheus::{http_get, http_get_bytes, Prometheus};

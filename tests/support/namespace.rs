@@ -63,7 +63,8 @@ impl ScratchNamespace {
         }
         self.remove_all(&["images", "rm", "--sync"], self.ids("images")?)?;
         for lease in self.ids("leases")? {
-            self.ok(&["leases", "rm", &lease])?;
+            // Synchronously: the collector is done with what the lease held when it returns.
+            self.ok(&["leases", "rm", "--sync", &lease])?;
         }
         self.remove_snapshots()?;
         self.remove_all(&["content", "rm"], self.ids("content")?)?;
@@ -82,6 +83,7 @@ impl ScratchNamespace {
 
     /// The snapshots the collector left, children before their parents.
     fn remove_snapshots(&self) -> Result<(), String> {
+        let mut stuck_passes = 0;
         loop {
             let listing = self.ok(&["snapshots", "ls"])?;
             // KEY PARENT KIND, under a header line; a snapshot without a parent has two.
@@ -94,9 +96,25 @@ impl ScratchNamespace {
                 return Ok(());
             }
             let is_parent = |key: &str| rows.iter().any(|r| r.len() == 3 && r[1] == key);
-            for row in rows.iter().filter(|r| !is_parent(r[0])) {
-                self.ok(&["snapshots", "rm", row[0]])?;
+            // The collector removes a snapshot from the namespace's list before the snapshotter
+            // forgets it as a parent, so a parent can stay "with child" a moment longer: only
+            // passes that remove nothing for a few seconds fail.
+            let mut failures = Vec::new();
+            let leaves: Vec<&Vec<&str>> = rows.iter().filter(|r| !is_parent(r[0])).collect();
+            for row in &leaves {
+                if let Err(error) = self.ok(&["snapshots", "rm", row[0]]) {
+                    failures.push(error);
+                }
             }
+            if failures.is_empty() || failures.len() < leaves.len() {
+                stuck_passes = 0;
+                continue;
+            }
+            stuck_passes += 1;
+            if stuck_passes == 20 {
+                return Err(failures.join("; "));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
         }
     }
 }

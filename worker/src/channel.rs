@@ -8,8 +8,14 @@
 //! blob or snapshot here?", "write this unless it exists"), and the few call sites that make a
 //! NotFound a build error report it in the build's own error. A call the worker gives up (a
 //! cancelled build drops it) has no answer and is not counted either.
+//!
+//! A call that gets no answer because the connection is gone (containerd stopped, restarted
+//! or not there) fails with an Unavailable status that says so and names the socket, instead
+//! of the transport's bare words ("transport error", "broken pipe"): that status is what a
+//! build's error shows. tonic's channel connects again by itself on the next call.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,36 +32,47 @@ use crate::stats::WorkerStats;
 pub struct ContainerdChannel {
     inner: Channel,
     stats: Arc<WorkerStats>,
+    /// Where containerd listens, for the errors of a lost connection.
+    socket: Arc<PathBuf>,
 }
 
 impl ContainerdChannel {
-    pub(crate) fn new(inner: Channel, stats: Arc<WorkerStats>) -> Self {
-        ContainerdChannel { inner, stats }
+    pub(crate) fn new(inner: Channel, stats: Arc<WorkerStats>, socket: &Path) -> Self {
+        ContainerdChannel {
+            inner,
+            stats,
+            socket: Arc::new(socket.to_path_buf()),
+        }
     }
 }
 
 type ResponseFuture =
-    Pin<Box<dyn Future<Output = Result<http::Response<Body>, tonic::transport::Error>> + Send>>;
+    Pin<Box<dyn Future<Output = Result<http::Response<Body>, tonic::Status>> + Send>>;
 
 impl Service<http::Request<Body>> for ContainerdChannel {
     type Response = http::Response<Body>;
-    type Error = tonic::transport::Error;
+    // tonic takes a Status from the channel as the call's own: its code and message stay.
+    type Error = tonic::Status;
     type Future = ResponseFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        let socket = &self.socket;
+        self.inner
+            .poll_ready(cx)
+            .map_err(|error| unreachable(socket, &error))
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let service = service_of(request.uri().path());
         let stats = self.stats.clone();
+        let socket = self.socket.clone();
         let call = self.inner.call(request);
         Box::pin(async move {
             let response = match call.await {
                 Ok(response) => response,
                 Err(error) => {
                     stats.containerd_error(&service);
-                    return Err(error);
+                    return Err(unreachable(&socket, &error));
                 }
             };
             // A failure without a message ("trailers only", as containerd answers a unary call
@@ -70,10 +87,30 @@ impl Service<http::Request<Body>> for ContainerdChannel {
                 Body::new(Watched {
                     inner: body,
                     watch: Some((service, stats)),
+                    socket,
                 })
             }))
         })
     }
+}
+
+/// The status of a call that got no answer from containerd at `socket`: it could not connect,
+/// or the connection broke while the call ran (containerd stopped or restarted).
+fn unreachable(socket: &Path, error: &tonic::transport::Error) -> tonic::Status {
+    no_answer(socket, &crate::connection::error_chain(error))
+}
+
+/// As [`unreachable`], for an answer that broke off with `status`.
+fn lost(socket: &Path, status: &tonic::Status) -> tonic::Status {
+    no_answer(socket, status.message())
+}
+
+fn no_answer(socket: &Path, reason: &str) -> tonic::Status {
+    let reason = reason.trim_start_matches("transport error: ");
+    tonic::Status::unavailable(format!(
+        "containerd at {} did not answer (is it running, or was it restarted?): {reason}",
+        socket.display()
+    ))
 }
 
 /// A response body whose trailers (or breaking off) count a failed call once.
@@ -81,6 +118,7 @@ struct Watched {
     inner: Body,
     /// The service and where to count; taken once counted.
     watch: Option<(String, Arc<WorkerStats>)>,
+    socket: Arc<PathBuf>,
 }
 
 impl Watched {
@@ -109,7 +147,11 @@ impl http_body::Body for Watched {
                     }
                 }
             }
-            Poll::Ready(Some(Err(_))) => self.count(),
+            Poll::Ready(Some(Err(status))) => {
+                let lost = lost(&self.socket, status);
+                self.count();
+                return Poll::Ready(Some(Err(lost)));
+            }
             Poll::Ready(None) | Poll::Pending => {}
         }
         polled

@@ -71,12 +71,17 @@ pub async fn connect_with_backoff(socket: PathBuf) -> (Channel, ContainerdInfo) 
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// `error` and its sources, as one line.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        // Wrappers often repeat their source's words: say them once.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text

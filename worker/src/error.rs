@@ -7,7 +7,7 @@ pub enum WorkerError {
     #[error("containerd is unreachable at {socket}: {reason} (is containerd running, and is --containerd-worker-addr right?)")]
     Unreachable { socket: PathBuf, reason: String },
 
-    #[error("containerd {operation} failed: {status}")]
+    #[error("containerd {operation} failed: {}", describe(status))]
     Containerd {
         operation: String,
         status: Box<tonic::Status>,
@@ -61,6 +61,16 @@ pub enum WorkerError {
         context: String,
         source: std::io::Error,
     },
+}
+
+/// A containerd status for a person. An unreachable containerd's message says all (the
+/// worker's channel words it, naming the socket), and so does an Unknown one (containerd's own
+/// error, e.g. "write PATH: no space left on device"); any other keeps its code.
+fn describe(status: &tonic::Status) -> String {
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::Unknown => status.message().to_string(),
+        _ => status.to_string(),
+    }
 }
 
 /// What nodekitd was doing when a registry refused it.

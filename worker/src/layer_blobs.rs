@@ -81,7 +81,18 @@ async fn write_from_dir(
     let produced = producer
         .await
         .map_err(|e| WorkerError::Exec(format!("writing layer {}: {e}", blob.digest)))?;
-    let (digest, _) = produced.map_err(|e| WorkerError::io("writing a layer", e))?;
+    let (digest, _) = match produced {
+        Ok(produced) => produced,
+        // The tar stopped because containerd ended the write: containerd's error says why (a
+        // full disk, containerd gone), not the broken pipe.
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe && stored.is_err() => {
+            return stored.map(drop);
+        }
+        Err(error) => {
+            let context = format!("reading the files of layer {}", blob.digest);
+            return Err(WorkerError::io(context, error));
+        }
+    };
     if digest != blob.digest {
         // containerd refused the commit; say why in the daemon's words.
         return Err(WorkerError::Exec(format!(

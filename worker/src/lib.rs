@@ -12,6 +12,7 @@ mod connection;
 mod content;
 mod context;
 mod descriptor;
+mod disk;
 pub mod emulation;
 mod error;
 pub mod exec;
@@ -42,6 +43,7 @@ pub use compress::LayerCompression;
 pub use connection::{connect, connect_with_backoff, ContainerdInfo};
 pub use context::CallContext;
 pub use descriptor::Descriptor;
+use error::StatusExt;
 pub use error::{RegistryOperation, WorkerError, WorkerResult};
 pub use exec::{ExecOutcome, ExecRequest, OutputChunk, OutputStream};
 pub use image_index::{IndexEntry, IndexWrite};
@@ -57,6 +59,9 @@ pub use stats::{LayersWritten, StatsSnapshot};
 pub use views::ViewMount;
 
 use nodekit_oci::Platform;
+
+/// How long [`Worker::check`] waits for containerd.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How to reach and use containerd.
 #[derive(Clone, Debug)]
@@ -113,7 +118,7 @@ impl Worker {
         let stats = Arc::new(stats::WorkerStats::default());
         Ok(Worker {
             inner: Arc::new(Inner {
-                channel: ContainerdChannel::new(channel, stats.clone()),
+                channel: ContainerdChannel::new(channel, stats.clone(), &config.socket),
                 stats,
                 ctx: CallContext::new(config.namespace.clone()),
                 config,
@@ -171,6 +176,21 @@ impl Worker {
 
     pub fn config(&self) -> &WorkerConfig {
         &self.inner.config
+    }
+
+    /// Whether containerd answers now (its Version call, within a few seconds): readiness
+    /// while nodekitd runs, e.g. during a restart of containerd.
+    pub async fn check(&self) -> WorkerResult<()> {
+        use containerd_client::services::v1::version_client::VersionClient;
+        let mut client = VersionClient::new(self.inner.channel.clone());
+        let asked = client.version(());
+        match tokio::time::timeout(CHECK_TIMEOUT, asked).await {
+            Ok(answer) => answer.op("version").map(drop),
+            Err(_) => Err(WorkerError::Unreachable {
+                socket: self.inner.config.socket.clone(),
+                reason: format!("no answer within {CHECK_TIMEOUT:?}"),
+            }),
+        }
     }
 
     /// A lease protecting what is created through its context; release it when done.

@@ -344,3 +344,23 @@ fn a_corrupt_record_is_an_error() {
     assert!(e.contains("corrupt"), "{e}");
     assert!(s.records().is_err());
 }
+
+#[test]
+fn a_checked_open_refuses_a_corrupt_record_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.db");
+    Store::open(&path).unwrap().insert(&rec(1, &[])).unwrap();
+    assert!(Store::open_checked(&path).is_ok());
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        let bad: &[u8] = &[1, 0xff, 0xff];
+        txn.open_table(RECORDS)
+            .unwrap()
+            .insert(key(5).as_bytes(), bad)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let e = Store::open_checked(&path).err().unwrap().to_string();
+    assert!(e.contains("cache.db") && e.contains("corrupt"), "{e}");
+}

@@ -97,6 +97,7 @@ mod tests {
         let failed = SolveError::ExitCode {
             command: "/bin/sh -c exit 3".into(),
             code: 3,
+            note: String::new(),
         };
         let error = SolveError::located("Dockerfile", 2, failed.in_step("RUN exit 3"))
             .with_source_text("Dockerfile", &text);

@@ -1,6 +1,6 @@
 //! The debug listener (`--debugaddr`, `[grpc] debugAddress`, off by default): `/metrics` in
-//! Prometheus' text format, `/healthz` (the process serves), `/readyz` (containerd answered
-//! and the build cache is open) and `/debug/pprof/profile` (a CPU profile, see [`super::profile`]).
+//! Prometheus' text format, `/healthz` (the process serves), `/readyz` (containerd answers
+//! now and the build cache is open) and `/debug/pprof/profile` (a CPU profile, see [`super::profile`]).
 //! Plain HTTP: put it on loopback or a pod-local address.
 
 use std::net::SocketAddr;
@@ -63,7 +63,11 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
 
 async fn ready(State(state): State<Arc<ApiState>>) -> (StatusCode, String) {
     match state.solver.get() {
-        Some(solver) if solver.index.is_some() => (StatusCode::OK, "ready\n".into()),
+        Some(solver) if solver.index.is_some() => match solver.worker.check().await {
+            Ok(()) => (StatusCode::OK, "ready\n".into()),
+            // containerd went away after the start (a restart): builds would fail meanwhile.
+            Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")),
+        },
         Some(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "the build cache index is not open\n".into(),

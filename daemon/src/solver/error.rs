@@ -13,8 +13,13 @@ pub enum SolveError {
         #[source]
         source: WorkerError,
     },
-    #[error("process \"{command}\" did not complete successfully: exit code: {code}")]
-    ExitCode { command: String, code: u32 },
+    /// `note`: more the daemon knows (the disk was full), with its separator, or empty.
+    #[error("process \"{command}\" did not complete successfully: exit code: {code}{note}")]
+    ExitCode {
+        command: String,
+        code: u32,
+        note: String,
+    },
     #[error("{0}")]
     Unsupported(String),
     /// An entitlement the build was not granted.

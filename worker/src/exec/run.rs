@@ -55,9 +55,11 @@ pub struct OutputChunk {
     pub data: Vec<u8>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExecOutcome {
     pub exit_code: u32,
+    /// For a failed process whose filesystem's disk is full: a note saying so, naming it.
+    pub disk_full: Option<String>,
 }
 
 /// Runs `request` to completion, or until `cancel` fires (then the task is killed). Task,
@@ -127,15 +129,25 @@ async fn run_step(
     let removed = if delete_task(worker, ctx, &id).await {
         delete_container(worker, ctx, &id).await
     } else {
+        remove_when_back(worker, &id);
         Ok(())
     };
     stdio.finish().await;
     if !inspected.stubs.is_empty() {
         remove_mount_stubs(&dir, &request.rootfs, &inspected.stubs);
     }
-    let outcome = outcome?;
+    let mut outcome = outcome?;
     removed?;
+    if outcome.exit_code != 0 {
+        outcome.disk_full = full_disk_note(&request.rootfs);
+    }
     Ok(outcome)
+}
+
+/// [`crate::disk::full_disk_note`] for the filesystem a step's changes went to.
+fn full_disk_note(rootfs: &ActiveSnapshot) -> Option<String> {
+    let changes = crate::upperdir::changes_dir(&rootfs.mounts.0, rootfs.parent.is_some())?;
+    crate::disk::full_disk_note(&changes)
 }
 
 /// Every path runc may have to create in the rootfs for this step.
@@ -314,11 +326,35 @@ pub(super) async fn delete_task(worker: &Worker, ctx: &CallContext, id: &str) ->
             }
         }
     }
-    tracing::warn!(
-        container = id,
-        "task could not be deleted; left for the next start"
-    );
+    tracing::warn!(container = id, "task could not be deleted yet");
     false
+}
+
+/// How often a step's leftover task and container are tried again (about half an hour at the
+/// longest delay) before they are left to the daemon's next start.
+const REMOVAL_ATTEMPTS: u32 = 60;
+const REMOVAL_DELAY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Removes step container `id` and its task in the background once containerd answers again
+/// (it went away while the step ran, so they could not be removed then): a nodekitd that is
+/// not restarted leaves nothing running behind. Not tracked: a shutdown does not wait for it.
+fn remove_when_back(worker: &Worker, id: &str) {
+    let (worker, id) = (worker.clone(), id.to_string());
+    tokio::spawn(async move {
+        let mut delay = std::time::Duration::from_secs(1);
+        for _ in 0..REMOVAL_ATTEMPTS {
+            tokio::time::sleep(delay).await;
+            let ctx = worker.ctx();
+            if delete_task(&worker, ctx, &id).await
+                && delete_container(&worker, ctx, &id).await.is_ok()
+            {
+                tracing::info!(container = %id, "removed a step's container once containerd was back");
+                return;
+            }
+            delay = (delay * 2).min(REMOVAL_DELAY_MAX);
+        }
+        tracing::warn!(container = %id, "step container left for the next start");
+    });
 }
 
 async fn wait_or_cancel(
@@ -349,7 +385,7 @@ async fn wait_or_cancel(
     tokio::select! {
         waited = &mut wait => {
             let exit_code = waited.op("task wait")?.exit_status;
-            Ok(ExecOutcome { exit_code })
+            Ok(ExecOutcome { exit_code, disk_full: None })
         }
         _ = cancel.cancelled() => {
             tasks

@@ -51,11 +51,13 @@ pub(super) async fn pull(
             _ => break,
         }
     }
-    lease.release().await?;
-    result.map(|mut image| {
-        image.reference = reference.clone();
-        image
-    })
+    let released = lease.release().await;
+    // The pull's own error first: a lease that cannot be released after a failed pull (its
+    // containerd went away) is a consequence, not the reason.
+    let mut image = result?;
+    released?;
+    image.reference = reference.clone();
+    Ok(image)
 }
 
 /// The registry itself is asked with the reference as written; a mirror with its own host.

@@ -13,7 +13,12 @@ pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/u
 
 #[derive(Clone, Debug)]
 pub struct StageImage {
+    /// The config but its history.
     json: Value,
+    /// The history, kept out of the JSON in a persistent list: a stage FROM another copies its
+    /// image, and copies of the whole history made a chain of N stages cost N squared. None:
+    /// the config has no history list (whatever it has instead stays in `json`).
+    history: Option<imbl::Vector<Value>>,
     /// Where each key's (first) entry is in the config's Env, so that an ENV finds it without
     /// a scan: scans made a file of N `ENV` lines cost N squared.
     env_places: HashMap<String, usize>,
@@ -22,7 +27,7 @@ pub struct StageImage {
 /// Equal when the configs are (the places follow from the config).
 impl PartialEq for StageImage {
     fn eq(&self, other: &StageImage) -> bool {
-        self.json == other.json
+        self.json == other.json && self.history == other.history
     }
 }
 
@@ -46,6 +51,10 @@ impl StageImage {
     pub fn from_base(bytes: &[u8]) -> Result<StageImage, SolveError> {
         let mut json: Value = serde_json::from_slice(bytes)
             .map_err(|e| SolveError::Other(format!("the base image's config is not JSON: {e}")))?;
+        if !json.is_object() {
+            let error = "the base image's config is not a JSON object";
+            return Err(SolveError::Other(error.to_string()));
+        }
         if !json.get("config").is_some_and(Value::is_object) {
             json["config"] = json!({});
         }
@@ -61,9 +70,22 @@ impl StageImage {
         })
     }
 
-    fn new(json: Value) -> StageImage {
+    /// `json`, an object.
+    fn new(mut json: Value) -> StageImage {
+        let history = match json
+            .as_object_mut()
+            .and_then(|fields| fields.remove("history"))
+        {
+            Some(Value::Array(history)) => Some(history.into_iter().collect()),
+            Some(other) => {
+                json["history"] = other;
+                None
+            }
+            None => None,
+        };
         let mut image = StageImage {
             json,
+            history,
             env_places: HashMap::new(),
         };
         image.place_env();
@@ -84,7 +106,12 @@ impl StageImage {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.json).unwrap_or_default()
+        let Some(history) = &self.history else {
+            return serde_json::to_vec(&self.json).unwrap_or_default();
+        };
+        let mut json = self.json.clone();
+        json["history"] = Value::Array(history.iter().cloned().collect());
+        serde_json::to_vec(&json).unwrap_or_default()
     }
 
     fn config(&mut self) -> &mut Map<String, Value> {
@@ -185,7 +212,7 @@ impl StageImage {
         }
     }
 
-    /// Sets a top-level field (`author`).
+    /// Sets a top-level field (`author`; not `history`, which has add_history).
     pub fn set_top(&mut self, field: &str, value: Value) {
         self.json[field] = value;
     }
@@ -200,9 +227,14 @@ impl StageImage {
         if empty_layer {
             entry["empty_layer"] = json!(true);
         }
-        match self.json["history"].as_array_mut() {
-            Some(history) => history.push(entry),
-            None => self.json["history"] = json!([entry]),
+        match &mut self.history {
+            Some(history) => history.push_back(entry),
+            None => {
+                if let Some(fields) = self.json.as_object_mut() {
+                    fields.remove("history");
+                }
+                self.history = Some(imbl::Vector::unit(entry));
+            }
         }
     }
 
@@ -257,5 +289,24 @@ mod tests {
         image.set("Env", json!(["C=1"]));
         image.set_env("C", "2");
         assert_eq!(image.env(), ["C=2"]);
+    }
+
+    #[test]
+    fn a_copied_image_s_history_is_its_own() {
+        let base = br#"{"config":{},"history":[{"created_by":"base"}]}"#;
+        let mut first = StageImage::from_base(base).unwrap();
+        first.add_history("ENV A=1", true);
+        let mut second = first.clone();
+        second.add_history("RUN x", false);
+        let history = |image: &StageImage| {
+            let json: Value = serde_json::from_slice(&image.to_bytes()).unwrap();
+            json["history"].as_array().unwrap().len()
+        };
+        assert_eq!((history(&first), history(&second)), (2, 3));
+        assert_ne!(first, second);
+        let no_history = StageImage::from_base(br#"{"config":{},"history":null}"#).unwrap();
+        let json: Value = serde_json::from_slice(&no_history.to_bytes()).unwrap();
+        assert_eq!(json["history"], Value::Null);
+        assert!(StageImage::from_base(b"[1]").is_err());
     }
 }

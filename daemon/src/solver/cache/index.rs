@@ -51,13 +51,18 @@ pub fn now_ms() -> u64 {
 impl CacheIndex {
     /// Opens (or creates) the index at `path`.
     pub fn open(path: &Path, worker: Worker) -> Result<CacheIndex, cachestore::Error> {
-        Ok(CacheIndex {
-            store: Arc::new(Store::open(path)?),
+        Ok(CacheIndex::with_store(Store::open(path)?, worker))
+    }
+
+    /// The index of an already opened store.
+    pub fn with_store(store: Store, worker: Worker) -> CacheIndex {
+        CacheIndex {
+            store: Arc::new(store),
             worker,
             in_use: Arc::default(),
             bases: Mutex::default(),
             grew: tokio::sync::Notify::new(),
-        })
+        }
     }
 
     pub fn worker(&self) -> &Worker {

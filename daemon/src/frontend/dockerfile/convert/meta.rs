@@ -93,8 +93,8 @@ fn arg(stage: &mut StageBuilder<'_>, args: &[ArgDef]) {
     let mut names = Vec::new();
     for arg in args {
         stage.scope.declare(&arg.key, arg.default.as_deref());
-        names.push(match stage.scope.declared.last() {
-            Some((key, Some(value))) => format!("{key}={value}"),
+        names.push(match stage.scope.declared.get(&arg.key) {
+            Some(Some(value)) => format!("{}={value}", arg.key),
             _ => arg.key.clone(),
         });
     }

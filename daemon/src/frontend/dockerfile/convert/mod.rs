@@ -7,6 +7,7 @@ mod meta;
 mod run;
 mod scope;
 mod stage;
+mod stage_names;
 
 use std::collections::BTreeSet;
 
@@ -24,6 +25,7 @@ use crate::oci::Platform;
 use crate::solver::SolveError;
 pub use scope::Scope;
 use stage::StageBuilder;
+use stage_names::StageNames;
 
 /// A converted stage.
 #[derive(Clone)]
@@ -33,7 +35,7 @@ pub struct Converted {
     /// Every step's name and Dockerfile line.
     pub steps: Vec<(String, usize)>,
     /// The ARGs declared in the stage: a stage built FROM it inherits them.
-    pub args: Vec<(String, Option<String>)>,
+    pub args: scope::Args,
     /// Lint warnings only the conversion can see (UndefinedVar), of every converted stage.
     pub lints: Vec<LintWarning>,
     /// The stages the target needed (upstream lints only those).
@@ -79,7 +81,7 @@ pub struct ConvertRequest<'a> {
 
 /// The stages converted so far, and the build context every COPY reads.
 pub struct Stages {
-    names: Vec<Option<String>>,
+    names: StageNames,
     /// The stage being converted.
     current: usize,
     named_contexts: std::collections::BTreeMap<String, NamedContext>,
@@ -138,9 +140,9 @@ impl Stages {
 
     /// The stage's name, or `stage-N`.
     fn label(&self, index: usize) -> String {
-        self.names[index]
-            .clone()
-            .unwrap_or_else(|| format!("stage-{index}"))
+        self.names
+            .name(index)
+            .map_or_else(|| format!("stage-{index}"), str::to_string)
     }
 
     /// A `context:<name>` option's source, for `--from`.
@@ -195,11 +197,7 @@ impl Stages {
     }
 
     fn index(&self, name: &str) -> Option<usize> {
-        let by_name = self
-            .names
-            .iter()
-            .position(|n| n.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)));
-        by_name.or_else(|| name.parse::<usize>().ok().filter(|i| *i < self.names.len()))
+        self.names.find(name)
     }
 }
 
@@ -215,7 +213,7 @@ pub async fn convert(request: &ConvertRequest<'_>) -> Result<Converted, SolveErr
         .custom_name("[internal] load build context")
         .into_state();
     let mut stages = Stages {
-        names: df.stages.iter().map(|s| s.name.clone()).collect(),
+        names: StageNames::new(&df.stages),
         current: 0,
         named_contexts: request.options.named_contexts.clone(),
         inputs: input_states(request)?,
@@ -298,6 +296,7 @@ fn target_index(df: &Dockerfile, target: &str) -> Result<usize, SolveError> {
 /// name is expanded with the global ARGs first, as the conversion does (`FROM base-${TARGETARCH}`
 /// names a stage).
 fn needed_stages(df: &Dockerfile, target: usize, global: &Scope) -> BTreeSet<usize> {
+    let names = StageNames::new(&df.stages);
     let mut needed = BTreeSet::new();
     let mut pending = vec![target];
     while let Some(index) = pending.pop() {
@@ -305,13 +304,7 @@ fn needed_stages(df: &Dockerfile, target: usize, global: &Scope) -> BTreeSet<usi
             continue;
         }
         for name in references(&df.stages[index], global) {
-            let by_name = df.stages[..index].iter().position(|s| {
-                s.name
-                    .as_deref()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(&name))
-            });
-            let by_index = name.parse::<usize>().ok().filter(|i| *i < index);
-            pending.extend(by_name.or(by_index));
+            pending.extend(names.find_before(&name, index));
         }
     }
     needed

@@ -7,20 +7,24 @@ use std::collections::{BTreeMap, BTreeSet};
 use nodekit_dockerfile::lint::converter::undefined_vars;
 use nodekit_dockerfile::lint::LintWarning;
 use nodekit_dockerfile::Lexer;
-use nodekit_llb_builder::Environment;
+use nodekit_llb_builder::{Environment, Ordered};
 
 use crate::solver::SolveError;
+
+/// Declared ARGs by name, in the order of their (last) declaration, with their values (None:
+/// no value).
+pub type Args = Ordered<Option<String>>;
 
 #[derive(Clone, Debug)]
 pub struct Scope {
     pub lexer: Lexer,
     /// Values given with `build-arg:` (and the automatic platform ARGs).
     build_args: BTreeMap<String, String>,
-    /// ARGs declared in this scope, in order, with their current values (None: no value).
-    pub declared: Vec<(String, Option<String>)>,
+    /// ARGs declared in this scope, with their current values.
+    pub declared: Args,
     /// The global ARGs' values (declared before the first FROM): a stage's `ARG NAME` without
     /// a default takes them.
-    globals: Vec<(String, Option<String>)>,
+    globals: Args,
     /// The stage's environment, from its image and ENV: as the stage's LLB state keeps it,
     /// so that lookups and sets cost no scan of it.
     env: Environment,
@@ -34,8 +38,8 @@ impl Scope {
         Scope {
             lexer: Lexer::new(escape),
             build_args,
-            declared: Vec::new(),
-            globals: Vec::new(),
+            declared: Args::default(),
+            globals: Args::default(),
             env: Environment::default(),
             file: file.to_string(),
             line: 0,
@@ -50,7 +54,7 @@ impl Scope {
             None => (entry, String::new()),
         });
         Scope {
-            declared: Vec::new(),
+            declared: Args::default(),
             globals: self.declared.clone(),
             env: entries.collect(),
             ..self.clone()
@@ -59,21 +63,14 @@ impl Scope {
 
     /// Declares `ARG name[=default]`: the build's value wins over the default.
     pub fn declare(&mut self, name: &str, default: Option<&str>) {
-        let global = || {
-            self.globals
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .and_then(|(_, v)| v.clone())
-        };
+        let global = || self.globals.get(name).cloned().flatten();
         let value = self
             .build_args
             .get(name)
             .cloned()
             .or_else(|| default.map(String::from))
             .or_else(global);
-        self.declared.retain(|(k, _)| k != name);
-        self.declared.push((name.to_string(), value));
+        self.declared.set(name.into(), value);
     }
 
     /// The variables for expansion: the environment, else the declared ARGs. Looked up in
@@ -113,7 +110,7 @@ impl Scope {
         if unmatched.is_empty() {
             return Ok(Vec::new());
         }
-        let declared: Vec<&str> = self.declared.iter().map(|(k, _)| k.as_str()).collect();
+        let declared: Vec<&str> = self.declared.keys().collect();
         let env_keys: Vec<&str> = self.env.keys().collect();
         Ok(undefined_vars(
             &unmatched,
@@ -161,9 +158,9 @@ impl Scope {
             .iter()
             .map(|(key, value)| (key.to_string(), value.to_string()))
             .collect();
-        for (key, value) in &self.declared {
+        for (key, value) in self.declared.iter() {
             if let (Some(value), None) = (value, self.env.get(key)) {
-                env.push((key.clone(), value.clone()));
+                env.push((key.to_string(), value.clone()));
             }
         }
         env
@@ -182,10 +179,8 @@ pub struct Variables<'a>(&'a Scope);
 
 impl nodekit_dockerfile::Env for Variables<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.env.get(name).or_else(|| {
-            let declared = self.0.declared.iter().rev().find(|(key, _)| key == name);
-            declared.and_then(|(_, value)| value.as_deref())
-        })
+        let declared = || self.0.declared.get(name).and_then(|value| value.as_deref());
+        self.0.env.get_str(name).or_else(declared)
     }
 }
 

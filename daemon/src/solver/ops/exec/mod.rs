@@ -130,6 +130,10 @@ async fn execute(
         Err(SolveError::ExitCode {
             command: meta.args.join(" "),
             code: outcome.exit_code,
+            note: outcome
+                .disk_full
+                .map(|note| format!(" ({note})"))
+                .unwrap_or_default(),
         })
     }
 }
