@@ -96,6 +96,7 @@ pub async fn run_until(
         release_leftovers(&worker).await;
         let mut solver = Solver::new(worker.clone(), state.sessions.clone(), &state.config.root);
         solver.metrics = state.metrics.clone();
+        solver.limits = state.config.limits;
         let index = open_cache(store, &worker).await;
         if state.config.cache.gc {
             let (index, cache) = (index.clone(), state.config.cache.clone());

@@ -116,6 +116,17 @@ pub enum FileOpError {
     #[error("{0}")]
     Invalid(String),
 
+    /// An archive extraction would write more than the configured limit.
+    #[error("the extraction would write more than the limit of {limit} bytes")]
+    ExtractLimit {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+
+    /// The action's build was cancelled while it ran.
+    #[error("cancelled")]
+    Cancelled,
+
     /// A feature this implementation does not provide.
     #[error("{what} is not supported")]
     Unsupported {
@@ -163,6 +174,15 @@ impl FileOpError {
     /// Whether the innermost error is "no such file or directory".
     pub fn is_not_found(&self) -> bool {
         self.errno() == Some(Errno::ENOENT)
+    }
+
+    /// Whether an archive extraction passed its [`crate::Limits::unpack_bytes`].
+    pub fn is_extract_limit(&self) -> bool {
+        match self {
+            FileOpError::ExtractLimit { .. } => true,
+            FileOpError::Context { source, .. } => source.is_extract_limit(),
+            _ => false,
+        }
     }
 }
 

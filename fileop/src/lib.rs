@@ -41,7 +41,7 @@ use std::path::Path;
 
 use nodekit_proto::pb::{file_action::Action, FileAction};
 
-pub use copy::copy;
+pub use copy::{copy, copy_limited};
 pub use error::FileOpError;
 pub use mkdir::mkdir;
 pub use mkfile::mkfile;
@@ -60,11 +60,32 @@ pub struct ActionRoots<'a> {
     pub source: Option<&'a Path>,
 }
 
-/// Performs one `FileAction` on `roots`.
+/// Bounds on what one action may write, against hostile input (a decompression bomb).
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Bytes an archive extraction may write (file contents, plus a tar block per entry);
+    /// `None`: no limit (upstream's behaviour).
+    pub unpack_bytes: Option<u64>,
+    /// Set when the action's build is cancelled: an extraction stops at its next write (the
+    /// action runs on a blocking thread that dropping its future does not stop).
+    pub cancelled: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// Performs one `FileAction` on `roots`, without limits.
 pub fn apply(
     action: &FileAction,
     roots: ActionRoots<'_>,
     users: &dyn UserResolver,
+) -> Result<(), FileOpError> {
+    apply_limited(action, roots, users, &Limits::default())
+}
+
+/// Performs one `FileAction` on `roots` within `limits`.
+pub fn apply_limited(
+    action: &FileAction,
+    roots: ActionRoots<'_>,
+    users: &dyn UserResolver,
+    limits: &Limits,
 ) -> Result<(), FileOpError> {
     match &action.action {
         Some(Action::Mkdir(op)) => mkdir(roots.dest, op, users),
@@ -72,8 +93,8 @@ pub fn apply(
         Some(Action::Rm(op)) => rm(roots.dest, op),
         Some(Action::Symlink(op)) => symlink(roots.dest, op, users),
         Some(Action::Copy(op)) => match roots.source {
-            Some(src) => copy(src, roots.dest, op, users),
-            None => copy_from_scratch(roots.dest, op, users),
+            Some(src) => copy_limited(src, roots.dest, op, users, limits),
+            None => copy_from_scratch(roots.dest, op, users, limits),
         },
         None => Err(FileOpError::Invalid(
             "invalid action type <nil>".to_string(),
@@ -86,9 +107,10 @@ fn copy_from_scratch(
     dest: &Path,
     op: &nodekit_proto::pb::FileActionCopy,
     users: &dyn UserResolver,
+    limits: &Limits,
 ) -> Result<(), FileOpError> {
     let scratch = scratch::ScratchDir::new()?;
-    copy(scratch.path(), dest, op, users)
+    copy_limited(scratch.path(), dest, op, users, limits)
 }
 
 mod scratch {

@@ -173,6 +173,7 @@ fn config(test: &str, dir: &std::path::Path, addr: &str) -> Config {
         },
         advertised: Default::default(),
         gateway_frontend: true,
+        limits: Default::default(),
         gateway_allowed_repositories: Vec::new(),
         warnings: Vec::new(),
     }

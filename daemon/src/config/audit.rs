@@ -112,6 +112,8 @@ const RULES: &[(&str, Rule)] = &[
     ("dns.nameservers", Rule::Honoured),
     ("dns.options", Rule::Honoured),
     ("dns.searchDomains", Rule::Honoured),
+    ("limits.maxDownloadBytes", Rule::Honoured),
+    ("limits.maxUnpackBytes", Rule::Honoured),
     ("history.maxAge", Rule::Honoured),
     ("history.maxEntries", Rule::Honoured),
     ("frontend.\"dockerfile.v0\".enabled", Rule::Value(dockerfile_enabled)),

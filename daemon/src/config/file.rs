@@ -40,6 +40,8 @@ pub struct ConfigFile {
     /// buildkitd's build history retention; its defaults apply only when the table is absent.
     pub history: Option<History>,
     pub frontend: Frontends,
+    /// nodekit's own: bounds on downloads and archive extractions.
+    pub limits: super::limits::LimitsFile,
 }
 
 #[derive(Debug, Default, Deserialize)]

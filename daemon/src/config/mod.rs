@@ -5,6 +5,7 @@ mod addr;
 mod audit;
 pub mod entitlements;
 mod file;
+pub mod limits;
 pub mod proxy;
 mod registry;
 mod security;
@@ -121,6 +122,8 @@ pub struct Config {
     /// `[frontend."gateway.v0"] allowedRepositories`: the frontend images that may run, as
     /// normalized names without tag (`docker.io/library/x`); empty: any.
     pub gateway_allowed_repositories: Vec<String>,
+    /// `[limits]`: bounds on what a download or an archive extraction may write.
+    pub limits: limits::ContentLimits,
     /// The config file's keys nodekitd ignores (`FILE:LINE: key: why`), logged at start.
     pub warnings: Vec<String>,
 }
@@ -323,6 +326,7 @@ impl Config {
             gateway_allowed_repositories: allowed_repositories(
                 &file.frontend.gateway.allowed_repositories,
             )?,
+            limits: file.limits.resolve()?,
             warnings: Vec::new(),
         })
     }

@@ -48,6 +48,8 @@ pub struct Solver {
     flights: Arc<InFlight<CacheKey, VertexResult>>,
     /// Where steps are counted (the daemon's metrics).
     pub metrics: crate::metrics::Metrics,
+    /// What a download or an archive extraction may write (`[limits]`).
+    pub limits: crate::config::limits::ContentLimits,
 }
 
 /// One build's solve: its job (progress, cancellation), lease and client session.
@@ -108,6 +110,7 @@ impl Solver {
             in_flight: Arc::default(),
             flights: Arc::default(),
             metrics: Default::default(),
+            limits: Default::default(),
         }
     }
 

@@ -18,6 +18,7 @@ use nodekit_proto::pb::FileActionCopy;
 use crate::error::FileOpError;
 use crate::resolve::{clean_abs, clean_keep_trailing, resolve_str, shown};
 use crate::users::UserResolver;
+use crate::Limits;
 use options::Options;
 use target::{copy_source, Source};
 use wildcard::resolve_wildcards;
@@ -32,6 +33,17 @@ pub fn copy(
     dest_root: &Path,
     op: &FileActionCopy,
     users: &dyn UserResolver,
+) -> Result<(), FileOpError> {
+    copy_limited(src_root, dest_root, op, users, &Limits::default())
+}
+
+/// As [`copy`], an archive's extraction bounded by `limits`.
+pub fn copy_limited(
+    src_root: &Path,
+    dest_root: &Path,
+    op: &FileActionCopy,
+    users: &dyn UserResolver,
+    limits: &Limits,
 ) -> Result<(), FileOpError> {
     let opts = Options::from_action(op, users)?;
     let src_path = clean_keep_trailing(&op.src);
@@ -52,7 +64,7 @@ pub fn copy(
     }
     for s in &sources {
         if op.attempt_unpack_docker_compatibility
-            && unpack::unpack(&opts, src_root, s, dest_root, &dest_path)?
+            && unpack::unpack(&opts, limits, src_root, s, dest_root, &dest_path)?
         {
             continue;
         }

@@ -9,10 +9,11 @@ use std::path::Path;
 use nix::fcntl::OFlag;
 
 use super::options::Options;
-use super::untar::extract;
+use super::untar::{extract, Budget};
 use crate::error::FileOpError;
 use crate::meta::mkdir_all;
 use crate::resolve::{resolve_str, shown};
+use crate::Limits;
 
 /// The compression of an archive, from its magic bytes (as go-archive's `DetectCompression`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -81,6 +82,7 @@ fn is_tar(reader: Box<dyn Read>) -> bool {
 /// with an owner every extracted entry gets it, otherwise the archive's ids are kept.
 pub(super) fn unpack(
     opts: &Options,
+    limits: &Limits,
     src_root: &Path,
     s: &str,
     dest_root: &Path,
@@ -103,7 +105,8 @@ pub(super) fn unpack(
     let reader = decompressed(file, compression, &shown_src)?;
     let dest = resolve_str(dest_root, dest_path, true)?;
     mkdir_all(dest_root, &dest, 0o755, opts.owner, opts.ts.as_ref())?;
-    extract(reader, dest_root, &dest, opts.owner)
+    let budget = Budget::new(limits);
+    extract(reader, dest_root, &dest, opts.owner, budget)
         .map_err(|e| e.context(format!("failed to extract {shown_src}")))?;
     Ok(true)
 }

@@ -1,12 +1,15 @@
 //! Extraction of a tar stream into a directory, treated as the root of the archive (as
 //! go-archive's chrooted `Untar`): entry names and link targets never leave it.
 
+use std::cell::Cell;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
@@ -16,6 +19,7 @@ use tar::{Entry, EntryType};
 use crate::error::FileOpError;
 use crate::meta::{chmod, lchown, mkdir_all, remove_all, set_times, Owner};
 use crate::resolve::{clean, resolve, shown};
+use crate::Limits;
 
 /// Extracts every entry of `reader` below `dest` (a host directory inside `dest_root`, used for
 /// messages). `owner` replaces the archive's ids when set.
@@ -24,11 +28,13 @@ pub(super) fn extract(
     dest_root: &Path,
     dest: &Path,
     owner: Option<Owner>,
+    budget: Budget,
 ) -> Result<(), FileOpError> {
     let x = Extractor {
         dest_root,
         dest,
         owner,
+        budget,
     };
     let read_err = |e| FileOpError::os("read", shown(dest_root, dest), e);
     let mut archive = tar::Archive::new(reader);
@@ -46,10 +52,75 @@ pub(super) fn extract(
     Ok(())
 }
 
+/// What an extraction may still write: file contents as written, and a tar block per entry
+/// (an archive of empty files still costs inodes).
+pub(super) struct Budget {
+    limit: Option<u64>,
+    left: Cell<u64>,
+    cancelled: Option<Arc<AtomicBool>>,
+}
+
+/// What an entry costs beyond its contents.
+const ENTRY_COST: u64 = 512;
+
+/// How much of a file is written between two looks at the cancellation flag.
+const COPY_CHUNK: usize = 1 << 20;
+
+impl Budget {
+    pub(super) fn new(limits: &Limits) -> Budget {
+        Budget {
+            limit: limits.unpack_bytes,
+            left: Cell::new(limits.unpack_bytes.unwrap_or(u64::MAX)),
+            cancelled: limits.cancelled.clone(),
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Takes `bytes` from what is left, or fails once the limit is passed or the build is
+    /// cancelled.
+    fn charge(&self, bytes: u64) -> Result<(), FileOpError> {
+        if self.is_cancelled() {
+            return Err(FileOpError::Cancelled);
+        }
+        match self.left.get().checked_sub(bytes) {
+            Some(left) => {
+                self.left.set(left);
+                Ok(())
+            }
+            None => Err(FileOpError::ExtractLimit {
+                limit: self.limit.unwrap_or(u64::MAX),
+            }),
+        }
+    }
+
+    /// Copies `from` into `to`, reading at most one byte past what is left so that a longer
+    /// stream is caught without being written; stops early when the build is cancelled.
+    fn copy(&self, from: &mut impl Read, to: &mut impl io::Write) -> io::Result<u64> {
+        let mut from = from.take(self.left.get().saturating_add(1));
+        let mut buf = vec![0u8; COPY_CHUNK];
+        let mut written = 0u64;
+        while !self.is_cancelled() {
+            let n = from.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            to.write_all(&buf[..n])?;
+            written += n as u64;
+        }
+        Ok(written)
+    }
+}
+
 struct Extractor<'a> {
     dest_root: &'a Path,
     dest: &'a Path,
     owner: Option<Owner>,
+    budget: Budget,
 }
 
 impl Extractor<'_> {
@@ -78,6 +149,7 @@ impl Extractor<'_> {
         if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader) {
             return Ok(None);
         }
+        self.budget.charge(ENTRY_COST)?;
         let name = e.path_bytes().into_owned();
         let path = self.place(&name, false)?;
         if let Some(parent) = path.parent() {
@@ -136,7 +208,8 @@ impl Extractor<'_> {
                     .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits())
                     .open(path)
                     .map_err(os("open"))?;
-                io::copy(e, &mut out).map(drop).map_err(os("write"))
+                let written = self.budget.copy(e, &mut out).map_err(os("write"))?;
+                self.budget.charge(written)
             }
             EntryType::Symlink => {
                 let target = e.link_name_bytes().unwrap_or_default().into_owned();

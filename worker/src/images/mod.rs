@@ -14,6 +14,7 @@ mod resolve;
 mod store;
 
 pub use credentials::{CredentialSource, Credentials, NoClient};
+pub use distribution::error_chain;
 pub use hosts::{HostConfig, RegistryHosts};
 pub use manifest::{select_manifest, ImageManifestSet};
 pub use parsed::ParsedImages;

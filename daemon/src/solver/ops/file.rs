@@ -104,13 +104,19 @@ async fn apply(
         }
         _ => None,
     };
+    // Dropping this future (a cancelled build) sets the flag: the blocking thread stops.
+    let cancelled = CancelOnDrop::default();
+    let limits = nodekit_fileop::Limits {
+        unpack_bytes: op.solver.limits.unpack_bytes,
+        cancelled: Some(cancelled.0.clone()),
+    };
     let done = tokio::task::spawn_blocking(move || {
         let users = PasswdResolver::new(&dest_path);
         let roots = ActionRoots {
             dest: &dest_path,
             source: source_path.as_deref(),
         };
-        nodekit_fileop::apply(&action, roots, &users)
+        nodekit_fileop::apply_limited(&action, roots, &users, &limits)
     })
     .await;
     // Unmounting an overlay syncs the filesystem under it: not on an async worker thread.
@@ -124,6 +130,9 @@ async fn apply(
                 copied_from.unwrap_or_default()
             )))
         }
+        Ok(Err(error)) if error.is_extract_limit() => Err(SolveError::FileOp(format!(
+            "{error} ([limits] maxUnpackBytes)"
+        ))),
         Ok(Err(error)) => Err(SolveError::FileOp(error.to_string())),
         Err(error) => Err(SolveError::Other(format!("file action failed: {error}"))),
     }
@@ -178,4 +187,15 @@ fn input_of(index: i64, op_inputs: usize, action: usize) -> Result<Input, SolveE
 /// Whether a copy failed because its source is not there (not its destination).
 fn is_missing_source(error: &nodekit_fileop::FileOpError, source: Option<&str>) -> bool {
     source.is_some_and(|src| error.is_not_found() && error.to_string().contains(src))
+}
+
+/// A flag set when dropped: what a blocking file action looks at to stop when its build is
+/// cancelled (the future awaiting it is dropped; the thread is not).
+#[derive(Default)]
+struct CancelOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }

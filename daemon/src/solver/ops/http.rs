@@ -17,6 +17,7 @@ use crate::solver::cache::keys;
 use crate::solver::error::SolveError;
 use crate::solver::ops::OpContext;
 use crate::solver::result::Ref;
+use crate::worker::images::error_chain;
 
 /// One client for every download: connection reuse, and the proxy read from the environment.
 static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
@@ -77,7 +78,8 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp) -> Result<Ref, SolveErro
     let written = match op.mount_active(&active) {
         Ok(mount) => {
             let path = mount.path().join(&name);
-            let written = write_file(url, response, &path, &spec).await;
+            let limit = op.solver.limits.download_bytes;
+            let written = write_file(url, response, &path, &spec, limit).await;
             drop(mount);
             written
         }
@@ -101,7 +103,8 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp) -> Result<Ref, SolveErro
 }
 
 async fn request(url: &str) -> Result<reqwest::Response, SolveError> {
-    let failed = |e: reqwest::Error| SolveError::Other(format!("downloading {url}: {e}"));
+    let failed =
+        |e: reqwest::Error| SolveError::Other(format!("downloading {url}: {}", error_chain(&e)));
     let response = CLIENT.get(url).send().await.map_err(failed)?;
     if response.status().is_success() {
         Ok(response)
@@ -114,13 +117,18 @@ async fn request(url: &str) -> Result<reqwest::Response, SolveError> {
 }
 
 /// Streams the body into `path`, checks its digest (returned), then sets mode, owner and mtime (from
-/// Last-Modified, as upstream does, so that the layer is the same for the same content).
+/// Last-Modified, as upstream does, so that the layer is the same for the same content). A body
+/// longer than `limit` (`[limits] maxDownloadBytes`) fails the step as soon as it passes it.
 async fn write_file(
     url: &str,
     response: reqwest::Response,
     path: &Path,
     spec: &FileSpec,
+    limit: Option<u64>,
 ) -> Result<String, SolveError> {
+    if let Some(limit) = limit.filter(|l| response.content_length().is_some_and(|n| n > *l)) {
+        return Err(too_long(url, limit));
+    }
     let io = |what: &str, e: std::io::Error| SolveError::Other(format!("{what} {url}: {e}"));
     let modified = last_modified(&response);
     let mut file = tokio::fs::File::create(path)
@@ -128,8 +136,14 @@ async fn write_file(
         .map_err(|e| io("saving", e))?;
     let mut hasher = Sha256::new();
     let mut body = response.bytes_stream();
+    let mut received: u64 = 0;
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| SolveError::Other(format!("downloading {url}: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| SolveError::Other(format!("downloading {url}: {}", error_chain(&e))))?;
+        received = received.saturating_add(chunk.len() as u64);
+        if let Some(limit) = limit.filter(|l| received > *l) {
+            return Err(too_long(url, limit));
+        }
         hasher.update(&chunk);
         file.write_all(&chunk).await.map_err(|e| io("saving", e))?;
     }
@@ -149,6 +163,13 @@ async fn write_file(
             .map_err(|e| io("setting the time of", e))?;
     }
     Ok(got)
+}
+
+fn too_long(url: &str, limit: u64) -> SolveError {
+    SolveError::Other(format!(
+        "downloading {url}: the body is longer than the limit of {limit} bytes \
+         ([limits] maxDownloadBytes)"
+    ))
 }
 
 fn last_modified(response: &reqwest::Response) -> Option<SystemTime> {
