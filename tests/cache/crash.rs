@@ -3,83 +3,16 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::time::Duration;
 
-use nodekit_test_support::{ctr, leases_labelled, wait_serving, TestEnv};
+use nodekit_test_support::{ctr, leases_labelled, nodekitd_binary, DaemonProcess, Listen, TestEnv};
 
 use crate::common::{build_dockerfile, context, unique};
-
-/// A real nodekitd process (the binary cargo built next to this test), so it can be killed.
-struct Process {
-    child: Child,
-    addr: String,
-}
-
-impl Process {
-    async fn start(root: &Path) -> Process {
-        let env = TestEnv::get();
-        let addr = format!("unix://{}", root.join("nodekitd.sock").display());
-        let _ = std::fs::remove_file(root.join("nodekitd.sock"));
-        let child = Command::new(nodekitd_binary())
-            .arg("--root")
-            .arg(root)
-            .arg("--addr")
-            .arg(&addr)
-            .arg("--containerd-worker-addr")
-            .arg(&env.socket)
-            .arg("--containerd-worker-namespace")
-            .arg(&env.namespace)
-            .stderr(std::fs::File::create(root.join("nodekitd.log")).expect("a log file"))
-            .spawn()
-            .expect("nodekitd starts");
-        let process = Process { child, addr };
-        wait_serving(&process.addr).await;
-        process
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        let _ = self.child.wait();
-    }
-
-    fn terminate(mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-        let _ = self.child.wait();
-    }
-}
-
-/// A test that fails half-way still stops the daemon it started.
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// target/<profile>/nodekitd, beside the test binary's deps directory.
-fn nodekitd_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let binary = dir.join("nodekitd");
-    assert!(
-        binary.exists(),
-        "{} is missing: build nodekitd first (cargo build -p nodekitd)",
-        binary.display()
-    );
-    binary
-}
 
 #[tokio::test]
 async fn kill_9_mid_build_leaves_a_consistent_index_and_no_orphans() {
     let root = tempfile::tempdir().expect("a root");
-    let process = Process::start(root.path()).await;
+    let process = DaemonProcess::start(&nodekitd_binary(), root.path(), Listen::Unix).await;
     let dockerfile = format!(
         "FROM {}\nARG NONCE\nRUN echo $NONCE > /one\nRUN sleep 0.3 && date > /two\nRUN sleep 0.3 && date > /three\nRUN sleep 5 && date > /four\n",
         TestEnv::get().local_image
@@ -96,7 +29,7 @@ async fn kill_9_mid_build_leaves_a_consistent_index_and_no_orphans() {
     let (interrupted, ()) = tokio::join!(build, killed);
     assert!(interrupted.result.is_err(), "the build was cut short");
 
-    let process = Process::start(root.path()).await;
+    let process = DaemonProcess::start(&nodekitd_binary(), root.path(), Listen::Unix).await;
     let rebuilt = build_dockerfile(&daemon, dir.path(), &args, None).await;
     rebuilt
         .result

@@ -200,6 +200,16 @@ impl Config {
         Ok(config)
     }
 
+    /// The configuration a buildkitd.toml text gives with no flags, as `--config FILE` would load
+    /// it (parsed, audited, merged with the defaults): the seam the config fuzz target drives.
+    pub fn from_file_text(text: &str) -> Result<Config, ConfigError> {
+        let (file, warnings) = ConfigFile::from_text(Path::new("buildkitd.toml"), text)?;
+        let no_flags = Cli::parse_from(["nodekitd"]);
+        let mut config = Config::merge(no_flags, file)?;
+        config.warnings = warnings;
+        Ok(config)
+    }
+
     fn merge(cli: Cli, file: ConfigFile) -> Result<Config, ConfigError> {
         let root = cli
             .root
