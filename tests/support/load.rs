@@ -38,10 +38,10 @@ impl LoadBuilds {
     pub fn request(&self, index: usize) -> BuildRequest {
         let marker = &self.marker;
         let base = image(&TestEnv::get().local_image);
-        if index % 2 == 1 {
+        if !index.is_multiple_of(2) {
             return self.request_for(&warm_step(&base, marker, index), false);
         }
-        let with_context = index % 4 == 0;
+        let with_context = index.is_multiple_of(4);
         let base = if with_context {
             base.file(Copy::new(local("context"), "/", "/ctx/"))
         } else {
@@ -64,7 +64,7 @@ impl LoadBuilds {
         let evens: Vec<usize> = (0..count).step_by(2).collect();
         let mut groups: Vec<(usize, bool)> = evens
             .iter()
-            .map(|i| (i % SHARED_GROUPS, i % 4 == 0))
+            .map(|i| (i % SHARED_GROUPS, i.is_multiple_of(4)))
             .collect();
         groups.sort_unstable();
         groups.dedup();
