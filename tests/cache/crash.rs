@@ -2,7 +2,7 @@
 //! record's snapshot and lease exist, every cache lease belongs to a record) and builds go on.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use nodekit_test_support::{ctr, leases_labelled, nodekitd_binary, DaemonProcess, Listen, TestEnv};
