@@ -394,6 +394,15 @@ mod tests {
     }
 
     #[test]
+    fn a_file_text_loads_as_the_file_would() {
+        let config =
+            Config::from_file_text("debug = true\n[worker.oci]\nenabled = false\n").unwrap();
+        assert!(config.debug);
+        assert_eq!(config.addrs.len(), 2);
+        assert!(Config::from_file_text("root = \n").is_err());
+    }
+
+    #[test]
     fn defaults_match_the_documented_ones() {
         let config = Config::merge(cli(&[]), ConfigFile::default()).unwrap();
         assert_eq!(config.root, PathBuf::from(DEFAULT_ROOT));
