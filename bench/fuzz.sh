@@ -3,7 +3,9 @@
 # prints the executions each made and any crash it found. Not part of CI's run.
 #   bash bench/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 # The corpora live in $NODEKIT_FUZZ_DIR (default /var/tmp/nodekit-fuzz), seeded from the test
-# suites (the conformance cases' Dockerfiles, references and platforms), and grow run to run.
+# suites (the conformance cases' Dockerfiles, references and platforms, the file-sync tests'
+# packet streams, the bundle tests' bundles, the install's and buildkitd's configurations), and
+# grow run to run.
 # A crash leaves its input under fuzz/artifacts/TARGET/; `cargo +nightly fuzz run TARGET FILE`
 # replays it. Needs `cargo install cargo-fuzz`.
 set -euo pipefail
@@ -27,6 +29,66 @@ seed() {
 			"busybox@sha256:$(printf '0%.0s' {1..64})" linux/amd64 linux/arm64/v8 windows/amd64; do
 			printf '%s' "$name" >"$2/$(printf '%s' "$name" | sha256sum | cut -c1-16)"
 		done
+		;;
+	filesync_receive)
+		# The streams the file-sync tests feed their receivers (crafted ones, and real senders').
+		NODEKIT_FUZZ_SEED_DIR=$2 cargo test -q -p nodekit-filesync --manifest-path "$REPO/Cargo.toml" \
+			>&2
+		;;
+	cache_bundle)
+		# The bundles the bundle tests read (valid, cut short, damaged, of other versions).
+		NODEKIT_FUZZ_SEED_DIR=$2 cargo test -q -p cachestore --lib --manifest-path "$REPO/Cargo.toml" \
+			bundle:: >&2
+		;;
+	config_file)
+		cp "$REPO/install/nodekitd.toml" "$2/install"
+		cp "$REPO/install/kubernetes/base/nodekitd.toml" "$2/kubernetes"
+		# buildkitd.toml's own keys, honoured or reported.
+		cat >"$2/buildkitd" <<-'TOML'
+			debug = true
+			root = "/var/lib/buildkit"
+			insecure-entitlements = ["network.host", "security.insecure"]
+			[grpc]
+			address = ["tcp://0.0.0.0:1234", "unix:///run/buildkit/buildkitd.sock"]
+			debugAddress = "0.0.0.0:6060"
+			uid = 0
+			gid = 0
+			[grpc.tls]
+			cert = "/etc/buildkit/tls.crt"
+			key = "/etc/buildkit/tls.key"
+			ca = "/etc/buildkit/tlsca.crt"
+			[log]
+			format = "json"
+			[dns]
+			nameservers = ["1.1.1.1"]
+			options = ["edns0"]
+			searchDomains = ["example.com"]
+			[history]
+			maxAge = 172800
+			maxEntries = 50
+			[worker.oci]
+			enabled = false
+			[worker.containerd]
+			address = "/run/containerd/containerd.sock"
+			platforms = ["linux/amd64", "linux/arm64"]
+			namespace = "buildkit"
+			gc = true
+			gckeepstorage = 9000
+			[[worker.containerd.gcpolicy]]
+			keepBytes = 512000000
+			keepDuration = 172800
+			filters = ["type==source.local", "type==exec.cachemount"]
+			[registry."docker.io"]
+			mirrors = ["mirror.example.com"]
+			http = true
+			insecure = true
+			[[registry."docker.io".keypair]]
+			key = "/etc/config/key.pem"
+			cert = "/etc/config/cert.pem"
+			[frontend."gateway.v0"]
+			enabled = true
+			allowedRepositories = ["docker.io/docker/dockerfile"]
+		TOML
 		;;
 	esac
 }

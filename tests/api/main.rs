@@ -16,6 +16,7 @@ mod git_sources;
 mod helpers;
 mod history;
 mod layers;
+mod load;
 mod local;
 mod local_output;
 mod long_dockerfile;

@@ -7,11 +7,13 @@ mod containerd;
 mod counting_proxy;
 mod daemon;
 mod env;
+mod load;
 mod loop_fs;
 mod namespace;
 mod net;
 mod pki;
 mod private_containerd;
+mod process;
 mod prometheus;
 
 pub use auth_registry::AuthRegistry;
@@ -22,9 +24,11 @@ pub use containerd::{
 pub use counting_proxy::{CountingProxy, SeenRequest};
 pub use daemon::{wait_serving, TestDaemon};
 pub use env::TestEnv;
+pub use load::{concurrent_builds, sequential_builds, LoadBuilds};
 pub use loop_fs::LoopFs;
 pub use namespace::ScratchNamespace;
 pub use net::free_loopback_addr;
 pub use pki::{CertFiles, TestCa};
 pub use private_containerd::PrivateContainerd;
+pub use process::{metric, mounts_under, nodekitd_binary, DaemonProcess, Figures, Listen};
 pub use prometheus::{http_get, http_get_bytes, Prometheus};

@@ -73,7 +73,30 @@ fn sample() -> (Vec<u8>, Collected) {
 
 fn read(bytes: &[u8]) -> Result<Collected, BundleError> {
     let mut collected = Collected::default();
-    read_bundle(bytes, &mut collected).map(|_| collected)
+    let read = read_bundle(bytes, &mut collected).map(|_| collected);
+    if let Some(dir) = std::env::var_os("NODEKIT_FUZZ_SEED_DIR") {
+        write_fuzz_seeds(bytes, read.is_ok(), std::path::Path::new(&dir));
+    }
+    read
+}
+
+/// What the tests read, as seeds of fuzz/fuzz_targets/cache_bundle.rs (bench/fuzz.sh sets
+/// NODEKIT_FUZZ_SEED_DIR): the bundle as it is (first byte 0), and its frame decompressed
+/// (first byte 1, the target compresses it again). Large damaged ones add nothing small ones
+/// do not, only time per run.
+fn write_fuzz_seeds(bytes: &[u8], valid: bool, dir: &std::path::Path) {
+    if !valid && bytes.len() > 16 << 10 {
+        return;
+    }
+    let mut seeds = vec![[&[0u8][..], bytes].concat()];
+    let frame = bytes.get(MAGIC.len() + 2..).unwrap_or_default();
+    if let Ok(inner) = zstd::decode_all(frame) {
+        seeds.push([&[1u8][..], &inner].concat());
+    }
+    for seed in seeds {
+        let name = blake3::hash(&seed).to_hex();
+        std::fs::write(dir.join(&name[..16]), seed).expect("write a fuzz seed");
+    }
 }
 
 #[test]

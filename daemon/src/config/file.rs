@@ -161,8 +161,13 @@ impl ConfigFile {
             path: path.to_path_buf(),
             source,
         })?;
-        let file = ConfigFile::parse(path, &text)?;
-        let findings = super::audit::audit(&text);
+        ConfigFile::from_text(path, &text)
+    }
+
+    /// [`ConfigFile::read`] on a text already read (`path` names it in messages).
+    pub fn from_text(path: &Path, text: &str) -> Result<(ConfigFile, Vec<String>), ConfigError> {
+        let file = ConfigFile::parse(path, text)?;
+        let findings = super::audit::audit(text);
         let report = |severity| {
             findings
                 .iter()

@@ -203,6 +203,16 @@ impl Config {
         Ok(config)
     }
 
+    /// The configuration a buildkitd.toml text gives with no flags, as `--config FILE` would load
+    /// it (parsed, audited, merged with the defaults): the seam the config fuzz target drives.
+    pub fn from_file_text(text: &str) -> Result<Config, ConfigError> {
+        let (file, warnings) = ConfigFile::from_text(Path::new("buildkitd.toml"), text)?;
+        let no_flags = Cli::parse_from(["nodekitd"]);
+        let mut config = Config::merge(no_flags, file)?;
+        config.warnings = warnings;
+        Ok(config)
+    }
+
     fn merge(cli: Cli, file: ConfigFile) -> Result<Config, ConfigError> {
         let root = cli
             .root
@@ -385,6 +395,15 @@ mod tests {
 
     fn cli(args: &[&str]) -> Cli {
         Cli::parse_from(std::iter::once("nodekitd").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn a_file_text_loads_as_the_file_would() {
+        let config =
+            Config::from_file_text("debug = true\n[worker.oci]\nenabled = false\n").unwrap();
+        assert!(config.debug);
+        assert_eq!(config.addrs.len(), 2);
+        assert!(Config::from_file_text("root = \n").is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The process's own figures, read from /proc at each scrape: resident memory, CPU time and
-//! open file descriptors (the names Prometheus' client libraries use, under `nodekit_`).
+//! open file descriptors (the names Prometheus' client libraries use, under `nodekit_`), and
+//! the tasks alive on the tokio runtime serving the scrape (a leaked task shows there first).
 
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -33,7 +34,22 @@ pub fn encode(encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
             metric.metric_type(),
         )?)?;
     }
+    if let Some(count) = alive_tasks() {
+        let metric = ConstGauge::new(count as i64);
+        metric.encode(encoder.encode_descriptor(
+            "tokio_alive_tasks",
+            "Tasks alive on nodekitd's tokio runtime (spawned, not yet finished).",
+            None,
+            metric.metric_type(),
+        )?)?;
+    }
     Ok(())
+}
+
+/// The runtime the scrape runs on: nodekitd has one.
+fn alive_tasks() -> Option<usize> {
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    Some(runtime.metrics().num_alive_tasks())
 }
 
 fn page_size() -> u64 {
@@ -77,5 +93,17 @@ mod tests {
         assert!(resident_bytes().is_some_and(|b| b > 1024 * 1024));
         assert!(cpu_seconds().is_some_and(|s| s >= 0.0));
         assert!(open_fds().is_some_and(|n| n >= 3));
+        assert_eq!(alive_tasks(), None, "no runtime here");
+    }
+
+    #[tokio::test]
+    async fn a_pending_task_is_counted_until_it_ends() {
+        let before = alive_tasks().expect("on a runtime");
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move { drop(released.await) });
+        assert_eq!(alive_tasks(), Some(before + 1));
+        drop(release);
+        task.await.expect("the task ends");
+        assert_eq!(alive_tasks(), Some(before));
     }
 }

@@ -8,12 +8,13 @@ use std::convert::Infallible;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use nodekit_filesync::{
     receive, send, ReceiveOptions, ReceiveSummary, SendOptions, SendSummary, SyncError,
 };
 use nodekit_proto::fsutil::types::packet::PacketType;
 use nodekit_proto::fsutil::types::{Packet, Stat};
+use prost::Message;
 use tokio::sync::mpsc;
 
 /// `src` to send, `dest` to receive into, the sidecar `state`, and a
@@ -84,10 +85,33 @@ pub async fn sync_with(
 ) {
     let (to_receiver, receiver_in) = mpsc::channel(16);
     let (to_sender, sender_in) = mpsc::channel(16);
-    tokio::join!(
-        receive(recv, stream(receiver_in), to_sender),
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = sent.clone();
+    let incoming = stream(receiver_in).inspect(move |p| {
+        if let Ok(p) = p {
+            seen.lock().unwrap().push(p.clone());
+        }
+    });
+    let results = tokio::join!(
+        receive(recv, incoming, to_sender),
         send(opts, stream(sender_in), to_receiver)
-    )
+    );
+    write_fuzz_seed(&sent.lock().unwrap());
+    results
+}
+
+/// The packets a receiver was fed, as a seed of fuzz/fuzz_targets/filesync_receive.rs
+/// (length-delimited), into NODEKIT_FUZZ_SEED_DIR when bench/fuzz.sh sets it.
+fn write_fuzz_seed(packets: &[Packet]) {
+    let Some(dir) = std::env::var_os("NODEKIT_FUZZ_SEED_DIR") else {
+        return;
+    };
+    let mut seed = Vec::new();
+    for packet in packets {
+        packet.encode_length_delimited(&mut seed).unwrap();
+    }
+    let name = blake3::hash(&seed).to_hex();
+    std::fs::write(Path::new(&dir).join(&name[..16]), seed).unwrap();
 }
 
 /// Syncs `env.src` into `env.dest`, expecting success on both sides.
@@ -112,6 +136,7 @@ pub async fn receive_crafted(
     packets: Vec<Packet>,
 ) -> (Result<ReceiveSummary, SyncError>, Vec<Packet>) {
     let (tx, mut rx) = mpsc::channel(4096);
+    write_fuzz_seed(&packets);
     let incoming = futures::stream::iter(packets.into_iter().map(Ok::<_, Infallible>));
     let result = receive(env.receive_options(), incoming, tx).await;
     let mut sent = Vec::new();
