@@ -8,12 +8,11 @@ use std::time::Duration;
 use nodekit_test_support::{ctr_in, leases_labelled_in, TestEnv};
 
 use crate::common::{build_dockerfile, context, unique};
-use crate::process::Process;
 
 #[tokio::test]
 async fn kill_9_mid_build_leaves_a_consistent_index_and_no_orphans() {
     let root = tempfile::tempdir().expect("a root");
-    let process = Process::start(root.path()).await;
+    let process = crate::process::start(root.path()).await;
     let dockerfile = format!(
         "FROM {}\nARG NONCE\nRUN echo $NONCE > /one\nRUN sleep 0.3 && date > /two\nRUN sleep 0.3 && date > /three\nRUN sleep 5 && date > /four\n",
         TestEnv::get().local_image
@@ -30,7 +29,7 @@ async fn kill_9_mid_build_leaves_a_consistent_index_and_no_orphans() {
     let (interrupted, ()) = tokio::join!(build, killed);
     assert!(interrupted.result.is_err(), "the build was cut short");
 
-    let process = Process::start(root.path()).await;
+    let process = crate::process::start(root.path()).await;
     let rebuilt = build_dockerfile(&daemon, dir.path(), &args, None).await;
     rebuilt
         .result
@@ -67,16 +66,7 @@ pub fn owner(root: &Path) -> String {
 
 /// No mount point under `root` (the daemon's root, its local-mount-source-root with it).
 pub fn assert_no_mounts_under(root: &Path) {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-    let root_text = root.display().to_string();
-    let left: Vec<&str> = mountinfo
-        .lines()
-        .filter(|l| {
-            l.split(' ')
-                .nth(4)
-                .is_some_and(|p| p.starts_with(&root_text))
-        })
-        .collect();
+    let left = nodekit_test_support::mountinfo_under(root);
     assert!(
         left.is_empty(),
         "mounts left under the daemon's root: {left:#?}"

@@ -10,7 +10,7 @@ use nodekitd::worker::cache_leases::CACHE_OWNER_LABEL;
 
 use crate::common::{build_dockerfile, context, unique};
 use crate::crash::{assert_consistent, owner, release_cache_leases};
-use crate::process::{run_to_exit, Process};
+use crate::process::run_to_exit;
 
 #[tokio::test]
 async fn a_damaged_index_stops_the_daemon_with_the_way_out_which_works() {
@@ -22,7 +22,7 @@ async fn a_damaged_index_stops_the_daemon_with_the_way_out_which_works() {
     let dir = context(&dockerfile, &[]);
     let nonce = unique();
     let args = [("NONCE", nonce.as_str())];
-    let process = Process::start(root.path()).await;
+    let process = crate::process::start(root.path()).await;
     let daemon = TestDaemon::attach(&process.addr, root.path());
     let built = build_dockerfile(&daemon, dir.path(), &args, None).await;
     built.result.as_ref().expect("the first build");
@@ -45,7 +45,7 @@ async fn a_damaged_index_stops_the_daemon_with_the_way_out_which_works() {
     );
 
     std::fs::rename(&index, index.with_extension("redb.damaged")).expect("moved aside");
-    let process = Process::start(root.path()).await;
+    let process = crate::process::start(root.path()).await;
     assert!(
         leases_labelled(CACHE_OWNER_LABEL, &owner).is_empty(),
         "the old index's cache leases are released"
@@ -79,7 +79,7 @@ fn damage(index: &Path) {
 #[tokio::test]
 async fn a_second_daemon_on_the_same_root_stops_and_leaves_the_first_alone() {
     let root = tempfile::tempdir().expect("a root");
-    let first = Process::start(root.path()).await;
+    let first = crate::process::start(root.path()).await;
     let index = root.path().join("cache/index.redb");
     let (status, log) = run_to_exit(root.path());
     assert_eq!(status.code(), Some(1), "{log}");

@@ -11,11 +11,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nodekit_test_support::{Inventory, ScratchNamespace, TestDaemon, TestEnv};
+use nodekit_test_support::{DaemonProcess, Inventory, ScratchNamespace, TestDaemon, TestEnv};
 
 use crate::common::{build_dockerfile, context, unique, Built};
 use crate::crash::{assert_consistent, assert_no_mounts_under};
-use crate::process::Process;
 
 /// Builds in flight when the daemon is killed: they share cached steps, run uncached ones (a
 /// nonce of their own), sync a context, use a cache mount and export an image.
@@ -53,11 +52,11 @@ async fn kill_9_at_random_moments_during_concurrent_builds_leaves_nothing_behind
         .map(|dockerfile| context(dockerfile, &[("data.txt", &"x".repeat(1 << 20))]))
         .collect();
     let started = Instant::now();
-    let mut process = Process::start_in(root.path(), &namespace.name).await;
+    let mut process = crate::process::start_in(root.path(), &namespace.name).await;
     for iteration in 1..=iterations() {
         let delay = Duration::from_millis(100 + rand::random::<u64>() % 1900);
         let finished = builds_killed_after(process, root.path(), &contexts, delay).await;
-        process = Process::start_in(root.path(), &namespace.name).await;
+        process = crate::process::start_in(root.path(), &namespace.name).await;
         Inventory::wait_clean(&worker).await;
         assert_no_mounts_under(root.path());
         assert_no_step_dirs(root.path());
@@ -72,7 +71,7 @@ async fn kill_9_at_random_moments_during_concurrent_builds_leaves_nothing_behind
             "kill9 iteration {iteration}: killed after {delay:?} ({finished} of 3 builds had finished), {records} records, {:?} in all",
             started.elapsed()
         );
-        process = Process::start_in(root.path(), &namespace.name).await;
+        process = crate::process::start_in(root.path(), &namespace.name).await;
     }
     process.terminate();
 }
@@ -80,7 +79,7 @@ async fn kill_9_at_random_moments_during_concurrent_builds_leaves_nothing_behind
 /// Starts every context's build on `process`, kills it with SIGKILL after `delay`, and waits
 /// for the builds to end: how many had succeeded.
 async fn builds_killed_after(
-    process: Process,
+    process: DaemonProcess,
     root: &Path,
     contexts: &[tempfile::TempDir],
     delay: Duration,

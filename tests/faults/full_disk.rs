@@ -3,8 +3,6 @@
 //! the daemon goes on serving, its cache index stays whole (a restart opens it and the earlier
 //! records still hit), and once the space is freed builds succeed without restarting anything.
 
-use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
-use nodekit_proto::moby::buildkit::v1::PruneRequest;
 use nodekit_test_support::{LoopFs, PrivateContainerd, TestDaemon, TestEnv};
 
 use crate::common::{build_dockerfile, context, unique, Built};
@@ -29,20 +27,8 @@ async fn run_step(daemon: &TestDaemon, command: &str, image: Option<&str>) -> Bu
 
 /// Removes the build cache's records whose description matches `pattern` (a regex).
 async fn prune_matching(daemon: &TestDaemon, pattern: &str) -> usize {
-    let mut pruned = ControlClient::new(daemon.channel().await)
-        .prune(PruneRequest {
-            filter: vec![format!("description~={pattern}")],
-            all: true,
-            ..Default::default()
-        })
-        .await
-        .expect("prune")
-        .into_inner();
-    let mut removed = 0;
-    while pruned.message().await.expect("a pruned record").is_some() {
-        removed += 1;
-    }
-    removed
+    let filter = vec![format!("description~={pattern}")];
+    daemon.prune_matching(filter).await
 }
 
 fn assert_says_disk_full(built: &Built, what: &str) -> String {

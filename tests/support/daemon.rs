@@ -89,10 +89,17 @@ impl TestDaemon {
 
     /// `prune --all` through Control, to its end; how many records it removed.
     pub async fn prune_all(&self) -> usize {
+        self.prune_matching(Vec::new()).await
+    }
+
+    /// `prune --all` of the records that match every filter (`buildctl prune --filter`), to its
+    /// end; how many records it removed.
+    pub async fn prune_matching(&self, filter: Vec<String>) -> usize {
         use nodekit_proto::moby::buildkit::v1::control_client::ControlClient;
         use nodekit_proto::moby::buildkit::v1::PruneRequest;
         let mut pruned = ControlClient::new(self.channel().await)
             .prune(PruneRequest {
+                filter,
                 all: true,
                 ..Default::default()
             })

@@ -30,5 +30,8 @@ pub use namespace::ScratchNamespace;
 pub use net::free_loopback_addr;
 pub use pki::{CertFiles, TestCa};
 pub use private_containerd::PrivateContainerd;
-pub use process::{metric, mounts_under, nodekitd_binary, DaemonProcess, Figures, Listen};
+pub use process::{
+    metric, mountinfo_under, mounts_under, nodekitd_binary, nodekitd_command, DaemonProcess,
+    Figures, Listen,
+};
 pub use prometheus::{http_get, http_get_bytes, Prometheus};

@@ -26,7 +26,16 @@ impl DaemonProcess {
     /// Starts `binary` on `root` (kept across restarts) on the test containerd; waits until it
     /// serves. Its log goes to `root/nodekitd.log`.
     pub async fn start(binary: &Path, root: &Path, listen: Listen) -> DaemonProcess {
-        let env = TestEnv::get();
+        DaemonProcess::start_in(binary, root, listen, &TestEnv::get().namespace).await
+    }
+
+    /// As [`DaemonProcess::start`], on containerd's `namespace`.
+    pub async fn start_in(
+        binary: &Path,
+        root: &Path,
+        listen: Listen,
+        namespace: &str,
+    ) -> DaemonProcess {
         let (addr, debug_addr) = match listen {
             Listen::Unix => {
                 let _ = std::fs::remove_file(root.join("nodekitd.sock"));
@@ -38,23 +47,11 @@ impl DaemonProcess {
                 Some(free_loopback_addr()),
             ),
         };
-        let mut command = Command::new(binary);
-        command
-            .arg("--root")
-            .arg(root)
-            .arg("--addr")
-            .arg(&addr)
-            .arg("--containerd-worker-addr")
-            .arg(&env.socket)
-            .arg("--containerd-worker-namespace")
-            .arg(&env.namespace);
+        let mut command = nodekitd_command(binary, root, namespace, &addr);
         if let Some(debug) = debug_addr {
             command.arg("--debugaddr").arg(debug.to_string());
         }
-        let child = command
-            .stderr(std::fs::File::create(root.join("nodekitd.log")).expect("a log file"))
-            .spawn()
-            .expect("nodekitd starts");
+        let child = command.spawn().expect("nodekitd starts");
         let process = DaemonProcess {
             child,
             addr,
@@ -144,12 +141,18 @@ impl std::fmt::Display for Figures {
 
 /// Host mounts whose mount point is under `root`.
 pub fn mounts_under(root: &Path) -> usize {
+    mountinfo_under(root).len()
+}
+
+/// The mountinfo lines of the host mounts whose mount point is under `root`.
+pub fn mountinfo_under(root: &Path) -> Vec<String> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     let root = root.display().to_string();
     mountinfo
         .lines()
         .filter(|l| l.split(' ').nth(4).is_some_and(|p| p.starts_with(&root)))
-        .count()
+        .map(String::from)
+        .collect()
 }
 
 /// A value of the daemon's `/metrics`: the sample named `name` (labels included, as printed).
@@ -161,6 +164,28 @@ pub fn metric(debug_addr: SocketAddr, name: &str) -> Option<f64> {
 
 fn alive_tasks(debug_addr: SocketAddr) -> Option<u64> {
     metric(debug_addr, "nodekit_tokio_alive_tasks").map(|v| v as u64)
+}
+
+/// `binary` on `root` and containerd's `namespace`, listening on `addr`, its log appended to
+/// `root/nodekitd.log` (a restarted daemon's log follows the killed one's).
+pub fn nodekitd_command(binary: &Path, root: &Path, namespace: &str, addr: &str) -> Command {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join("nodekitd.log"))
+        .expect("a log file");
+    let mut command = Command::new(binary);
+    command
+        .arg("--root")
+        .arg(root)
+        .arg("--addr")
+        .arg(addr)
+        .arg("--containerd-worker-addr")
+        .arg(&TestEnv::get().socket)
+        .arg("--containerd-worker-namespace")
+        .arg(namespace)
+        .stderr(log);
+    command
 }
 
 /// target/<profile>/nodekitd, beside the test binary's deps directory.
