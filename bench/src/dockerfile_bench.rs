@@ -6,7 +6,8 @@
 //! SHAPE: `mixed` (the default) or one of a long file's shapes (issue 18: the cost must grow
 //! about linearly with the file): `env`, `arg`, `label`, `run`, `workdir` (one stage of
 //! INSTRUCTIONS such lines), `stages` (INSTRUCTIONS stages, each FROM the one before),
-//! `copy-from` (each copying from the one before).
+//! `copy-from` (each copying from the one before), `env-stages` (INSTRUCTIONS/2 ENV lines, then
+//! INSTRUCTIONS/2 stages, each FROM the one before: every stage inherits the whole environment).
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,11 @@ impl BaseImages for FixedBase {
 
 /// A Dockerfile of `count` lines of one of the long shapes, None for another name.
 fn long_dockerfile(shape: &str, count: usize) -> Option<String> {
+    if shape == "env-stages" {
+        let env = long_dockerfile("env", count / 2)?;
+        let stages = long_dockerfile("stages", count / 2)?;
+        return Some(env + stages.split_once('\n').map_or("", |(_, rest)| rest));
+    }
     let line: fn(usize) -> String = match shape {
         "env" => |i| format!("ENV V{i}=value-{i}\n"),
         "arg" => |i| format!("ARG A{i}=value-{i}\n"),

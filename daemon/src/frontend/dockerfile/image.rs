@@ -1,34 +1,28 @@
 //! The image config a Dockerfile stage builds up. Kept as JSON so that what the base image
 //! carries (Docker's Healthcheck, OnBuild, Shell, unknown fields) passes through untouched.
 
-use std::collections::HashMap;
+mod env_list;
 
 use serde_json::{json, Map, Value};
 
+use self::env_list::EnvList;
 use crate::oci::Platform;
 use crate::solver::SolveError;
 
 /// The PATH a stage gets when its base sets none (BuildKit's default).
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct StageImage {
-    /// The config but its history.
+    /// The config but its history and its Env list.
     json: Value,
     /// The history, kept out of the JSON in a persistent list: a stage FROM another copies its
     /// image, and copies of the whole history made a chain of N stages cost N squared. None:
     /// the config has no history list (whatever it has instead stays in `json`).
     history: Option<imbl::Vector<Value>>,
-    /// Where each key's (first) entry is in the config's Env, so that an ENV finds it without
-    /// a scan: scans made a file of N `ENV` lines cost N squared.
-    env_places: HashMap<String, usize>,
-}
-
-/// Equal when the configs are (the places follow from the config).
-impl PartialEq for StageImage {
-    fn eq(&self, other: &StageImage) -> bool {
-        self.json == other.json && self.history == other.history
-    }
+    /// The config's Env, kept out of the JSON for the same reason. None: the config has no
+    /// Env list (whatever it has instead stays in `json`).
+    env: Option<EnvList>,
 }
 
 impl StageImage {
@@ -86,31 +80,24 @@ impl StageImage {
         let mut image = StageImage {
             json,
             history,
-            env_places: HashMap::new(),
+            env: None,
         };
-        image.place_env();
+        if let Some(Value::Array(env)) = image.get("Env") {
+            let env = env.iter().cloned().collect();
+            image.config().remove("Env");
+            image.env = Some(env);
+        }
         image
     }
 
-    /// Indexes the config's Env afresh.
-    fn place_env(&mut self) {
-        let mut places = HashMap::new();
-        let env = self.get("Env").and_then(Value::as_array);
-        for (place, entry) in env.into_iter().flatten().enumerate() {
-            if let Some(entry) = entry.as_str() {
-                let key = entry.split_once('=').map_or(entry, |(key, _)| key);
-                places.entry(key.to_string()).or_insert(place);
-            }
-        }
-        self.env_places = places;
-    }
-
     pub fn to_bytes(&self) -> Vec<u8> {
-        let Some(history) = &self.history else {
-            return serde_json::to_vec(&self.json).unwrap_or_default();
-        };
         let mut json = self.json.clone();
-        json["history"] = Value::Array(history.iter().cloned().collect());
+        if let Some(history) = &self.history {
+            json["history"] = Value::Array(history.iter().cloned().collect());
+        }
+        if let (Some(env), Some(config)) = (&self.env, json["config"].as_object_mut()) {
+            config.insert("Env".to_string(), env.to_value());
+        }
         serde_json::to_vec(&json).unwrap_or_default()
     }
 
@@ -124,23 +111,27 @@ impl StageImage {
         }
     }
 
-    /// A runtime config field (`Cmd`, `User`, ...).
+    /// A runtime config field (`Cmd`, `User`, ...; the Env list is read with `env`).
     pub fn get(&self, field: &str) -> Option<&Value> {
         self.json.get("config")?.get(field).filter(|v| !v.is_null())
     }
 
     /// Sets a runtime config field; `Null` removes it.
     pub fn set(&mut self, field: &str, value: Value) {
+        if field == "Env" {
+            self.env = None;
+        }
         match value {
             Value::Null => {
                 self.config().remove(field);
             }
+            Value::Array(env) if field == "Env" => {
+                self.config().remove(field);
+                self.env = Some(env.into_iter().collect());
+            }
             value => {
                 self.config().insert(field.to_string(), value);
             }
-        }
-        if field == "Env" {
-            self.place_env();
         }
     }
 
@@ -163,34 +154,18 @@ impl StageImage {
     }
 
     pub fn env(&self) -> Vec<String> {
-        self.strings("Env")
+        self.env.as_ref().map(EnvList::strings).unwrap_or_default()
     }
 
     /// Sets `key=value` in Env, replacing an earlier value of `key` in its place.
     pub fn set_env(&mut self, key: &str, value: &str) {
-        let entry = Value::String(format!("{key}={value}"));
-        let place = self.env_places.get(key).copied();
-        let env = self.env_array();
-        if let Some(existing) = place.and_then(|place| env.get_mut(place)) {
-            *existing = entry;
-            return;
+        if self.env.is_none() {
+            // Whatever the config had instead of a list is replaced, as a list would be.
+            self.config().remove("Env");
         }
-        let place = env.len();
-        env.push(entry);
-        self.env_places.insert(key.to_string(), place);
-    }
-
-    /// The config's Env, made an empty list if it is missing or not a list.
-    fn env_array(&mut self) -> &mut Vec<Value> {
-        let config = self.config();
-        let env = config.entry("Env").or_insert_with(|| json!([]));
-        if !env.is_array() {
-            *env = json!([]);
-        }
-        match env.as_array_mut() {
-            Some(env) => env,
-            None => unreachable!("Env was just made a list"),
-        }
+        self.env
+            .get_or_insert_with(EnvList::default)
+            .set(key, value);
     }
 
     fn with_env_entry(mut self, entry: &str) -> StageImage {
@@ -284,7 +259,8 @@ mod tests {
         image.set_env("A", "3");
         image.set_env("B", "4");
         image.set_env("C", "5");
-        let env = image.get("Env").unwrap();
+        let json: Value = serde_json::from_slice(&image.to_bytes()).unwrap();
+        let env = &json["config"]["Env"];
         assert_eq!(env, &json!(["PATH=/bin", 7, "A=3", "B=4", "A=2", "C=5"]));
         image.set("Env", json!(["C=1"]));
         image.set_env("C", "2");

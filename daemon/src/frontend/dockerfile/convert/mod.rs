@@ -13,7 +13,9 @@ use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
 use nodekit_dockerfile::{suggest, Dockerfile, InstructionKind, LintWarning, Stage};
-use nodekit_llb_builder::{scratch, Http, Image, ImageConfig, Local, ResolveMode, State};
+use nodekit_llb_builder::{
+    scratch, Environment, Http, Image, ImageConfig, Local, ResolveMode, State,
+};
 use nodekit_proto::pb;
 
 use super::image::StageImage;
@@ -36,6 +38,8 @@ pub struct Converted {
     pub steps: Vec<(String, usize)>,
     /// The ARGs declared in the stage: a stage built FROM it inherits them.
     pub args: scope::Args,
+    /// The stage's environment at its end: a stage built FROM it starts with it.
+    pub env: Environment,
     /// Lint warnings only the conversion can see (UndefinedVar), of every converted stage.
     pub lints: Vec<LintWarning>,
     /// The stages the target needed (upstream lints only those).
@@ -376,9 +380,21 @@ async fn convert_stage(
         .join(" ");
     let triggers = image.strings("OnBuild");
     image.set("OnBuild", serde_json::Value::Null);
+    let earlier = stages
+        .index(&base_name)
+        .and_then(|i| stages.converted[i].as_ref());
+    // A stage built FROM an earlier one inherits its environment and the ARGs it declared.
+    let scope = match earlier {
+        Some(earlier) => {
+            let mut scope = global.for_stage_in(earlier.env.clone());
+            scope.declared = earlier.args.clone();
+            scope
+        }
+        None => global.for_stage(image.env()),
+    };
     let mut builder = StageBuilder {
         state,
-        scope: global.for_stage(image.env()),
+        scope,
         image,
         stages,
         label,
@@ -387,13 +403,6 @@ async fn convert_stage(
         ignore_cache: request.options.ignores_cache(stage.name.as_deref()),
         cmd_set: false,
     };
-    // A stage built FROM an earlier one inherits the ARGs it declared.
-    if let Some(earlier) = stages
-        .index(&base_name)
-        .and_then(|i| stages.converted[i].as_ref())
-    {
-        builder.scope.declared = earlier.args.clone();
-    }
     for trigger in &triggers {
         let instruction = nodekit_dockerfile::parse_instruction(trigger).map_err(|e| {
             builder.scope.error(format!(
@@ -412,6 +421,7 @@ async fn convert_stage(
         image: builder.image,
         steps: Vec::new(),
         args: builder.scope.declared.clone(),
+        env: builder.scope.env().clone(),
         lints: Vec::new(),
         needed: BTreeSet::new(),
     })

@@ -53,12 +53,23 @@ impl Scope {
             Some((key, value)) => (key.to_string(), value.to_string()),
             None => (entry, String::new()),
         });
+        self.for_stage_in(entries.collect())
+    }
+
+    /// A scope for a new stage with the environment `env` as it is: a stage built FROM an
+    /// earlier one takes that one's, which costs no copy of it.
+    pub fn for_stage_in(&self, env: Environment) -> Scope {
         Scope {
             declared: Args::default(),
             globals: self.declared.clone(),
-            env: entries.collect(),
+            env,
             ..self.clone()
         }
+    }
+
+    /// The stage's environment.
+    pub fn env(&self) -> &Environment {
+        &self.env
     }
 
     /// Declares `ARG name[=default]`: the build's value wins over the default.
