@@ -1,4 +1,5 @@
-//! Opening a 1,000,000-record index (after a clean close): `Store::open` until it can answer.
+//! Opening a 1,000,000-record index (after a clean close): `Store::open` until it can answer,
+//! and a scan of every record (what nodekitd's start does once, reconciling with containerd).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed assumption fails the test
 
 mod cache_common;
@@ -26,6 +27,15 @@ fn open(c: &mut Criterion) {
             let store = Store::open(&path).expect("open");
             assert!(store.get(&key(123_456)).expect("get").is_some());
             store
+        })
+    });
+    group.sample_size(10);
+    group.bench_function("open_and_scan_1m", |b| {
+        b.iter(|| {
+            let store = Store::open(&path).expect("open");
+            let mut records = 0;
+            store.checked_scan(|_| records += 1).expect("scan");
+            records
         })
     });
     group.finish();

@@ -67,8 +67,9 @@ struct Touch {
 /// What [`Store::reconcile`] found.
 #[derive(Debug, Default)]
 pub struct Reconciled {
-    /// Records whose snapshot is gone, now removed.
-    pub dropped: Vec<Record>,
+    /// How many records named a snapshot that is gone, now removed (counted, not kept: the
+    /// kubelet's GC can take a million records' snapshots at once).
+    pub dropped: usize,
     /// nodekit-owned leases that no remaining record holds (including the dropped records'
     /// leases): the daemon releases them.
     pub orphan_leases: Vec<String>,
@@ -78,18 +79,6 @@ impl Store {
     /// Opens the index at `path`, creating it (but not its directory) if missing.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         Store::open_with(path, &Options::default())
-    }
-
-    /// [`Store::open`], then every record read once (in bounded memory), so that a file whose
-    /// header is sound but whose records are damaged is refused at once, naming the file, rather
-    /// than failing lookups, `du` and GC later.
-    pub fn open_checked(path: impl AsRef<Path>) -> Result<Store> {
-        let store = Store::open(path)?;
-        store.scan(|_| Ok(())).map_err(|error| Error::CorruptFile {
-            path: store.path.clone(),
-            reason: error.to_string(),
-        })?;
-        Ok(store)
     }
 
     /// [`Store::open`] with tuning.
@@ -282,6 +271,28 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::scan`] of the whole file, which tells a damaged one apart: a record or page
+    /// that cannot be read (even one redb panics on) is an [`Error::CorruptFile`] naming it.
+    /// The daemon's start reads every record this way once, so that a file whose header
+    /// opens but whose records do not stops it, with the way out.
+    pub fn checked_scan(&self, mut f: impl FnMut(Record)) -> Result<()> {
+        let scanned = catch_unwind(AssertUnwindSafe(|| {
+            self.scan(|record| {
+                f(record);
+                Ok(())
+            })
+        }));
+        let reason = match scanned {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(error)) => error.to_string(),
+            Err(panic) => panic_message(&panic),
+        };
+        Err(Error::CorruptFile {
+            path: self.path.clone(),
+            reason,
+        })
+    }
+
     /// Up to `limit` records in key order after `after` (from the first without), for reading
     /// a large index in bounded memory without holding one read transaction throughout.
     pub fn records_after(&self, after: Option<&CacheKey>, limit: usize) -> Result<Vec<Record>> {
@@ -361,17 +372,16 @@ impl Store {
     ) -> Result<Reconciled> {
         let mut lost = Vec::new();
         let mut held = HashSet::new();
-        self.scan(|r| {
+        self.checked_scan(|r| {
             if existing_snapshots.contains(&r.snapshot) {
                 held.insert(r.lease);
             } else {
                 lost.push(r.key);
             }
-            Ok(())
         })?;
-        let mut dropped = Vec::new();
+        let mut dropped = 0;
         for batch in lost.chunks(MAX_BATCH) {
-            dropped.extend(self.remove(batch)?);
+            dropped += self.remove(batch)?.len();
         }
         let mut orphan_leases: Vec<String> = owned_leases
             .iter()

@@ -88,44 +88,27 @@ pub async fn run_until(
     let routes = api::routes(state.clone(), Routes::new(health_service));
     let api_state = state.clone();
 
+    // A worker that cannot start (a damaged cache index found by the start's scan) stops the
+    // daemon with its error rather than leaving it listening and never ready.
+    let (failed, worker_failure) = tokio::sync::oneshot::channel::<anyhow::Error>();
     let worker_task = tokio::spawn(async move {
-        let mut worker_config = state.config.worker.clone();
-        worker_config.owner = format!("nodekitd-{}", state.worker_id);
-        let (channel, containerd) = connect_with_backoff(worker_config.socket.clone()).await;
-        let worker = Worker::with_channel(worker_config, channel, containerd)?;
-        release_leftovers(&worker).await;
-        let mut solver = Solver::new(worker.clone(), state.sessions.clone(), &state.config.root);
-        solver.metrics = state.metrics.clone();
-        solver.limits = state.config.limits;
-        let index = open_cache(store, &worker).await;
-        if state.config.cache.gc {
-            let (index, cache) = (index.clone(), state.config.cache.clone());
-            let root = state.config.root.clone();
-            tokio::spawn(async move { index.gc_loop(cache.policies, &root, GC_INTERVAL).await });
+        if let Err(error) = start_worker(state, store, health).await {
+            let _ = failed.send(error);
         }
-        let history = BuildHistory::new(index.store().clone(), state.config.cache.history);
-        let history = Arc::new(history);
-        history.expire().await;
-        let _ = state.history.set(history);
-        solver.use_index(index);
-        let _ = state.worker.set(worker.clone());
-        let _ = state.solver.set(solver);
-        health.set_service_status("", ServingStatus::Serving).await;
-        tracing::info!(
-            containerd = %worker.config().socket.display(),
-            version = %worker.containerd().version,
-            namespace = %worker.ctx().namespace(),
-            snapshotter = worker.snapshotter(),
-            worker_id = %state.worker_id,
-            "containerd worker ready"
-        );
-        if let Some(proxy) = &worker.config().proxy {
-            let proxy = crate::config::proxy::masked(proxy);
-            tracing::info!(%proxy, "RUN steps get the daemon's proxy settings");
-        }
-        anyhow::Ok(())
     });
-    let drained = drain_after(shutdown, api_state.clone());
+    let fatal = Arc::new(std::sync::OnceLock::new());
+    let stop = {
+        let fatal = fatal.clone();
+        async move {
+            tokio::select! {
+                () = shutdown => {}
+                Ok(error) = worker_failure => {
+                    let _ = fatal.set(error);
+                }
+            }
+        }
+    };
+    let drained = drain_after(stop, api_state.clone());
     server::serve(listeners, routes, drained).await?;
     worker_task.abort();
     if let Some(debug) = debug {
@@ -134,7 +117,54 @@ pub async fn run_until(
     if let Some(solver) = api_state.solver.get() {
         solver.shutdown().await;
     }
+    if let Some(error) = Arc::into_inner(fatal).and_then(std::sync::OnceLock::into_inner) {
+        return Err(error);
+    }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Reaches containerd (retrying), releases what an earlier run left, opens the build cache on
+/// `store` and makes the daemon ready for builds.
+async fn start_worker(
+    state: Arc<ApiState>,
+    store: Store,
+    health: tonic_health::server::HealthReporter,
+) -> anyhow::Result<()> {
+    let mut worker_config = state.config.worker.clone();
+    worker_config.owner = format!("nodekitd-{}", state.worker_id);
+    let (channel, containerd) = connect_with_backoff(worker_config.socket.clone()).await;
+    let worker = Worker::with_channel(worker_config, channel, containerd)?;
+    release_leftovers(&worker).await;
+    let mut solver = Solver::new(worker.clone(), state.sessions.clone(), &state.config.root);
+    solver.metrics = state.metrics.clone();
+    solver.limits = state.config.limits;
+    let index = open_cache(store, &worker).await?;
+    if state.config.cache.gc {
+        let (index, cache) = (index.clone(), state.config.cache.clone());
+        let root = state.config.root.clone();
+        tokio::spawn(async move { index.gc_loop(cache.policies, &root, GC_INTERVAL).await });
+    }
+    let history = BuildHistory::new(index.store().clone(), state.config.cache.history);
+    let history = Arc::new(history);
+    history.expire().await;
+    let _ = state.history.set(history);
+    solver.use_index(index);
+    let _ = state.worker.set(worker.clone());
+    let _ = state.solver.set(solver);
+    health.set_service_status("", ServingStatus::Serving).await;
+    tracing::info!(
+        containerd = %worker.config().socket.display(),
+        version = %worker.containerd().version,
+        namespace = %worker.ctx().namespace(),
+        snapshotter = worker.snapshotter(),
+        worker_id = %state.worker_id,
+        "containerd worker ready"
+    );
+    if let Some(proxy) = &worker.config().proxy {
+        let proxy = crate::config::proxy::masked(proxy);
+        tracing::info!(%proxy, "RUN steps get the daemon's proxy settings");
+    }
     Ok(())
 }
 
@@ -189,36 +219,48 @@ async fn builds_end_within(state: &ApiState, limit: std::time::Duration) -> bool
 /// How often the build cache is garbage-collected when nothing else triggers it.
 const GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The cache index's file under `root`, opened and read through before anything is served: a
-/// file that cannot be (damaged, from a newer nodekit, held by another daemon) stops the daemon
-/// with an error naming it and what to do, rather than a silent new index (the records cannot be
+/// The cache index's file under `root`, opened before anything is served: a file that cannot
+/// be (damaged header, from a newer nodekit, held by another daemon) stops the daemon with an
+/// error naming it and what to do, rather than a silent new index (the records cannot be
 /// rebuilt from containerd: their keys are hashes of build steps that only the index keeps).
+/// Opening reads no record: the records are read once, by the reconciliation with containerd.
 fn open_cache_store(root: &std::path::Path) -> anyhow::Result<Store> {
     let dir = root.join("cache");
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating the cache directory {}", dir.display()))?;
     let path = dir.join("index.redb");
-    Store::open_checked(&path).map_err(|error| {
-        anyhow::anyhow!(
-            "{error}\n  if the file is damaged, move it aside and start nodekitd again \
-             (mv {path} {path}.damaged): it starts an empty cache index and releases the cache \
-             snapshots the old one held (see \"Recovering a damaged cache index\" in the README)",
-            path = path.display()
-        )
-    })
+    Store::open(&path).map_err(|error| with_the_way_out(&error, &path))
 }
 
-/// The build cache of `store`, reconciled with containerd.
-async fn open_cache(store: Store, worker: &Worker) -> Arc<CacheIndex> {
+/// `error` of the index at `path`, with what to do if the file is damaged.
+fn with_the_way_out(error: &cachestore::Error, path: &std::path::Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{error}\n  if the file is damaged, move it aside and start nodekitd again \
+         (mv {path} {path}.damaged): it starts an empty cache index and releases the cache \
+         snapshots the old one held (see \"Recovering a damaged cache index\" in the README)",
+        path = path.display()
+    )
+}
+
+/// The build cache of `store`, reconciled with containerd. Reconciling reads every record: one
+/// that cannot be read stops the daemon, before it serves a build, as a damaged file does at
+/// open; containerd's failing to answer only leaves the reconciliation for later.
+async fn open_cache(store: Store, worker: &Worker) -> anyhow::Result<Arc<CacheIndex>> {
     let started = std::time::Instant::now();
+    let path = store.path().to_path_buf();
     let index = CacheIndex::with_store(store, worker.clone());
     match index.reconcile().await {
         Ok(found) => {
             tracing::info!(records = found.records, dropped = found.dropped, leases_released = found.leases_released, took = ?started.elapsed(), "build cache ready")
         }
-        Err(error) => tracing::warn!(%error, "could not reconcile the build cache with containerd"),
+        Err(error) => {
+            if let Some(damaged @ cachestore::Error::CorruptFile { .. }) = error.downcast_ref() {
+                return Err(with_the_way_out(damaged, &path));
+            }
+            tracing::warn!(%error, "could not reconcile the build cache with containerd")
+        }
     }
-    Arc::new(index)
+    Ok(Arc::new(index))
 }
 
 /// Removes the containers and releases the leases an earlier run of this daemon left behind

@@ -62,6 +62,59 @@ async fn a_damaged_index_stops_the_daemon_with_the_way_out_which_works() {
     release_cache_leases(root.path(), &TestEnv::get().namespace);
 }
 
+/// A file whose header opens but one of whose records does not decode stops the daemon too,
+/// before it serves a build: the start's reconciliation reads every record once.
+#[tokio::test]
+async fn a_damaged_record_stops_the_daemon_before_it_serves() {
+    let root = tempfile::tempdir().expect("a root");
+    let dir = context(
+        &format!(
+            "FROM {}\nRUN echo {} > /f\n",
+            TestEnv::get().local_image,
+            unique()
+        ),
+        &[],
+    );
+    let process = crate::process::start(root.path()).await;
+    let daemon = TestDaemon::attach(&process.addr, root.path());
+    let built = build_dockerfile(&daemon, dir.path(), &[], None).await;
+    built.result.as_ref().expect("the first build");
+    process.terminate();
+
+    let index = root.path().join("cache/index.redb");
+    damage_a_record(&index);
+    let (status, log) = run_to_exit(root.path());
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(log.contains(&index.display().to_string()), "{log}");
+    assert!(
+        log.contains("corrupt") && log.contains("move it aside"),
+        "{log}"
+    );
+    assert!(!log.contains("containerd worker ready"), "{log}");
+    release_cache_leases(root.path(), &TestEnv::get().namespace);
+}
+
+/// Replaces the first record's bytes with some that do not decode.
+fn damage_a_record(index: &Path) {
+    use redb::ReadableTable;
+    // The index's records table, as cachestore names it.
+    const RECORDS: redb::TableDefinition<&[u8; 32], &[u8]> = redb::TableDefinition::new("records");
+    let db = redb::Database::create(index).expect("the index opens");
+    let txn = db.begin_write().expect("a write");
+    {
+        let mut records = txn.open_table(RECORDS).expect("the records");
+        let first = {
+            let mut entries = records.iter().expect("records");
+            let (key, _) = entries.next().expect("a record").expect("readable");
+            *key.value()
+        };
+        let garbage: &[u8] = &[1, 0xff, 0xff];
+        records.insert(&first, garbage).expect("damaged");
+    }
+    txn.commit().expect("committed");
+}
+
 /// Overwrites the start of the file (redb's header: its magic number and the pointers to its
 /// trees) with garbage, as a bad disk block would.
 fn damage(index: &Path) {

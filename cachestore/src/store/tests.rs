@@ -215,7 +215,9 @@ fn reconcile_drops_lost_snapshots_and_reports_orphans() {
         .map(|s| s.to_string())
         .collect();
     let r = s.reconcile(&existing, &owned).unwrap();
-    assert_eq!(r.dropped, vec![rec(2, &[1])]);
+    assert_eq!(r.dropped, 1);
+    assert!(s.get(&key(2)).unwrap().is_none());
+    assert!(s.get(&key(1)).unwrap().is_some());
     assert_eq!(
         r.orphan_leases,
         vec!["lease-2".to_string(), "lease-x".into()]
@@ -346,11 +348,12 @@ fn a_corrupt_record_is_an_error() {
 }
 
 #[test]
-fn a_checked_open_refuses_a_corrupt_record_naming_the_file() {
+fn reconciling_refuses_a_corrupt_record_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cache.db");
     Store::open(&path).unwrap().insert(&rec(1, &[])).unwrap();
-    assert!(Store::open_checked(&path).is_ok());
+    let none = HashSet::new();
+    assert!(Store::open(&path).unwrap().reconcile(&none, &none).is_ok());
     {
         let db = Database::create(&path).unwrap();
         let txn = db.begin_write().unwrap();
@@ -361,6 +364,9 @@ fn a_checked_open_refuses_a_corrupt_record_naming_the_file() {
             .unwrap();
         txn.commit().unwrap();
     }
-    let e = Store::open_checked(&path).err().unwrap().to_string();
+    let store = Store::open(&path).unwrap();
+    let e = store.reconcile(&none, &none).unwrap_err();
+    assert!(matches!(e, Error::CorruptFile { .. }), "{e}");
+    let e = e.to_string();
     assert!(e.contains("cache.db") && e.contains("corrupt"), "{e}");
 }

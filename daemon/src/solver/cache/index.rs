@@ -88,7 +88,7 @@ impl CacheIndex {
         }
         Ok(Reconciliation {
             records: self.store.len()?,
-            dropped: found.dropped.len(),
+            dropped: found.dropped,
             leases_released: found.orphan_leases.len(),
         })
     }
