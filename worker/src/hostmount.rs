@@ -7,6 +7,7 @@ use containerd_client::types::Mount;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use super::error::{WorkerError, WorkerResult};
+use super::overlay_mount;
 
 #[derive(Debug)]
 pub struct HostMount {
@@ -42,8 +43,14 @@ fn mount_one(m: &Mount, target: &Path) -> WorkerResult<()> {
     } else {
         Some(m.r#type.as_str())
     };
-    let data = (!data.is_empty()).then_some(data.as_str());
-    mount(Some(m.source.as_str()), target, fstype, flags, data).map_err(|errno| {
+    let mounted = if m.r#type == "overlay" && data.len() > overlay_mount::MOUNT_DATA_MAX {
+        let (parent, data) = overlay_mount::compact(&data)?;
+        overlay_mount::mount_in(&parent, target, flags, &data)
+    } else {
+        let data = (!data.is_empty()).then_some(data.as_str());
+        mount(Some(m.source.as_str()), target, fstype, flags, data)
+    };
+    mounted.map_err(|errno| {
         WorkerError::io(
             format!(
                 "mounting {} ({}) at {}",

@@ -25,6 +25,7 @@ mod layer_blobs;
 pub mod layers;
 pub mod leases;
 mod leftovers;
+mod overlay_mount;
 mod snapshots;
 mod stats;
 mod upperdir;

@@ -7,6 +7,7 @@ use nodekit_llb::{Graph, OutputRef, Vertex};
 use nodekit_proto::moby::buildkit::v1::Vertex as WireVertex;
 use nodekit_proto::pb::op::Op as OpKind;
 use parking_lot::Mutex;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 use tracing::Instrument;
 
 use super::build_lease::BuildLease;
@@ -46,6 +47,9 @@ pub struct Solver {
     /// Cache keys being looked up or computed, so that builds needing the same key at the same
     /// time (from different sessions, say) run it once.
     flights: Arc<InFlight<CacheKey, VertexResult>>,
+    /// Every vertex's task: a cancelled build's are aborted, and dropped (their steps torn
+    /// down) a moment later on the runtime, which a stopping daemon waits for.
+    vertex_tasks: TaskTracker,
     /// Where steps are counted (the daemon's metrics).
     pub metrics: crate::metrics::Metrics,
     /// What a download or an archive extraction may write (`[limits]`).
@@ -64,6 +68,8 @@ pub struct SolveContext {
     /// The results it used and the caches it imports (`--export-cache`, `--import-cache`).
     pub remote_cache: BuildCache,
     memo: Mutex<HashMap<String, VertexFuture>>,
+    /// Which vertices read from the session (see `share_key`), by digest.
+    session_bound: Mutex<HashMap<String, bool>>,
 }
 
 impl SolveContext {
@@ -81,6 +87,7 @@ impl SolveContext {
             entitlements,
             remote_cache: BuildCache::default(),
             memo: Mutex::new(HashMap::new()),
+            session_bound: Mutex::new(HashMap::new()),
         }
     }
 
@@ -109,6 +116,7 @@ impl Solver {
             index: None,
             in_flight: Arc::default(),
             flights: Arc::default(),
+            vertex_tasks: TaskTracker::new(),
             metrics: Default::default(),
             limits: Default::default(),
         }
@@ -144,8 +152,17 @@ impl Solver {
                 tracing::warn!(%error, "could not write the cache's hit counts");
             }
         }
-        // The builds were cancelled by now (or ended): their steps' teardowns come first, the
-        // leases they held go after them.
+        // The builds were cancelled by now (or ended): their vertices' tasks end first (an
+        // aborted one starts its step's teardown as it is dropped), the steps' teardowns next,
+        // the leases they held after them.
+        self.vertex_tasks.close();
+        let limit = std::time::Duration::from_secs(10);
+        if tokio::time::timeout(limit, self.vertex_tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some build steps did not stop in time");
+        }
         self.worker
             .finish_steps(std::time::Duration::from_secs(10))
             .await;
@@ -214,7 +231,12 @@ impl Solver {
         if let Some(existing) = ctx.memo.lock().get(digest).cloned() {
             return existing;
         }
-        let key = share_key(graph, digest, &ctx.session_id);
+        let key = share_key(
+            graph,
+            digest,
+            &ctx.session_id,
+            &mut ctx.session_bound.lock(),
+        );
         let future = match self.in_flight.join(&key) {
             Some(shared) => self.watch_joined(graph, ctx, digest, shared),
             None => self.start_vertex(graph, ctx, digest, &key),
@@ -232,12 +254,21 @@ impl Solver {
     ) -> VertexFuture {
         let (solver, graph, ctx, digest) =
             (self.clone(), graph.clone(), ctx.clone(), digest.to_string());
-        let future = async move {
+        let run = async move {
             solver
                 .run_vertex(&graph, &ctx, &digest)
                 .await
                 .map(Arc::new)
                 .map_err(Arc::new)
+        };
+        // The vertex runs as a task of its own, so that awaiting an input polls the input's
+        // task handle rather than the input's whole chain of futures: a chain of ops as deep as
+        // a few hundred overflowed a worker thread's stack. The task is aborted when no build
+        // waits for the vertex any more, as the future it replaces was dropped.
+        let task = AbortOnDropHandle::new(self.vertex_tasks.spawn(run.in_current_span()));
+        let future = async move {
+            task.await
+                .unwrap_or_else(|ended| Err(Arc::new(task_error(ended))))
         }
         .boxed()
         .shared();
@@ -483,5 +514,15 @@ fn wire_vertex(vertex: &Vertex) -> WireVertex {
             .as_ref()
             .and_then(|m| m.progress_group.clone()),
         ..Default::default()
+    }
+}
+
+/// Why a vertex's task gave no result: cancelled with its build, or a panic (a bug), which
+/// fails the build rather than the daemon.
+fn task_error(ended: tokio::task::JoinError) -> SolveError {
+    if ended.is_cancelled() {
+        SolveError::Cancelled
+    } else {
+        SolveError::Other(format!("a build step's task failed: {ended}"))
     }
 }

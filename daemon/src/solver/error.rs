@@ -73,9 +73,17 @@ pub struct SourceLocation {
 
 impl SolveError {
     /// The error a shared future ended with, for one of the builds waiting for it: the error
-    /// itself if this build was the last to wait, else a shared handle on it.
+    /// itself if this build was the last to wait, else a shared handle on it. A handle on a
+    /// handle is the inner handle: an error passed down a chain of N vertices was nested N
+    /// deep, and showing it overflowed the stack (a chain of 10,000 ops).
     pub fn from_shared(error: Arc<SolveError>) -> SolveError {
-        Arc::try_unwrap(error).unwrap_or_else(SolveError::Shared)
+        match Arc::try_unwrap(error) {
+            Ok(error) => error,
+            Err(shared) => match &*shared {
+                SolveError::Shared(inner) => SolveError::Shared(inner.clone()),
+                _ => SolveError::Shared(shared),
+            },
+        }
     }
 
     /// The error behind any sharing or placing: what decides its kind (its gRPC code, its
@@ -180,5 +188,20 @@ mod tests {
             matches!(cancelled, SolveError::Cancelled),
             "the last waiter gets it whole"
         );
+    }
+
+    #[test]
+    fn an_error_passed_down_a_long_chain_stays_shallow() {
+        let mut error = Arc::new(SolveError::Other("the first vertex failed".into()));
+        let mut held = Vec::new();
+        for _ in 0..100_000 {
+            held.push(error.clone());
+            error = Arc::new(SolveError::from_shared(error));
+        }
+        let SolveError::Shared(inner) = &*error else {
+            panic!("not shared: {error:?}");
+        };
+        assert!(matches!(**inner, SolveError::Other(_)), "one level deep");
+        assert_eq!(error.to_string(), "the first vertex failed");
     }
 }
