@@ -153,6 +153,7 @@ async fn start_worker(
     let _ = state.worker.set(worker.clone());
     let _ = state.solver.set(solver);
     health.set_service_status("", ServingStatus::Serving).await;
+    tokio::spawn(follow_containerd(worker.clone(), health));
     tracing::info!(
         containerd = %worker.config().socket.display(),
         version = %worker.containerd().version,
@@ -218,6 +219,38 @@ async fn builds_end_within(state: &ApiState, limit: std::time::Duration) -> bool
 
 /// How often the build cache is garbage-collected when nothing else triggers it.
 const GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How often the gRPC health status asks containerd whether it answers.
+const HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Keeps the gRPC health status in step with containerd, as `/readyz` is: a probe of the
+/// standard health service (Kubernetes' grpc probe, a load balancer) sees NOT_SERVING while
+/// containerd does not answer, and SERVING again once it does.
+async fn follow_containerd(worker: Worker, health: tonic_health::server::HealthReporter) {
+    let mut serving = true;
+    let mut ticks = tokio::time::interval(HEALTH_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let answered = worker.check().await;
+        if answered.is_ok() == serving {
+            continue;
+        }
+        serving = answered.is_ok();
+        match answered {
+            Ok(()) => {
+                tracing::info!("containerd answers again: gRPC health SERVING");
+                health.set_service_status("", ServingStatus::Serving).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "containerd does not answer: gRPC health NOT_SERVING");
+                health
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+            }
+        }
+    }
+}
 
 /// The cache index's file under `root`, opened before anything is served: a file that cannot
 /// be (damaged header, from a newer nodekit, held by another daemon) stops the daemon with an

@@ -76,7 +76,10 @@ pub enum SyncError {
     },
 
     /// A local name cannot be carried by the wire protocol (paths are UTF-8 strings).
-    #[error("path {} is not valid UTF-8 and cannot be sent", path.display())]
+    #[error(
+        "path {} is not valid UTF-8 and cannot be sent (BuildKit's wire carries UTF-8 paths): rename it, or leave it out with .dockerignore",
+        path.display()
+    )]
     NonUtf8Path { path: PathBuf },
 
     /// Options that cannot work together.

@@ -128,3 +128,33 @@ async fn bad_patterns_fail_both_sides() {
         .to_string()
         .contains("invalid exclude pattern"));
 }
+
+/// A name that is not UTF-8 cannot go over the wire: left out by the patterns, the rest is
+/// sent; sent, the sync fails naming it and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_is_not_utf8_is_refused_unless_excluded() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let env = Env::new();
+    populate(&env);
+    let odd = OsStr::from_bytes(b"junk-\xff\xfe.bin");
+    std::fs::write(env.src.join(odd), "x").unwrap();
+    std::fs::create_dir(env.src.join("src").join(odd)).unwrap();
+    let excluding = SendOptions {
+        exclude_patterns: vec!["**/*.bin".into(), "node_modules".into()],
+        ..env.send_options()
+    };
+    let got = sent_paths(&env, excluding).await;
+    assert!(got.iter().all(|p| !p.contains("junk")), "{got:?}");
+    assert!(got.contains(&"src/main.rs".to_string()), "{got:?}");
+
+    let (_, sent) = sync_with(env.send_options(), env.receive_options()).await;
+    let error = sent.unwrap_err().to_string();
+    assert!(
+        error.contains("junk-")
+            && error.contains("not valid UTF-8")
+            && error.contains(".dockerignore"),
+        "{error}"
+    );
+}

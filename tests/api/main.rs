@@ -15,6 +15,7 @@ mod gateway_exec;
 mod git_sources;
 mod helpers;
 mod history;
+mod hostile_context;
 mod hostile_llb;
 mod layers;
 mod load;

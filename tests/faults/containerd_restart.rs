@@ -10,6 +10,9 @@ use nodekit_test_support::{
     TestEnv,
 };
 use nodekitd::worker::leases::OWNER_LABEL;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
 
 use crate::common::{build_dockerfile, context, unique};
 use crate::{build_recording, daemon_configured, daemon_on};
@@ -200,6 +203,7 @@ async fn containerd_down_while_idle_fails_builds_clearly_until_it_is_back() {
         "not ready without containerd: {head}"
     );
     assert_names_containerd(&body, &containerd);
+    grpc_health_becomes(&daemon, ServingStatus::NotServing).await;
     let started = Instant::now();
     let refused = build_recording(&daemon, &unique()).await;
     let error = refused.result.expect_err("no containerd, no build");
@@ -216,8 +220,32 @@ async fn containerd_down_while_idle_fails_builds_clearly_until_it_is_back() {
         .await
         .unwrap();
     assert!(readiness(debug).await.0.contains(" 200 "), "ready again");
+    grpc_health_becomes(&daemon, ServingStatus::Serving).await;
     builds_succeed_again(&daemon, &cached_id).await;
     daemon.stop().await;
+}
+
+/// Waits (up to 15 s) for the daemon's standard gRPC health service to answer `status`, as
+/// a Kubernetes grpc probe asks it.
+async fn grpc_health_becomes(daemon: &TestDaemon, status: ServingStatus) {
+    let mut client = HealthClient::new(daemon.channel().await);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = client
+            .check(HealthCheckRequest::default())
+            .await
+            .expect("the health service answers")
+            .into_inner()
+            .status;
+        if answer == status as i32 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gRPC health still {answer}, not {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// `/readyz` of the debug listener at `addr`: status line with headers, and body.

@@ -97,9 +97,9 @@ struct Layer<W: Write> {
 impl<W: Write> Layer<W> {
     /// Writes the entries of directory `dir` (at `rel` in the layer), sorted by name.
     fn dir_contents(&mut self, dir: &Path, rel: &Path) -> io::Result<()> {
-        let mut names: Vec<_> = std::fs::read_dir(dir)?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<io::Result<_>>()?;
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .and_then(|entries| entries.map(|e| e.map(|e| e.file_name())).collect())
+            .map_err(at(rel))?;
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         for name in names {
             self.entry(&dir.join(&name), &rel.join(&name))?;
@@ -108,7 +108,7 @@ impl<W: Write> Layer<W> {
     }
 
     fn entry(&mut self, path: &Path, rel: &Path) -> io::Result<()> {
-        let meta = std::fs::symlink_metadata(path)?;
+        let meta = std::fs::symlink_metadata(path).map_err(at(rel))?;
         let kind = meta.file_type();
         if kind.is_char_device() && meta.rdev() == 0 {
             return self.whiteout(rel, &meta);
@@ -125,7 +125,7 @@ impl<W: Write> Layer<W> {
             return self.dir_contents(path, rel);
         }
         if kind.is_symlink() {
-            let target = std::fs::read_link(path)?;
+            let target = std::fs::read_link(path).map_err(at(rel))?;
             return self.builder.append_link(&mut header, rel, target);
         }
         if kind.is_file() {
@@ -153,7 +153,7 @@ impl<W: Write> Layer<W> {
             }
             self.inodes.insert(inode, rel.to_path_buf());
         }
-        let file = File::open(path)?;
+        let file = File::open(path).map_err(at(rel))?;
         // The header (and any long-name entries) through tar, the content from here: tar's own
         // copy goes through an 8 KiB buffer and copies every byte once more (a profile of a
         // 512 MiB layer showed that copy as its largest cost); io::copy into the BufWriter reads
@@ -206,6 +206,11 @@ impl<W: Write> Layer<W> {
         self.builder
             .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
     }
+}
+
+/// An error reading the layer's entry `rel`, naming it (a path too long for the kernel, say).
+fn at(rel: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |error| io::Error::new(error.kind(), format!("/{}: {error}", rel.display()))
 }
 
 /// The value of extended attribute `name` of `path` (not following symlinks), if set.

@@ -26,6 +26,9 @@ use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Server};
 use tonic_health::ServingStatus;
 
+/// The most header bytes a call to the session may carry (grpc-go's default).
+const MAX_HEADER_LIST: u32 = 16 << 20;
+
 /// What the session offers the daemon.
 #[derive(Clone, Debug, Default)]
 pub struct SessionServices {
@@ -127,6 +130,10 @@ async fn serve(pipe: nodekit_proto::session_pipe::SessionPipe, services: Session
         .then(|| ssh::Agents::new(services.ssh_agents).into_server());
     let incoming = futures::stream::once(async move { Ok::<_, std::io::Error>(pipe) });
     let served = Server::builder()
+        // The daemon's calls carry a directory's patterns in their headers (a .dockerignore
+        // of some thousand lines): take what grpc-go's server takes, where hyper's 16 KiB
+        // default refused them (HTTP 431).
+        .http2_max_header_list_size(MAX_HEADER_LIST)
         .add_service(health_service)
         .add_service(filesync)
         .add_service(secrets)

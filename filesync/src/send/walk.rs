@@ -101,15 +101,39 @@ impl Walker<'_> {
             }
             Err(e) => return Err(e),
         };
-        for name in names {
-            let child_rel = if rel.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
+        for name in names.utf8 {
+            let child_rel = child_path(rel, &name);
             self.visit(child_rel, local.join(&name), state)?;
         }
+        for name in names.other {
+            self.skip_unsendable(rel, &local.join(name), state)?;
+        }
         Ok(())
+    }
+
+    /// A name that is not UTF-8 cannot be sent (the wire's paths are UTF-8 strings): fine if
+    /// the patterns leave it out (matched as its lossy form, as with Go's byte-wise match),
+    /// else an error naming it.
+    fn skip_unsendable(&self, rel: &str, local: &Path, parent: &DirMatch) -> Result<(), SyncError> {
+        let meta = match std::fs::symlink_metadata(local) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(SyncError::io("stat", local, e)),
+        };
+        let lossy = local
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match self
+            .filter
+            .decide(&child_path(rel, &lossy), meta.is_dir(), parent)
+        {
+            Decision::Prune => Ok(()),
+            Decision::Hide(_) if !meta.is_dir() => Ok(()),
+            _ => Err(SyncError::NonUtf8Path {
+                path: local.to_path_buf(),
+            }),
+        }
     }
 
     fn visit(&mut self, rel: String, local: PathBuf, parent: &DirMatch) -> Result<(), SyncError> {
@@ -185,20 +209,36 @@ impl Walker<'_> {
     }
 }
 
-/// The UTF-8 names in a directory, sorted byte-wise like Go's `WalkDir`.
-fn sorted_names(dir: &Path) -> Result<Vec<String>, SyncError> {
+/// The names in a directory: the UTF-8 ones sorted byte-wise like Go's `WalkDir`, and the
+/// others.
+struct Names {
+    utf8: Vec<String>,
+    other: Vec<std::ffi::OsString>,
+}
+
+fn sorted_names(dir: &Path) -> Result<Names, SyncError> {
     let entries = std::fs::read_dir(dir).map_err(SyncError::io_with("read directory", dir))?;
-    let mut names = Vec::new();
+    let mut names = Names {
+        utf8: Vec::new(),
+        other: Vec::new(),
+    };
     for entry in entries {
         let entry = entry.map_err(SyncError::io_with("read directory", dir))?;
-        let name = entry
-            .file_name()
-            .into_string()
-            .map_err(|_| SyncError::NonUtf8Path { path: entry.path() })?;
-        names.push(name);
+        match entry.file_name().into_string() {
+            Ok(name) => names.utf8.push(name),
+            Err(name) => names.other.push(name),
+        }
     }
-    names.sort_unstable();
+    names.utf8.sort_unstable();
     Ok(names)
+}
+
+fn child_path(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}/{name}")
+    }
 }
 
 /// Builds the wire stat of a local entry (upstream `mkstat`, without xattrs).

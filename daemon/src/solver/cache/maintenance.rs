@@ -13,6 +13,8 @@ use super::index::{now_ms, CacheIndex};
 
 /// How long GC waits after the cache grew.
 const GC_SETTLE: Duration = Duration::from_secs(2);
+/// How many times as long as a GC run the loop waits before the next.
+const GC_SHARE: u32 = 9;
 
 impl CacheIndex {
     /// The records matching `filters` (unused for `age_limit`, if given), for `du`.
@@ -78,16 +80,21 @@ impl CacheIndex {
     }
 
     /// Runs GC under `policies` a moment after the cache grew (so a build's records settle
-    /// first) and every `interval` in any case; never returns.
+    /// first) and every `interval` in any case; never returns. A run reads every record (a
+    /// second at a million), so the next waits at least `GC_SHARE` times as long: while builds
+    /// keep adding records, GC takes at most a tenth of a core.
     pub async fn gc_loop(&self, policies: Vec<GcPolicy>, root: &Path, interval: Duration) {
+        let mut rest = Duration::ZERO;
         loop {
             let _ = tokio::time::timeout(interval, self.grew.notified()).await;
-            tokio::time::sleep(GC_SETTLE).await;
+            tokio::time::sleep(GC_SETTLE.max(rest)).await;
+            let started = std::time::Instant::now();
             match self.run_gc(&policies, root).await {
                 Ok(0) => {}
                 Ok(removed) => tracing::info!(removed, "build cache GC removed records"),
                 Err(error) => tracing::warn!(%error, "build cache GC failed"),
             }
+            rest = started.elapsed() * GC_SHARE;
         }
     }
 
