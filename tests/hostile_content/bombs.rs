@@ -1,8 +1,10 @@
-//! An `ADD` URL with an endless body, and archives that inflate far beyond their size: each
-//! step stops at its `[limits]` with an error naming it, and the daemon serves the next build.
+//! An `ADD` URL with an endless body or a server that goes quiet, and archives that inflate far
+//! beyond their size: each step stops at its `[limits]` with an error naming it, and the daemon
+//! serves the next build.
 
 use std::io::Read;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use nodekit_test_support::{leases_labelled, TestDaemon};
 use nodekitd::config::limits::ContentLimits;
@@ -15,7 +17,10 @@ use crate::server::{Body, HostileServer};
 const LIMITS: ContentLimits = ContentLimits {
     download_bytes: Some(32 << 20),
     unpack_bytes: Some(16 << 20),
+    download_idle: Some(IDLE),
 };
+
+const IDLE: Duration = Duration::from_secs(2);
 
 /// What the bomb's one file inflates to (its archive is a few kB).
 const BOMB_FILE_BYTES: u64 = 512 << 20;
@@ -62,6 +67,36 @@ async fn an_endless_add_url_stops_at_the_download_limit() {
         error.contains("longer than the limit of 33554432 bytes ([limits] maxDownloadBytes)"),
         "{error}"
     );
+    assert_still_serving(&daemon).await;
+    daemon.stop().await;
+}
+
+/// A server that accepts and never answers, and one that stops halfway through its body: the step
+/// fails once nothing has come for `downloadIdleTimeout`, and the connection is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_goes_quiet_times_out() {
+    let daemon = limited_daemon("hostile-quiet").await;
+    let dir = tempfile::tempdir().unwrap();
+    for (body, name) in [(Body::Silent, "silent"), (Body::Stalling, "stalling")] {
+        let server = HostileServer::start(body).await;
+        let dockerfile_text = format!("FROM scratch\nADD {}/{name} /{name}\n", server.url);
+        std::fs::write(dir.path().join("Dockerfile"), dockerfile_text).unwrap();
+        let started = Instant::now();
+        let error = dockerfile(&daemon, dir.path(), None).await.unwrap_err();
+        let expected = format!(
+            "downloading {}/{name}: the server sent nothing for 2s ([limits] downloadIdleTimeout)",
+            server.url
+        );
+        assert!(error.contains(&expected), "{name}: {error}");
+        assert!(
+            started.elapsed() >= IDLE,
+            "{name}: failed before the timeout"
+        );
+        wait_for("the quiet server's connection closed", || {
+            server.seen.hung_up()
+        })
+        .await;
+    }
     assert_still_serving(&daemon).await;
     daemon.stop().await;
 }
@@ -129,14 +164,10 @@ fn download_mib() -> u64 {
 const KEPT_LOCAL_SOURCES: usize = 2;
 
 async fn wait_for(what: &str, done: impl Fn() -> bool) {
-    let deadline =
-        std::time::Instant::now() + std::time::Duration::from_secs(30 + download_mib() / 16);
+    let deadline = Instant::now() + Duration::from_secs(30 + download_mib() / 16);
     while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

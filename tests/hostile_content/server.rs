@@ -1,4 +1,5 @@
-//! A loopback HTTP/1.1 server with hostile answers: an endless body, or a fixed file.
+//! A loopback HTTP/1.1 server with hostile answers: an endless body, endless headers, silence,
+//! a body that stalls, or a fixed file.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,6 +14,10 @@ pub enum Body {
     Fixed(Vec<u8>),
     /// A status line, then header lines until the client hangs up.
     EndlessHeaders,
+    /// Reads the request and answers nothing until the client hangs up.
+    Silent,
+    /// Headers announcing 1,000 bytes, 10 of them, then nothing until the client hangs up.
+    Stalling,
 }
 
 pub struct HostileServer {
@@ -90,6 +95,13 @@ async fn answer(mut stream: TcpStream, body: &Body, seen: &Seen) -> std::io::Res
                 stream.write_all(line.as_bytes()).await?;
             }
         }
+        Body::Silent => return until_hung_up(&mut stream, seen).await,
+        Body::Stalling => {
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
+                .await?;
+            return until_hung_up(&mut stream, seen).await;
+        }
         Body::Fixed(bytes) => {
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
@@ -103,6 +115,14 @@ async fn answer(mut stream: TcpStream, body: &Body, seen: &Seen) -> std::io::Res
         }
     }
     stream.shutdown().await
+}
+
+/// Sends nothing more and waits for the client to close the connection.
+async fn until_hung_up(stream: &mut TcpStream, seen: &Seen) -> std::io::Result<()> {
+    let mut buf = [0u8; 4096];
+    while stream.read(&mut buf).await? > 0 {}
+    seen.hung_up.store(true, Ordering::SeqCst);
+    Ok(())
 }
 
 /// Writes zeros until the client hangs up, counting them.

@@ -114,6 +114,7 @@ const RULES: &[(&str, Rule)] = &[
     ("dns.searchDomains", Rule::Honoured),
     ("limits.maxDownloadBytes", Rule::Honoured),
     ("limits.maxUnpackBytes", Rule::Honoured),
+    ("limits.downloadIdleTimeout", Rule::Honoured),
     ("history.maxAge", Rule::Honoured),
     ("history.maxEntries", Rule::Honoured),
     ("frontend.\"dockerfile.v0\".enabled", Rule::Value(dockerfile_enabled)),

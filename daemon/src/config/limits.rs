@@ -7,7 +7,10 @@
 //! [limits]
 //! maxDownloadBytes = "8GiB"   # one http(s) source (ADD <url>); 0: no limit
 //! maxUnpackBytes = "8GiB"     # what one archive extraction (ADD archive) writes; 0: no limit
+//! downloadIdleTimeout = "5m"  # an http(s) source that sends nothing for this long; 0: none
 //! ```
+
+use std::time::Duration;
 
 use cachestore::DiskSpace;
 use serde::Deserialize;
@@ -17,11 +20,17 @@ use super::ConfigError;
 /// The default of both limits: larger than any sane single download or archive in an image.
 pub const DEFAULT_LIMIT_BYTES: u64 = 8 << 30;
 
+/// How long a download may wait for a byte (its connection, its headers, its body) by default.
+/// Go's HTTP client, which buildkitd uses, has no such bound: a server that accepts and never
+/// answers holds the build until its client gives up.
+pub const DEFAULT_DOWNLOAD_IDLE: Duration = Duration::from_secs(300);
+
 /// The effective limits; `None`: unbounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ContentLimits {
     pub download_bytes: Option<u64>,
     pub unpack_bytes: Option<u64>,
+    pub download_idle: Option<Duration>,
 }
 
 impl Default for ContentLimits {
@@ -29,6 +38,7 @@ impl Default for ContentLimits {
         ContentLimits {
             download_bytes: Some(DEFAULT_LIMIT_BYTES),
             unpack_bytes: Some(DEFAULT_LIMIT_BYTES),
+            download_idle: Some(DEFAULT_DOWNLOAD_IDLE),
         }
     }
 }
@@ -41,6 +51,15 @@ pub struct LimitsFile {
     pub max_download_bytes: Option<DiskSpace>,
     #[serde(rename = "maxUnpackBytes")]
     pub max_unpack_bytes: Option<DiskSpace>,
+    /// A Go duration (`"90s"`, `"5m"`) or seconds; `0`: no timeout.
+    #[serde(rename = "downloadIdleTimeout", deserialize_with = "optional_duration")]
+    pub download_idle_timeout: Option<Duration>,
+}
+
+fn optional_duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    cachestore::gc::deserialize_duration(deserializer).map(Some)
 }
 
 impl LimitsFile {
@@ -57,6 +76,11 @@ impl LimitsFile {
                 self.max_unpack_bytes,
                 defaults.unpack_bytes,
             )?,
+            download_idle: match self.download_idle_timeout {
+                None => defaults.download_idle,
+                Some(Duration::ZERO) => None,
+                set => set,
+            },
         })
     }
 }
@@ -106,5 +130,19 @@ mod tests {
         assert_eq!(set.map(|l| l.download_bytes), Some(Some(64 << 20)));
         assert_eq!(set.map(|l| l.unpack_bytes), Some(None));
         assert!(resolved("[limits]\nmaxUnpackBytes = \"10%\"\n").is_err());
+    }
+
+    #[test]
+    fn the_download_idle_timeout_defaults_to_five_minutes_and_zero_lifts_it() {
+        let idle = |text: &str| resolved(text).ok().map(|l| l.download_idle);
+        assert_eq!(idle("[limits]\n"), Some(Some(Duration::from_secs(300))));
+        let set = idle("[limits]\ndownloadIdleTimeout = \"1m30s\"\n");
+        assert_eq!(set, Some(Some(Duration::from_secs(90))));
+        assert_eq!(
+            idle("[limits]\ndownloadIdleTimeout = 7\n"),
+            Some(Some(Duration::from_secs(7)))
+        );
+        assert_eq!(idle("[limits]\ndownloadIdleTimeout = 0\n"), Some(None));
+        assert!(resolved("[limits]\ndownloadIdleTimeout = \"soon\"\n").is_err());
     }
 }

@@ -3,16 +3,18 @@
 //! The daemon's own proxy settings apply to the download.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::os::unix::fs::{chown, PermissionsExt};
 use std::path::Path;
 use std::sync::LazyLock;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use nodekit_proto::pb::SourceOp;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use crate::config::limits::ContentLimits;
 use crate::solver::cache::keys;
 use crate::solver::error::SolveError;
 use crate::solver::ops::OpContext;
@@ -68,7 +70,8 @@ impl FileSpec {
 pub async fn run(op: &OpContext<'_>, source: &SourceOp) -> Result<Ref, SolveError> {
     let url = source.identifier.as_str();
     let spec = FileSpec::from_attrs(&source.attrs)?;
-    let response = request(url).await?;
+    let limits = op.solver.limits;
+    let response = request(url, limits.download_idle).await?;
     let name = spec
         .name
         .clone()
@@ -78,8 +81,7 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp) -> Result<Ref, SolveErro
     let written = match op.mount_active(&active) {
         Ok(mount) => {
             let path = mount.path().join(&name);
-            let limit = op.solver.limits.download_bytes;
-            let written = write_file(url, response, &path, &spec, limit).await;
+            let written = write_file(url, response, &path, &spec, limits).await;
             drop(mount);
             written
         }
@@ -102,10 +104,12 @@ pub async fn run(op: &OpContext<'_>, source: &SourceOp) -> Result<Ref, SolveErro
     }
 }
 
-async fn request(url: &str) -> Result<reqwest::Response, SolveError> {
+async fn request(url: &str, idle: Option<Duration>) -> Result<reqwest::Response, SolveError> {
     let failed =
         |e: reqwest::Error| SolveError::Other(format!("downloading {url}: {}", error_chain(&e)));
-    let response = CLIENT.get(url).send().await.map_err(failed)?;
+    let response = within(url, idle, CLIENT.get(url).send())
+        .await?
+        .map_err(failed)?;
     if response.status().is_success() {
         Ok(response)
     } else {
@@ -118,14 +122,16 @@ async fn request(url: &str) -> Result<reqwest::Response, SolveError> {
 
 /// Streams the body into `path`, checks its digest (returned), then sets mode, owner and mtime (from
 /// Last-Modified, as upstream does, so that the layer is the same for the same content). A body
-/// longer than `limit` (`[limits] maxDownloadBytes`) fails the step as soon as it passes it.
+/// longer than `[limits] maxDownloadBytes` fails the step as soon as it passes it, one that
+/// sends nothing for `downloadIdleTimeout` when that has passed.
 async fn write_file(
     url: &str,
     response: reqwest::Response,
     path: &Path,
     spec: &FileSpec,
-    limit: Option<u64>,
+    limits: ContentLimits,
 ) -> Result<String, SolveError> {
+    let limit = limits.download_bytes;
     if let Some(limit) = limit.filter(|l| response.content_length().is_some_and(|n| n > *l)) {
         return Err(too_long(url, limit));
     }
@@ -137,7 +143,7 @@ async fn write_file(
     let mut hasher = Sha256::new();
     let mut body = response.bytes_stream();
     let mut received: u64 = 0;
-    while let Some(chunk) = body.next().await {
+    while let Some(chunk) = within(url, limits.download_idle, body.next()).await? {
         let chunk = chunk
             .map_err(|e| SolveError::Other(format!("downloading {url}: {}", error_chain(&e))))?;
         received = received.saturating_add(chunk.len() as u64);
@@ -163,6 +169,23 @@ async fn write_file(
             .map_err(|e| io("setting the time of", e))?;
     }
     Ok(got)
+}
+
+/// Waits for `step` at most `idle` (`[limits] downloadIdleTimeout`; `None`: as long as it takes).
+async fn within<T>(
+    url: &str,
+    idle: Option<Duration>,
+    step: impl Future<Output = T>,
+) -> Result<T, SolveError> {
+    let Some(idle) = idle else {
+        return Ok(step.await);
+    };
+    tokio::time::timeout(idle, step).await.map_err(|_| {
+        SolveError::Other(format!(
+            "downloading {url}: the server sent nothing for {idle:?} \
+             ([limits] downloadIdleTimeout)"
+        ))
+    })
 }
 
 fn too_long(url: &str, limit: u64) -> SolveError {
