@@ -38,14 +38,18 @@ pub const MAX_BATCH: usize = 1000;
 /// Tuning for [`Store::open_with`].
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// redb's page cache, in bytes.
+    /// redb's page cache, in bytes. It keeps every page written until it is full, so a daemon's
+    /// memory grows by this much over its first thousands of builds; the kernel's page cache
+    /// holds the file as well, so a smaller one costs little (measured at 1,000,000 records:
+    /// lookups the same within noise at 4, 16 and 64 MiB; a GC of 100,000 records 6.4 s at 16 MiB,
+    /// 5.6 s at 64 MiB).
     pub cache_bytes: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            cache_bytes: 64 << 20,
+            cache_bytes: 16 << 20,
         }
     }
 }

@@ -154,6 +154,8 @@ async fn start_worker(
     let _ = state.solver.set(solver);
     health.set_service_status("", ServingStatus::Serving).await;
     tokio::spawn(follow_containerd(worker.clone(), health));
+    let jobs = state.jobs.clone();
+    tokio::spawn(crate::memory::trim_when_idle(move || jobs.running() > 0));
     tracing::info!(
         containerd = %worker.config().socket.display(),
         version = %worker.containerd().version,

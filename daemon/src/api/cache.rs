@@ -24,6 +24,7 @@ pub async fn disk_usage(
         .disk_usage(filters, age_limit)
         .await
         .map_err(Status::invalid_argument)?;
+    crate::memory::work_ended();
     Ok(records.iter().map(wire_record).collect())
 }
 
@@ -55,6 +56,7 @@ pub async fn prune(state: &ApiState, request: PruneRequest) -> Result<Vec<UsageR
         .collect_garbage()
         .await
         .map_err(|e| Status::unavailable(format!("garbage collection: {e}")))?;
+    crate::memory::work_ended();
     Ok(removed.iter().map(wire_record).collect())
 }
 

@@ -75,8 +75,10 @@ impl Drop for JobGuard {
             .running
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         if was == 1 {
-            // The build's buffers are free now: an idle daemon stays small.
+            // The build's buffers are free now: an idle daemon stays small (and what is freed
+            // after, the response, the history record, is given back once things are quiet).
             crate::memory::release_free_memory();
+            crate::memory::work_ended();
         }
     }
 }

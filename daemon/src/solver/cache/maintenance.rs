@@ -95,6 +95,7 @@ impl CacheIndex {
                 Err(error) => tracing::warn!(%error, "build cache GC failed"),
             }
             rest = started.elapsed() * GC_SHARE;
+            crate::memory::work_ended();
         }
     }
 
