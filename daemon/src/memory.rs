@@ -33,8 +33,9 @@ pub fn work_ended() {
 }
 
 /// Gives freed memory back a moment after each [`work_ended`], unless `busy` (builds running:
-/// the last one to end trims at once, then again after this). Without it glibc keeps what a prune or a GC run freed:
-/// measured after 1,000 builds and a prune, 3.5 MB of the daemon's 9 MB of anonymous memory.
+/// the last one to end trims at once, then again after this). Without it glibc keeps what a
+/// prune or a GC run freed: measured after 1,000 builds and a prune, 3.5 MB of the daemon's
+/// 9 MB of anonymous memory.
 pub async fn trim_when_idle(busy: impl Fn() -> bool) {
     loop {
         WORK_ENDED.notified().await;

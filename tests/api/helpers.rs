@@ -192,3 +192,20 @@ pub fn context_locals(dir: &std::path::Path) -> nodekit::session::SessionService
         ..Default::default()
     }
 }
+
+/// The paths of the files (not directories) under `root`, relative to it, in no set order.
+pub fn files_under(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    found
+}

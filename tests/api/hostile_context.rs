@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nodekit::build::BuildRequest;
-use nodekit_test_support::{TestDaemon, TestEnv};
+use nodekit_test_support::{number_from_env, TestDaemon, TestEnv};
 
-use crate::helpers::{context_locals, logs, run_build};
+use crate::helpers::{context_locals, files_under, logs, run_build};
 
 /// The most bytes of a path the kernel takes (PATH_MAX, with its NUL).
 const PATH_MAX: usize = 4096;
@@ -51,20 +51,13 @@ fn write(path: &Path, content: &[u8]) {
 
 /// Every file under `root` by relative path, with its content.
 fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let rel = path.strip_prefix(root).unwrap().to_path_buf();
-                out.insert(rel, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
+    files_under(root)
+        .into_iter()
+        .map(|rel| {
+            let content = std::fs::read(root.join(&rel)).unwrap();
+            (rel, content)
+        })
+        .collect()
 }
 
 /// A relative path under `root` whose absolute form is `length` bytes: directories of
@@ -244,10 +237,7 @@ async fn a_pathological_dockerignore_selects_what_it_says() {
 /// How many entries `many_entries_arrive` sends (`NODEKIT_CONTEXT_ENTRIES`, the bench's
 /// million; 20,000 in the suite).
 fn entry_count() -> usize {
-    std::env::var("NODEKIT_CONTEXT_ENTRIES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20_000)
+    number_from_env("NODEKIT_CONTEXT_ENTRIES", 20_000)
 }
 
 /// A context of many small files in directories of a thousand: every file arrives (counted

@@ -12,7 +12,7 @@ use nodekit::build::BuildRequest;
 use nodekit::session::SessionServices;
 use nodekit_test_support::{TestDaemon, TestEnv};
 
-use crate::helpers::{busybox, definition};
+use crate::helpers::{busybox, definition, files_under};
 
 /// A build of a busybox step writing `/out`, exported into `dest` with `attrs`.
 fn files_build(dest: &Path, attrs: &[(&str, &str)]) -> BuildRequest {
@@ -157,19 +157,10 @@ fn two_platforms(
 
 /// The files under `dir`, relative, sorted.
 fn listing(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let relative = path.strip_prefix(dir).unwrap();
-                found.push(relative.display().to_string());
-            }
-        }
-    }
+    let mut found: Vec<String> = files_under(dir)
+        .iter()
+        .map(|relative| relative.display().to_string())
+        .collect();
     found.sort();
     found
 }

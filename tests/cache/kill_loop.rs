@@ -11,7 +11,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nodekit_test_support::{DaemonProcess, Inventory, ScratchNamespace, TestDaemon, TestEnv};
+use nodekit_test_support::{
+    number_from_env, DaemonProcess, Inventory, ScratchNamespace, TestDaemon, TestEnv,
+};
 
 use crate::common::{build_dockerfile, context, unique, Built};
 use crate::crash::{assert_consistent, assert_no_mounts_under};
@@ -33,10 +35,7 @@ fn dockerfiles(base: &str) -> [String; 3] {
 }
 
 fn iterations() -> usize {
-    std::env::var("NODEKIT_KILL9_ITERATIONS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(3)
+    number_from_env("NODEKIT_KILL9_ITERATIONS", 3)
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodekit_test_support::{PrivateContainerd, TestDaemon, TestEnv};
+use nodekit_test_support::{number_from_env, PrivateContainerd, TestDaemon, TestEnv};
 
 use crate::common::{build_dockerfile, context, unique, Built};
 use crate::containerd_restart::{
@@ -22,10 +22,7 @@ const CONCURRENT_BUILDS: usize = 3;
 const RESTART_WITHIN_MS: u64 = 1500;
 
 fn rounds() -> usize {
-    std::env::var("NODEKIT_FAULTS_RESTARTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(DEFAULT_ROUNDS)
+    number_from_env("NODEKIT_FAULTS_RESTARTS", DEFAULT_ROUNDS)
 }
 
 /// How the builds of all rounds ended.

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nodekit_test_support::{leases_labelled, TestDaemon};
+use nodekit_test_support::{leases_labelled, number_from_env, TestDaemon};
 use nodekitd::config::limits::ContentLimits;
 use nodekitd::worker::leases::OWNER_LABEL;
 
@@ -154,10 +154,7 @@ async fn an_unlimited_endless_download_ends_with_its_client() {
 /// `NODEKIT_HOSTILE_DOWNLOAD_MIB` for a long run measuring the daemon's peak memory (run that test
 /// alone: the other tests share the process).
 fn download_mib() -> u64 {
-    std::env::var("NODEKIT_HOSTILE_DOWNLOAD_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64)
+    number_from_env("NODEKIT_HOSTILE_DOWNLOAD_MIB", 64)
 }
 
 /// Leases a daemon keeps after a Dockerfile build: its kept copies of the two local sources.

@@ -108,3 +108,12 @@ fn ensure_up(state: &Path) {
         .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
     assert!(status.success(), "{} failed", script.display());
 }
+
+/// A number a long run sets through the environment (`NODEKIT_KILL9_ITERATIONS=50`), else the
+/// suite's `default`.
+pub fn number_from_env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}

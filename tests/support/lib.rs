@@ -23,7 +23,7 @@ pub use containerd::{
 };
 pub use counting_proxy::{CountingProxy, SeenRequest};
 pub use daemon::{wait_serving, TestDaemon};
-pub use env::TestEnv;
+pub use env::{number_from_env, TestEnv};
 pub use load::{concurrent_builds, sequential_builds, LoadBuilds};
 pub use loop_fs::LoopFs;
 pub use namespace::ScratchNamespace;
