@@ -6,13 +6,14 @@
 # memory of the test process (client and daemon in one). The suite runs the short versions (a 10,000-op chain whose first op fails;
 # a step on 150 layers). Not part of CI's run.
 #   bash bench/hostile-api.sh
-# Needs the test environment up (tests/env/up.sh).
+# Brings the test environment up (tests/env/up.sh).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly REPO
-# shellcheck source=/dev/null
-source "${NODEKIT_TESTENV:-/var/tmp/nodekit-testenv}/env"
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 cd "$REPO"
+bench_env
 cargo build -q -p nodekitd
 for test in a_chain_of_10_000_ops_fails_at_the_layer_bound a_chain_of_100_000_ops; do
 	/usr/bin/time -f "peak resident memory: %M KB" \

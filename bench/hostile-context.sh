@@ -5,14 +5,15 @@
 # the peak resident memory of the test process (client and daemon in one). The suite runs it
 # with 20,000. Not part of CI's run.
 #   bash bench/hostile-context.sh [ENTRIES]
-# Needs the test environment up (tests/env/up.sh) and some 4 GB free under TMPDIR.
+# Brings the test environment up (tests/env/up.sh); needs some 4 GB free under TMPDIR.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly REPO
 ENTRIES=${1:-1000000}
-# shellcheck source=/dev/null
-source "${NODEKIT_TESTENV:-/var/tmp/nodekit-testenv}/env"
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 cd "$REPO"
+bench_env
 cargo build -q -p nodekitd
 NODEKIT_CONTEXT_ENTRIES=$ENTRIES /usr/bin/time -f "peak resident memory: %M KB" \
 	cargo test -q -p nodekit-tests --test api hostile_context::many_entries_arrive -- --nocapture 2>&1 |

@@ -6,15 +6,16 @@
 # next build succeeds, every cache record resolves and every cache lease is a record's.
 # The normal suite runs 3 iterations; this is the long run. Not part of CI's run.
 #   bash bench/kill9.sh [ITERATIONS]      (default 50)
-# Needs the test environment up (tests/env/up.sh); prints one line per iteration (the kill's
+# Brings the test environment up (tests/env/up.sh); prints one line per iteration (the kill's
 # moment, how many builds had finished, records) and the time in all.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly REPO
 ITERATIONS=${1:-50}
-# shellcheck source=/dev/null
-source "${NODEKIT_TESTENV:-/var/tmp/nodekit-testenv}/env"
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 cd "$REPO"
+bench_env
 cargo build -p nodekitd >&2
 log=$(mktemp /tmp/nodekit-kill9.XXXXXX)
 started=$(date +%s)

@@ -92,6 +92,8 @@ impl DaemonProcess {
         Figures {
             rss_kib: kib("VmRSS:"),
             peak_rss_kib: kib("VmHWM:"),
+            anon_rss_kib: kib("RssAnon:"),
+            file_rss_kib: kib("RssFile:"),
             fds: std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
                 .map(|d| d.count())
                 .unwrap_or(0),
@@ -118,6 +120,11 @@ pub struct Figures {
     pub rss_kib: u64,
     /// VmHWM: the highest resident memory so far.
     pub peak_rss_kib: u64,
+    /// RssAnon: the heap and stacks (redb's page cache among them).
+    pub anon_rss_kib: u64,
+    /// RssFile: file pages mapped, nearly all nodekitd's own code as builds use it (clean, so
+    /// the kernel can take them back).
+    pub file_rss_kib: u64,
     pub fds: usize,
     /// Host mounts under the daemon's root (the snapshots it mounts itself).
     pub mounts: usize,
@@ -130,8 +137,10 @@ impl std::fmt::Display for Figures {
         let tasks = self.tasks.map_or("?".to_string(), |t| t.to_string());
         write!(
             f,
-            "rss {} MiB (peak {} MiB), fds {}, tasks {tasks}, mounts {}",
+            "rss {} MiB ({:.1} anon, {:.1} file; peak {} MiB), fds {}, tasks {tasks}, mounts {}",
             self.rss_kib / 1024,
+            self.anon_rss_kib as f64 / 1024.0,
+            self.file_rss_kib as f64 / 1024.0,
             self.peak_rss_kib / 1024,
             self.fds,
             self.mounts
