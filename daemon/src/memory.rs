@@ -10,13 +10,22 @@
 #[cfg(target_env = "gnu")]
 const MMAP_THRESHOLD: nix::libc::c_int = 128 * 1024;
 
-/// Fixes the mmap threshold (which also stops glibc from adjusting its trim threshold). Call
-/// before the runtime starts its threads.
+/// One heap for every thread. glibc gives threads up to eight arenas per core, and each kept
+/// growing over thousands of builds around the few blocks that outlive a build: measured over
+/// 3,000 sequential builds (`bench/load.sh`), the arenas' size went from 28 to 60 MB and resident
+/// anonymous memory to 20 MiB; with one arena its size stayed at 20 MB and memory ended at 15.6
+/// MiB, with the builds as fast (thread caches serve most allocations without its lock).
+#[cfg(target_env = "gnu")]
+const ARENAS: nix::libc::c_int = 1;
+
+/// Fixes the mmap threshold (which also stops glibc from adjusting its trim threshold) and the
+/// number of arenas. Call before the runtime starts its threads.
 pub fn tune_allocator() {
     #[cfg(target_env = "gnu")]
     // SAFETY: mallopt only changes allocator parameters; called before other threads exist.
     unsafe {
         nix::libc::mallopt(nix::libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        nix::libc::mallopt(nix::libc::M_ARENA_MAX, ARENAS);
     }
 }
 
