@@ -5,6 +5,7 @@ use nodekitd::config::{Cli, Config};
 use nodekitd::daemon;
 
 fn main() -> ExitCode {
+    nodekitd::memory::restart_without_thread_caches();
     nodekitd::memory::tune_allocator();
     run()
 }

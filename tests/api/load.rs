@@ -84,3 +84,25 @@ async fn settled(process: &DaemonProcess, baseline: Option<&Figures>) -> Figures
     }
     last
 }
+
+/// nodekitd restarts itself once, first thing, with glibc's per-thread caches off (they pinned
+/// memory over long runs, daemon/src/memory.rs): the process that serves is the one started
+/// (same PID, same name, so an operator's `pgrep -x nodekitd` and a kill by PID still find it)
+/// and carries the tunable.
+#[tokio::test]
+async fn nodekitd_serves_with_glibc_thread_caches_off_under_its_own_name_and_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let process = DaemonProcess::start(&nodekitd_binary(), dir.path(), Listen::Unix).await;
+    let environ = std::fs::read(format!("/proc/{}/environ", process.pid())).unwrap();
+    let tunables: Vec<&[u8]> = environ
+        .split(|b| *b == 0)
+        .filter(|v| v.starts_with(b"GLIBC_TUNABLES="))
+        .collect();
+    assert_eq!(
+        tunables,
+        vec![b"GLIBC_TUNABLES=glibc.malloc.tcache_count=0".as_slice()]
+    );
+    let name = std::fs::read_to_string(format!("/proc/{}/comm", process.pid())).unwrap();
+    assert_eq!(name.trim_end(), "nodekitd");
+    process.terminate();
+}
