@@ -41,7 +41,7 @@ pub struct Options {
     /// redb's page cache, in bytes. It keeps every page written until it is full and then swaps
     /// old pages for new ones, each a block of its own in the daemon's heap, so the bigger it
     /// is the more of the heap it keeps resident over a long run (measured over 3,000 builds,
-    /// glibc's thread caches off: anonymous memory flat at 5.4-5.8 MiB with 1 MiB, rising to 8.9
+    /// glibc's thread caches off: anonymous memory flat at 5.3-5.8 MiB with 1 MiB, rising to 8.9
     /// with 4 MiB). The kernel's page cache holds the file as well, so a small one costs little:
     /// at 1,000,000 records lookups p50 4.5 µs with 1 MiB and 4.7 with 4 MiB (criterion 5.1 and
     /// 5.2 µs); a GC of 100,000 records 7.7 s with 1 MiB, 7.1 s with 4 MiB.
